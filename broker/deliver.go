@@ -1,0 +1,171 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Deliverer posts finished tasks' results to their webhook URLs, retries on
+// the webhook schedule and dead-letters what the schedule cannot deliver.
+// Any number of nodes share its durable consumers.
+type Deliverer struct {
+	worker
+	notifier  Notifier
+	policy    RetryPolicy
+	projector *Projector
+}
+
+// NewDeliverer returns a deliverer. projector is the task view's projector:
+// the deliverer waits for it to apply a task's end before acting on it.
+func NewDeliverer(js jetstream.JetStream, pub *Publisher, view *View, projector *Projector, notifier Notifier, policy RetryPolicy, logger *slog.Logger, cfg WorkerConfig) *Deliverer {
+	return &Deliverer{
+		worker:   newWorker(js, pub, view, logger.With("component", "deliverer"), cfg),
+		notifier: notifier, policy: policy, projector: projector,
+	}
+}
+
+// Run delivers until ctx ends, then waits for the deliveries in flight.
+func (d *Deliverer) Run(ctx context.Context) error {
+	return d.run(ctx,
+		loop{StreamTasks, consumerDeliver, d.handleTaskEvent},
+		loop{StreamSchedules, consumerDeliverDue, d.handleDue})
+}
+
+// handleTaskEvent starts a round of deliveries for a task's end (succeeded,
+// failed) or a redelivery request.
+func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
+	tenantID, taskID, kind, err := parseTaskSubject(msg.Subject())
+	meta, merr := msg.Metadata()
+	if err != nil || merr != nil {
+		_ = msg.Term()
+		return
+	}
+	seq := meta.Sequence.Stream
+	log := d.logger.With("tenant_id", tenantID, "task_id", taskID, "round", seq)
+	// The view decides whether this event starts a round: a cancel may have
+	// won the race, or a later redelivery request may have replaced it.
+	ctx, cancel := context.WithTimeout(d.work, 30*time.Second)
+	defer cancel()
+	if err := d.projector.WaitFor(ctx, seq); err != nil {
+		d.settle(msg, err, log)
+		return
+	}
+	task, err := d.view.Get(tenantID, taskID)
+	if err != nil {
+		if err == ErrNotFound {
+			_ = msg.Ack()
+			return
+		}
+		d.settle(msg, err, log)
+		return
+	}
+	rec, err := d.view.state(tenantID, taskID)
+	if err != nil || rec == nil || rec.Webhook == nil || rec.Webhook.Round != seq {
+		d.settle(msg, err, log)
+		return
+	}
+	if kind != KindRedeliver && rec.TerminalSeq != seq {
+		_ = msg.Ack()
+		return
+	}
+	due := hookDue{Notification: notificationOf(task), Round: seq, Index: 0, Number: rec.Webhook.Count + 1}
+	if rec.Webhook.Index >= 0 {
+		// This round has begun already: a redelivery of this message.
+		d.settle(msg, d.repair(rec, due), log)
+		return
+	}
+	d.deliver(msg, due, log)
+}
+
+func (d *Deliverer) handleDue(msg jetstream.Msg) {
+	var due hookDue
+	if json.Unmarshal(msg.Data(), &due) != nil || !ValidToken(due.Notification.TenantID) || !ValidToken(due.Notification.TaskID) {
+		d.logger.Error("dropping malformed due message", "subject", msg.Subject())
+		_ = msg.Term()
+		return
+	}
+	n := due.Notification
+	log := d.logger.With("tenant_id", n.TenantID, "task_id", n.TaskID, "round", due.Round)
+	rec, err := d.view.state(n.TenantID, n.TaskID)
+	if err != nil {
+		d.settle(msg, err, log)
+		return
+	}
+	if rec == nil || rec.Webhook == nil || rec.Webhook.Round != due.Round {
+		_ = msg.Ack() // the task is gone from the view, or a redelivery replaced this round
+		return
+	}
+	if rec.Webhook.Count >= due.Number {
+		d.settle(msg, d.repair(rec, due), log)
+		return
+	}
+	d.deliver(msg, due, log)
+}
+
+// repair schedules the round's next delivery when the view shows a retry
+// whose schedule a crash may have lost.
+func (d *Deliverer) repair(rec *taskRecord, due hookDue) error {
+	w := rec.Webhook
+	if w.Status != WebhookRetrying || w.NextAttemptAt == nil {
+		return nil
+	}
+	due.Index, due.Number = w.Index+1, w.Count+1
+	ctx, cancel := publishCtx()
+	defer cancel()
+	return d.pub.schedule(ctx, dueHook, due.Notification.TenantID, due.Notification.TaskID, *w.NextAttemptAt, due)
+}
+
+// deliver makes delivery due.Number, records it, and schedules the next one
+// or dead-letters the notification.
+func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log *slog.Logger) {
+	stop := keepAlive(msg, d.cfg.AckWait/3)
+	defer stop()
+	n := due.Notification
+	res := d.notifier.Notify(d.work, n)
+	if d.work.Err() != nil {
+		_ = msg.Nak()
+		return
+	}
+	del := Delivery{
+		Number: due.Number, AttemptedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
+		StatusCode: res.StatusCode, Error: res.Error, ResponseBody: res.ResponseBody,
+		Round: due.Round, Index: due.Index,
+	}
+	ctx, cancel := publishCtx()
+	defer cancel()
+	var err error
+	if res.Delivered {
+		del.Outcome = "delivered"
+		_, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDelivered, deliveryEvent{Delivery: del})
+	} else if wait, ok := d.policy.WebhookBackoff(due.Index + 1); ok {
+		del.Outcome = "retry"
+		next := d.cfg.Now().Add(wait).UTC()
+		if _, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDelivery, deliveryEvent{Delivery: del, NextAttemptAt: &next}); err == nil {
+			due.Index, due.Number = due.Index+1, due.Number+1
+			err = d.pub.schedule(ctx, dueHook, n.TenantID, n.TaskID, next, due)
+		}
+	} else {
+		del.Outcome = "dead"
+		_, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDead, deliveryEvent{Delivery: del})
+		log.Info("webhook dead-lettered", "deliveries", due.Number)
+	}
+	d.settle(msg, err, log)
+}
+
+func notificationOf(t *Task) Notification {
+	n := Notification{
+		TenantID: t.TenantID, TaskID: t.ID, WebhookID: WebhookID(t.ID), URL: t.WebhookURL,
+		Status: t.Status, Attempts: t.AttemptCount,
+	}
+	if t.FinishedAt != nil {
+		n.FinishedAt = *t.FinishedAt
+	}
+	if t.Result != nil {
+		n.Result = *t.Result
+	}
+	return n
+}

@@ -1,0 +1,279 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Causes of an attempt's context being canceled.
+var (
+	errTaskCanceled = errors.New("task canceled")
+	errShutdown     = errors.New("node shutting down")
+)
+
+// WorkerConfig configures a Dispatcher or Deliverer.
+type WorkerConfig struct {
+	// MaxInFlight bounds the attempts (or deliveries) running on this node.
+	MaxInFlight int
+	// AckWait must match the consumers' AckWait (StreamOptions.AckWait):
+	// running work signals progress every third of it.
+	AckWait time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c WorkerConfig) withDefaults() WorkerConfig {
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// worker holds what the dispatcher and the deliverer share: the consumers'
+// fetch loops, the bound on work in flight, and a soft then hard stop.
+type worker struct {
+	js     jetstream.JetStream
+	pub    *Publisher
+	view   *View
+	logger *slog.Logger
+	cfg    WorkerConfig
+	slots  *slots
+
+	work  context.Context // parent of every handler's context
+	abort context.CancelCauseFunc
+}
+
+func newWorker(js jetstream.JetStream, pub *Publisher, view *View, logger *slog.Logger, cfg WorkerConfig) worker {
+	cfg = cfg.withDefaults()
+	work, abort := context.WithCancelCause(context.Background())
+	return worker{js: js, pub: pub, view: view, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight), work: work, abort: abort}
+}
+
+type loop struct {
+	stream, consumer string
+	handle           func(jetstream.Msg)
+}
+
+// run runs the loops until ctx ends, then waits for the handlers in flight.
+// Abort makes the waiting handlers give their work back.
+func (w *worker) run(ctx context.Context, loops ...loop) error {
+	var wg sync.WaitGroup
+	perLoop := max(1, min(256, w.cfg.MaxInFlight/len(loops)))
+	for _, l := range loops {
+		cons, err := w.js.Consumer(ctx, l.stream, l.consumer)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fetchLoop(ctx, cons, w.slots, perLoop, w.logger.With("consumer", l.consumer), l.handle)
+		}()
+	}
+	wg.Wait()
+	w.slots.wg.Wait()
+	return nil
+}
+
+// Abort cancels the work in flight: attempts are abandoned and left to
+// JetStream to redeliver. Call it when a graceful stop runs out of time.
+func (w *worker) Abort() { w.abort(errShutdown) }
+
+// settle acknowledges msg, or asks for redelivery after delay when err says
+// the work could not be recorded.
+func (w *worker) settle(msg jetstream.Msg, err error, log *slog.Logger) {
+	if err != nil {
+		log.Warn("could not record outcome; will retry", "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		log.Warn("ack failed", "err", err)
+	}
+}
+
+// publishCtx bounds the publishes that record an outcome; they must happen
+// even when the work context is being aborted.
+func publishCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Second)
+}
+
+// Dispatcher calls the targets of tasks that are due, records each attempt
+// and schedules retries. Any number of nodes share its durable consumers.
+type Dispatcher struct {
+	worker
+	caller Caller
+	policy RetryPolicy
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // tenant/task -> attempt
+}
+
+// NewDispatcher returns a dispatcher. It cancels a running attempt when the
+// view applies the task's cancel event.
+func NewDispatcher(js jetstream.JetStream, pub *Publisher, view *View, caller Caller, policy RetryPolicy, logger *slog.Logger, cfg WorkerConfig) *Dispatcher {
+	d := &Dispatcher{
+		worker: newWorker(js, pub, view, logger.With("component", "dispatcher"), cfg),
+		caller: caller, policy: policy,
+		running: make(map[string]context.CancelCauseFunc),
+	}
+	view.Hub().Listen(func(c Change) {
+		if c.Kind == KindCanceled {
+			d.mu.Lock()
+			cancel := d.running[c.TenantID+"/"+c.TaskID]
+			d.mu.Unlock()
+			if cancel != nil {
+				cancel(errTaskCanceled)
+			}
+		}
+	})
+	return d
+}
+
+// Run dispatches until ctx ends, then waits for the attempts in flight to
+// finish (call Abort to stop waiting).
+func (d *Dispatcher) Run(ctx context.Context) error {
+	return d.run(ctx,
+		loop{StreamTasks, consumerDispatch, d.handleCreated},
+		loop{StreamSchedules, consumerDispatchDue, d.handleDue})
+}
+
+func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
+	tenantID, taskID, _, err := parseTaskSubject(msg.Subject())
+	var ev createdEvent
+	if err != nil || json.Unmarshal(msg.Data(), &ev) != nil {
+		d.logger.Error("dropping malformed created event", "subject", msg.Subject())
+		_ = msg.Term()
+		return
+	}
+	due := taskDue{TenantID: tenantID, TaskID: taskID, Attempt: 1, CreatedAt: ev.CreatedAt, Spec: ev.Spec}
+	if ev.NotBefore != nil && ev.NotBefore.After(d.cfg.Now()) {
+		ctx, cancel := publishCtx()
+		defer cancel()
+		d.settle(msg, d.pub.schedule(ctx, dueTask, tenantID, taskID, *ev.NotBefore, due), d.logger)
+		return
+	}
+	d.attempt(msg, due)
+}
+
+func (d *Dispatcher) handleDue(msg jetstream.Msg) {
+	var due taskDue
+	if json.Unmarshal(msg.Data(), &due) != nil || !ValidToken(due.TenantID) || !ValidToken(due.TaskID) {
+		d.logger.Error("dropping malformed due message", "subject", msg.Subject())
+		_ = msg.Term()
+		return
+	}
+	d.attempt(msg, due)
+}
+
+// attempt makes attempt due.Attempt of the task, records it and schedules
+// what follows, then acknowledges msg.
+func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue) {
+	log := d.logger.With("tenant_id", due.TenantID, "task_id", due.TaskID, "attempt", due.Attempt)
+	key := due.TenantID + "/" + due.TaskID
+	ctx, cancel := context.WithCancelCause(d.work)
+	defer cancel(nil)
+	d.mu.Lock()
+	d.running[key] = cancel
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.running, key)
+		d.mu.Unlock()
+	}()
+	// Checked after registering, so that a cancel applied from now on
+	// reaches this attempt through the hub.
+	if done, err := d.alreadyDone(due); err != nil || done {
+		d.settle(msg, err, log)
+		return
+	}
+	stop := keepAlive(msg, d.cfg.AckWait/3)
+	defer stop()
+
+	if err := d.pub.PublishEventNoWait(due.TenantID, due.TaskID, KindStarted, startedEvent{Attempt: due.Attempt, At: d.cfg.Now().UTC()}); err != nil {
+		log.Warn("could not publish started", "err", err)
+	}
+	res := d.caller.Call(ctx, CallRequest{TenantID: due.TenantID, TaskID: due.TaskID, Attempt: due.Attempt, Spec: due.Spec})
+	a := Attempt{
+		Number: due.Attempt, StartedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
+		Outcome: res.Outcome, Error: res.Error, Response: res.Response,
+	}
+	pctx, pcancel := publishCtx()
+	defer pcancel()
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errShutdown):
+		log.Info("attempt abandoned at shutdown; it will be redelivered")
+		_ = msg.Nak()
+		return
+	case errors.Is(cause, errTaskCanceled):
+		a.Outcome, a.Error = OutcomeCanceled, "task canceled during the attempt"
+		_, err := d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, attemptEvent{Attempt: a})
+		d.settle(msg, err, log)
+		return
+	}
+	if res.Outcome == OutcomeRetry && due.Attempt >= due.Spec.MaxAttempts() {
+		a.Outcome = OutcomeFailed
+	}
+	var err error
+	switch a.Outcome {
+	case OutcomeSucceeded, OutcomeFailed:
+		kind := KindSucceeded
+		if a.Outcome == OutcomeFailed {
+			kind = KindFailed
+		}
+		_, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, kind, finishedEvent{
+			Attempt: &a, Result: Result{Response: res.Response, Error: res.Error}, Attempts: due.Attempt,
+			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
+		})
+		log.Debug("task finished", "status", kind, "status_code", res.StatusCode)
+	default:
+		next := d.cfg.Now().Add(d.policy.TaskBackoff(due.Attempt, res.RetryAfter)).UTC()
+		if _, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, attemptEvent{Attempt: a, NextAttemptAt: &next}); err == nil {
+			err = d.scheduleNext(pctx, due, next)
+		}
+		log.Debug("attempt failed; retry scheduled", "next_attempt_at", next, "status_code", res.StatusCode, "err", res.Error)
+	}
+	d.settle(msg, err, log)
+}
+
+// alreadyDone reports whether the view shows that the task needs no attempt
+// number due.Attempt: it has finished, or that attempt was made already (a
+// redelivery after a crash). In the second case it makes sure the next
+// attempt is scheduled, since the crash may have come before that.
+func (d *Dispatcher) alreadyDone(due taskDue) (bool, error) {
+	rec, err := d.view.state(due.TenantID, due.TaskID)
+	if err != nil || rec == nil {
+		return false, err
+	}
+	if rec.Status.Finished() {
+		return true, nil
+	}
+	if rec.AttemptCount < due.Attempt {
+		return false, nil
+	}
+	if rec.Status == StatusRetrying && rec.AttemptCount == due.Attempt && rec.NextAttemptAt != nil {
+		ctx, cancel := publishCtx()
+		defer cancel()
+		return true, d.scheduleNext(ctx, due, *rec.NextAttemptAt)
+	}
+	return true, nil
+}
+
+func (d *Dispatcher) scheduleNext(ctx context.Context, due taskDue, at time.Time) error {
+	due.Attempt++
+	return d.pub.schedule(ctx, dueTask, due.TenantID, due.TaskID, at, due)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,63 @@
+package broker
+
+import "time"
+
+// The payloads of the task stream's events. They are JSON; the subject says
+// which tenant, task and kind. Each carries what its consumers need, so that
+// no consumer has to look anything up to act on it.
+
+type createdEvent struct {
+	Spec
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+type startedEvent struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+}
+
+type attemptEvent struct {
+	Attempt       Attempt    `json:"attempt"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+}
+
+// finishedEvent is the payload of succeeded and failed.
+type finishedEvent struct {
+	Attempt    *Attempt  `json:"attempt,omitempty"`
+	Result     Result    `json:"result"`
+	Attempts   int       `json:"attempts"`
+	FinishedAt time.Time `json:"finishedAt"`
+	WebhookURL string    `json:"webhookUrl,omitempty"`
+}
+
+type canceledEvent struct {
+	At time.Time `json:"at"`
+}
+
+// deliveryEvent is the payload of delivery, delivered and dead.
+type deliveryEvent struct {
+	Delivery      Delivery   `json:"delivery"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+}
+
+type redeliverEvent struct {
+	At time.Time `json:"at"`
+}
+
+// taskDue fires when a task's next attempt is due. It carries the whole spec
+// so that the event log's retention cannot strand a waiting task.
+type taskDue struct {
+	TenantID  string    `json:"tenantId"`
+	TaskID    string    `json:"taskId"`
+	Attempt   int       `json:"attempt"`
+	CreatedAt time.Time `json:"createdAt"`
+	Spec      Spec      `json:"spec"`
+}
+
+// hookDue fires when a webhook delivery is due. It carries the notification.
+type hookDue struct {
+	Notification Notification `json:"notification"`
+	Round        uint64       `json:"round"`
+	Index        int          `json:"index"`
+	Number       int          `json:"number"`
+}

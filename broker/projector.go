@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucketMeta = []byte("meta")
+
+// Applier turns a batch of stream messages into changes to the view. Apply
+// runs inside the batch's write transaction and must be deterministic: the
+// same messages give the same view on every node and on every rebuild. It
+// skips messages it cannot use rather than fail; an error aborts the batch
+// and stops the projector. afterCommit, when not nil, runs once the
+// transaction has committed.
+type Applier interface {
+	Apply(tx *bolt.Tx, msgs []jetstream.Msg) (afterCommit func(), err error)
+}
+
+// Projector keeps a bbolt view of one stream. It reads the stream with an
+// ordered consumer from the sequence after the last one applied and applies
+// messages in batches, one transaction each, storing the last applied
+// sequence in the same transaction: a replay never applies a message twice.
+type Projector struct {
+	js      jetstream.JetStream
+	db      *bolt.DB
+	stream  string
+	applier Applier
+	logger  *slog.Logger
+	batch   int
+
+	mu      sync.Mutex
+	applied uint64
+	changed chan struct{} // closed and replaced after each commit
+	ready   chan struct{}
+	isReady bool
+}
+
+// NewProjector returns a projector of stream into db through applier.
+func NewProjector(js jetstream.JetStream, db *bolt.DB, stream string, applier Applier, logger *slog.Logger) *Projector {
+	return &Projector{
+		js: js, db: db, stream: stream, applier: applier,
+		logger:  logger.With("component", "projector", "stream", stream),
+		batch:   1000,
+		changed: make(chan struct{}),
+		ready:   make(chan struct{}),
+	}
+}
+
+// Applied returns the last stream sequence applied to the view.
+func (p *Projector) Applied() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied
+}
+
+// Ready is closed once the view has caught up with the stream as it was
+// when Run started.
+func (p *Projector) Ready() <-chan struct{} { return p.ready }
+
+// WaitFor blocks until the view has applied seq or ctx ends.
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		p.mu.Lock()
+		applied, changed := p.applied, p.changed
+		p.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Run projects until ctx ends or applying fails.
+func (p *Projector) Run(ctx context.Context) error {
+	applied, err := p.loadApplied()
+	if err != nil {
+		return err
+	}
+	p.setApplied(applied)
+	stream, err := p.js.Stream(ctx, p.stream)
+	if err != nil {
+		return fmt.Errorf("projector %s: %w", p.stream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("projector %s: %w", p.stream, err)
+	}
+	target := info.State.LastSeq
+	p.markReadyIfCaughtUp(target)
+	if applied == 0 {
+		p.logger.Info("building view from the stream", "events", info.State.Msgs)
+	}
+
+	cons, err := p.js.OrderedConsumer(ctx, p.stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   applied + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("projector %s: consumer: %w", p.stream, err)
+	}
+	incoming := make(chan jetstream.Msg, p.batch)
+	consumeCtx, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case incoming <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(p.batch))
+	if err != nil {
+		return fmt.Errorf("projector %s: consume: %w", p.stream, err)
+	}
+	defer consumeCtx.Stop()
+
+	batch := make([]jetstream.Msg, 0, p.batch)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-incoming:
+			batch = append(batch[:0], m)
+		drain:
+			for len(batch) < p.batch {
+				select {
+				case m := <-incoming:
+					batch = append(batch, m)
+				default:
+					break drain
+				}
+			}
+			last, err := p.apply(batch)
+			if err != nil {
+				return err
+			}
+			p.setApplied(last)
+			p.markReadyIfCaughtUp(target)
+		}
+	}
+}
+
+func (p *Projector) apply(batch []jetstream.Msg) (uint64, error) {
+	meta, err := batch[len(batch)-1].Metadata()
+	if err != nil {
+		return 0, fmt.Errorf("projector %s: metadata: %w", p.stream, err)
+	}
+	last := meta.Sequence.Stream
+	var afterCommit func()
+	err = p.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if afterCommit, err = p.applier.Apply(tx, batch); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(p.seqKey(), binary.BigEndian.AppendUint64(nil, last))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("projector %s: apply: %w", p.stream, err)
+	}
+	if afterCommit != nil {
+		afterCommit()
+	}
+	return last, nil
+}
+
+func (p *Projector) seqKey() []byte { return []byte("seq/" + p.stream) }
+
+func (p *Projector) loadApplied() (uint64, error) {
+	var seq uint64
+	err := p.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if b == nil {
+			return nil
+		}
+		if v := b.Get(p.seqKey()); len(v) == 8 {
+			seq = binary.BigEndian.Uint64(v)
+		} else if v != nil {
+			return errors.New("corrupt sequence")
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("projector %s: load sequence: %w", p.stream, err)
+	}
+	return seq, nil
+}
+
+func (p *Projector) setApplied(seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applied = seq
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+func (p *Projector) markReadyIfCaughtUp(target uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.isReady && p.applied >= target {
+		p.isReady = true
+		close(p.ready)
+	}
+}

@@ -1,0 +1,116 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrConflict is returned when the stream refuses a publish because the
+// subject already has a message: a task id that exists already.
+var ErrConflict = errors.New("broker: subject already written")
+
+// Publisher publishes events asynchronously, so that concurrent publishes
+// share the connection's flushes, and waits for JetStream's acknowledgement.
+type Publisher struct {
+	js   jetstream.JetStream
+	last atomic.Uint64
+}
+
+// NewPublisher returns a publisher on js. Bound its in-flight publishes with
+// jetstream.WithPublishAsyncMaxPending when creating js.
+func NewPublisher(js jetstream.JetStream) *Publisher {
+	return &Publisher{js: js}
+}
+
+// LastTaskSeq is the highest task-stream sequence this publisher has had
+// acknowledged: a read that must see this node's writes waits for it.
+func (p *Publisher) LastTaskSeq() uint64 { return p.last.Load() }
+
+// PublishEvent publishes v as JSON on the task subject and returns its
+// stream sequence. It returns ErrConflict when opts include an expected
+// last subject sequence that does not hold.
+func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind string, v any, opts ...jetstream.PublishOpt) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("broker: encode %s: %w", kind, err)
+	}
+	seq, err := p.publish(ctx, &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}, opts...)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		cur := p.last.Load()
+		if seq <= cur || p.last.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	return seq, nil
+}
+
+// PublishEventNoWait publishes v without waiting for the acknowledgement.
+// Order with later publishes on the same connection is kept; it is for
+// informational events whose loss in a crash is harmless.
+func (p *Publisher) PublishEventNoWait(tenantID, taskID, kind string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("broker: encode %s: %w", kind, err)
+	}
+	_, err = p.js.PublishMsgAsync(&nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data})
+	return err
+}
+
+// Schedule publishes v to fire on due.<kind>.<tenant>.<task> at the given
+// time. A newer schedule for the same task replaces an older one that has
+// not fired.
+func (p *Publisher) schedule(ctx context.Context, kind, tenantID, taskID string, at time.Time, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("broker: encode schedule: %w", err)
+	}
+	msg := nats.NewMsg(scheduleSubject(kind, tenantID, taskID))
+	// nats.go's WithScheduleAt truncates to whole seconds; the server
+	// parses fractions, so write the exact time ourselves.
+	msg.Header.Set("Nats-Schedule", "@at "+at.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set("Nats-Schedule-Target", dueSubject(kind, tenantID, taskID))
+	msg.Data = data
+	_, err = p.publish(ctx, msg)
+	return err
+}
+
+// unschedule removes a pending schedule, if there is one.
+func (p *Publisher) unschedule(ctx context.Context, kind, tenantID, taskID string) error {
+	s, err := p.js.Stream(ctx, StreamSchedules)
+	if err != nil {
+		return fmt.Errorf("broker: unschedule: %w", err)
+	}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(scheduleSubject(kind, tenantID, taskID))); err != nil {
+		return fmt.Errorf("broker: unschedule: %w", err)
+	}
+	return nil
+}
+
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (uint64, error) {
+	fut, err := p.js.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, err)
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack.Sequence, nil
+	case err := <-fut.Err():
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, ErrConflict
+		}
+		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, err)
+	case <-ctx.Done():
+		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, ctx.Err())
+	}
+}

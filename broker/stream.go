@@ -1,0 +1,111 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and consumer names.
+const (
+	// StreamTasks is the event log of every task: task.<tenant>.<task>.<kind>.
+	StreamTasks = "BOOMERANG_TASKS"
+	// StreamSchedules holds pending schedules (sched.>) and the due messages
+	// they fire (due.>); a work queue, so fired messages go once acked.
+	StreamSchedules = "BOOMERANG_SCHEDULES"
+
+	consumerDispatch    = "dispatch"
+	consumerDispatchDue = "dispatch-due"
+	consumerDeliver     = "deliver"
+	consumerDeliverDue  = "deliver-due"
+)
+
+// StreamOptions configures the streams.
+type StreamOptions struct {
+	// Replicas is the replication factor: 1 embedded, 3 in a cluster.
+	Replicas int
+	// TaskRetention is how long task events stay in the log; zero keeps them
+	// forever. Waiting work does not depend on it: due messages carry all
+	// they need.
+	TaskRetention time.Duration
+	// AckWait is how long a consumer waits for an acknowledgement before it
+	// redelivers; running attempts extend it with in-progress signals.
+	AckWait time.Duration
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	return o
+}
+
+// EnsureStreams creates or updates the task and schedule streams and the
+// durable consumers that every node shares.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
+	opts = opts.withDefaults()
+	streams := []jetstream.StreamConfig{{
+		Name:        StreamTasks,
+		Description: "Boomerang task events: the system of record",
+		Subjects:    []string{"task.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    opts.Replicas,
+		MaxAge:      opts.TaskRetention,
+		Discard:     jetstream.DiscardOld,
+	}, {
+		Name:              StreamSchedules,
+		Description:       "Boomerang schedules: tasks and webhooks waiting for their time",
+		Subjects:          []string{"sched.>", "due.>"},
+		Retention:         jetstream.WorkQueuePolicy,
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+		AllowMsgSchedules: true,
+		AllowRollup:       true,
+		Discard:           jetstream.DiscardOld,
+	}}
+	for _, cfg := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("broker: stream %s: %w", cfg.Name, err)
+		}
+	}
+	consumers := []struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}{
+		{StreamTasks, consumerConfig(consumerDispatch, opts, taskSubject("*", "*", KindCreated))},
+		{StreamSchedules, consumerConfig(consumerDispatchDue, opts, dueSubject(dueTask, "*", "*"))},
+		{StreamTasks, consumerConfig(consumerDeliver, opts,
+			taskSubject("*", "*", KindSucceeded), taskSubject("*", "*", KindFailed), taskSubject("*", "*", KindRedeliver))},
+		{StreamSchedules, consumerConfig(consumerDeliverDue, opts, dueSubject(dueHook, "*", "*"))},
+	}
+	for _, c := range consumers {
+		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
+			return fmt.Errorf("broker: consumer %s: %w", c.cfg.Durable, err)
+		}
+	}
+	return nil
+}
+
+func consumerConfig(name string, opts StreamOptions, filters ...string) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       opts.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 100_000,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Replicas:      opts.Replicas,
+	}
+	if len(filters) == 1 {
+		cfg.FilterSubject = filters[0]
+	} else {
+		cfg.FilterSubjects = filters
+	}
+	return cfg
+}

@@ -1,0 +1,192 @@
+package broker
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"time"
+)
+
+// Status is where a task is in its life.
+type Status string
+
+// Task statuses. A task starts pending, is running while an attempt is in
+// flight, retrying while it waits for its next attempt, and ends succeeded,
+// failed or canceled.
+const (
+	StatusPending   Status = "pending"
+	StatusRunning   Status = "running"
+	StatusRetrying  Status = "retrying"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCanceled  Status = "canceled"
+)
+
+// Finished reports whether the status is terminal.
+func (s Status) Finished() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+}
+
+// Valid reports whether s is one of the defined statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusRunning, StatusRetrying, StatusSucceeded, StatusFailed, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// Spec is what a tenant asked for when it created a task.
+type Spec struct {
+	TargetURL  string            `json:"targetUrl"`
+	Method     string            `json:"method"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Payload    json.RawMessage   `json:"payload,omitempty"`
+	WebhookURL string            `json:"webhookUrl,omitempty"`
+	// Retries is how many attempts may follow the first one.
+	Retries int `json:"retries"`
+	// Timeout is the limit of one attempt, in seconds.
+	Timeout float64 `json:"timeout"`
+	// NotBefore is the earliest time of the first attempt.
+	NotBefore      *time.Time `json:"notBefore,omitempty"`
+	IdempotencyKey string     `json:"idempotencyKey,omitempty"`
+}
+
+// AttemptTimeout is Timeout as a duration.
+func (s Spec) AttemptTimeout() time.Duration {
+	return time.Duration(s.Timeout * float64(time.Second))
+}
+
+// MaxAttempts is the number of attempts the spec allows.
+func (s Spec) MaxAttempts() int { return s.Retries + 1 }
+
+// Response is what a target or webhook receiver answered, as recorded.
+type Response struct {
+	StatusCode int               `json:"statusCode,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	// Body is the response body: embedded JSON when the body was JSON, a
+	// JSON string otherwise (base64 when BodyEncoding is "base64").
+	Body          json.RawMessage `json:"body,omitempty"`
+	BodyEncoding  string          `json:"bodyEncoding,omitempty"`
+	BodyTruncated bool            `json:"bodyTruncated,omitempty"`
+}
+
+// Outcome classifies one attempt.
+type Outcome string
+
+// Attempt outcomes.
+const (
+	OutcomeSucceeded Outcome = "succeeded" // 2xx
+	OutcomeRetry     Outcome = "retry"     // retryable failure
+	OutcomeFailed    Outcome = "failed"    // permanent failure, or the last retryable one
+	OutcomeCanceled  Outcome = "canceled"  // aborted because the task was canceled
+)
+
+// Attempt is one call to the target.
+type Attempt struct {
+	Number     int       `json:"number"`
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMs float64   `json:"durationMs"`
+	Outcome    Outcome   `json:"outcome"`
+	// Error describes a failure without a response (connection refused,
+	// timeout) or why a response counts as a failure.
+	Error string `json:"error,omitempty"`
+	Response
+}
+
+// Result is a finished task's final answer: the target's last response, or
+// the final error when there was none.
+type Result struct {
+	Response
+	Error string `json:"error,omitempty"`
+}
+
+// WebhookStatus is where a task's result notification is.
+type WebhookStatus string
+
+// Webhook statuses.
+const (
+	WebhookPending   WebhookStatus = "pending"
+	WebhookRetrying  WebhookStatus = "retrying"
+	WebhookDelivered WebhookStatus = "delivered"
+	WebhookDead      WebhookStatus = "dead"
+)
+
+// Delivery is one POST of the result to the webhook URL.
+type Delivery struct {
+	Number      int       `json:"number"`
+	AttemptedAt time.Time `json:"attemptedAt"`
+	DurationMs  float64   `json:"durationMs"`
+	Outcome     string    `json:"outcome"` // delivered, retry or dead
+	StatusCode  int       `json:"statusCode,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	// ResponseBody is the receiver's answer, capped.
+	ResponseBody string `json:"responseBody,omitempty"`
+	// Round is the stream sequence of the event that started this series
+	// of deliveries: the task's end, or a redelivery request.
+	Round uint64 `json:"round"`
+	// Index is the position in the retry schedule within the round.
+	Index int `json:"index"`
+}
+
+// Webhook is the state of a task's result notification.
+type Webhook struct {
+	// ID is the webhook-id header, the same on every delivery of the task's
+	// result, redeliveries included.
+	ID string `json:"id"`
+	// Status is empty until the task has finished.
+	Status        WebhookStatus `json:"status,omitempty"`
+	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
+	Deliveries    []Delivery    `json:"deliveries"`
+}
+
+// Task is a task as the view knows it, the shape the API returns.
+type Task struct {
+	ID       string `json:"id"`
+	TenantID string `json:"-"`
+	Status   Status `json:"status"`
+	Spec
+	CreatedAt     time.Time  `json:"createdAt"`
+	UpdatedAt     time.Time  `json:"updatedAt"`
+	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	AttemptCount  int        `json:"attemptCount"`
+	Attempts      []Attempt  `json:"attempts"`
+	Result        *Result    `json:"result,omitempty"`
+	Webhook       *Webhook   `json:"webhook,omitempty"`
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewTaskID returns a random task id, "tsk_" and 26 base32 characters.
+func NewTaskID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "tsk_" + lower(idEncoding.EncodeToString(b[:]))
+}
+
+// IdempotentTaskID returns the task id for a tenant's idempotency key and
+// generation: the same inputs give the same id on every node, so the stream
+// itself refuses a second create.
+func IdempotentTaskID(tenantID, key string, generation int) string {
+	h := sha256.New()
+	h.Write([]byte(tenantID))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	h.Write([]byte{0, byte(generation >> 8), byte(generation)})
+	return "tsk_" + lower(idEncoding.EncodeToString(h.Sum(nil)[:16]))
+}
+
+// WebhookID returns the webhook-id of a task's result notification.
+func WebhookID(taskID string) string { return "msg_" + taskID }
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,149 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Errors of the Tasks operations.
+var (
+	// ErrFinished is returned when canceling a task that has finished.
+	ErrFinished = errors.New("broker: task has finished")
+	// ErrNotFinished is returned when redelivering a task's webhook before
+	// the task has finished.
+	ErrNotFinished = errors.New("broker: task has not finished")
+	// ErrNoWebhook is returned when redelivering for a task without a
+	// webhook URL, or one that was canceled and so has no result.
+	ErrNoWebhook = errors.New("broker: task has no webhook to deliver")
+)
+
+// Tasks is what the API does with tasks: create, read, cancel, redeliver.
+// Writes are single publishes; reads come from this node's view.
+type Tasks struct {
+	pub       *Publisher
+	view      *View
+	projector *Projector
+	logger    *slog.Logger
+	now       func() time.Time
+	// readWait bounds how long a read waits for the view to catch up.
+	readWait time.Duration
+}
+
+// NewTasks returns the task operations over a publisher and a view kept by
+// projector. now is the clock (nil means time.Now).
+func NewTasks(pub *Publisher, view *View, projector *Projector, logger *slog.Logger, now func() time.Time) *Tasks {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tasks{pub: pub, view: view, projector: projector, logger: logger, now: now, readWait: 2 * time.Second}
+}
+
+// Create publishes a new task and returns it as it stands: pending. The spec
+// must have been validated. It answers once JetStream has stored the event.
+func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec) (*Task, error) {
+	id := NewTaskID()
+	var opts []jetstream.PublishOpt
+	if spec.IdempotencyKey != "" {
+		id = IdempotentTaskID(tenantID, spec.IdempotencyKey, 0)
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(0))
+	}
+	created := t.now().UTC()
+	if _, err := t.pub.PublishEvent(ctx, tenantID, id, KindCreated, createdEvent{Spec: spec, CreatedAt: created}, opts...); err != nil {
+		return nil, err
+	}
+	return &Task{
+		ID: id, TenantID: tenantID, Status: StatusPending, Spec: spec,
+		CreatedAt: created, UpdatedAt: created, NextAttemptAt: spec.NotBefore,
+		Attempts: []Attempt{}, Webhook: pendingWebhook(id, spec),
+	}, nil
+}
+
+func pendingWebhook(id string, spec Spec) *Webhook {
+	if spec.WebhookURL == "" {
+		return nil
+	}
+	return &Webhook{ID: WebhookID(id), Deliveries: []Delivery{}}
+}
+
+// Get returns the tenant's task or ErrNotFound. A task this node has just
+// published is found even if the view has not applied it yet.
+func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error) {
+	task, err := t.view.Get(tenantID, taskID)
+	if !errors.Is(err, ErrNotFound) {
+		return task, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	if t.projector.WaitFor(wctx, t.pub.LastTaskSeq()) != nil {
+		return nil, ErrNotFound
+	}
+	return t.view.Get(tenantID, taskID)
+}
+
+// List returns a page of the tenant's tasks, newest first.
+func (t *Tasks) List(tenantID string, q ListQuery) (Page, error) {
+	return t.view.List(tenantID, q)
+}
+
+// Cancel cancels a task that has not finished: no further attempt is made,
+// an attempt in flight is aborted, no webhook is sent. Canceling a canceled
+// task returns it unchanged; other finished tasks give ErrFinished.
+func (t *Tasks) Cancel(ctx context.Context, tenantID, taskID string) (*Task, error) {
+	task, err := t.Get(ctx, tenantID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if task.Status == StatusCanceled {
+		return task, nil
+	}
+	if task.Status.Finished() {
+		return task, ErrFinished
+	}
+	seq, err := t.pub.PublishEvent(ctx, tenantID, taskID, KindCanceled, canceledEvent{At: t.now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	// The pending schedule would be ignored anyway; removing it saves work.
+	if err := t.pub.unschedule(ctx, dueTask, tenantID, taskID); err != nil {
+		t.logger.Warn("could not remove schedule of canceled task", "tenant_id", tenantID, "task_id", taskID, "err", err)
+	}
+	if task, err = t.waitAndGet(ctx, seq, tenantID, taskID); err != nil {
+		return nil, err
+	}
+	if task.Status != StatusCanceled {
+		return task, ErrFinished // it finished before the cancel reached the log
+	}
+	return task, nil
+}
+
+// Redeliver sends a finished task's webhook again, with the same webhook-id.
+func (t *Tasks) Redeliver(ctx context.Context, tenantID, taskID string) (*Task, error) {
+	task, err := t.Get(ctx, tenantID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !task.Status.Finished():
+		return task, ErrNotFinished
+	case task.WebhookURL == "" || task.Status == StatusCanceled:
+		return task, ErrNoWebhook
+	}
+	seq, err := t.pub.PublishEvent(ctx, tenantID, taskID, KindRedeliver, redeliverEvent{At: t.now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	return t.waitAndGet(ctx, seq, tenantID, taskID)
+}
+
+func (t *Tasks) waitAndGet(ctx context.Context, seq uint64, tenantID, taskID string) (*Task, error) {
+	wctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	if err := t.projector.WaitFor(wctx, seq); err != nil {
+		t.logger.Warn("view is behind the stream", "seq", seq, "err", err)
+	}
+	return t.view.Get(tenantID, taskID)
+}

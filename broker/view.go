@@ -1,0 +1,260 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNotFound is returned for a task the tenant does not have.
+var ErrNotFound = errors.New("broker: task not found")
+
+// ErrBadCursor is returned by List for a cursor it did not make.
+var ErrBadCursor = errors.New("broker: invalid cursor")
+
+// Buckets of the task view. Every tenant has its own bucket under
+// bucketTasks, holding these sub-buckets, so that no query can reach another
+// tenant's tasks without naming it.
+var (
+	bucketTasks      = []byte("tasks")
+	bucketState      = []byte("state")      // task id -> taskRecord
+	bucketSpec       = []byte("spec")       // task id -> Spec
+	bucketAttempts   = []byte("attempts")   // task id, 0, uint32 number -> Attempt
+	bucketDeliveries = []byte("deliveries") // task id, 0, uint32 number -> Delivery
+	bucketByTime     = []byte("bytime")     // uint64 created nanos, task id -> nil
+)
+
+// taskRecord is the mutable state of a task in the view.
+type taskRecord struct {
+	Status        Status         `json:"status"`
+	CreatedAt     time.Time      `json:"createdAt"`
+	UpdatedAt     time.Time      `json:"updatedAt"`
+	FinishedAt    *time.Time     `json:"finishedAt,omitempty"`
+	NextAttemptAt *time.Time     `json:"nextAttemptAt,omitempty"`
+	AttemptCount  int            `json:"attemptCount"`
+	Result        *Result        `json:"result,omitempty"`
+	TerminalSeq   uint64         `json:"terminalSeq,omitempty"`
+	Webhook       *webhookRecord `json:"webhook,omitempty"`
+	LastSeq       uint64         `json:"lastSeq"`
+}
+
+type webhookRecord struct {
+	Status        WebhookStatus `json:"status"`
+	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
+	Count         int           `json:"count"`
+	// Round and Index locate the last delivery: the event that started its
+	// round and its place in the retry schedule.
+	Round uint64 `json:"round"`
+	Index int    `json:"index"`
+}
+
+// View is this node's queryable copy of the task stream, kept in bbolt by a
+// Projector. It is the Applier of the task stream.
+type View struct {
+	db  *bolt.DB
+	hub *Hub
+}
+
+// NewView returns the task view in db; changes are announced on hub.
+func NewView(db *bolt.DB, hub *Hub) *View {
+	return &View{db: db, hub: hub}
+}
+
+// Hub returns the hub that announces the view's changes.
+func (v *View) Hub() *Hub { return v.hub }
+
+// Get returns the task with its attempts and deliveries, or ErrNotFound.
+func (v *View) Get(tenantID, taskID string) (*Task, error) {
+	var task *Task
+	err := v.db.View(func(tx *bolt.Tx) error {
+		tb := tenantBucket(tx, tenantID)
+		if tb == nil {
+			return ErrNotFound
+		}
+		var err error
+		task, err = readTask(tb, tenantID, []byte(taskID))
+		return err
+	})
+	return task, err
+}
+
+// state returns the task's record, or nil when the view has no such task.
+func (v *View) state(tenantID, taskID string) (*taskRecord, error) {
+	var rec *taskRecord
+	err := v.db.View(func(tx *bolt.Tx) error {
+		tb := tenantBucket(tx, tenantID)
+		if tb == nil {
+			return nil
+		}
+		data := tb.Bucket(bucketState).Get([]byte(taskID))
+		if data == nil {
+			return nil
+		}
+		rec = new(taskRecord)
+		return json.Unmarshal(data, rec)
+	})
+	return rec, err
+}
+
+// ListQuery selects a page of a tenant's tasks, newest first.
+type ListQuery struct {
+	Status Status // empty for any
+	Cursor string // from the previous page's NextCursor
+	Limit  int    // 1..200; zero means 50
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Items      []*Task
+	NextCursor string // empty on the last page
+}
+
+// List returns a page of the tenant's tasks, newest first. Tasks created
+// while a client pages do not shift the pages it has yet to read.
+func (v *View) List(tenantID string, q ListQuery) (Page, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	var start []byte
+	if q.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || len(raw) < 9 {
+			return Page{}, ErrBadCursor
+		}
+		start = raw
+	}
+	page := Page{Items: []*Task{}}
+	err := v.db.View(func(tx *bolt.Tx) error {
+		tb := tenantBucket(tx, tenantID)
+		if tb == nil {
+			return nil
+		}
+		states := tb.Bucket(bucketState)
+		c := tb.Bucket(bucketByTime).Cursor()
+		var k []byte
+		if start == nil {
+			k, _ = c.Last()
+		} else {
+			// The cursor is the last key returned; continue below it.
+			if k, _ = c.Seek(start); k == nil {
+				k, _ = c.Last()
+			}
+			for k != nil && bytes.Compare(k, start) >= 0 {
+				k, _ = c.Prev()
+			}
+		}
+		for ; k != nil; k, _ = c.Prev() {
+			id := k[8:]
+			if q.Status != "" {
+				var rec taskRecord
+				if err := json.Unmarshal(states.Get(id), &rec); err != nil {
+					return err
+				}
+				if rec.Status != q.Status {
+					continue
+				}
+			}
+			if len(page.Items) == limit {
+				page.NextCursor = base64.RawURLEncoding.EncodeToString(lastKey(page.Items))
+				return nil
+			}
+			task, err := readTask(tb, tenantID, id)
+			if err != nil {
+				return err
+			}
+			page.Items = append(page.Items, task)
+		}
+		return nil
+	})
+	return page, err
+}
+
+func lastKey(items []*Task) []byte {
+	t := items[len(items)-1]
+	return timeKey(t.CreatedAt, t.ID)
+}
+
+func timeKey(created time.Time, taskID string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(taskID)), uint64(created.UnixNano()))
+	return append(k, taskID...)
+}
+
+func tenantBucket(tx *bolt.Tx, tenantID string) *bolt.Bucket {
+	root := tx.Bucket(bucketTasks)
+	if root == nil {
+		return nil
+	}
+	return root.Bucket([]byte(tenantID))
+}
+
+func childKey(taskID []byte, n int) []byte {
+	k := make([]byte, 0, len(taskID)+5)
+	k = append(k, taskID...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint32(k, uint32(n))
+}
+
+func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
+	data := tb.Bucket(bucketState).Get(id)
+	if data == nil {
+		return nil, ErrNotFound
+	}
+	var rec taskRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("broker: task record: %w", err)
+	}
+	t := &Task{
+		ID: string(id), TenantID: tenantID, Status: rec.Status,
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, FinishedAt: rec.FinishedAt,
+		NextAttemptAt: rec.NextAttemptAt, AttemptCount: rec.AttemptCount, Result: rec.Result,
+		Attempts: []Attempt{},
+	}
+	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &t.Spec); err != nil {
+		return nil, fmt.Errorf("broker: task spec: %w", err)
+	}
+	prefix := append(append([]byte{}, id...), 0)
+	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {
+		var a Attempt
+		if err := json.Unmarshal(v, &a); err != nil {
+			return err
+		}
+		t.Attempts = append(t.Attempts, a)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("broker: attempts: %w", err)
+	}
+	if t.WebhookURL != "" {
+		t.Webhook = &Webhook{ID: WebhookID(t.ID), Deliveries: []Delivery{}}
+		if rec.Webhook != nil {
+			t.Webhook.Status, t.Webhook.NextAttemptAt = rec.Webhook.Status, rec.Webhook.NextAttemptAt
+		}
+		if err := scanPrefix(tb.Bucket(bucketDeliveries), prefix, func(v []byte) error {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			t.Webhook.Deliveries = append(t.Webhook.Deliveries, d)
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("broker: deliveries: %w", err)
+		}
+	}
+	return t, nil
+}
+
+func scanPrefix(b *bolt.Bucket, prefix []byte, fn func(v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

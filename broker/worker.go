@@ -1,0 +1,114 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// slots bounds the handlers running at once on this node. Loops take slots
+// before they fetch, so a node never pulls more work than it can start: the
+// rest stays in the stream for other nodes.
+type slots struct {
+	ch chan struct{}
+	wg sync.WaitGroup
+}
+
+func newSlots(n int) *slots { return &slots{ch: make(chan struct{}, n)} }
+
+// acquire takes at least one slot and at most max, blocking for the first.
+func (s *slots) acquire(ctx context.Context, max int) (int, error) {
+	select {
+	case s.ch <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	n := 1
+	for n < max {
+		select {
+		case s.ch <- struct{}{}:
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (s *slots) release(n int) {
+	for range n {
+		<-s.ch
+	}
+}
+
+// fetchLoop pulls messages from cons while it has slots and runs handle for
+// each in its own goroutine, until ctx ends. Each running handler holds a
+// slot; the slots' WaitGroup tracks them for a graceful stop.
+func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch int, logger *slog.Logger, handle func(jetstream.Msg)) {
+	for {
+		n, err := s.acquire(ctx, maxBatch)
+		if err != nil {
+			return
+		}
+		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(fetchCtx))
+		if err != nil {
+			cancel()
+			s.release(n)
+			if ctx.Err() != nil {
+				return
+			}
+			logger.Warn("fetch failed", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer s.release(1)
+				handle(msg)
+			}()
+		}
+		cancel()
+		s.release(n - got)
+		if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			logger.Warn("fetch ended", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+}
+
+// keepAlive tells JetStream every period that msg is still being worked on,
+// so a long attempt is not redelivered, until stop is called.
+func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,57 @@
+// Command boomerang is the Boomerang task broker: `serve` runs a node,
+// `tenant create` creates a tenant through the admin API, `verify` checks a
+// received webhook's signature.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `Boomerang, a broker for slow HTTP calls.
+
+Usage:
+  boomerang serve [flags]              run a node (see boomerang serve -h)
+  boomerang tenant create NAME [flags] create a tenant through the admin API
+  boomerang verify --secret whsec_...  verify a received webhook
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run runs the subcommand in args and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], stdout, stderr)
+	case "tenant":
+		err = runTenant(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return runVerify(args[1:], stdin, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "boomerang: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if err != errUsage {
+			fmt.Fprintln(stderr, "boomerang:", err)
+		}
+		return 1
+	}
+	return 0
+}

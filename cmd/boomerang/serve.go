@@ -1,0 +1,491 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/delivery"
+	"github.com/boomerang-dev/boomerang/internal/devtools"
+	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/signing"
+	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web"
+)
+
+// ServeConfig is everything `boomerang serve` can be told.
+type ServeConfig struct {
+	Addr          string
+	DataDir       string
+	NatsURL       string
+	NatsPort      int
+	Replicas      int
+	Dev           bool
+	AdminToken    string
+	AllowPrivate  bool
+	AllowCIDRs    string
+	Sync          string
+	LogLevel      string
+	LogFormat     string
+	MaxInFlight   int
+	MaxDeliveries int
+	ShutdownGrace time.Duration
+	TaskRetention time.Duration
+	AckWait       time.Duration
+
+	RetryInitial    time.Duration
+	RetryMax        time.Duration
+	RetryAfterCap   time.Duration
+	WebhookSchedule string
+	WebhookTimeout  time.Duration
+	MaxResponseBody int
+	MaxRequestBody  int64
+}
+
+// Main is a running node: `serve` builds one from flags, and end-to-end
+// tests run the same thing with MustRunMain.
+type Main struct {
+	Config ServeConfig
+	Stdout io.Writer
+	Logger *slog.Logger
+
+	db         *bolt.DB
+	embedded   *natsembed.Server
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	listener   net.Listener
+	httpServer *http.Server
+	dispatcher *broker.Dispatcher
+	deliverer  *broker.Deliverer
+	tenants    *tenant.Store
+
+	projectorsCancel context.CancelFunc
+	workersCancel    context.CancelFunc
+	projectorsDone   sync.WaitGroup
+	workersDone      sync.WaitGroup
+	failed           chan error
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, failed: make(chan error, 4)}
+}
+
+// ParseFlags reads the configuration from args and the environment.
+func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.Writer) error {
+	c := &m.Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", ":8080", "HTTP listen address")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded JetStream store and the view (view.db)")
+	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS servers to use instead of the embedded one (comma-separated)")
+	fs.IntVar(&c.NatsPort, "nats-port", 0, "client port for the embedded nats-server on 127.0.0.1 (0: none)")
+	fs.IntVar(&c.Replicas, "replicas", 1, "JetStream replicas of the streams (3 in a cluster)")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: create a dev tenant, allow private-network URLs, mount /dev/echo and /dev/inbox")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "token for the admin API (/admin/v1); empty disables it")
+	fs.BoolVar(&c.AllowPrivate, "allow-private-networks", false, "allow targets and webhooks on loopback, private and link-local networks")
+	fs.StringVar(&c.AllowCIDRs, "allow-cidr", "", "internal networks outbound calls may reach anyway (comma-separated CIDRs)")
+	fs.StringVar(&c.Sync, "sync", "interval", "JetStream fsync: interval (periodic; survives process crashes) or always (before every acknowledgement)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", 1000, "attempts running at once on this node")
+	fs.IntVar(&c.MaxDeliveries, "max-deliveries-in-flight", 1000, "webhook deliveries running at once on this node")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "how long attempts in flight may finish at shutdown")
+	fs.DurationVar(&c.TaskRetention, "task-retention", 90*24*time.Hour, "how long task events stay in the stream (0: forever)")
+	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how long before unacknowledged work is redelivered")
+	fs.DurationVar(&c.RetryInitial, "retry-initial", time.Second, "backoff after the first failed attempt (doubles each time)")
+	fs.DurationVar(&c.RetryMax, "retry-max", time.Hour, "longest backoff between attempts")
+	fs.DurationVar(&c.RetryAfterCap, "retry-after-cap", 24*time.Hour, "longest Retry-After honoured from a target")
+	fs.StringVar(&c.WebhookSchedule, "webhook-schedule", "0s,5s,5m,30m,2h,5h,10h,10h", "wait before each webhook delivery")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", delivery.DefaultWebhookTimeout, "time limit of one webhook delivery")
+	fs.IntVar(&c.MaxResponseBody, "max-response-body", delivery.DefaultMaxResponseBody, "bytes of a target's response body kept per attempt")
+	fs.Int64Var(&c.MaxRequestBody, "max-request-body", 1<<20, "largest API request body in bytes")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if c.Sync != "interval" && c.Sync != "always" {
+		return fmt.Errorf("--sync must be interval or always")
+	}
+	return nil
+}
+
+func (m *Main) newLogger(stderr io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(m.Config.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if m.Config.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(stderr, opts)), nil
+}
+
+// Run starts the node and returns once it serves HTTP. Close stops it.
+func (m *Main) Run(ctx context.Context) (err error) {
+	c := m.Config
+	log := m.Logger
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	m.db, err = bolt.Open(filepath.Join(c.DataDir, "view.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
+	if err != nil {
+		return fmt.Errorf("open view: %w", err)
+	}
+	if err := m.connectNATS(log); err != nil {
+		return err
+	}
+	m.js, err = jetstream.New(m.nc, jetstream.WithPublishAsyncMaxPending(8192))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := broker.EnsureStreams(setup, m.js, broker.StreamOptions{Replicas: c.Replicas, TaskRetention: c.TaskRetention, AckWait: c.AckWait}); err != nil {
+		return err
+	}
+	if _, err := m.js.CreateOrUpdateStream(setup, tenant.StreamConfig(c.Replicas)); err != nil {
+		return fmt.Errorf("tenant stream: %w", err)
+	}
+
+	// The views and their projectors.
+	hub := broker.NewHub()
+	view := broker.NewView(m.db, hub)
+	m.tenants = tenant.NewStore(m.db, nil)
+	taskProjector := broker.NewProjector(m.js, m.db, broker.StreamTasks, view, log)
+	tenantProjector := broker.NewProjector(m.js, m.db, tenant.Stream, m.tenants, log)
+	projCtx, projCancel := context.WithCancel(context.Background())
+	m.projectorsCancel = projCancel
+	for _, p := range []*broker.Projector{taskProjector, tenantProjector} {
+		m.projectorsDone.Add(1)
+		go func() {
+			defer m.projectorsDone.Done()
+			if err := p.Run(projCtx); err != nil {
+				log.Error("projector stopped", "err", err)
+				m.failed <- err
+			}
+		}()
+	}
+	select {
+	case <-tenantProjector.Ready():
+	case err := <-m.failed:
+		return err
+	case <-setup.Done():
+		return errors.New("tenant view did not catch up in time")
+	}
+
+	// Outbound calls and the workers.
+	guard, err := m.guard()
+	if err != nil {
+		return err
+	}
+	policy, err := m.retryPolicy()
+	if err != nil {
+		return err
+	}
+	client := delivery.NewHTTPClient(guard)
+	pub := broker.NewPublisher(m.js)
+	workerCfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait}
+	m.dispatcher = broker.NewDispatcher(m.js, pub, view, delivery.NewCaller(client, m.tenants, c.MaxResponseBody, nil), policy, log, workerCfg)
+	workerCfg.MaxInFlight = c.MaxDeliveries
+	m.deliverer = broker.NewDeliverer(m.js, pub, view, taskProjector, delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil), policy, log, workerCfg)
+	workCtx, workCancel := context.WithCancel(context.Background())
+	m.workersCancel = workCancel
+	m.workersDone.Add(1)
+	go func() {
+		defer m.workersDone.Done()
+		// Workers start once the view has caught up, so that they can tell
+		// redelivered work from new work.
+		select {
+		case <-taskProjector.Ready():
+		case <-workCtx.Done():
+			return
+		}
+		var wg sync.WaitGroup
+		for _, w := range []interface{ Run(context.Context) error }{m.dispatcher, m.deliverer} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.Run(workCtx); err != nil {
+					log.Error("worker stopped", "err", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+
+	tenantAdmin := tenant.NewService(m.js, m.tenants, tenantProjector, nil)
+	var dev http.Handler
+	var devCreds tenant.Credentials
+	if c.Dev {
+		if devCreds, err = m.devTenant(setup, tenantAdmin); err != nil {
+			return err
+		}
+		dev = devtools.New(func() ([]signing.Secret, error) { return m.tenants.SigningSecrets(devCreds.TenantID) }, time.Now)
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	server := web.New(web.Config{
+		Tasks:       broker.NewTasks(pub, view, taskProjector, log, nil),
+		Hub:         hub,
+		Tenants:     m.tenants,
+		TenantAdmin: tenantAdmin,
+		AdminToken:  tenant.NewAdminToken(c.AdminToken),
+		CheckURL:    guard.CheckURL,
+		Limits:      web.Limits{MaxBody: c.MaxRequestBody},
+		Ready:       readiness(m.nc, taskProjector, tenantProjector),
+		Registry:    registry,
+		DevTools:    dev,
+		Logger:      log,
+	})
+	m.listener, err = net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.httpServer = &http.Server{
+		Handler:           server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.httpServer.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	log.Info("boomerang serving", "addr", m.listener.Addr().String(), "data_dir", c.DataDir, "embedded_nats", m.embedded != nil)
+	if c.Dev {
+		m.printDevBanner(devCreds)
+	}
+	return nil
+}
+
+func (m *Main) connectNATS(log *slog.Logger) error {
+	c := m.Config
+	var err error
+	if c.NatsURL != "" {
+		m.nc, err = nats.Connect(c.NatsURL, nats.Name("boomerang"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("connect to NATS: %w", err)
+		}
+		return nil
+	}
+	m.embedded, err = natsembed.Start(natsembed.Config{
+		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, SyncAlways: c.Sync == "always",
+	}, log)
+	if err != nil {
+		return err
+	}
+	m.nc, err = m.embedded.Connect()
+	return err
+}
+
+func (m *Main) guard() (delivery.Guard, error) {
+	g := delivery.Guard{AllowPrivate: m.Config.Dev || m.Config.AllowPrivate}
+	for _, s := range strings.Split(m.Config.AllowCIDRs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return g, fmt.Errorf("--allow-cidr %q: %w", s, err)
+		}
+		g.Allow = append(g.Allow, p.Masked())
+	}
+	return g, nil
+}
+
+func (m *Main) retryPolicy() (delivery.RetryPolicy, error) {
+	p := delivery.RetryPolicy{InitialBackoff: m.Config.RetryInitial, MaxBackoff: m.Config.RetryMax, RetryAfterCap: m.Config.RetryAfterCap}
+	for _, s := range strings.Split(m.Config.WebhookSchedule, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < 0 {
+			return p, fmt.Errorf("--webhook-schedule: %q is not a duration", s)
+		}
+		p.WebhookSchedule = append(p.WebhookSchedule, d)
+	}
+	return p, nil
+}
+
+func readiness(nc *nats.Conn, projectors ...*broker.Projector) func() error {
+	return func() error {
+		if !nc.IsConnected() {
+			return errors.New("not connected to NATS")
+		}
+		for _, p := range projectors {
+			select {
+			case <-p.Ready():
+			default:
+				return errors.New("the view is still catching up with the stream")
+			}
+		}
+		return nil
+	}
+}
+
+const devTenantID = "ten_dev"
+
+// devTenant creates the dev tenant on first start and returns its
+// credentials, which are kept in the data dir so later starts can print them.
+func (m *Main) devTenant(ctx context.Context, admin *tenant.Service) (tenant.Credentials, error) {
+	path := filepath.Join(m.Config.DataDir, "dev-credentials.json")
+	creds, err := admin.CreateWithID(ctx, devTenantID, "dev")
+	switch {
+	case err == nil:
+	case errors.Is(err, tenant.ErrExists):
+		if data, rerr := os.ReadFile(path); rerr == nil && json.Unmarshal(data, &creds) == nil {
+			return creds, nil
+		}
+		// The file is gone: issue a fresh key for the existing tenant.
+		key, _, kerr := admin.CreateKey(ctx, devTenantID, "dev")
+		if kerr != nil {
+			return creds, kerr
+		}
+		secrets, serr := m.tenants.SigningSecrets(devTenantID)
+		if serr != nil || len(secrets) == 0 {
+			return creds, fmt.Errorf("dev tenant secret: %v", serr)
+		}
+		creds = tenant.Credentials{TenantID: devTenantID, APIKey: key, SigningSecret: secrets[0].String()}
+	default:
+		return creds, err
+	}
+	data, _ := json.MarshalIndent(creds, "", "  ")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return creds, fmt.Errorf("save dev credentials: %w", err)
+	}
+	return creds, nil
+}
+
+func (m *Main) printDevBanner(creds tenant.Credentials) {
+	base := "http://" + hostPort(m.listener.Addr().String())
+	fmt.Fprintf(m.Stdout, `
+Boomerang is running in development mode on %[1]s
+
+  tenant id       %[2]s
+  API key         %[3]s
+  signing secret  %[4]s
+
+  echo target     %[1]s/dev/echo      (?fail=2 fails twice, ?status=500, ?delay=2s)
+  webhook inbox   %[1]s/dev/inbox     (GET it to see what arrived)
+
+  export BOOMERANG_API_KEY=%[3]s
+
+`, base, creds.TenantID, creds.APIKey, creds.SigningSecret)
+}
+
+func hostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// URL is the node's base URL, for tests.
+func (m *Main) URL() string { return "http://" + hostPort(m.listener.Addr().String()) }
+
+// Failed delivers an error if a projector stops: the node cannot go on.
+func (m *Main) Failed() <-chan error { return m.failed }
+
+// Close stops the node gracefully: it stops accepting requests, lets the
+// attempts in flight finish within the grace period (then abandons them to
+// redelivery), flushes what it published and closes the store.
+func (m *Main) Close() error {
+	log := m.Logger
+	if m.httpServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := m.httpServer.Shutdown(ctx); err != nil {
+			_ = m.httpServer.Close()
+		}
+		cancel()
+	}
+	if m.workersCancel != nil {
+		m.workersCancel()
+		done := make(chan struct{})
+		go func() { m.workersDone.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(m.Config.ShutdownGrace):
+			log.Warn("grace period over; abandoning attempts in flight to redelivery")
+			m.dispatcher.Abort()
+			m.deliverer.Abort()
+			<-done
+		}
+	}
+	if m.js != nil {
+		select {
+		case <-m.js.PublishAsyncComplete():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	if m.projectorsCancel != nil {
+		m.projectorsCancel()
+		m.projectorsDone.Wait()
+	}
+	if m.nc != nil {
+		m.nc.Close()
+	}
+	if m.embedded != nil {
+		m.embedded.Shutdown()
+	}
+	if m.db != nil {
+		return m.db.Close()
+	}
+	return nil
+}
+
+// runServe is `boomerang serve`: run until interrupted, then stop gracefully.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	m := NewMain()
+	m.Stdout = stdout
+	if err := m.ParseFlags(args, os.Getenv, stderr); err != nil {
+		return err
+	}
+	logger, err := m.newLogger(stderr)
+	if err != nil {
+		return err
+	}
+	m.Logger = logger
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err = <-m.failed:
+		logger.Error("stopping after a fatal error", "err", err)
+	}
+	if cerr := m.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/signing"
+)
+
+// SecretSource gives the secrets a tenant's messages are signed with, newest
+// first; during a rotation there are two.
+type SecretSource interface {
+	SigningSecrets(tenantID string) ([]signing.Secret, error)
+}
+
+// Headers Boomerang adds to every call to a target.
+const (
+	HeaderTaskID  = "Boomerang-Task-Id"
+	HeaderAttempt = "Boomerang-Attempt"
+	userAgent     = "Boomerang/1.0 (+https://github.com/boomerang-dev/boomerang)"
+)
+
+// DefaultMaxResponseBody is the default cap on a recorded response body.
+const DefaultMaxResponseBody = 64 << 10
+
+// Caller calls task targets; it implements broker.Caller.
+type Caller struct {
+	client  *http.Client
+	secrets SecretSource
+	// MaxBody caps the response body kept per attempt.
+	maxBody int
+	now     func() time.Time
+}
+
+// NewCaller returns a caller using client, signing with secrets, keeping at
+// most maxBody bytes of each response (DefaultMaxResponseBody when zero).
+func NewCaller(client *http.Client, secrets SecretSource, maxBody int, now func() time.Time) *Caller {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxResponseBody
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Caller{client: client, secrets: secrets, maxBody: maxBody, now: now}
+}
+
+// Call makes one attempt. The call is signed like a Standard Webhook with
+// webhook-id set to the task id (the same on every attempt, so the target can
+// de-duplicate) and carries Boomerang-Task-Id and Boomerang-Attempt.
+func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallResult {
+	start := c.now()
+	res := broker.CallResult{StartedAt: start}
+	finish := func() broker.CallResult {
+		res.Duration = c.now().Sub(start)
+		return res
+	}
+	secrets, err := c.secrets.SigningSecrets(req.TenantID)
+	if err != nil {
+		res.Outcome, res.Error = broker.OutcomeRetry, "signing secret unavailable"
+		return finish()
+	}
+	timeout := req.Spec.AttemptTimeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var body []byte
+	if len(req.Spec.Payload) > 0 {
+		body = req.Spec.Payload
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, req.Spec.Method, req.Spec.TargetURL, bytes.NewReader(body))
+	if err != nil {
+		res.Outcome, res.Error = broker.OutcomeFailed, "invalid request: "+err.Error()
+		return finish()
+	}
+	if body == nil {
+		httpReq.Body, httpReq.ContentLength = http.NoBody, 0
+	}
+	for k, v := range req.Spec.Headers {
+		httpReq.Header.Set(k, v)
+	}
+	if body != nil && httpReq.Header.Get("Content-Type") == "" {
+		httpReq.Header.Set("Content-Type", "application/json")
+	}
+	if httpReq.Header.Get("User-Agent") == "" {
+		httpReq.Header.Set("User-Agent", userAgent)
+	}
+	signing.SetHeaders(httpReq.Header, secrets, req.TaskID, start, body)
+	httpReq.Header.Set(HeaderTaskID, req.TaskID)
+	httpReq.Header.Set(HeaderAttempt, strconv.Itoa(req.Attempt))
+
+	resp, err := c.client.Do(httpReq)
+	if err != nil {
+		res.Outcome, res.Error = classifyError(ctx, err, timeout)
+		return finish()
+	}
+	defer resp.Body.Close()
+	data, truncated, err := readCapped(resp.Body, c.maxBody)
+	if truncated {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
+	}
+	if err != nil && ctx.Err() != nil {
+		res.Outcome, res.Error = classifyError(ctx, err, timeout)
+		return finish()
+	}
+	res.StatusCode = resp.StatusCode
+	res.Headers = flattenHeaders(resp.Header)
+	res.Body, res.BodyEncoding = encodeBody(data, resp.Header.Get("Content-Type"), truncated)
+	res.BodyTruncated = truncated
+	res.Outcome = ClassifyStatus(resp.StatusCode)
+	if res.Outcome != broker.OutcomeSucceeded {
+		res.Error = fmt.Sprintf("target answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	if res.Outcome == broker.OutcomeRetry {
+		res.RetryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	}
+	return finish()
+}
+
+// ClassifyStatus says what a target's status code means: 2xx success; 408,
+// 425, 429 and 5xx retry; any other status fails the task at once.
+func ClassifyStatus(code int) broker.Outcome {
+	switch {
+	case code >= 200 && code < 300:
+		return broker.OutcomeSucceeded
+	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests, code >= 500:
+		return broker.OutcomeRetry
+	default:
+		return broker.OutcomeFailed
+	}
+}
+
+// classifyError turns a failed round trip into an outcome: a blocked address
+// is permanent; timeouts and connection errors are retried.
+func classifyError(ctx context.Context, err error, timeout time.Duration) (broker.Outcome, string) {
+	switch {
+	case errors.Is(err, ErrBlockedAddress):
+		return broker.OutcomeFailed, "refused: the target resolves to a blocked network"
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return broker.OutcomeRetry, fmt.Sprintf("timed out after %s", timeout)
+	case ctx.Err() != nil:
+		return broker.OutcomeRetry, "aborted"
+	default:
+		return broker.OutcomeRetry, connError(err)
+	}
+}
+
+// connError describes a transport error without the URL, which may hold
+// query-string secrets.
+func connError(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
+	return "connection failed: " + err.Error()
+}

@@ -1,0 +1,166 @@
+package tenant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/signing"
+)
+
+// Stream is the JetStream stream of tenant events, tenant.<tenant>.<kind>.
+// It has no age limit: tenants and keys live until they are removed.
+const Stream = "BOOMERANG_TENANTS"
+
+// Event kinds.
+const (
+	kindCreated       = "created"
+	kindKeyCreated    = "key_created"
+	kindKeyRevoked    = "key_revoked"
+	kindSecretRotated = "secret_rotated"
+)
+
+// event is the payload of every tenant event; each kind uses some fields.
+type event struct {
+	At      time.Time      `json:"at"`
+	Name    string         `json:"name,omitempty"`
+	Secret  signing.Secret `json:"secret,omitempty"`
+	Overlap time.Duration  `json:"overlap,omitempty"`
+	Key     *keyEvent      `json:"key,omitempty"`
+	KeyID   string         `json:"keyId,omitempty"`
+}
+
+// keyEvent is a new key as the stream records it: the hash, never the key.
+type keyEvent struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Prefix string `json:"prefix"`
+	Hash   []byte `json:"hash"`
+}
+
+// StreamConfig returns the configuration of the tenant stream.
+func StreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        Stream,
+		Description: "Boomerang tenants, API keys and signing secrets",
+		Subjects:    []string{"tenant.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	}
+}
+
+// Waiter waits until the view has applied a stream sequence.
+type Waiter interface {
+	WaitFor(ctx context.Context, seq uint64) error
+}
+
+// Service makes tenant changes: one publish each, then a wait until this
+// node's view has applied it, so the caller can use the result at once.
+type Service struct {
+	js    jetstream.JetStream
+	store *Store
+	view  Waiter
+	now   func() time.Time
+}
+
+// NewService returns the tenant service. view is the tenant projector.
+func NewService(js jetstream.JetStream, store *Store, view Waiter, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{js: js, store: store, view: view, now: now}
+}
+
+// Create creates a tenant with one API key and a signing secret and returns
+// them; this is the only time the key is seen.
+func (s *Service) Create(ctx context.Context, name string) (Credentials, error) {
+	return s.CreateWithID(ctx, NewTenantID(), name)
+}
+
+// CreateWithID is Create with a chosen id. It returns ErrExists when a
+// tenant with that id exists, on any node.
+func (s *Service) CreateWithID(ctx context.Context, tenantID, name string) (Credentials, error) {
+	secret, err := signing.NewSecret(rand.Reader)
+	if err != nil {
+		return Credentials{}, err
+	}
+	key, keyID := newAPIKey()
+	ev := event{At: s.now().UTC(), Name: name, Secret: secret, Key: newKeyEvent(key, keyID, "default")}
+	if err := s.publish(ctx, tenantID, kindCreated, ev, jetstream.WithExpectLastSequencePerSubject(0)); err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{TenantID: tenantID, APIKey: key, SigningSecret: secret.String()}, nil
+}
+
+func newKeyEvent(key, keyID, name string) *keyEvent {
+	return &keyEvent{ID: keyID, Name: name, Prefix: key[:len(keyPrefix)+6], Hash: hashKey(key)}
+}
+
+// CreateKey adds an API key to a tenant and returns it, shown only now.
+func (s *Service) CreateKey(ctx context.Context, tenantID, name string) (string, Key, error) {
+	if _, err := s.store.Get(tenantID); err != nil {
+		return "", Key{}, err
+	}
+	key, keyID := newAPIKey()
+	ev := event{At: s.now().UTC(), Key: newKeyEvent(key, keyID, name)}
+	if err := s.publish(ctx, tenantID, kindKeyCreated, ev); err != nil {
+		return "", Key{}, err
+	}
+	return key, Key{ID: keyID, Name: name, Prefix: ev.Key.Prefix, CreatedAt: ev.At}, nil
+}
+
+// RevokeKey revokes one of the tenant's keys; it stops working on every node
+// as soon as each has applied the event.
+func (s *Service) RevokeKey(ctx context.Context, tenantID, keyID string) error {
+	t, err := s.store.Get(tenantID)
+	if err != nil {
+		return err
+	}
+	for _, k := range t.Keys {
+		if k.ID == keyID {
+			return s.publish(ctx, tenantID, kindKeyRevoked, event{At: s.now().UTC(), KeyID: keyID})
+		}
+	}
+	return ErrNotFound
+}
+
+// RotateSecret makes a new signing secret the current one and keeps signing
+// with the old one as well for overlap. It returns the new secret.
+func (s *Service) RotateSecret(ctx context.Context, tenantID string, overlap time.Duration) (signing.Secret, error) {
+	if _, err := s.store.Get(tenantID); err != nil {
+		return nil, err
+	}
+	secret, err := signing.NewSecret(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return secret, s.publish(ctx, tenantID, kindSecretRotated, event{At: s.now().UTC(), Secret: secret, Overlap: overlap})
+}
+
+func (s *Service) publish(ctx context.Context, tenantID, kind string, ev event, opts ...jetstream.PublishOpt) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("tenant: encode %s: %w", kind, err)
+	}
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: "tenant." + tenantID + "." + kind, Data: data}, opts...)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return ErrExists
+		}
+		return fmt.Errorf("tenant: publish %s: %w", kind, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.view.WaitFor(wctx, ack.Sequence); err != nil {
+		return fmt.Errorf("tenant: view did not apply %s: %w", kind, err)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package tenant
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/boomerang-dev/boomerang/signing"
+)
+
+// Buckets of the tenant view.
+var (
+	bucketTenants = []byte("tenants") // tenant id -> tenantRecord
+	bucketKeys    = []byte("apikeys") // key id -> keyRecord
+)
+
+type tenantRecord struct {
+	Name      string        `json:"name"`
+	CreatedAt time.Time     `json:"createdAt"`
+	Secrets   []secretEntry `json:"secrets"` // newest first
+	KeyIDs    []string      `json:"keyIds"`
+}
+
+type keyRecord struct {
+	TenantID string `json:"tenantId"`
+	Hash     []byte `json:"hash"`
+	Key
+}
+
+// Store is the tenant view: it applies tenant events (it is the Applier of
+// the tenant stream) and answers authentication and secret look-ups.
+type Store struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+// NewStore returns the tenant view in db; now is the clock (nil: time.Now).
+func NewStore(db *bolt.DB, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now}
+}
+
+// dummyHash keeps the time of a look-up of an unknown key id close to that
+// of a known one.
+var dummyHash = hashKey("bk_0000000000000000_00000000000000000000000000000000")
+
+// Authenticate returns who apiKey belongs to, or ErrUnauthorized for a
+// malformed, unknown or revoked key. The key's hash is compared in constant
+// time.
+func (s *Store) Authenticate(apiKey string) (Principal, error) {
+	id, ok := parseAPIKey(apiKey)
+	if !ok {
+		return Principal{}, ErrUnauthorized
+	}
+	var rec keyRecord
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketKeys)
+		if b == nil {
+			return nil
+		}
+		if data := b.Get([]byte(id)); data != nil {
+			found = true
+			return json.Unmarshal(data, &rec)
+		}
+		return nil
+	})
+	want := dummyHash
+	if found && err == nil {
+		want = rec.Hash
+	}
+	match := subtle.ConstantTimeCompare(hashKey(apiKey), want) == 1
+	if !found || err != nil || !match || rec.RevokedAt != nil {
+		return Principal{}, ErrUnauthorized
+	}
+	return Principal{TenantID: rec.TenantID, KeyID: rec.ID}, nil
+}
+
+// Get returns the tenant with its keys, or ErrNotFound.
+func (s *Store) Get(tenantID string) (*Tenant, error) {
+	var t *Tenant
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec, err := getTenant(tx, tenantID)
+		if err != nil {
+			return err
+		}
+		t = &Tenant{ID: tenantID, Name: rec.Name, CreatedAt: rec.CreatedAt, Keys: []Key{}}
+		keys := tx.Bucket(bucketKeys)
+		for _, id := range rec.KeyIDs {
+			var k keyRecord
+			if err := json.Unmarshal(keys.Get([]byte(id)), &k); err != nil {
+				return err
+			}
+			t.Keys = append(t.Keys, k.Key)
+		}
+		return nil
+	})
+	return t, err
+}
+
+// FindByName returns the id of the oldest tenant named name, or ErrNotFound.
+func (s *Store) FindByName(name string) (string, error) {
+	found := ""
+	var oldest time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTenants)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var rec tenantRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			if rec.Name == name && (found == "" || rec.CreatedAt.Before(oldest)) {
+				found, oldest = string(k), rec.CreatedAt
+			}
+			return nil
+		})
+	})
+	if err == nil && found == "" {
+		err = ErrNotFound
+	}
+	return found, err
+}
+
+// SigningSecrets returns the secrets the tenant's messages are signed with,
+// newest first: the current one, and a rotated-out one until it expires.
+func (s *Store) SigningSecrets(tenantID string) ([]signing.Secret, error) {
+	var out []signing.Secret
+	now := s.now()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rec, err := getTenant(tx, tenantID)
+		if err != nil {
+			return err
+		}
+		for _, e := range rec.Secrets {
+			if e.ExpiresAt == nil || now.Before(*e.ExpiresAt) {
+				out = append(out, e.Secret)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func getTenant(tx *bolt.Tx, tenantID string) (*tenantRecord, error) {
+	b := tx.Bucket(bucketTenants)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	data := b.Get([]byte(tenantID))
+	if data == nil {
+		return nil, ErrNotFound
+	}
+	var rec tenantRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// Apply implements the projector's Applier for the tenant stream.
+func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
+	tenants, err := tx.CreateBucketIfNotExists(bucketTenants)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := tx.CreateBucketIfNotExists(bucketKeys)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		parts := strings.Split(m.Subject(), ".")
+		if len(parts) != 3 || parts[0] != "tenant" {
+			continue
+		}
+		if err := applyEvent(tenants, keys, parts[1], parts[2], m.Data()); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func applyEvent(tenants, keys *bolt.Bucket, tenantID, kind string, data []byte) error {
+	var ev event
+	if json.Unmarshal(data, &ev) != nil {
+		return nil // malformed: skip
+	}
+	var rec tenantRecord
+	existing := tenants.Get([]byte(tenantID))
+	if existing != nil {
+		if err := json.Unmarshal(existing, &rec); err != nil {
+			return err
+		}
+	}
+	switch kind {
+	case kindCreated:
+		if existing != nil || ev.Key == nil {
+			return nil
+		}
+		rec = tenantRecord{Name: ev.Name, CreatedAt: ev.At, Secrets: []secretEntry{{Secret: ev.Secret}}}
+		fallthrough
+	case kindKeyCreated:
+		if ev.Key == nil || (existing == nil && kind != kindCreated) {
+			return nil
+		}
+		k := keyRecord{TenantID: tenantID, Hash: ev.Key.Hash, Key: Key{ID: ev.Key.ID, Name: ev.Key.Name, Prefix: ev.Key.Prefix, CreatedAt: ev.At}}
+		if err := putJSON(keys, []byte(k.ID), &k); err != nil {
+			return err
+		}
+		rec.KeyIDs = append(rec.KeyIDs, k.ID)
+	case kindKeyRevoked:
+		data := keys.Get([]byte(ev.KeyID))
+		if data == nil {
+			return nil
+		}
+		var k keyRecord
+		if err := json.Unmarshal(data, &k); err != nil || k.TenantID != tenantID {
+			return err
+		}
+		if k.RevokedAt == nil {
+			at := ev.At
+			k.RevokedAt = &at
+		}
+		return putJSON(keys, []byte(k.ID), &k)
+	case kindSecretRotated:
+		if existing == nil {
+			return nil
+		}
+		old := rec.Secrets
+		if len(old) > 0 {
+			expires := ev.At.Add(ev.Overlap)
+			old = []secretEntry{{Secret: old[0].Secret, ExpiresAt: &expires}}
+		}
+		rec.Secrets = append([]secretEntry{{Secret: ev.Secret}}, old...)
+	default:
+		return nil
+	}
+	return putJSON(tenants, []byte(tenantID), &rec)
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}

@@ -1,0 +1,94 @@
+package tenant
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/boomerang-dev/boomerang/signing"
+)
+
+// Errors returned by the tenant operations.
+var (
+	ErrUnauthorized = errors.New("tenant: invalid API key")
+	ErrNotFound     = errors.New("tenant: not found")
+	ErrExists       = errors.New("tenant: already exists")
+)
+
+// Tenant is a customer of the broker, as the view knows it.
+type Tenant struct {
+	ID        string    `json:"tenantId"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	Keys      []Key     `json:"keys"`
+}
+
+// Key describes an API key without its secret part.
+type Key struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Prefix    string     `json:"prefix"` // the key's first characters, to recognise it
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+// Credentials are the secrets of a new tenant, shown once.
+type Credentials struct {
+	TenantID      string `json:"tenantId"`
+	APIKey        string `json:"apiKey"`
+	SigningSecret string `json:"signingSecret"`
+}
+
+// Principal is who an API key authenticates.
+type Principal struct {
+	TenantID string
+	KeyID    string
+}
+
+const keyPrefix = "bk_"
+
+var enc = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return strings.ToLower(enc.EncodeToString(b))
+}
+
+// NewTenantID returns a random tenant id, "ten_" and 16 characters.
+func NewTenantID() string { return "ten_" + randomToken(10) }
+
+// newAPIKey returns a key "bk_<id>_<secret>" and its id. The id finds the
+// key's record; the whole key's hash proves it.
+func newAPIKey() (key, id string) {
+	id = randomToken(10)
+	return keyPrefix + id + "_" + randomToken(20), id
+}
+
+// parseAPIKey returns the id in a key, or false when it is not one of ours.
+func parseAPIKey(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, keyPrefix)
+	if !ok {
+		return "", false
+	}
+	id, secret, ok := strings.Cut(rest, "_")
+	if !ok || len(id) != 16 || len(secret) != 32 {
+		return "", false
+	}
+	return id, true
+}
+
+func hashKey(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// secretEntry is a signing secret and, for a rotated-out one, when it stops
+// signing.
+type secretEntry struct {
+	Secret    signing.Secret `json:"secret"`
+	ExpiresAt *time.Time     `json:"expiresAt,omitempty"`
+}

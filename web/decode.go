@@ -1,0 +1,91 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// decodeJSON reads the request body (at most the body limit) into v,
+// refusing unknown fields and trailing data, and turns every decoding error
+// into a problem that names the field.
+func (s *Server) decodeJSON(c echo.Context, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.limits.MaxBody))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return problemTooLarge(maxErr.Limit)
+		}
+		return problemMalformed("Could not read the request body.")
+	}
+	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"Send the body as application/json.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return problemMalformed("The request body is empty; send a JSON object.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeProblem(err)
+	}
+	if dec.More() {
+		return problemMalformed("The body has data after the JSON object.")
+	}
+	return nil
+}
+
+func decodeProblem(err error) *Problem {
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
+		return problemMalformed(fmt.Sprintf("The body is not valid JSON (at byte %d).", syntaxErr.Offset))
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return problemMalformed("The body must be a JSON object.")
+		}
+		return problemValidation([]FieldError{{Field: field, Message: "must be " + jsonTypeName(typeErr.Type.String())}})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return problemMalformed("The body ends in the middle of a JSON value.")
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return problemValidation([]FieldError{{Field: name, Message: "unknown field"}})
+	}
+	var timeErr *parseTimeError
+	if errors.As(err, &timeErr) {
+		return problemValidation([]FieldError{{Field: timeErr.field, Message: timeErr.msg}})
+	}
+	return problemMalformed("The body could not be decoded as the expected JSON object.")
+}
+
+type parseTimeError struct{ field, msg string }
+
+func (e *parseTimeError) Error() string { return e.field + ": " + e.msg }
+
+func jsonTypeName(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "*int"):
+		return "an integer"
+	case strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "string"):
+		if strings.HasPrefix(goType, "map") {
+			return "an object of strings"
+		}
+		return "a string"
+	case strings.HasPrefix(goType, "map"):
+		return "an object"
+	default:
+		return "of another type"
+	}
+}

@@ -1,0 +1,232 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/boomerang-dev/boomerang/broker"
+)
+
+// Defaults of a task's optional fields.
+const (
+	defaultMethod  = http.MethodPost
+	defaultRetries = 3
+	defaultTimeout = 30.0
+	maxURLLength   = 2048
+	maxHeaders     = 64
+	maxHeaderBytes = 8 << 10
+	maxIdemKeyLen  = 255
+)
+
+// createTaskRequest is the body of POST /v1/tasks. Pointers tell a missing
+// field from a zero one.
+type createTaskRequest struct {
+	TargetURL  *string           `json:"targetUrl"`
+	Method     *string           `json:"method"`
+	Headers    map[string]string `json:"headers"`
+	Payload    json.RawMessage   `json:"payload"`
+	WebhookURL *string           `json:"webhookUrl"`
+	Retries    *int              `json:"retries"`
+	Timeout    *float64          `json:"timeout"`
+	Delay      *float64          `json:"delay"`
+	NotBefore  *string           `json:"notBefore"`
+}
+
+var allowedMethods = map[string]bool{
+	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true, http.MethodPatch: true,
+	http.MethodDelete: true, http.MethodHead: true, http.MethodOptions: true,
+}
+
+// reservedHeaders are set by Boomerang or by the HTTP layer; a task may not
+// set them.
+var reservedHeaders = map[string]bool{
+	"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
+	"keep-alive": true, "upgrade": true, "te": true, "trailer": true, "proxy-connection": true,
+	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
+	"boomerang-task-id": true, "boomerang-attempt": true,
+}
+
+// createTask handles POST /v1/tasks.
+func (s *Server) createTask(c echo.Context) error {
+	var req createTaskRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	spec, errs := s.validateTask(req, c.Request().Header.Get("Idempotency-Key"))
+	if len(errs) > 0 {
+		return problemValidation(errs)
+	}
+	task, err := s.tasks.Create(c.Request().Context(), principal(c).TenantID, spec)
+	if errors.Is(err, broker.ErrConflict) {
+		// The idempotency key was used before: answer with that task.
+		return s.existingIdempotentTask(c, spec)
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/v1/tasks/"+task.ID+"/status")
+	return c.JSON(http.StatusAccepted, task)
+}
+
+// existingIdempotentTask answers a create whose Idempotency-Key names an
+// existing task: that task when the request is the same, 422 otherwise.
+func (s *Server) existingIdempotentTask(c echo.Context, spec broker.Spec) error {
+	id := broker.IdempotentTaskID(principal(c).TenantID, spec.IdempotencyKey, 0)
+	task, err := s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
+	if err != nil {
+		return err
+	}
+	if !sameRequest(task.Spec, spec) {
+		return problem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
+			"This Idempotency-Key was used with a different request body.")
+	}
+	c.Response().Header().Set("Location", "/v1/tasks/"+task.ID+"/status")
+	return c.JSON(http.StatusOK, task)
+}
+
+func sameRequest(a, b broker.Spec) bool {
+	a.NotBefore, b.NotBefore = nil, nil // a delay resolves to a different time
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// validateTask checks a create request and returns the spec with defaults
+// filled in, or every problem found.
+func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spec, []FieldError) {
+	var errs []FieldError
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	spec := broker.Spec{Method: defaultMethod, Retries: defaultRetries, Timeout: defaultTimeout, Headers: req.Headers}
+
+	if req.TargetURL == nil || *req.TargetURL == "" {
+		fail("targetUrl", "is required")
+	} else if msg := s.checkTaskURL(*req.TargetURL); msg != "" {
+		fail("targetUrl", "%s", msg)
+	} else {
+		spec.TargetURL = *req.TargetURL
+	}
+	if req.WebhookURL != nil && *req.WebhookURL != "" {
+		if msg := s.checkTaskURL(*req.WebhookURL); msg != "" {
+			fail("webhookUrl", "%s", msg)
+		} else {
+			spec.WebhookURL = *req.WebhookURL
+		}
+	}
+	if req.Method != nil {
+		m := strings.ToUpper(*req.Method)
+		if !allowedMethods[m] {
+			fail("method", "must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS")
+		}
+		spec.Method = m
+	}
+	errs = append(errs, checkHeaders(req.Headers)...)
+	if p := req.Payload; len(p) > 0 && string(p) != "null" {
+		spec.Payload = p
+	}
+	if req.Retries != nil {
+		if *req.Retries < 0 || *req.Retries > s.limits.MaxRetries {
+			fail("retries", "must be between 0 and %d", s.limits.MaxRetries)
+		}
+		spec.Retries = *req.Retries
+	}
+	if req.Timeout != nil {
+		max := s.limits.MaxTimeout.Seconds()
+		if !(*req.Timeout > 0 && *req.Timeout <= max) {
+			fail("timeout", "must be more than 0 and at most %g seconds", max)
+		}
+		spec.Timeout = *req.Timeout
+	}
+	now := s.now().UTC()
+	switch {
+	case req.Delay != nil && req.NotBefore != nil:
+		fail("delay", "give delay or notBefore, not both")
+	case req.Delay != nil:
+		d := *req.Delay
+		if !(d >= 0 && d <= s.limits.MaxDelay.Seconds()) || math.IsInf(d, 0) {
+			fail("delay", "must be between 0 and %g seconds", s.limits.MaxDelay.Seconds())
+		} else if d > 0 {
+			at := now.Add(time.Duration(d * float64(time.Second)))
+			spec.NotBefore = &at
+		}
+	case req.NotBefore != nil:
+		at, err := time.Parse(time.RFC3339Nano, *req.NotBefore)
+		switch {
+		case err != nil:
+			fail("notBefore", "must be an RFC 3339 time, like 2026-01-02T15:04:05Z")
+		case at.Sub(now) > s.limits.MaxDelay:
+			fail("notBefore", "must be at most %s ahead", s.limits.MaxDelay)
+		case at.After(now):
+			at = at.UTC()
+			spec.NotBefore = &at
+		}
+	}
+	if idemKey != "" {
+		if len(idemKey) > maxIdemKeyLen || !printable(idemKey) {
+			fail("Idempotency-Key", "must be 1 to %d printable ASCII characters", maxIdemKeyLen)
+		}
+		spec.IdempotencyKey = idemKey
+	}
+	return spec, errs
+}
+
+// checkTaskURL returns what is wrong with a target or webhook URL, or "".
+func (s *Server) checkTaskURL(raw string) string {
+	if len(raw) > maxURLLength {
+		return fmt.Sprintf("must be at most %d characters", maxURLLength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return "must be an absolute http or https URL"
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "must be an http or https URL"
+	}
+	if err := s.checkURL(u); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func checkHeaders(h map[string]string) []FieldError {
+	var errs []FieldError
+	if len(h) > maxHeaders {
+		return []FieldError{{Field: "headers", Message: fmt.Sprintf("at most %d headers", maxHeaders)}}
+	}
+	size := 0
+	for k, v := range h {
+		field := "headers." + k
+		size += len(k) + len(v)
+		switch {
+		case !httpguts.ValidHeaderFieldName(k):
+			errs = append(errs, FieldError{Field: field, Message: "is not a valid header name"})
+		case !httpguts.ValidHeaderFieldValue(v):
+			errs = append(errs, FieldError{Field: field, Message: "has a character not allowed in a header value (CR, LF or a control character)"})
+		case reservedHeaders[strings.ToLower(k)]:
+			errs = append(errs, FieldError{Field: field, Message: "is set by Boomerang and may not be overridden"})
+		}
+	}
+	if size > maxHeaderBytes {
+		errs = append(errs, FieldError{Field: "headers", Message: fmt.Sprintf("at most %d bytes of names and values", maxHeaderBytes)})
+	}
+	return errs
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

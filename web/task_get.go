@@ -1,0 +1,159 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/broker"
+)
+
+// taskParam returns the :id path parameter, refusing ids that cannot be ours
+// with the same 404 as unknown ones.
+func taskParam(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if !broker.ValidToken(id) {
+		return "", problemNotFound("No such task.")
+	}
+	return id, nil
+}
+
+// getTask handles GET /v1/tasks/:id, with ?wait= for a long-poll that
+// answers at the task's next change or at the deadline.
+func (s *Server) getTask(c echo.Context) error {
+	id, err := taskParam(c)
+	if err != nil {
+		return err
+	}
+	wait, err := s.parseWait(c.QueryParam("wait"))
+	if err != nil {
+		return err
+	}
+	tenantID := principal(c).TenantID
+	ctx := c.Request().Context()
+	task, err := s.tasks.Get(ctx, tenantID, id)
+	if err != nil || wait == 0 {
+		return s.taskResponse(c, task, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	first := task.UpdatedAt
+	for task.UpdatedAt.Equal(first) && !task.Status.Finished() {
+		changed, stop := s.hub.WatchTask(tenantID, id)
+		// Read again after watching, so a change in between is not missed.
+		if task, err = s.tasks.Get(ctx, tenantID, id); err != nil || !task.UpdatedAt.Equal(first) {
+			stop()
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			stop()
+			return s.taskResponse(c, task, nil)
+		}
+		stop()
+		task, err = s.tasks.Get(ctx, tenantID, id)
+		if err != nil {
+			break
+		}
+	}
+	return s.taskResponse(c, task, err)
+}
+
+func (s *Server) taskResponse(c echo.Context, task *broker.Task, err error) error {
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, task)
+}
+
+// parseWait parses ?wait=: a Go duration ("30s") or a number of seconds.
+func (s *Server) parseWait(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, perr := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if perr != nil {
+			return 0, problemValidation([]FieldError{{Field: "wait", Message: "must be a duration like 30s"}})
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 || d > s.limits.MaxLongPoll {
+		return 0, problemValidation([]FieldError{{Field: "wait", Message: "must be between 0s and " + s.limits.MaxLongPoll.String()}})
+	}
+	return d, nil
+}
+
+// taskStatus handles GET /v1/tasks/:id/status, the status monitor: 200 with
+// Retry-After while the task runs, 303 to the result once it has finished.
+func (s *Server) taskStatus(c echo.Context) error {
+	id, err := taskParam(c)
+	if err != nil {
+		return err
+	}
+	task, err := s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
+	if err != nil {
+		return err
+	}
+	if task.Status.Finished() {
+		return c.Redirect(http.StatusSeeOther, "/v1/tasks/"+id+"/result")
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds(task)))
+	return c.JSON(http.StatusOK, taskStatusBody{
+		ID: task.ID, Status: task.Status, AttemptCount: task.AttemptCount, NextAttemptAt: task.NextAttemptAt,
+	})
+}
+
+type taskStatusBody struct {
+	ID            string        `json:"id"`
+	Status        broker.Status `json:"status"`
+	AttemptCount  int           `json:"attemptCount"`
+	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
+}
+
+// retryAfterSeconds is when polling the status is next worth it: the next
+// attempt's time, or a second while an attempt may be running.
+func (s *Server) retryAfterSeconds(t *broker.Task) int {
+	if t.NextAttemptAt != nil {
+		if d := time.Until(*t.NextAttemptAt); d > time.Second {
+			return int((d + time.Second - 1) / time.Second)
+		}
+	}
+	return 1
+}
+
+// taskResult handles GET /v1/tasks/:id/result: the final response or error,
+// 409 before the task has finished.
+func (s *Server) taskResult(c echo.Context) error {
+	id, err := taskParam(c)
+	if err != nil {
+		return err
+	}
+	task, err := s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
+	if err != nil {
+		return err
+	}
+	if !task.Status.Finished() {
+		return problemConflict("task-not-finished", "Task not finished",
+			"The task is "+string(task.Status)+"; its result is not known yet.")
+	}
+	res := taskResultBody{ID: task.ID, Status: task.Status}
+	if task.Result != nil {
+		res.Result = *task.Result
+	} else {
+		res.Error = "task canceled"
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+type taskResultBody struct {
+	ID     string        `json:"id"`
+	Status broker.Status `json:"status"`
+	broker.Result
+}
