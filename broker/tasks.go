@@ -76,17 +76,25 @@ func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error)
 	if !errors.Is(err, ErrNotFound) {
 		return task, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, t.readWait)
-	defer cancel()
-	if t.projector.WaitFor(wctx, t.pub.LastTaskSeq()) != nil {
+	if !t.catchUp(ctx) {
 		return nil, ErrNotFound
 	}
 	return t.view.Get(tenantID, taskID)
 }
 
-// List returns a page of the tenant's tasks, newest first.
-func (t *Tasks) List(tenantID string, q ListQuery) (Page, error) {
+// List returns a page of the tenant's tasks, newest first, including every
+// task this node has created so far.
+func (t *Tasks) List(ctx context.Context, tenantID string, q ListQuery) (Page, error) {
+	t.catchUp(ctx)
 	return t.view.List(tenantID, q)
+}
+
+// catchUp waits, within readWait, for the view to apply everything this
+// node has published, so that reads see this node's writes.
+func (t *Tasks) catchUp(ctx context.Context) bool {
+	wctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	return t.projector.WaitFor(wctx, t.pub.LastTaskSeq()) == nil
 }
 
 // Cancel cancels a task that has not finished: no further attempt is made,

@@ -125,10 +125,10 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 	var start []byte
 	if q.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || len(raw) < 9 {
+		if err != nil || len(raw) < 10 || raw[0] != cursorVersion || !ValidToken(string(raw[9:])) {
 			return Page{}, ErrBadCursor
 		}
-		start = raw
+		start = raw[1:]
 	}
 	page := Page{Items: []*Task{}}
 	err := v.db.View(func(tx *bolt.Tx) error {
@@ -162,7 +162,7 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 				}
 			}
 			if len(page.Items) == limit {
-				page.NextCursor = base64.RawURLEncoding.EncodeToString(lastKey(page.Items))
+				page.NextCursor = base64.RawURLEncoding.EncodeToString(append([]byte{cursorVersion}, lastKey(page.Items)...))
 				return nil
 			}
 			task, err := readTask(tb, tenantID, id)
@@ -175,6 +175,9 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 	})
 	return page, err
 }
+
+// cursorVersion starts every cursor, so that other strings are refused.
+const cursorVersion = 1
 
 func lastKey(items []*Task) []byte {
 	t := items[len(items)-1]

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -30,6 +32,9 @@ func (s *Server) decodeJSON(c echo.Context, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problemMalformed("The request body is empty; send a JSON object.")
+	}
+	if p := checkFieldNames(body, v); p != nil {
+		return p
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -88,4 +93,31 @@ func jsonTypeName(goType string) string {
 	default:
 		return "of another type"
 	}
+}
+
+// checkFieldNames refuses top-level members whose names match a field of v
+// only case-insensitively: encoding/json would accept "webhookURL" for
+// "webhookUrl", hiding the client's typo.
+func checkFieldNames(body []byte, v any) *Problem {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(body, &members) != nil {
+		return nil // not an object: the decoder reports it
+	}
+	known := map[string]bool{}
+	t := reflect.TypeOf(v).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	var errs []FieldError
+	for name := range members {
+		if !known[name] {
+			errs = append(errs, FieldError{Field: name, Message: "unknown field"})
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	return problemValidation(errs)
 }

@@ -13,17 +13,18 @@ func (s *Server) routes(devTools http.Handler) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
 
-	v1 := e.Group("/v1", s.requireAPIKey)
-	v1.POST("/tasks", s.createTask)
-	v1.GET("/tasks", s.listTasks)
-	v1.GET("/tasks/:id", s.getTask)
-	v1.DELETE("/tasks/:id", s.cancelTask)
-	v1.GET("/tasks/:id/status", s.taskStatus)
-	v1.GET("/tasks/:id/result", s.taskResult)
-	v1.POST("/tasks/:id/redeliver", s.redeliverTask)
+	// Middleware is attached per route, not per group, so that a known path
+	// with the wrong method is a 405 rather than a group's catch-all 404.
+	key := s.requireAPIKey
+	e.POST("/v1/tasks", s.createTask, key)
+	e.GET("/v1/tasks", s.listTasks, key)
+	e.GET("/v1/tasks/:id", s.getTask, key)
+	e.DELETE("/v1/tasks/:id", s.cancelTask, key)
+	e.GET("/v1/tasks/:id/status", s.taskStatus, key)
+	e.GET("/v1/tasks/:id/result", s.taskResult, key)
+	e.POST("/v1/tasks/:id/redeliver", s.redeliverTask, key)
 
-	admin := e.Group("/admin/v1", s.requireAdminToken)
-	admin.POST("/tenants", s.createTenant)
+	e.POST("/admin/v1/tenants", s.createTenant, s.requireAdminToken)
 
 	if devTools != nil {
 		e.Any("/dev/*", echo.WrapHandler(devTools))

@@ -27,7 +27,7 @@ func (s *Server) listTasks(c echo.Context) error {
 	if len(errs) > 0 {
 		return problemValidation(errs)
 	}
-	page, err := s.tasks.List(principal(c).TenantID, q)
+	page, err := s.tasks.List(c.Request().Context(), principal(c).TenantID, q)
 	if errors.Is(err, broker.ErrBadCursor) {
 		return problemValidation([]FieldError{{Field: "cursor", Message: "is not a cursor from a previous page"}})
 	}

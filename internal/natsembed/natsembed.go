@@ -4,6 +4,7 @@
 package natsembed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,9 +111,19 @@ func (s *Server) Shutdown() {
 // slogAdapter routes nats-server's log lines into slog.
 type slogAdapter struct{ l *slog.Logger }
 
-func (a *slogAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Noticef(format string, v ...any) { a.log(levelTrace, format, v...) }
 func (a *slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
 func (a *slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
 func (a *slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Debugf(format string, v ...any)  { a.log(levelTrace, format, v...) }
 func (a *slogAdapter) Tracef(format string, v ...any)  {}
+
+// levelTrace is below slog's Debug: the server's notices (its start-up
+// banner among them) show only when asked for.
+const levelTrace = slog.LevelDebug - 4
+
+func (a *slogAdapter) log(level slog.Level, format string, v ...any) {
+	if a.l.Enabled(context.Background(), level) {
+		a.l.Log(context.Background(), level, fmt.Sprintf(format, v...))
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/tenant"
+)
+
+const testAdminToken = "test-admin-token-0123456789"
+
+// syncBuffer collects a node's log; it is printed when the test fails.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testNode is a running Main with what tests need around it.
+type testNode struct {
+	*Main
+	DataDir string
+	Log     *syncBuffer
+	Admin   *testenv.Client
+
+	stopOnce sync.Once
+}
+
+// MustRunMain runs the real program with test defaults (a temp data dir,
+// a free port, fast retries) overridden by args, and closes it at cleanup.
+func MustRunMain(tb testing.TB, args ...string) *testNode {
+	tb.Helper()
+	dataDir := tb.TempDir()
+	return mustRunMainIn(tb, dataDir, args...)
+}
+
+func mustRunMainIn(tb testing.TB, dataDir string, args ...string) *testNode {
+	tb.Helper()
+	defaults := []string{
+		"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--admin-token", testAdminToken,
+		"--allow-private-networks", "--retry-initial", "100ms", "--retry-max", "400ms",
+		"--webhook-schedule", "0s,200ms,200ms,200ms", "--log-level", "debug", "--shutdown-grace", "5s",
+	}
+	m := NewMain()
+	m.Stdout = io.Discard
+	if err := m.ParseFlags(append(defaults, args...), func(string) string { return "" }, io.Discard); err != nil {
+		tb.Fatalf("flags: %v", err)
+	}
+	logBuf := &syncBuffer{}
+	m.Logger = slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := m.Run(context.Background()); err != nil {
+		tb.Fatalf("run: %v", err)
+	}
+	n := &testNode{Main: m, DataDir: dataDir, Log: logBuf, Admin: &testenv.Client{Base: m.URL(), Key: testAdminToken}}
+	tb.Cleanup(func() {
+		n.Stop()
+		if tb.Failed() {
+			tb.Logf("node log:\n%s", logBuf.String())
+		}
+	})
+	n.waitReady(tb)
+	return n
+}
+
+// Stop closes the node once; later calls do nothing.
+func (n *testNode) Stop() {
+	n.stopOnce.Do(func() { _ = n.Main.Close() })
+}
+
+func (n *testNode) waitReady(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := (&testenv.Client{Base: n.URL()}).Do(tb, http.MethodGet, "/readyz", nil); r.Status == http.StatusOK {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatal("node not ready in time")
+}
+
+// tenantClient creates a tenant and returns a client with its key.
+func (n *testNode) tenantClient(tb testing.TB, name string) (*testenv.Client, tenant.Credentials) {
+	tb.Helper()
+	r := n.Admin.Do(tb, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": name})
+	if r.Status != http.StatusCreated {
+		tb.Fatalf("create tenant: got %d %s, want 201", r.Status, r.Body)
+	}
+	var creds tenant.Credentials
+	r.JSON(tb, &creds)
+	return &testenv.Client{Base: n.URL(), Key: creds.APIKey}, creds
+}
+
+// taskLastSeq is the task stream's last sequence: it moves on every publish.
+func (n *testNode) taskLastSeq(tb testing.TB) uint64 {
+	tb.Helper()
+	s, err := n.js.Stream(context.Background(), broker.StreamTasks)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// createTask posts a task and returns it, failing unless the answer is 202.
+func createTask(tb testing.TB, c *testenv.Client, body map[string]any) broker.Task {
+	tb.Helper()
+	r := c.Do(tb, http.MethodPost, "/v1/tasks", body)
+	if r.Status != http.StatusAccepted {
+		tb.Fatalf("create task: got %d %s, want 202", r.Status, r.Body)
+	}
+	var task broker.Task
+	r.JSON(tb, &task)
+	if want := "/v1/tasks/" + task.ID + "/status"; r.Header.Get("Location") != want {
+		tb.Fatalf("Location: got %q, want %q", r.Header.Get("Location"), want)
+	}
+	return task
+}
+
+// waitTask long-polls the task until cond holds, failing after timeout.
+func waitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration, cond func(broker.Task) bool) broker.Task {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var task broker.Task
+	for {
+		r := c.Do(tb, http.MethodGet, "/v1/tasks/"+id+"?wait=2s", nil)
+		if r.Status != http.StatusOK {
+			tb.Fatalf("get task: got %d %s", r.Status, r.Body)
+		}
+		task = broker.Task{}
+		r.JSON(tb, &task)
+		if cond(task) {
+			return task
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("task %s did not reach the expected state; last: %s", id, r.Body)
+		}
+	}
+}
+
+func finished(t broker.Task) bool { return t.Status.Finished() }
+
+func webhookSettled(t broker.Task) bool {
+	return t.Status.Finished() && t.Webhook != nil && (t.Webhook.Status == broker.WebhookDelivered || t.Webhook.Status == broker.WebhookDead)
+}
+
+func decodeJSON(tb testing.TB, data []byte) any {
+	tb.Helper()
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		tb.Fatalf("decode %s: %v", data, err)
+	}
+	return v
+}

@@ -1,0 +1,286 @@
+// Package testenv holds test helpers: scriptable HTTP targets, a webhook
+// receiver that verifies every signature, a small API client, and an
+// embedded JetStream for package tests. Everything is real: servers listen
+// on 127.0.0.1, JetStream stores to a temp dir.
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/signing"
+)
+
+// Call is one request a Target received.
+type Call struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+	At     time.Time
+}
+
+// Target is a task target whose answers a test scripts.
+type Target struct {
+	*httptest.Server
+	mu     sync.Mutex
+	calls  []Call
+	signal chan struct{}
+}
+
+// NewTarget starts a target; respond writes the answer to the n-th call
+// (1-based) of the task that r is an attempt of, counted by its
+// Boomerang-Task-Id header.
+func NewTarget(tb testing.TB, respond func(w http.ResponseWriter, r *http.Request, n int)) *Target {
+	tb.Helper()
+	t := &Target{signal: make(chan struct{}, 1)}
+	counts := map[string]int{}
+	t.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		t.mu.Lock()
+		t.calls = append(t.calls, Call{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body, At: time.Now()})
+		counts[r.Header.Get("Boomerang-Task-Id")]++
+		n := counts[r.Header.Get("Boomerang-Task-Id")]
+		t.mu.Unlock()
+		select {
+		case t.signal <- struct{}{}:
+		default:
+		}
+		respond(w, r, n)
+	}))
+	tb.Cleanup(t.Close)
+	return t
+}
+
+// Calls returns the calls received so far.
+func (t *Target) Calls() []Call {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Call(nil), t.calls...)
+}
+
+// CallsFor returns the calls made for one task.
+func (t *Target) CallsFor(taskID string) []Call {
+	var out []Call
+	for _, c := range t.Calls() {
+		if c.Header.Get("Boomerang-Task-Id") == taskID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// WaitCalls waits until the target has received n calls.
+func (t *Target) WaitCalls(tb testing.TB, n int, timeout time.Duration) []Call {
+	tb.Helper()
+	deadline := time.After(timeout)
+	for {
+		if calls := t.Calls(); len(calls) >= n {
+			return calls
+		}
+		select {
+		case <-t.signal:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			tb.Fatalf("target got %d calls, want %d", len(t.Calls()), n)
+		}
+	}
+}
+
+// Webhook is one webhook a Receiver got.
+type Webhook struct {
+	Header    http.Header
+	Body      []byte
+	VerifyErr error
+	Event     WebhookEvent
+}
+
+// WebhookEvent is a decoded webhook body.
+type WebhookEvent struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      struct {
+		TaskID   string `json:"taskId"`
+		Status   string `json:"status"`
+		Attempts int    `json:"attempts"`
+		Result   struct {
+			StatusCode   int               `json:"statusCode"`
+			Headers      map[string]string `json:"headers"`
+			Body         json.RawMessage   `json:"body"`
+			BodyEncoding string            `json:"bodyEncoding"`
+			Error        string            `json:"error"`
+		} `json:"result"`
+	} `json:"data"`
+}
+
+// Receiver is a webhook endpoint that verifies every delivery with the
+// tenant's secret and can be made to fail.
+type Receiver struct {
+	*httptest.Server
+	secret signing.Secret
+	mu     sync.Mutex
+	got    []Webhook
+	status int // answer; 0 means 204
+}
+
+// NewReceiver starts a receiver verifying with secret (whsec_...).
+func NewReceiver(tb testing.TB, secret string) *Receiver {
+	tb.Helper()
+	s, err := signing.ParseSecret(secret)
+	if err != nil {
+		tb.Fatalf("receiver secret: %v", err)
+	}
+	r := &Receiver{secret: s}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		wh := Webhook{Header: req.Header.Clone(), Body: body}
+		wh.VerifyErr = signing.Verify(req.Header, body, time.Now(), r.secret)
+		_ = json.Unmarshal(body, &wh.Event)
+		r.mu.Lock()
+		r.got = append(r.got, wh)
+		status := r.status
+		r.mu.Unlock()
+		if status == 0 {
+			status = http.StatusNoContent
+		}
+		w.WriteHeader(status)
+	}))
+	tb.Cleanup(r.Close)
+	return r
+}
+
+// Answer makes the receiver answer status from now on (0: 204).
+func (r *Receiver) Answer(status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status = status
+}
+
+// Got returns the webhooks received so far.
+func (r *Receiver) Got() []Webhook {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Webhook(nil), r.got...)
+}
+
+// For returns the webhooks received for a task.
+func (r *Receiver) For(taskID string) []Webhook {
+	var out []Webhook
+	for _, w := range r.Got() {
+		if w.Event.Data.TaskID == taskID {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// WaitFor waits until n webhooks for the task have arrived.
+func (r *Receiver) WaitFor(tb testing.TB, taskID string, n int, timeout time.Duration) []Webhook {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if got := r.For(taskID); len(got) >= n {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("receiver got %d webhooks for %s, want %d", len(r.For(taskID)), taskID, n)
+	return nil
+}
+
+// Client calls the Boomerang API.
+type Client struct {
+	Base string
+	Key  string
+	HTTP *http.Client
+}
+
+// Response is an API answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it cannot.
+func (r Response) JSON(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		tb.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Do sends a request; body is JSON-encoded unless it is a string or []byte.
+// headers are name, value pairs.
+func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...string) Response {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, c.Base+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+// StartJetStream starts an embedded nats-server with JetStream in a temp
+// dir and returns a JetStream client on it.
+func StartJetStream(tb testing.TB) (jetstream.JetStream, *nats.Conn) {
+	tb.Helper()
+	srv, err := natsembed.Start(natsembed.Config{Dir: tb.TempDir()}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := srv.Connect()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { nc.Close(); srv.Shutdown() })
+	return js, nc
+}
