@@ -45,6 +45,22 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
+	var note Notification
+	if kind != KindRedeliver {
+		var ev finishedEvent
+		if json.Unmarshal(msg.Data(), &ev) != nil {
+			_ = msg.Term()
+			return
+		}
+		if ev.WebhookURL == "" {
+			_ = msg.Ack() // nothing to deliver: skip the view entirely
+			return
+		}
+		note = Notification{
+			TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: ev.WebhookURL,
+			Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.Result,
+		}
+	}
 	log := d.logger.With("tenant_id", tenantID, "task_id", taskID, "round", seq)
 	// The view decides whether this event starts a round: a cancel may have
 	// won the race, or a later redelivery request may have replaced it.
@@ -54,25 +70,23 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		d.settle(msg, err, log)
 		return
 	}
-	task, err := d.view.Get(tenantID, taskID)
-	if err != nil {
-		if err == ErrNotFound {
-			_ = msg.Ack()
-			return
-		}
-		d.settle(msg, err, log)
-		return
-	}
 	rec, err := d.view.state(tenantID, taskID)
 	if err != nil || rec == nil || rec.Webhook == nil || rec.Webhook.Round != seq {
 		d.settle(msg, err, log)
 		return
 	}
-	if kind != KindRedeliver && rec.TerminalSeq != seq {
+	if kind == KindRedeliver {
+		task, err := d.view.Get(tenantID, taskID)
+		if err != nil {
+			d.settle(msg, err, log)
+			return
+		}
+		note = notificationOf(task)
+	} else if rec.TerminalSeq != seq {
 		_ = msg.Ack()
 		return
 	}
-	due := hookDue{Notification: notificationOf(task), Round: seq, Index: 0, Number: rec.Webhook.Count + 1}
+	due := hookDue{Notification: note, Round: seq, Index: 0, Number: rec.Webhook.Count + 1}
 	if rec.Webhook.Index >= 0 {
 		// This round has begun already: a redelivery of this message.
 		d.settle(msg, d.repair(rec, due), log)

@@ -117,9 +117,14 @@ type Dispatcher struct {
 	caller Caller
 	policy RetryPolicy
 
-	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc // tenant/task -> attempt
+	mu       sync.Mutex
+	running  map[string]context.CancelCauseFunc // tenant/task -> attempt
+	canceled map[string]time.Time               // tenant/task -> when this node saw the cancel
 }
+
+// canceledMemory is how long the dispatcher remembers a cancel it saw, so a
+// task's first dispatch can skip reading the view.
+const canceledMemory = 10 * time.Minute
 
 // NewDispatcher returns a dispatcher. It cancels a running attempt when the
 // view applies the task's cancel event.
@@ -127,19 +132,34 @@ func NewDispatcher(js jetstream.JetStream, pub *Publisher, view *View, caller Ca
 	d := &Dispatcher{
 		worker: newWorker(js, pub, view, logger.With("component", "dispatcher"), cfg),
 		caller: caller, policy: policy,
-		running: make(map[string]context.CancelCauseFunc),
+		running: make(map[string]context.CancelCauseFunc), canceled: make(map[string]time.Time),
 	}
-	view.Hub().Listen(func(c Change) {
-		if c.Kind == KindCanceled {
-			d.mu.Lock()
-			cancel := d.running[c.TenantID+"/"+c.TaskID]
-			d.mu.Unlock()
-			if cancel != nil {
-				cancel(errTaskCanceled)
+	view.Hub().Listen(d.onChange)
+	return d
+}
+
+// onChange aborts a running attempt of a task that has just been canceled
+// and remembers the cancel for a while.
+func (d *Dispatcher) onChange(c Change) {
+	if c.Kind != KindCanceled {
+		return
+	}
+	key := c.TenantID + "/" + c.TaskID
+	now := d.cfg.Now()
+	d.mu.Lock()
+	cancel := d.running[key]
+	d.canceled[key] = now
+	if len(d.canceled) > 10_000 {
+		for k, at := range d.canceled {
+			if now.Sub(at) > canceledMemory {
+				delete(d.canceled, k)
 			}
 		}
-	})
-	return d
+	}
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel(errTaskCanceled)
+	}
 }
 
 // Run dispatches until ctx ends, then waits for the attempts in flight to
@@ -165,7 +185,10 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 		d.settle(msg, d.pub.schedule(ctx, dueTask, tenantID, taskID, *ev.NotBefore, due), d.logger)
 		return
 	}
-	d.attempt(msg, due)
+	// On its first delivery a created event cannot have been attempted:
+	// only a cancel could stop it, and the cancel memory knows of those.
+	meta, err := msg.Metadata()
+	d.attempt(msg, due, err == nil && meta.NumDelivered == 1)
 }
 
 func (d *Dispatcher) handleDue(msg jetstream.Msg) {
@@ -175,12 +198,13 @@ func (d *Dispatcher) handleDue(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	d.attempt(msg, due)
+	d.attempt(msg, due, false)
 }
 
 // attempt makes attempt due.Attempt of the task, records it and schedules
-// what follows, then acknowledges msg.
-func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue) {
+// what follows, then acknowledges msg. fresh says the task cannot have been
+// attempted yet, so the view need not be read.
+func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	log := d.logger.With("tenant_id", due.TenantID, "task_id", due.TaskID, "attempt", due.Attempt)
 	key := due.TenantID + "/" + due.TaskID
 	ctx, cancel := context.WithCancelCause(d.work)
@@ -195,9 +219,18 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue) {
 	}()
 	// Checked after registering, so that a cancel applied from now on
 	// reaches this attempt through the hub.
-	if done, err := d.alreadyDone(due); err != nil || done {
-		d.settle(msg, err, log)
+	d.mu.Lock()
+	_, canceled := d.canceled[key]
+	d.mu.Unlock()
+	if canceled {
+		_ = msg.Ack()
 		return
+	}
+	if !fresh {
+		if done, err := d.alreadyDone(due); err != nil || done {
+			d.settle(msg, err, log)
+			return
+		}
 	}
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()

@@ -68,10 +68,13 @@ type Main struct {
 	Stdout io.Writer
 	Logger *slog.Logger
 
-	db         *bolt.DB
-	embedded   *natsembed.Server
-	nc         *nats.Conn
-	js         jetstream.JetStream
+	db        *bolt.DB
+	embedded  *natsembed.Server
+	conns     []*nats.Conn        // every NATS connection, closed last
+	js        jetstream.JetStream // the API's connection
+	workerJS  jetstream.JetStream // the dispatcher's and deliverer's
+	projectJS jetstream.JetStream // the projectors'
+
 	listener   net.Listener
 	httpServer *http.Server
 	dispatcher *broker.Dispatcher
@@ -156,12 +159,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open view: %w", err)
 	}
-	if err := m.connectNATS(log); err != nil {
+	if err := m.startNATS(log); err != nil {
 		return err
 	}
-	m.js, err = jetstream.New(m.nc, jetstream.WithPublishAsyncMaxPending(8192))
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+	// Separate connections keep the API's publishes and acknowledgements
+	// from queueing behind the workers' and projectors' traffic.
+	for _, js := range []*jetstream.JetStream{&m.js, &m.workerJS, &m.projectJS} {
+		if *js, err = m.connectJetStream(); err != nil {
+			return err
+		}
 	}
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -176,8 +182,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	hub := broker.NewHub()
 	view := broker.NewView(m.db, hub)
 	m.tenants = tenant.NewStore(m.db, nil)
-	taskProjector := broker.NewProjector(m.js, m.db, broker.StreamTasks, view, log)
-	tenantProjector := broker.NewProjector(m.js, m.db, tenant.Stream, m.tenants, log)
+	taskProjector := broker.NewProjector(m.projectJS, m.db, broker.StreamTasks, view, log)
+	tenantProjector := broker.NewProjector(m.projectJS, m.db, tenant.Stream, m.tenants, log)
 	projCtx, projCancel := context.WithCancel(context.Background())
 	m.projectorsCancel = projCancel
 	for _, p := range []*broker.Projector{taskProjector, tenantProjector} {
@@ -208,11 +214,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	client := delivery.NewHTTPClient(guard)
-	pub := broker.NewPublisher(m.js)
+	workerPub := broker.NewPublisher(m.workerJS)
 	workerCfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait}
-	m.dispatcher = broker.NewDispatcher(m.js, pub, view, delivery.NewCaller(client, m.tenants, c.MaxResponseBody, nil), policy, log, workerCfg)
+	m.dispatcher = broker.NewDispatcher(m.workerJS, workerPub, view, delivery.NewCaller(client, m.tenants, c.MaxResponseBody, nil), policy, log, workerCfg)
 	workerCfg.MaxInFlight = c.MaxDeliveries
-	m.deliverer = broker.NewDeliverer(m.js, pub, view, taskProjector, delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil), policy, log, workerCfg)
+	m.deliverer = broker.NewDeliverer(m.workerJS, workerPub, view, taskProjector, delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil), policy, log, workerCfg)
 	workCtx, workCancel := context.WithCancel(context.Background())
 	m.workersCancel = workCancel
 	m.workersDone.Add(1)
@@ -251,14 +257,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	server := web.New(web.Config{
-		Tasks:       broker.NewTasks(pub, view, taskProjector, log, nil),
+		Tasks:       broker.NewTasks(broker.NewPublisher(m.js), view, taskProjector, log, nil),
 		Hub:         hub,
 		Tenants:     m.tenants,
 		TenantAdmin: tenantAdmin,
 		AdminToken:  tenant.NewAdminToken(c.AdminToken),
 		CheckURL:    guard.CheckURL,
 		Limits:      web.Limits{MaxBody: c.MaxRequestBody},
-		Ready:       readiness(m.nc, taskProjector, tenantProjector),
+		Ready:       readiness(m.conns, taskProjector, tenantProjector),
 		Registry:    registry,
 		DevTools:    dev,
 		Logger:      log,
@@ -286,24 +292,38 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-func (m *Main) connectNATS(log *slog.Logger) error {
+// startNATS starts the embedded nats-server unless --nats-url names one.
+func (m *Main) startNATS(log *slog.Logger) error {
 	c := m.Config
-	var err error
 	if c.NatsURL != "" {
-		m.nc, err = nats.Connect(c.NatsURL, nats.Name("boomerang"), nats.MaxReconnects(-1))
-		if err != nil {
-			return fmt.Errorf("connect to NATS: %w", err)
-		}
 		return nil
 	}
+	var err error
 	m.embedded, err = natsembed.Start(natsembed.Config{
 		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, SyncAlways: c.Sync == "always",
 	}, log)
-	if err != nil {
-		return err
-	}
-	m.nc, err = m.embedded.Connect()
 	return err
+}
+
+// connectJetStream opens one more connection, in-process to the embedded
+// server or to --nats-url.
+func (m *Main) connectJetStream() (jetstream.JetStream, error) {
+	var nc *nats.Conn
+	var err error
+	if m.embedded != nil {
+		nc, err = m.embedded.Connect()
+	} else {
+		nc, err = nats.Connect(m.Config.NatsURL, nats.Name("boomerang"), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	m.conns = append(m.conns, nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
 }
 
 func (m *Main) guard() (delivery.Guard, error) {
@@ -333,10 +353,12 @@ func (m *Main) retryPolicy() (delivery.RetryPolicy, error) {
 	return p, nil
 }
 
-func readiness(nc *nats.Conn, projectors ...*broker.Projector) func() error {
+func readiness(conns []*nats.Conn, projectors ...*broker.Projector) func() error {
 	return func() error {
-		if !nc.IsConnected() {
-			return errors.New("not connected to NATS")
+		for _, nc := range conns {
+			if !nc.IsConnected() {
+				return errors.New("not connected to NATS")
+			}
 		}
 		for _, p := range projectors {
 			select {
@@ -441,18 +463,20 @@ func (m *Main) Close() error {
 			<-done
 		}
 	}
-	if m.js != nil {
-		select {
-		case <-m.js.PublishAsyncComplete():
-		case <-time.After(5 * time.Second):
+	for _, js := range []jetstream.JetStream{m.js, m.workerJS} {
+		if js != nil {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(5 * time.Second):
+			}
 		}
 	}
 	if m.projectorsCancel != nil {
 		m.projectorsCancel()
 		m.projectorsDone.Wait()
 	}
-	if m.nc != nil {
-		m.nc.Close()
+	for _, nc := range m.conns {
+		nc.Close()
 	}
 	if m.embedded != nil {
 		m.embedded.Shutdown()
