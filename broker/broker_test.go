@@ -1,0 +1,265 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
+)
+
+// bundle is a stream, a bbolt file and a view, real parts all.
+type bundle struct {
+	js   jetstream.JetStream
+	db   *bolt.DB
+	hub  *Hub
+	view *View
+	pub  *Publisher
+}
+
+func newBundle(t *testing.T) *bundle {
+	t.Helper()
+	js, _ := testenv.StartJetStream(t)
+	if err := EnsureStreams(context.Background(), js, StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	hub := NewHub()
+	return &bundle{js: js, db: db, hub: hub, view: NewView(db, hub), pub: NewPublisher(js)}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// runProjector runs a task projector until the test ends or stop is called.
+func (b *bundle) runProjector(t *testing.T) (*Projector, func()) {
+	t.Helper()
+	p := NewProjector(b.js, b.db, StreamTasks, b.view, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return p, stop
+}
+
+func (b *bundle) publish(t *testing.T, tenant, task, kind string, v any) uint64 {
+	t.Helper()
+	seq, err := b.pub.PublishEvent(context.Background(), tenant, task, kind, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+func waitFor(t *testing.T, p *Projector, seq uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitFor(ctx, seq); err != nil {
+		t.Fatalf("projector did not reach %d: %v", seq, err)
+	}
+}
+
+func TestProjectorResumesWithoutApplyingTwice(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, stop := b.runProjector(t)
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.publish(t, "ten_a", "tsk_1", KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x", Method: "POST", Retries: 3, Timeout: 30}, CreatedAt: created})
+	seq := b.publish(t, "ten_a", "tsk_1", KindAttempt, attemptEvent{Attempt: Attempt{Number: 1, Outcome: OutcomeRetry}})
+	waitFor(t, p, seq)
+	stop()
+
+	// More events while the projector is down; a fresh one resumes after
+	// the stored sequence.
+	seq = b.publish(t, "ten_a", "tsk_1", KindAttempt, attemptEvent{Attempt: Attempt{Number: 2, Outcome: OutcomeRetry}})
+	p2, _ := b.runProjector(t)
+	waitFor(t, p2, seq)
+	task, err := b.view.Get("ten_a", "tsk_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.Attempts) != 2 || task.AttemptCount != 2 || task.Status != StatusRetrying {
+		t.Fatalf("task: got %d attempts, count %d, status %s; want 2, 2, retrying", len(task.Attempts), task.AttemptCount, task.Status)
+	}
+	select {
+	case <-p2.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("projector never became ready")
+	}
+}
+
+func TestFirstTerminalEventWins(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, _ := b.runProjector(t)
+	b.publish(t, "ten_a", "tsk_1", KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x", WebhookURL: "https://hook"}, CreatedAt: time.Now()})
+	b.publish(t, "ten_a", "tsk_1", KindCanceled, canceledEvent{At: time.Now()})
+	seq := b.publish(t, "ten_a", "tsk_1", KindSucceeded, finishedEvent{
+		Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded}, Result: Result{Response: Response{StatusCode: 200}}, Attempts: 1, WebhookURL: "https://hook",
+	})
+	waitFor(t, p, seq)
+	task, _ := b.view.Get("ten_a", "tsk_1")
+	if task.Status != StatusCanceled || task.Result != nil || task.Webhook.Status != "" {
+		t.Fatalf("got status %s result %v webhook %q; want canceled, no result, no webhook", task.Status, task.Result, task.Webhook.Status)
+	}
+	if len(task.Attempts) != 1 {
+		t.Fatalf("the late attempt is kept as a record: got %d attempts, want 1", len(task.Attempts))
+	}
+}
+
+func TestMalformedAndOrphanEventsAreSkipped(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, _ := b.runProjector(t)
+	ctx := context.Background()
+	if _, err := b.js.Publish(ctx, taskSubject("ten_a", "tsk_1", KindCreated), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	b.publish(t, "ten_a", "tsk_2", KindAttempt, attemptEvent{Attempt: Attempt{Number: 1}})
+	if _, err := b.js.Publish(ctx, "task.too.many.tokens.here", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	seq := b.publish(t, "ten_a", "tsk_3", KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x"}, CreatedAt: time.Now()})
+	waitFor(t, p, seq)
+	for id, want := range map[string]bool{"tsk_1": false, "tsk_2": false, "tsk_3": true} {
+		_, err := b.view.Get("ten_a", id)
+		if (err == nil) != want {
+			t.Errorf("%s: got err %v, want found=%v", id, err, want)
+		}
+	}
+}
+
+func TestHubWakesWatchersOfChangedTasksOnly(t *testing.T) {
+	t.Parallel()
+	h := NewHub()
+	one, stopOne := h.WatchTask("ten_a", "tsk_1")
+	defer stopOne()
+	two, stopTwo := h.WatchTask("ten_a", "tsk_2")
+	defer stopTwo()
+	tenant, stopTenant := h.WatchTenant("ten_a")
+	defer stopTenant()
+	other, stopOther := h.WatchTenant("ten_b")
+	defer stopOther()
+	var heard []Change
+	h.Listen(func(c Change) { heard = append(heard, c) })
+
+	h.publish([]Change{{TenantID: "ten_a", TaskID: "tsk_1", Kind: KindStarted, Seq: 7}})
+	for name, ch := range map[string]<-chan struct{}{"task 1": one, "tenant a": tenant} {
+		select {
+		case <-ch:
+		default:
+			t.Errorf("%s watcher not woken", name)
+		}
+	}
+	for name, ch := range map[string]<-chan struct{}{"task 2": two, "tenant b": other} {
+		select {
+		case <-ch:
+			t.Errorf("%s watcher woken by another task's change", name)
+		default:
+		}
+	}
+	if len(heard) != 1 || heard[0].Seq != 7 {
+		t.Fatalf("listener heard %v", heard)
+	}
+	stopTwo()
+	if len(h.watchers) != 1 { // only tenant b remains
+		t.Fatalf("watchers left: got %d keys, want 1", len(h.watchers))
+	}
+}
+
+func TestListPagesByStatus(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, _ := b.runProjector(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var seq uint64
+	for i := range 7 {
+		id := "tsk_" + string(rune('a'+i))
+		seq = b.publish(t, "ten_a", id, KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x"}, CreatedAt: base.Add(time.Duration(i) * time.Second)})
+		if i%2 == 0 {
+			seq = b.publish(t, "ten_a", id, KindCanceled, canceledEvent{At: base})
+		}
+	}
+	waitFor(t, p, seq)
+	var got []string
+	cursor := ""
+	for {
+		page, err := b.view.List("ten_a", ListQuery{Status: StatusCanceled, Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			got = append(got, it.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	want := []string{"tsk_g", "tsk_e", "tsk_c", "tsk_a"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if _, err := b.view.List("ten_a", ListQuery{Cursor: "AAAA"}); err != ErrBadCursor {
+		t.Fatalf("bad cursor: got %v, want ErrBadCursor", err)
+	}
+	if page, _ := b.view.List("ten_b", ListQuery{}); len(page.Items) != 0 {
+		t.Fatalf("another tenant lists %d tasks", len(page.Items))
+	}
+}
+
+func TestScheduledDueFiresAtItsTime(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	ctx := context.Background()
+	at := time.Now().Add(700 * time.Millisecond)
+	due := taskDue{TenantID: "ten_a", TaskID: "tsk_1", Attempt: 2}
+	if err := b.pub.schedule(ctx, dueTask, "ten_a", "tsk_1", at, due); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := b.js.Consumer(ctx, StreamSchedules, consumerDispatchDue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := time.Now()
+	var got taskDue
+	if err := json.Unmarshal(msg.Data(), &got); err != nil || got.Attempt != 2 {
+		t.Fatalf("due: got %s, want attempt 2", msg.Data())
+	}
+	if arrived.Before(at) {
+		t.Fatalf("due arrived at %s, before its time %s", arrived, at)
+	}
+	_ = msg.Ack()
+
+	// A purged schedule never fires.
+	if err := b.pub.schedule(ctx, dueTask, "ten_a", "tsk_2", time.Now().Add(300*time.Millisecond), due); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pub.unschedule(ctx, dueTask, "ten_a", "tsk_2"); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := cons.Next(jetstream.FetchMaxWait(1500 * time.Millisecond)); err == nil {
+		t.Fatalf("a purged schedule fired: %s", msg.Subject())
+	}
+}
