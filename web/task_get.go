@@ -22,6 +22,15 @@ func taskParam(c echo.Context) (string, error) {
 	return id, nil
 }
 
+// loadTask returns the signed-in tenant's task named by the :id parameter.
+func (s *Server) loadTask(c echo.Context) (*broker.Task, error) {
+	id, err := taskParam(c)
+	if err != nil {
+		return nil, err
+	}
+	return s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
+}
+
 // getTask handles GET /v1/tasks/:id, with ?wait= for a long-poll that
 // answers at the task's next change or at the deadline.
 func (s *Server) getTask(c echo.Context) error {
@@ -93,16 +102,12 @@ func (s *Server) parseWait(v string) (time.Duration, error) {
 // taskStatus handles GET /v1/tasks/:id/status, the status monitor: 200 with
 // Retry-After while the task runs, 303 to the result once it has finished.
 func (s *Server) taskStatus(c echo.Context) error {
-	id, err := taskParam(c)
-	if err != nil {
-		return err
-	}
-	task, err := s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
+	task, err := s.loadTask(c)
 	if err != nil {
 		return err
 	}
 	if task.Status.Finished() {
-		return c.Redirect(http.StatusSeeOther, "/v1/tasks/"+id+"/result")
+		return c.Redirect(http.StatusSeeOther, "/v1/tasks/"+task.ID+"/result")
 	}
 	c.Response().Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds(task)))
 	return c.JSON(http.StatusOK, taskStatusBody{
@@ -131,11 +136,7 @@ func (s *Server) retryAfterSeconds(t *broker.Task) int {
 // taskResult handles GET /v1/tasks/:id/result: the final response or error,
 // 409 before the task has finished.
 func (s *Server) taskResult(c echo.Context) error {
-	id, err := taskParam(c)
-	if err != nil {
-		return err
-	}
-	task, err := s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
+	task, err := s.loadTask(c)
 	if err != nil {
 		return err
 	}
