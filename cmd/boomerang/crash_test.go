@@ -148,3 +148,59 @@ func deadlineOf(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
 }
+
+// TestSigtermFinishesAttemptsInFlight stops the real binary with SIGTERM
+// while slow attempts run: it exits cleanly, the attempts finish and are
+// recorded, and after a restart none of them is made again.
+func TestSigtermFinishesAttemptsInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	dir, addr := t.TempDir(), freeAddr(t)
+	defer func() {
+		if t.Failed() {
+			dumpLog(t, dir)
+		}
+	}()
+	cmd := startBinary(t, dir, addr)
+	admin := &testenv.Client{Base: "http://" + addr, Key: testAdminToken}
+	var creds struct{ APIKey, SigningSecret string }
+	admin.Do(t, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": "acme"}).JSON(t, &creds)
+	client := &testenv.Client{Base: admin.Base, Key: creds.APIKey}
+	release := make(chan struct{})
+	target := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		<-release // held until the node has been told to stop
+		w.WriteHeader(http.StatusOK)
+	})
+	var ids []string
+	for range 5 {
+		ids = append(ids, createTask(t, client, map[string]any{"targetUrl": target.URL}).ID)
+	}
+	target.WaitCalls(t, 5, 10*time.Second)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the node begin its shutdown
+	close(release)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+
+	startBinary(t, dir, addr)
+	for _, id := range ids {
+		task := waitTask(t, client, id, 20*time.Second, finished)
+		if task.Status != broker.StatusSucceeded || len(task.Attempts) != 1 {
+			t.Errorf("task %s: got %s after %d attempts, want succeeded after 1", id, task.Status, len(task.Attempts))
+		}
+	}
+	// Give a wrongly redelivered attempt the time to show itself.
+	probe := createTask(t, client, map[string]any{"targetUrl": target.URL})
+	waitTask(t, client, probe.ID, 20*time.Second, finished)
+	for _, id := range ids {
+		if n := len(target.CallsFor(id)); n != 1 {
+			t.Errorf("task %s: target called %d times, want 1", id, n)
+		}
+	}
+}
