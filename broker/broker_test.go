@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -261,5 +262,63 @@ func TestScheduledDueFiresAtItsTime(t *testing.T) {
 	}
 	if msg, err := cons.Next(jetstream.FetchMaxWait(1500 * time.Millisecond)); err == nil {
 		t.Fatalf("a purged schedule fired: %s", msg.Subject())
+	}
+}
+
+func TestProjectorAppliesOnlyUnbrokenRuns(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	ctx := context.Background()
+	for i := range 6 {
+		b.publish(t, "ten_a", fmt.Sprintf("tsk_%d", i), KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x"}, CreatedAt: time.Now()})
+	}
+	stream, err := b.js.Stream(ctx, StreamTasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(6, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 6 {
+		t.Fatalf("fetched %d messages, want 6", len(msgs))
+	}
+	p := NewProjector(b.js, b.db, StreamTasks, b.view, quiet)
+	seqs := func(ms []jetstream.Msg) []uint64 {
+		var out []uint64
+		for _, m := range ms {
+			md, _ := m.Metadata()
+			out = append(out, md.Sequence.Stream)
+		}
+		return out
+	}
+
+	// Out of order: 1 2 4 3 — apply 1 2, then report the gap.
+	run, gap, err := p.contiguous(ctx, stream, []jetstream.Msg{msgs[0], msgs[1], msgs[3], msgs[2]})
+	if err != nil || !gap || fmt.Sprint(seqs(run)) != "[1 2]" {
+		t.Fatalf("out of order: got run %v gap %v err %v, want [1 2] and a gap", seqs(run), gap, err)
+	}
+	// Repeats of applied events are dropped.
+	p.setApplied(2)
+	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[1], msgs[2], msgs[3]})
+	if gap || fmt.Sprint(seqs(run)) != "[3 4]" {
+		t.Fatalf("repeats: got run %v gap %v, want [3 4]", seqs(run), gap)
+	}
+	// A jump over a deleted message is no gap.
+	if err := stream.DeleteMsg(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	p.setApplied(4)
+	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[5]})
+	if gap || fmt.Sprint(seqs(run)) != "[6]" {
+		t.Fatalf("deleted message: got run %v gap %v, want [6] and no gap", seqs(run), gap)
 	}
 }

@@ -82,6 +82,10 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	}
 }
 
+// errGap says the consumer delivered a sequence out of order or skipped one
+// that exists: the projector starts a new consumer from where it stands.
+var errGap = errors.New("events out of order")
+
 // Run projects until ctx ends or applying fails.
 func (p *Projector) Run(ctx context.Context) error {
 	applied, err := p.loadApplied()
@@ -102,10 +106,28 @@ func (p *Projector) Run(ctx context.Context) error {
 	if applied == 0 {
 		p.logger.Info("building view from the stream", "events", info.State.Msgs)
 	}
+	for {
+		err := p.consume(ctx, stream, target)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errGap):
+			p.logger.Warn("events arrived out of order; resuming from the last applied one", "applied", p.Applied())
+		default:
+			return err
+		}
+	}
+}
 
-	cons, err := p.js.OrderedConsumer(ctx, p.stream, jetstream.OrderedConsumerConfig{
+// consume reads the stream from the event after the last applied one and
+// applies what arrives in batches. Only an unbroken run of sequences is
+// applied: anything else ends it with errGap.
+func (p *Projector) consume(ctx context.Context, stream jetstream.Stream, target uint64) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cons, err := p.js.OrderedConsumer(cctx, p.stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   applied + 1,
+		OptStartSeq:   p.Applied() + 1,
 	})
 	if err != nil {
 		return fmt.Errorf("projector %s: consumer: %w", p.stream, err)
@@ -114,7 +136,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	consumeCtx, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case incoming <- m:
-		case <-ctx.Done():
+		case <-cctx.Done():
 		}
 	}, jetstream.PullMaxMessages(p.batch))
 	if err != nil {
@@ -138,14 +160,76 @@ func (p *Projector) Run(ctx context.Context) error {
 					break drain
 				}
 			}
-			last, err := p.apply(batch)
+			run, gap, err := p.contiguous(ctx, stream, batch)
 			if err != nil {
 				return err
 			}
-			p.setApplied(last)
-			p.markReadyIfCaughtUp(target)
+			if len(run) > 0 {
+				last, err := p.apply(run)
+				if err != nil {
+					return err
+				}
+				p.setApplied(last)
+				p.markReadyIfCaughtUp(target)
+			}
+			if gap {
+				return errGap
+			}
 		}
 	}
+}
+
+// contiguous returns the longest prefix of batch that continues the applied
+// sequence, dropping repeats. A jump over sequences that no longer exist in
+// the stream (expired or deleted) is part of the run; a jump over ones that
+// exist, or a step back, ends it and reports a gap.
+func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, batch []jetstream.Msg) ([]jetstream.Msg, bool, error) {
+	next := p.Applied() + 1
+	run := batch[:0:0]
+	for _, m := range batch {
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, false, fmt.Errorf("projector %s: metadata: %w", p.stream, err)
+		}
+		seq := meta.Sequence.Stream
+		switch {
+		case seq < next:
+			continue // a repeat after a restart
+		case seq > next:
+			exists, err := p.anyExists(ctx, stream, next, seq)
+			if err != nil {
+				return nil, false, err
+			}
+			if exists {
+				return run, true, nil
+			}
+		}
+		run = append(run, m)
+		next = seq + 1
+	}
+	return run, false, nil
+}
+
+// anyExists reports whether the stream still holds a message with a
+// sequence in [from, to).
+func (p *Projector) anyExists(ctx context.Context, stream jetstream.Stream, from, to uint64) (bool, error) {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("projector %s: %w", p.stream, err)
+	}
+	if to <= info.State.FirstSeq {
+		return false, nil // the missing ones aged out
+	}
+	for seq := max(from, info.State.FirstSeq); seq < to; seq++ {
+		_, err := stream.GetMsg(ctx, seq)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, fmt.Errorf("projector %s: get %d: %w", p.stream, seq, err)
+		}
+	}
+	return false, nil
 }
 
 func (p *Projector) apply(batch []jetstream.Msg) (uint64, error) {
