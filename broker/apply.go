@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -52,7 +53,7 @@ type event struct {
 }
 
 type tenantBuckets struct {
-	state, spec, attempts, deliveries, byTime *bolt.Bucket
+	state, spec, attempts, deliveries, byTime, events, taskEvents *bolt.Bucket
 }
 
 type applyBatch struct {
@@ -72,7 +73,8 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 	for _, sub := range []struct {
 		name []byte
 		dst  **bolt.Bucket
-	}{{bucketState, &tb.state}, {bucketSpec, &tb.spec}, {bucketAttempts, &tb.attempts}, {bucketDeliveries, &tb.deliveries}, {bucketByTime, &tb.byTime}} {
+	}{{bucketState, &tb.state}, {bucketSpec, &tb.spec}, {bucketAttempts, &tb.attempts}, {bucketDeliveries, &tb.deliveries}, {bucketByTime, &tb.byTime},
+		{bucketEvents, &tb.events}, {bucketTaskEvents, &tb.taskEvents}} {
 		if *sub.dst, err = b.CreateBucketIfNotExists(sub.name); err != nil {
 			return nil, err
 		}
@@ -87,25 +89,49 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if ev.kind == KindCreated {
-		return a.create(tb, ev)
-	}
-	data := tb.state.Get(ev.taskID)
-	if data == nil {
-		return false, nil
-	}
 	var rec taskRecord
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return false, err
+	var detail Event
+	if ev.kind == KindCreated {
+		created, err := a.create(tb, ev, &rec)
+		if err != nil || !created {
+			return false, err
+		}
+	} else {
+		data := tb.state.Get(ev.taskID)
+		if data == nil {
+			return false, nil
+		}
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return false, err
+		}
+		var ok bool
+		if detail, ok = applyToRecord(tb, &rec, ev); !ok {
+			return false, nil
+		}
+		rec.UpdatedAt, rec.LastSeq = ev.at, ev.seq
+		if err := putJSON(tb.state, ev.taskID, &rec); err != nil {
+			return false, err
+		}
 	}
-	if !applyToRecord(tb, &rec, ev) {
-		return false, nil
-	}
-	rec.UpdatedAt, rec.LastSeq = ev.at, ev.seq
-	return true, putJSON(tb.state, ev.taskID, &rec)
+	return true, recordEvent(tb, ev, &rec, detail)
 }
 
-func (a *applyBatch) create(tb *tenantBuckets, ev event) (bool, error) {
+// recordEvent keeps the change in the tenant's event history, which event
+// streams replay from a Last-Event-ID.
+func recordEvent(tb *tenantBuckets, ev event, rec *taskRecord, e Event) error {
+	e.Seq, e.TaskID, e.Type, e.At = ev.seq, string(ev.taskID), ev.kind, ev.at
+	e.Status, e.AttemptCount, e.NextAttemptAt = rec.Status, rec.AttemptCount, rec.NextAttemptAt
+	if rec.Webhook != nil && e.Webhook == nil && (ev.kind == KindSucceeded || ev.kind == KindFailed || ev.kind == KindRedeliver) {
+		e.Webhook = &WebhookEvent{Status: rec.Webhook.Status}
+	}
+	key := binary.BigEndian.AppendUint64(nil, ev.seq)
+	if err := putJSON(tb.events, key, &e); err != nil {
+		return err
+	}
+	return tb.taskEvents.Put(eventKey(ev.taskID, ev.seq), nil)
+}
+
+func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool, error) {
 	if tb.state.Get(ev.taskID) != nil {
 		return false, nil
 	}
@@ -113,19 +139,26 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event) (bool, error) {
 	if json.Unmarshal(ev.data, &c) != nil {
 		return false, nil
 	}
-	rec := taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore}
+	*rec = taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore}
 	if err := putJSON(tb.spec, ev.taskID, &c.Spec); err != nil {
 		return false, err
 	}
 	if err := tb.byTime.Put(timeKey(c.CreatedAt, string(ev.taskID)), nil); err != nil {
 		return false, err
 	}
-	return true, putJSON(tb.state, ev.taskID, &rec)
+	return true, putJSON(tb.state, ev.taskID, rec)
 }
 
 // applyToRecord changes rec and the task's child records for ev, and reports
-// whether anything changed. Malformed payloads change nothing.
-func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event) bool {
+// whether anything changed, with the event's details for event streams.
+// Malformed payloads change nothing.
+func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event) (Event, bool) {
+	var detail Event
+	ok := applyKind(tb, rec, ev, &detail)
+	return detail, ok
+}
+
+func applyKind(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool {
 	switch ev.kind {
 	case KindStarted:
 		var e startedEvent
@@ -133,11 +166,13 @@ func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event) bool {
 			return false
 		}
 		rec.Status, rec.NextAttemptAt = StatusRunning, nil
+		detail.Attempt = &AttemptEvent{Number: e.Attempt}
 	case KindAttempt:
 		var e attemptEvent
 		if json.Unmarshal(ev.data, &e) != nil || putAttempt(tb, ev.taskID, rec, e.Attempt) != nil {
 			return false
 		}
+		detail.Attempt = attemptSummary(&e.Attempt)
 		if !rec.Status.Finished() {
 			rec.Status, rec.NextAttemptAt = StatusRetrying, e.NextAttemptAt
 		}
@@ -149,6 +184,7 @@ func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event) bool {
 		if e.Attempt != nil && putAttempt(tb, ev.taskID, rec, *e.Attempt) != nil {
 			return false
 		}
+		detail.Attempt = attemptSummary(e.Attempt)
 		if rec.Status.Finished() {
 			return e.Attempt != nil
 		}
@@ -175,6 +211,11 @@ func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event) bool {
 		w := rec.Webhook
 		w.Count = max(w.Count, d.Number)
 		w.Round, w.Index, w.NextAttemptAt = d.Round, d.Index, e.NextAttemptAt
+		defer func() {
+			detail.Webhook = &WebhookEvent{Status: w.Status, NextAttemptAt: w.NextAttemptAt, Delivery: &DeliveryEvent{
+				Number: d.Number, Outcome: d.Outcome, StatusCode: d.StatusCode, Error: d.Error, DurationMs: d.DurationMs,
+			}}
+		}()
 		switch ev.kind {
 		case KindDelivery:
 			w.Status = WebhookRetrying
@@ -209,4 +250,18 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, data)
+}
+
+func attemptSummary(a *Attempt) *AttemptEvent {
+	if a == nil {
+		return nil
+	}
+	return &AttemptEvent{Number: a.Number, Outcome: a.Outcome, StatusCode: a.StatusCode, Error: a.Error, DurationMs: a.DurationMs}
+}
+
+func eventKey(taskID []byte, seq uint64) []byte {
+	k := make([]byte, 0, len(taskID)+9)
+	k = append(k, taskID...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
 }

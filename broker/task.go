@@ -155,6 +155,9 @@ type Task struct {
 	Attempts      []Attempt  `json:"attempts"`
 	Result        *Result    `json:"result,omitempty"`
 	Webhook       *Webhook   `json:"webhook,omitempty"`
+	// Version is the stream sequence of the last event applied to the
+	// task: it changes whenever the task does.
+	Version uint64 `json:"-"`
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -155,3 +155,21 @@ func (t *Tasks) waitAndGet(ctx context.Context, seq uint64, tenantID, taskID str
 	}
 	return t.view.Get(tenantID, taskID)
 }
+
+// TaskEvents returns up to limit of a task's events after sequence after.
+func (t *Tasks) TaskEvents(tenantID, taskID string, after uint64, limit int) ([]Event, error) {
+	return t.view.TaskEvents(tenantID, taskID, after, limit)
+}
+
+// TenantEvents returns up to limit of the tenant's events after sequence
+// after.
+func (t *Tasks) TenantEvents(tenantID string, after uint64, limit int) ([]Event, error) {
+	return t.view.TenantEvents(tenantID, after, limit)
+}
+
+// LastTenantEvent returns the sequence of the tenant's latest event, after
+// the view has caught up with this node's own writes.
+func (t *Tasks) LastTenantEvent(ctx context.Context, tenantID string) (uint64, error) {
+	t.catchUp(ctx)
+	return t.view.LastTenantEvent(tenantID)
+}

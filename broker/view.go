@@ -217,7 +217,7 @@ func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
 		ID: string(id), TenantID: tenantID, Status: rec.Status,
 		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, FinishedAt: rec.FinishedAt,
 		NextAttemptAt: rec.NextAttemptAt, AttemptCount: rec.AttemptCount, Result: rec.Result,
-		Attempts: []Attempt{},
+		Attempts: []Attempt{}, Version: rec.LastSeq,
 	}
 	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &t.Spec); err != nil {
 		return nil, fmt.Errorf("broker: task spec: %w", err)

@@ -42,10 +42,12 @@ type Credentials struct {
 	SigningSecret string `json:"signingSecret"`
 }
 
-// Principal is who an API key authenticates.
+// Principal is who a request acts for: a tenant, through one of its API
+// keys, or through a status token that may only read one task.
 type Principal struct {
 	TenantID string
-	KeyID    string
+	KeyID    string // the API key used; empty for a status token
+	TaskID   string // the only task a status token may read; empty for a key
 }
 
 const keyPrefix = "bk_"

@@ -15,14 +15,17 @@ func (s *Server) routes(devTools http.Handler) {
 
 	// Middleware is attached per route, not per group, so that a known path
 	// with the wrong method is a 405 rather than a group's catch-all 404.
-	key := s.requireAPIKey
+	// Reads of one task also accept that task's status token.
+	key, reader := s.requireAPIKey, s.requireTaskReader
 	e.POST("/v1/tasks", s.createTask, key)
 	e.GET("/v1/tasks", s.listTasks, key)
-	e.GET("/v1/tasks/:id", s.getTask, key)
+	e.GET("/v1/tasks/:id", s.getTask, reader)
 	e.DELETE("/v1/tasks/:id", s.cancelTask, key)
-	e.GET("/v1/tasks/:id/status", s.taskStatus, key)
-	e.GET("/v1/tasks/:id/result", s.taskResult, key)
+	e.GET("/v1/tasks/:id/status", s.taskStatus, reader)
+	e.GET("/v1/tasks/:id/result", s.taskResult, reader)
+	e.GET("/v1/tasks/:id/events", s.taskEvents, reader)
 	e.POST("/v1/tasks/:id/redeliver", s.redeliverTask, key)
+	e.GET("/v1/events", s.tenantEvents, key)
 
 	e.POST("/admin/v1/tenants", s.createTenant, s.requireAdminToken)
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -56,6 +57,14 @@ type Config struct {
 	Tenants     *tenant.Store
 	TenantAdmin *tenant.Service
 	AdminToken  tenant.AdminToken
+	// Tokens issues and checks status tokens; nil disables them.
+	Tokens *tenant.Tokens
+	// CORSOrigins may read a task with its status token from a browser on
+	// another origin; "*" allows any.
+	CORSOrigins []string
+	// Heartbeat is how often idle event streams send a comment
+	// (DefaultHeartbeat when zero).
+	Heartbeat time.Duration
 	// CheckURL vets a target or webhook URL when a task is created.
 	CheckURL func(*url.URL) error
 	Limits   Limits
@@ -77,6 +86,11 @@ type Server struct {
 	tenants     *tenant.Store
 	tenantAdmin *tenant.Service
 	adminToken  tenant.AdminToken
+	tokens      *tenant.Tokens
+	corsOrigins []string
+	heartbeat   time.Duration
+	closing     chan struct{}
+	closeOnce   sync.Once
 	checkURL    func(*url.URL) error
 	limits      Limits
 	ready       func() error
@@ -91,11 +105,16 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
-		adminToken: cfg.AdminToken, checkURL: cfg.CheckURL, limits: cfg.Limits.withDefaults(),
+		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
+		closing:  make(chan struct{}),
+		checkURL: cfg.CheckURL, limits: cfg.Limits.withDefaults(),
 		ready: cfg.Ready, registry: cfg.Registry, logger: cfg.Logger, now: cfg.Now,
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.heartbeat <= 0 {
+		s.heartbeat = DefaultHeartbeat
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
@@ -107,11 +126,15 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, s.observe, securityHeaders)
+	e.Use(s.recoverPanics, s.observe, securityHeaders, s.cors)
 	s.echo = e
 	s.routes(cfg.DevTools)
 	return s
 }
+
+// Close ends the long-lived responses (event streams) so that a graceful
+// HTTP shutdown need not wait for them.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }

@@ -73,8 +73,28 @@ func (s *Server) createTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.createdResponse(c, http.StatusAccepted, task)
+}
+
+// createdTaskBody is the answer to a create: the task and a status token
+// that lets a browser follow it.
+type createdTaskBody struct {
+	*broker.Task
+	StatusToken          string     `json:"statusToken,omitempty"`
+	StatusTokenExpiresAt *time.Time `json:"statusTokenExpiresAt,omitempty"`
+}
+
+func (s *Server) createdResponse(c echo.Context, status int, task *broker.Task) error {
+	body := createdTaskBody{Task: task}
+	if s.tokens != nil {
+		token, exp, err := s.tokens.IssueTaskToken(principal(c).TenantID, task.ID)
+		if err != nil {
+			return err
+		}
+		body.StatusToken, body.StatusTokenExpiresAt = token, &exp
+	}
 	c.Response().Header().Set("Location", "/v1/tasks/"+task.ID+"/status")
-	return c.JSON(http.StatusAccepted, task)
+	return c.JSON(status, body)
 }
 
 // existingIdempotentTask answers a create whose Idempotency-Key names an
@@ -89,8 +109,7 @@ func (s *Server) existingIdempotentTask(c echo.Context, spec broker.Spec) error 
 		return problem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
 			"This Idempotency-Key was used with a different request body.")
 	}
-	c.Response().Header().Set("Location", "/v1/tasks/"+task.ID+"/status")
-	return c.JSON(http.StatusOK, task)
+	return s.createdResponse(c, http.StatusOK, task)
 }
 
 func sameRequest(a, b broker.Spec) bool {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -31,8 +32,10 @@ func (s *Server) loadTask(c echo.Context) (*broker.Task, error) {
 	return s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
 }
 
-// getTask handles GET /v1/tasks/:id, with ?wait= for a long-poll that
-// answers at the task's next change or at the deadline.
+// getTask handles GET /v1/tasks/:id. With ?wait= it long-polls: it answers
+// as soon as the task differs from the version the client names in
+// If-None-Match (from the ETag of an earlier answer), or, without one, at the
+// task's next change; at the deadline it answers with the unchanged task.
 func (s *Server) getTask(c echo.Context) error {
 	id, err := taskParam(c)
 	if err != nil {
@@ -45,38 +48,48 @@ func (s *Server) getTask(c echo.Context) error {
 	tenantID := principal(c).TenantID
 	ctx := c.Request().Context()
 	task, err := s.tasks.Get(ctx, tenantID, id)
-	if err != nil || wait == 0 {
-		return s.taskResponse(c, task, err)
+	if err != nil {
+		return err
+	}
+	known := c.Request().Header.Get("If-None-Match")
+	if wait == 0 || task.Settled() || (known != "" && known != etag(task)) {
+		return s.taskResponse(c, task)
+	}
+	if known == "" {
+		known = etag(task)
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	first := task.UpdatedAt
-	for task.UpdatedAt.Equal(first) && !task.Status.Finished() {
+	for etag(task) == known && !task.Settled() {
 		changed, stop := s.hub.WatchTask(tenantID, id)
-		// Read again after watching, so a change in between is not missed.
-		if task, err = s.tasks.Get(ctx, tenantID, id); err != nil || !task.UpdatedAt.Equal(first) {
+		// Read again after watching, so that a change in between is seen.
+		if task, err = s.tasks.Get(ctx, tenantID, id); err != nil || etag(task) != known {
 			stop()
 			break
 		}
 		select {
 		case <-changed:
+			stop()
+			task, err = s.tasks.Get(ctx, tenantID, id)
 		case <-ctx.Done():
 			stop()
-			return s.taskResponse(c, task, nil)
+			return s.taskResponse(c, task)
 		}
-		stop()
-		task, err = s.tasks.Get(ctx, tenantID, id)
 		if err != nil {
-			break
+			return err
 		}
 	}
-	return s.taskResponse(c, task, err)
-}
-
-func (s *Server) taskResponse(c echo.Context, task *broker.Task, err error) error {
 	if err != nil {
 		return err
 	}
+	return s.taskResponse(c, task)
+}
+
+// etag is the entity tag of a task's current version.
+func etag(t *broker.Task) string { return `"` + strconv.FormatUint(t.Version, 10) + `"` }
+
+func (s *Server) taskResponse(c echo.Context, task *broker.Task) error {
+	c.Response().Header().Set("ETag", etag(task))
 	return c.JSON(http.StatusOK, task)
 }
 
@@ -107,7 +120,11 @@ func (s *Server) taskStatus(c echo.Context) error {
 		return err
 	}
 	if task.Status.Finished() {
-		return c.Redirect(http.StatusSeeOther, "/v1/tasks/"+task.ID+"/result")
+		location := "/v1/tasks/" + task.ID + "/result"
+		if token := c.QueryParam("token"); token != "" {
+			location += "?token=" + url.QueryEscape(token) // a browser follows with the same token
+		}
+		return c.Redirect(http.StatusSeeOther, location)
 	}
 	c.Response().Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds(task)))
 	return c.JSON(http.StatusOK, taskStatusBody{

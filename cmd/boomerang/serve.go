@@ -59,6 +59,9 @@ type ServeConfig struct {
 	WebhookTimeout  time.Duration
 	MaxResponseBody int
 	MaxRequestBody  int64
+	CORSOrigins     string
+	StatusTokenTTL  time.Duration
+	Heartbeat       time.Duration
 }
 
 // Main is a running node: `serve` builds one from flags, and end-to-end
@@ -77,6 +80,7 @@ type Main struct {
 
 	listener   net.Listener
 	httpServer *http.Server
+	webServer  *web.Server
 	dispatcher *broker.Dispatcher
 	deliverer  *broker.Deliverer
 	tenants    *tenant.Store
@@ -122,6 +126,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", delivery.DefaultWebhookTimeout, "time limit of one webhook delivery")
 	fs.IntVar(&c.MaxResponseBody, "max-response-body", delivery.DefaultMaxResponseBody, "bytes of a target's response body kept per attempt")
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", 1<<20, "largest API request body in bytes")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "origins that may read a task with its status token from a browser (comma-separated, * for any)")
+	fs.DurationVar(&c.StatusTokenTTL, "status-token-ttl", tenant.DefaultStatusTokenTTL, "how long a task's status token is valid")
+	fs.DurationVar(&c.Heartbeat, "sse-heartbeat", web.DefaultHeartbeat, "how often an idle event stream sends a heartbeat")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -245,6 +252,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 
 	tenantAdmin := tenant.NewService(m.js, m.tenants, tenantProjector, nil)
+	tokenKey, err := tenant.LoadTokenKey(setup, m.js, c.Replicas)
+	if err != nil {
+		return err
+	}
 	var dev http.Handler
 	var devCreds tenant.Credentials
 	if c.Dev {
@@ -256,12 +267,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	server := web.New(web.Config{
+	m.webServer = web.New(web.Config{
 		Tasks:       broker.NewTasks(broker.NewPublisher(m.js), view, taskProjector, log, nil),
 		Hub:         hub,
 		Tenants:     m.tenants,
 		TenantAdmin: tenantAdmin,
 		AdminToken:  tenant.NewAdminToken(c.AdminToken),
+		Tokens:      tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil),
+		CORSOrigins: splitList(c.CORSOrigins),
+		Heartbeat:   c.Heartbeat,
 		CheckURL:    guard.CheckURL,
 		Limits:      web.Limits{MaxBody: c.MaxRequestBody},
 		Ready:       readiness(m.conns, taskProjector, tenantProjector),
@@ -274,7 +288,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.httpServer = &http.Server{
-		Handler:           server.Handler(),
+		Handler:           m.webServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -328,10 +342,7 @@ func (m *Main) connectJetStream() (jetstream.JetStream, error) {
 
 func (m *Main) guard() (delivery.Guard, error) {
 	g := delivery.Guard{AllowPrivate: m.Config.Dev || m.Config.AllowPrivate}
-	for _, s := range strings.Split(m.Config.AllowCIDRs, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
+	for _, s := range splitList(m.Config.AllowCIDRs) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return g, fmt.Errorf("--allow-cidr %q: %w", s, err)
@@ -444,6 +455,7 @@ func (m *Main) Failed() <-chan error { return m.failed }
 func (m *Main) Close() error {
 	log := m.Logger
 	if m.httpServer != nil {
+		m.webServer.Close() // end event streams and long-polls first
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := m.httpServer.Shutdown(ctx); err != nil {
 			_ = m.httpServer.Close()
@@ -512,4 +524,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		err = cerr
 	}
 	return err
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
