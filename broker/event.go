@@ -9,6 +9,9 @@ import "time"
 type createdEvent struct {
 	Spec
 	CreatedAt time.Time `json:"createdAt"`
+	// RequestHash identifies the request that created a task with an
+	// idempotency key, so a repeat can be told from a different request.
+	RequestHash string `json:"requestHash,omitempty"`
 }
 
 type startedEvent struct {

@@ -114,3 +114,21 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, ctx.Err())
 	}
 }
+
+// lastCreated reads a task's created event straight from the stream, for a
+// task another node may have created a moment ago.
+func (p *Publisher) lastCreated(ctx context.Context, tenantID, taskID string) (*createdEvent, error) {
+	s, err := p.js.Stream(ctx, StreamTasks)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, KindCreated))
+	if err != nil {
+		return nil, fmt.Errorf("broker: read created event: %w", err)
+	}
+	var ev createdEvent
+	if err := json.Unmarshal(msg.Data, &ev); err != nil {
+		return nil, fmt.Errorf("broker: decode created event: %w", err)
+	}
+	return &ev, nil
+}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,7 +20,18 @@ var (
 	// ErrNoWebhook is returned when redelivering for a task without a
 	// webhook URL, or one that was canceled and so has no result.
 	ErrNoWebhook = errors.New("broker: task has no webhook to deliver")
+	// ErrIdempotencyMismatch is returned when an idempotency key already
+	// created a task from a different request.
+	ErrIdempotencyMismatch = errors.New("broker: idempotency key used with a different request")
 )
+
+// DefaultIdempotencyWindow is how long an idempotency key keeps returning
+// the task it created.
+const DefaultIdempotencyWindow = 24 * time.Hour
+
+// maxGenerations bounds the id generations tried for one idempotency key;
+// the task log's retention frees the oldest ones.
+const maxGenerations = 1000
 
 // Tasks is what the API does with tasks: create, read, cancel, redeliver.
 // Writes are single publishes; reads come from this node's view.
@@ -31,6 +43,9 @@ type Tasks struct {
 	now       func() time.Time
 	// readWait bounds how long a read waits for the view to catch up.
 	readWait time.Duration
+	// IdempotencyWindow is how long an idempotency key returns its task
+	// (DefaultIdempotencyWindow unless set).
+	IdempotencyWindow time.Duration
 }
 
 // NewTasks returns the task operations over a publisher and a view kept by
@@ -39,27 +54,62 @@ func NewTasks(pub *Publisher, view *View, projector *Projector, logger *slog.Log
 	if now == nil {
 		now = time.Now
 	}
-	return &Tasks{pub: pub, view: view, projector: projector, logger: logger, now: now, readWait: 2 * time.Second}
+	return &Tasks{pub: pub, view: view, projector: projector, logger: logger, now: now, readWait: 2 * time.Second,
+		IdempotencyWindow: DefaultIdempotencyWindow}
 }
 
 // Create publishes a new task and returns it as it stands: pending. The spec
 // must have been validated. It answers once JetStream has stored the event.
-func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec) (*Task, error) {
-	id := NewTaskID()
-	var opts []jetstream.PublishOpt
-	if spec.IdempotencyKey != "" {
-		id = IdempotentTaskID(tenantID, spec.IdempotencyKey, 0)
-		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(0))
+//
+// With an idempotency key the id derives from the tenant, the key and a
+// generation, and the stream refuses a second created event for it, on any
+// node. Within the idempotency window a repeat returns the first task with
+// replay true, or ErrIdempotencyMismatch when requestHash differs; after the
+// window the key starts a new generation.
+func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestHash string) (task *Task, replay bool, err error) {
+	if spec.IdempotencyKey == "" {
+		task, err := t.create(ctx, tenantID, NewTaskID(), spec, "")
+		return task, false, err
 	}
+	for gen := 0; gen < maxGenerations; gen++ {
+		id := IdempotentTaskID(tenantID, spec.IdempotencyKey, gen)
+		task, err := t.create(ctx, tenantID, id, spec, requestHash, jetstream.WithExpectLastSequencePerSubject(0))
+		if !errors.Is(err, ErrConflict) {
+			return task, false, err
+		}
+		first, err := t.pub.lastCreated(ctx, tenantID, id)
+		if err != nil {
+			return nil, false, err
+		}
+		if t.now().Sub(first.CreatedAt) > t.IdempotencyWindow {
+			continue // that use of the key has expired: try the next generation
+		}
+		if first.RequestHash != requestHash {
+			return nil, false, ErrIdempotencyMismatch
+		}
+		if task, err := t.Get(ctx, tenantID, id); err == nil {
+			return task, true, nil
+		}
+		return newTask(tenantID, id, first.Spec, first.CreatedAt), true, nil // created on another node a moment ago
+	}
+	return nil, false, fmt.Errorf("broker: idempotency key %q exhausted %d generations", spec.IdempotencyKey, maxGenerations)
+}
+
+func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requestHash string, opts ...jetstream.PublishOpt) (*Task, error) {
 	created := t.now().UTC()
-	if _, err := t.pub.PublishEvent(ctx, tenantID, id, KindCreated, createdEvent{Spec: spec, CreatedAt: created}, opts...); err != nil {
+	ev := createdEvent{Spec: spec, CreatedAt: created, RequestHash: requestHash}
+	if _, err := t.pub.PublishEvent(ctx, tenantID, id, KindCreated, ev, opts...); err != nil {
 		return nil, err
 	}
+	return newTask(tenantID, id, spec, created), nil
+}
+
+func newTask(tenantID, id string, spec Spec, created time.Time) *Task {
 	return &Task{
 		ID: id, TenantID: tenantID, Status: StatusPending, Spec: spec,
 		CreatedAt: created, UpdatedAt: created, NextAttemptAt: spec.NotBefore,
 		Attempts: []Attempt{}, Webhook: pendingWebhook(id, spec),
-	}, nil
+	}
 }
 
 func pendingWebhook(id string, spec Spec) *Webhook {

@@ -105,8 +105,12 @@ func (v *View) state(tenantID, taskID string) (*taskRecord, error) {
 // ListQuery selects a page of a tenant's tasks, newest first.
 type ListQuery struct {
 	Status Status // empty for any
-	Cursor string // from the previous page's NextCursor
-	Limit  int    // 1..200; zero means 50
+	// CreatedAfter and CreatedBefore, when not zero, keep tasks created
+	// strictly between them.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Cursor        string // from the previous page's NextCursor
+	Limit         int    // 1..200; zero means 50
 }
 
 // Page is one page of a listing.
@@ -139,6 +143,9 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 		states := tb.Bucket(bucketState)
 		c := tb.Bucket(bucketByTime).Cursor()
 		var k []byte
+		if start == nil && !q.CreatedBefore.IsZero() {
+			start = timeKey(q.CreatedBefore, "")
+		}
 		if start == nil {
 			k, _ = c.Last()
 		} else {
@@ -150,7 +157,14 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 				k, _ = c.Prev()
 			}
 		}
+		var after []byte
+		if !q.CreatedAfter.IsZero() {
+			after = timeKey(q.CreatedAfter.Add(1), "")
+		}
 		for ; k != nil; k, _ = c.Prev() {
+			if after != nil && bytes.Compare(k, after) < 0 {
+				break
+			}
 			id := k[8:]
 			if q.Status != "" {
 				var rec taskRecord

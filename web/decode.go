@@ -14,6 +14,9 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// rawBodyKey keeps the request body in the echo context once decoded.
+const rawBodyKey = "rawBody"
+
 // decodeJSON reads the request body (at most the body limit) into v,
 // refusing unknown fields and trailing data, and turns every decoding error
 // into a problem that names the field.
@@ -30,6 +33,7 @@ func (s *Server) decodeJSON(c echo.Context, v any) error {
 		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			"Send the body as application/json.")
 	}
+	c.Set(rawBodyKey, body)
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problemMalformed("The request body is empty; send a JSON object.")
 	}

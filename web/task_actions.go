@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,6 +17,18 @@ func (s *Server) listTasks(c echo.Context) error {
 	var errs []FieldError
 	if q.Status != "" && !q.Status.Valid() {
 		errs = append(errs, FieldError{Field: "status", Message: "must be one of pending, running, retrying, succeeded, failed, canceled"})
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"createdAfter", &q.CreatedAfter}, {"createdBefore", &q.CreatedBefore}} {
+		if v := c.QueryParam(f.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				errs = append(errs, FieldError{Field: f.name, Message: "must be an RFC 3339 time, like 2026-01-02T15:04:05Z"})
+			}
+			*f.dst = t
+		}
 	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)

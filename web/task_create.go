@@ -1,6 +1,9 @@
 package web
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,15 +68,31 @@ func (s *Server) createTask(c echo.Context) error {
 	if len(errs) > 0 {
 		return problemValidation(errs)
 	}
-	task, err := s.tasks.Create(c.Request().Context(), principal(c).TenantID, spec)
-	if errors.Is(err, broker.ErrConflict) {
-		// The idempotency key was used before: answer with that task.
-		return s.existingIdempotentTask(c, spec)
-	}
-	if err != nil {
+	task, replay, err := s.tasks.Create(c.Request().Context(), principal(c).TenantID, spec, requestHash(c))
+	switch {
+	case errors.Is(err, broker.ErrIdempotencyMismatch):
+		return problem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
+			"This Idempotency-Key was used with a different request body within the idempotency window.")
+	case err != nil:
 		return err
+	case replay:
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+		return s.createdResponse(c, http.StatusOK, task)
 	}
 	return s.createdResponse(c, http.StatusAccepted, task)
+}
+
+// requestHash identifies a create request for idempotency: its method, its
+// JSON body with insignificant white space removed, and nothing else.
+func requestHash(c echo.Context) string {
+	body, _ := c.Get(rawBodyKey).([]byte)
+	var compact bytes.Buffer
+	if json.Compact(&compact, body) != nil {
+		compact.Reset()
+		compact.Write(body)
+	}
+	sum := sha256.Sum256(compact.Bytes())
+	return hex.EncodeToString(sum[:])
 }
 
 // createdTaskBody is the answer to a create: the task and a status token
@@ -95,28 +114,6 @@ func (s *Server) createdResponse(c echo.Context, status int, task *broker.Task) 
 	}
 	c.Response().Header().Set("Location", "/v1/tasks/"+task.ID+"/status")
 	return c.JSON(status, body)
-}
-
-// existingIdempotentTask answers a create whose Idempotency-Key names an
-// existing task: that task when the request is the same, 422 otherwise.
-func (s *Server) existingIdempotentTask(c echo.Context, spec broker.Spec) error {
-	id := broker.IdempotentTaskID(principal(c).TenantID, spec.IdempotencyKey, 0)
-	task, err := s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
-	if err != nil {
-		return err
-	}
-	if !sameRequest(task.Spec, spec) {
-		return problem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
-			"This Idempotency-Key was used with a different request body.")
-	}
-	return s.createdResponse(c, http.StatusOK, task)
-}
-
-func sameRequest(a, b broker.Spec) bool {
-	a.NotBefore, b.NotBefore = nil, nil // a delay resolves to a different time
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
 }
 
 // validateTask checks a create request and returns the spec with defaults

@@ -62,6 +62,7 @@ type ServeConfig struct {
 	CORSOrigins     string
 	StatusTokenTTL  time.Duration
 	Heartbeat       time.Duration
+	IdemWindow      time.Duration
 }
 
 // Main is a running node: `serve` builds one from flags, and end-to-end
@@ -128,6 +129,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", 1<<20, "largest API request body in bytes")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "origins that may read a task with its status token from a browser (comma-separated, * for any)")
 	fs.DurationVar(&c.StatusTokenTTL, "status-token-ttl", tenant.DefaultStatusTokenTTL, "how long a task's status token is valid")
+	fs.DurationVar(&c.IdemWindow, "idempotency-window", broker.DefaultIdempotencyWindow, "how long an Idempotency-Key returns the task it created")
 	fs.DurationVar(&c.Heartbeat, "sse-heartbeat", web.DefaultHeartbeat, "how often an idle event stream sends a heartbeat")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -267,8 +269,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tasks := broker.NewTasks(broker.NewPublisher(m.js), view, taskProjector, log, nil)
+	tasks.IdempotencyWindow = c.IdemWindow
 	m.webServer = web.New(web.Config{
-		Tasks:       broker.NewTasks(broker.NewPublisher(m.js), view, taskProjector, log, nil),
+		Tasks:       tasks,
 		Hub:         hub,
 		Tenants:     m.tenants,
 		TenantAdmin: tenantAdmin,
