@@ -26,6 +26,15 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// openAPIDocument serves the API's OpenAPI description.
+func (s *Server) openAPIDocument(c echo.Context) error {
+	if len(s.openAPI) == 0 {
+		return problemNotFound("This server has no API description.")
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.Blob(http.StatusOK, "application/yaml", s.openAPI)
+}
+
 func (s *Server) metricsHandler() echo.HandlerFunc {
 	return echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
 }

@@ -12,6 +12,7 @@ func (s *Server) routes(devTools http.Handler) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
+	e.GET("/openapi.yaml", s.openAPIDocument)
 
 	// Middleware is attached per route, not per group, so that a known path
 	// with the wrong method is a 405 rather than a group's catch-all 404.

@@ -70,6 +70,8 @@ type Config struct {
 	Limits   Limits
 	// Ready reports whether this node can serve: nil when it can.
 	Ready func() error
+	// OpenAPI is the API description served at /openapi.yaml.
+	OpenAPI []byte
 	// Registry collects the metrics served at /metrics.
 	Registry *prometheus.Registry
 	// Dev mounts DevTools under /dev/ (the echo target and webhook inbox
@@ -95,6 +97,7 @@ type Server struct {
 	limits      Limits
 	ready       func() error
 	registry    *prometheus.Registry
+	openAPI     []byte
 	logger      *slog.Logger
 	now         func() time.Time
 	metrics     *httpMetrics
@@ -108,7 +111,7 @@ func New(cfg Config) *Server {
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
 		closing:  make(chan struct{}),
 		checkURL: cfg.CheckURL, limits: cfg.Limits.withDefaults(),
-		ready: cfg.Ready, registry: cfg.Registry, logger: cfg.Logger, now: cfg.Now,
+		ready: cfg.Ready, registry: cfg.Registry, openAPI: cfg.OpenAPI, logger: cfg.Logger, now: cfg.Now,
 	}
 	if s.now == nil {
 		s.now = time.Now

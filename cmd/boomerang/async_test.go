@@ -176,7 +176,10 @@ func TestTenantEventStream(t *testing.T) {
 	waitTask(t, client, before.ID, 10*time.Second, finished)
 
 	var ids sync.Map
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		time.Sleep(300 * time.Millisecond) // let the stream open first
 		for range 3 {
 			task := createTask(t, client, map[string]any{"targetUrl": target.URL})
@@ -187,6 +190,7 @@ func TestTenantEventStream(t *testing.T) {
 	s := readSSE(t, node.URL(), "/v1/events", map[string]string{"Authorization": "Bearer " + client.Key}, func(s *sseStream) bool {
 		return strings.Count(kinds(s.events), "succeeded") == 3
 	})
+	wg.Wait()
 	for _, e := range s.events {
 		if _, ok := ids.Load(e.Data.TaskID); !ok {
 			t.Fatalf("tenant stream carried an event of task %s (older, or another tenant's)", e.Data.TaskID)

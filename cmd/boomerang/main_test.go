@@ -12,11 +12,22 @@ import (
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/tenant"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
+
+// apiContract is the API description every test client checks its
+// exchanges against.
+var apiContract = func() *testenv.Contract {
+	c, err := testenv.LoadContract(docs.OpenAPI)
+	if err != nil {
+		panic("docs/openapi.yaml: " + err.Error())
+	}
+	return c
+}()
 
 // syncBuffer collects a node's log; it is printed when the test fails.
 type syncBuffer struct {
@@ -71,7 +82,7 @@ func mustRunMainIn(tb testing.TB, dataDir string, args ...string) *testNode {
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatalf("run: %v", err)
 	}
-	n := &testNode{Main: m, DataDir: dataDir, Log: logBuf, Admin: &testenv.Client{Base: m.URL(), Key: testAdminToken}}
+	n := &testNode{Main: m, DataDir: dataDir, Log: logBuf, Admin: &testenv.Client{Base: m.URL(), Key: testAdminToken, Contract: apiContract}}
 	tb.Cleanup(func() {
 		n.Stop()
 		if tb.Failed() {
@@ -108,7 +119,7 @@ func (n *testNode) tenantClient(tb testing.TB, name string) (*testenv.Client, te
 	}
 	var creds tenant.Credentials
 	r.JSON(tb, &creds)
-	return &testenv.Client{Base: n.URL(), Key: creds.APIKey}, creds
+	return &testenv.Client{Base: n.URL(), Key: creds.APIKey, Contract: apiContract}, creds
 }
 
 // taskLastSeq is the task stream's last sequence: it moves on every publish.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
+	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/devtools"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
 	"github.com/boomerang-dev/boomerang/signing"
@@ -284,6 +285,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Limits:      web.Limits{MaxBody: c.MaxRequestBody},
 		Ready:       readiness(m.conns, taskProjector, tenantProjector),
 		Registry:    registry,
+		OpenAPI:     docs.OpenAPI,
 		DevTools:    dev,
 		Logger:      log,
 	})

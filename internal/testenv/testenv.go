@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,11 +198,13 @@ func (r *Receiver) WaitFor(tb testing.TB, taskID string, n int, timeout time.Dur
 	return nil
 }
 
-// Client calls the Boomerang API.
+// Client calls the Boomerang API. With a Contract, every exchange is
+// checked against the API description.
 type Client struct {
-	Base string
-	Key  string
-	HTTP *http.Client
+	Base     string
+	Key      string
+	HTTP     *http.Client
+	Contract *Contract
 }
 
 // Response is an API answer.
@@ -225,19 +226,23 @@ func (r Response) JSON(tb testing.TB, v any) {
 // headers are name, value pairs.
 func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...string) Response {
 	tb.Helper()
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		raw = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		raw = b
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		rd = bytes.NewReader(data)
+		raw = data
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, c.Base+path, rd)
 	if err != nil {
@@ -262,6 +267,9 @@ func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...str
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if c.Contract != nil {
+		c.Contract.Check(tb, resp.Request, raw, resp.StatusCode, resp.Header, data)
+	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
 }
 
