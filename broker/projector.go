@@ -86,6 +86,20 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 // that exists: the projector starts a new consumer from where it stands.
 var errGap = errors.New("events out of order")
 
+// CatchUp waits until the view has applied everything the stream held when
+// it was called: for a read that missed and may be ahead of this node.
+func (p *Projector) CatchUp(ctx context.Context) error {
+	stream, err := p.js.Stream(ctx, p.stream)
+	if err != nil {
+		return fmt.Errorf("projector %s: %w", p.stream, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("projector %s: %w", p.stream, err)
+	}
+	return p.WaitFor(ctx, info.State.LastSeq)
+}
+
 // Run projects until ctx ends or applying fails.
 func (p *Projector) Run(ctx context.Context) error {
 	applied, err := p.loadApplied()

@@ -119,14 +119,16 @@ func pendingWebhook(id string, spec Spec) *Webhook {
 	return &Webhook{ID: WebhookID(id), Deliveries: []Delivery{}}
 }
 
-// Get returns the tenant's task or ErrNotFound. A task this node has just
-// published is found even if the view has not applied it yet.
+// Get returns the tenant's task or ErrNotFound. A task just created, on
+// this node or another, is found even if the view has not applied it yet.
 func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error) {
 	task, err := t.view.Get(tenantID, taskID)
 	if !errors.Is(err, ErrNotFound) {
 		return task, err
 	}
-	if !t.catchUp(ctx) {
+	wctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	if t.projector.CatchUp(wctx) != nil {
 		return nil, ErrNotFound
 	}
 	return t.view.Get(tenantID, taskID)

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"strings"
@@ -34,9 +35,17 @@ type keyRecord struct {
 // Store is the tenant view: it applies tenant events (it is the Applier of
 // the tenant stream) and answers authentication and secret look-ups.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db      *bolt.DB
+	now     func() time.Time
+	catchUp func(context.Context) error
 }
+
+// OnMiss sets how the store catches up with the tenant stream when a key is
+// unknown: it may have been created on another node a moment ago.
+func (s *Store) OnMiss(catchUp func(context.Context) error) { s.catchUp = catchUp }
+
+// missWait bounds the wait for the view on an unknown key.
+const missWait = time.Second
 
 // NewStore returns the tenant view in db; now is the clock (nil: time.Now).
 func NewStore(db *bolt.DB, now func() time.Time) *Store {
@@ -52,12 +61,32 @@ var dummyHash = hashKey("bk_0000000000000000_00000000000000000000000000000000")
 
 // Authenticate returns who apiKey belongs to, or ErrUnauthorized for a
 // malformed, unknown or revoked key. The key's hash is compared in constant
-// time.
-func (s *Store) Authenticate(apiKey string) (Principal, error) {
+// time. An unknown key id makes it wait, bounded, for the view to catch up.
+func (s *Store) Authenticate(ctx context.Context, apiKey string) (Principal, error) {
 	id, ok := parseAPIKey(apiKey)
 	if !ok {
 		return Principal{}, ErrUnauthorized
 	}
+	rec, found, err := s.lookupKey(id)
+	if err == nil && !found && s.catchUp != nil {
+		wctx, cancel := context.WithTimeout(ctx, missWait)
+		if s.catchUp(wctx) == nil {
+			rec, found, err = s.lookupKey(id)
+		}
+		cancel()
+	}
+	want := dummyHash
+	if found && err == nil {
+		want = rec.Hash
+	}
+	match := subtle.ConstantTimeCompare(hashKey(apiKey), want) == 1
+	if !found || err != nil || !match || rec.RevokedAt != nil {
+		return Principal{}, ErrUnauthorized
+	}
+	return Principal{TenantID: rec.TenantID, KeyID: rec.ID}, nil
+}
+
+func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
 	var rec keyRecord
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -71,15 +100,7 @@ func (s *Store) Authenticate(apiKey string) (Principal, error) {
 		}
 		return nil
 	})
-	want := dummyHash
-	if found && err == nil {
-		want = rec.Hash
-	}
-	match := subtle.ConstantTimeCompare(hashKey(apiKey), want) == 1
-	if !found || err != nil || !match || rec.RevokedAt != nil {
-		return Principal{}, ErrUnauthorized
-	}
-	return Principal{TenantID: rec.TenantID, KeyID: rec.ID}, nil
+	return rec, found, err
 }
 
 // Get returns the tenant with its keys, or ErrNotFound.

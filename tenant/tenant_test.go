@@ -66,7 +66,7 @@ func TestCreateAndAuthenticate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := b.store.Authenticate(creds.APIKey)
+	p, err := b.store.Authenticate(context.Background(), creds.APIKey)
 	if err != nil || p.TenantID != creds.TenantID {
 		t.Fatalf("authenticate: got %+v %v, want tenant %s", p, err, creds.TenantID)
 	}
@@ -76,7 +76,7 @@ func TestCreateAndAuthenticate(t *testing.T) {
 		forged = creds.APIKey[:len(creds.APIKey)-1] + "b"
 	}
 	for _, bad := range []string{forged, creds.APIKey[:20], "", "bk_", strings.ToUpper(creds.APIKey)} {
-		if _, err := b.store.Authenticate(bad); !errors.Is(err, tenant.ErrUnauthorized) {
+		if _, err := b.store.Authenticate(context.Background(), bad); !errors.Is(err, tenant.ErrUnauthorized) {
 			t.Errorf("authenticate %q: got %v, want ErrUnauthorized", bad, err)
 		}
 	}
@@ -114,10 +114,10 @@ func TestRevokedKeyStopsWorking(t *testing.T) {
 	if err := b.service.RevokeKey(ctx, creds.TenantID, key.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.Authenticate(second); !errors.Is(err, tenant.ErrUnauthorized) {
+	if _, err := b.store.Authenticate(context.Background(), second); !errors.Is(err, tenant.ErrUnauthorized) {
 		t.Fatalf("revoked key: got %v, want ErrUnauthorized", err)
 	}
-	if _, err := b.store.Authenticate(creds.APIKey); err != nil {
+	if _, err := b.store.Authenticate(context.Background(), creds.APIKey); err != nil {
 		t.Fatalf("the other key: got %v, want it to keep working", err)
 	}
 	other, _ := b.service.Create(ctx, "other")
@@ -125,7 +125,7 @@ func TestRevokedKeyStopsWorking(t *testing.T) {
 	if err := b.service.RevokeKey(ctx, creds.TenantID, otherTenant.Keys[0].ID); !errors.Is(err, tenant.ErrNotFound) {
 		t.Fatalf("revoking another tenant's key: got %v, want ErrNotFound", err)
 	}
-	if _, err := b.store.Authenticate(other.APIKey); err != nil {
+	if _, err := b.store.Authenticate(context.Background(), other.APIKey); err != nil {
 		t.Fatalf("other tenant's key: got %v, want it untouched", err)
 	}
 }

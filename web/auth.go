@@ -40,7 +40,7 @@ func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 		if isJWT(token) || c.QueryParam("token") != "" {
 			return problemScope()
 		}
-		p, err := s.tenants.Authenticate(token)
+		p, err := s.tenants.Authenticate(c.Request().Context(), token)
 		if err != nil {
 			return err
 		}

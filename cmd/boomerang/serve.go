@@ -194,6 +194,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.tenants = tenant.NewStore(m.db, nil)
 	taskProjector := broker.NewProjector(m.projectJS, m.db, broker.StreamTasks, view, log)
 	tenantProjector := broker.NewProjector(m.projectJS, m.db, tenant.Stream, m.tenants, log)
+	m.tenants.OnMiss(tenantProjector.CatchUp)
 	projCtx, projCancel := context.WithCancel(context.Background())
 	m.projectorsCancel = projCancel
 	for _, p := range []*broker.Projector{taskProjector, tenantProjector} {
