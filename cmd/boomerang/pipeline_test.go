@@ -363,6 +363,9 @@ func TestStatusMonitorRedirectsToResult(t *testing.T) {
 	if r := client.Do(t, http.MethodGet, "/v1/tasks/"+created.ID+"/result", nil); r.Status != http.StatusConflict {
 		t.Fatalf("result of a waiting task: got %d, want 409", r.Status)
 	}
+	if r := client.Do(t, http.MethodPost, "/v1/tasks/"+created.ID+"/redeliver", nil); r.Status != http.StatusConflict {
+		t.Fatalf("redeliver of a waiting task: got %d, want 409", r.Status)
+	}
 	done := createTask(t, client, map[string]any{"targetUrl": target.URL})
 	waitTask(t, client, done.ID, 10*time.Second, finished)
 	r = client.Do(t, http.MethodGet, "/v1/tasks/"+done.ID+"/status", nil)
