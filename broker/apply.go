@@ -19,7 +19,7 @@ func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	a := applyBatch{root: root, tenants: map[string]*tenantBuckets{}}
+	a := applyBatch{root: root, tenants: map[string]*tenantBuckets{}, aggs: map[string]*tenantAgg{}}
 	changes := make([]Change, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
@@ -40,6 +40,9 @@ func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 			changes = append(changes, Change{TenantID: tenantID, TaskID: taskID, Kind: kind, Seq: ev.seq})
 		}
 	}
+	if err := a.flush(); err != nil {
+		return nil, err
+	}
 	return func() { v.hub.publish(changes) }, nil
 }
 
@@ -54,11 +57,13 @@ type event struct {
 
 type tenantBuckets struct {
 	state, spec, attempts, deliveries, byTime, events, taskEvents *bolt.Bucket
+	byStatus, byHost, byWebhook, byIdem, counters, stats          *bolt.Bucket
 }
 
 type applyBatch struct {
 	root    *bolt.Bucket
 	tenants map[string]*tenantBuckets
+	aggs    map[string]*tenantAgg
 }
 
 func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
@@ -74,7 +79,9 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 		name []byte
 		dst  **bolt.Bucket
 	}{{bucketState, &tb.state}, {bucketSpec, &tb.spec}, {bucketAttempts, &tb.attempts}, {bucketDeliveries, &tb.deliveries}, {bucketByTime, &tb.byTime},
-		{bucketEvents, &tb.events}, {bucketTaskEvents, &tb.taskEvents}} {
+		{bucketEvents, &tb.events}, {bucketTaskEvents, &tb.taskEvents},
+		{bucketByStatus, &tb.byStatus}, {bucketByHost, &tb.byHost}, {bucketByWebhook, &tb.byWebhook},
+		{bucketByIdem, &tb.byIdem}, {bucketCounters, &tb.counters}, {bucketStats, &tb.stats}} {
 		if *sub.dst, err = b.CreateBucketIfNotExists(sub.name); err != nil {
 			return nil, err
 		}
@@ -89,8 +96,13 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	g, err := a.agg(ev.tenantID, tb)
+	if err != nil {
+		return false, err
+	}
 	var rec taskRecord
 	var detail Event
+	var before *indexed
 	if ev.kind == KindCreated {
 		created, err := a.create(tb, ev, &rec)
 		if err != nil || !created {
@@ -104,6 +116,8 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 		if err := json.Unmarshal(data, &rec); err != nil {
 			return false, err
 		}
+		ix := indexOf(&rec)
+		before = &ix
 		var ok bool
 		if detail, ok = applyToRecord(tb, &rec, ev); !ok {
 			return false, nil
@@ -113,19 +127,26 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 			return false, err
 		}
 	}
-	return true, recordEvent(tb, ev, &rec, detail)
+	if err := reindex(tb, g, ev.taskID, &rec, before); err != nil {
+		return false, err
+	}
+	if err := recordEvent(tb, ev, &rec, &detail); err != nil {
+		return false, err
+	}
+	observe(g, ev, &detail)
+	return true, nil
 }
 
 // recordEvent keeps the change in the tenant's event history, which event
 // streams replay from a Last-Event-ID.
-func recordEvent(tb *tenantBuckets, ev event, rec *taskRecord, e Event) error {
+func recordEvent(tb *tenantBuckets, ev event, rec *taskRecord, e *Event) error {
 	e.Seq, e.TaskID, e.Type, e.At = ev.seq, string(ev.taskID), ev.kind, ev.at
 	e.Status, e.AttemptCount, e.NextAttemptAt = rec.Status, rec.AttemptCount, rec.NextAttemptAt
 	if rec.Webhook != nil && e.Webhook == nil && (ev.kind == KindSucceeded || ev.kind == KindFailed || ev.kind == KindRedeliver) {
 		e.Webhook = &WebhookEvent{Status: rec.Webhook.Status}
 	}
 	key := binary.BigEndian.AppendUint64(nil, ev.seq)
-	if err := putJSON(tb.events, key, &e); err != nil {
+	if err := putJSON(tb.events, key, e); err != nil {
 		return err
 	}
 	return tb.taskEvents.Put(eventKey(ev.taskID, ev.seq), nil)
@@ -139,7 +160,16 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 	if json.Unmarshal(ev.data, &c) != nil {
 		return false, nil
 	}
-	*rec = taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore}
+	*rec = taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore,
+		Host: hostOf(c.TargetURL)}
+	if err := tb.byHost.Put(indexKey(rec.Host, c.CreatedAt, ev.taskID), nil); err != nil {
+		return false, err
+	}
+	if c.IdempotencyKey != "" {
+		if err := tb.byIdem.Put([]byte(c.IdempotencyKey), ev.taskID); err != nil {
+			return false, err
+		}
+	}
 	if err := putJSON(tb.spec, ev.taskID, &c.Spec); err != nil {
 		return false, err
 	}

@@ -322,3 +322,65 @@ func TestProjectorAppliesOnlyUnbrokenRuns(t *testing.T) {
 		t.Fatalf("deleted message: got run %v gap %v, want [6] and no gap", seqs(run), gap)
 	}
 }
+
+func TestIndexesCountsAndStats(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, _ := b.runProjector(t)
+	base := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	hosts := []string{"https://a.example/x", "https://b.example/y"}
+	var seq uint64
+	for i := range 6 {
+		id := fmt.Sprintf("tsk_%d", i)
+		spec := Spec{TargetURL: hosts[i%2], WebhookURL: "https://hook.example"}
+		if i == 0 {
+			spec.IdempotencyKey = "order-0"
+		}
+		b.publish(t, "ten_a", id, KindCreated, createdEvent{Spec: spec, CreatedAt: base.Add(time.Duration(i) * time.Second)})
+		seq = b.publish(t, "ten_a", id, KindSucceeded, finishedEvent{
+			Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded, DurationMs: 15}, Result: Result{Response: Response{StatusCode: 200}},
+			Attempts: 1, FinishedAt: base, WebhookURL: "https://hook.example",
+		})
+		if i < 2 {
+			seq = b.publish(t, "ten_a", id, KindDead, deliveryEvent{Delivery: Delivery{Number: 1, Outcome: "dead"}})
+		}
+	}
+	waitFor(t, p, seq)
+
+	counts, err := b.view.Counts("ten_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Status[StatusSucceeded] != 6 || counts.Status[StatusPending] != 0 || counts.Webhook[WebhookDead] != 2 || counts.Webhook[WebhookPending] != 4 {
+		t.Fatalf("counts: got %+v", counts)
+	}
+	page, _ := b.view.List("ten_a", ListQuery{Host: "a.example"})
+	if len(page.Items) != 3 || page.Items[0].ID != "tsk_4" {
+		t.Fatalf("host filter: got %d items, first %v", len(page.Items), page.Items)
+	}
+	page, _ = b.view.List("ten_a", ListQuery{Webhook: WebhookDead})
+	if len(page.Items) != 2 || page.Items[0].ID != "tsk_1" || page.Items[1].ID != "tsk_0" {
+		t.Fatalf("dead letters: got %d items", len(page.Items))
+	}
+	page, _ = b.view.List("ten_a", ListQuery{Host: "b.example", Webhook: WebhookDead})
+	if len(page.Items) != 1 || page.Items[0].ID != "tsk_1" {
+		t.Fatalf("host and webhook: got %d items", len(page.Items))
+	}
+	if task, err := b.view.FindTask("ten_a", "order-0"); err != nil || task.ID != "tsk_0" {
+		t.Fatalf("find by idempotency key: got %v %v", task, err)
+	}
+	if _, err := b.view.FindTask("ten_b", "order-0"); err != ErrNotFound {
+		t.Fatalf("another tenant's key: got %v, want ErrNotFound", err)
+	}
+	stats, err := b.view.Stats("ten_a", time.Now().Add(-time.Hour), time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total MinuteStats
+	for _, m := range stats {
+		total.add(m)
+	}
+	if total.Created != 6 || total.Succeeded != 6 || total.Attempts != 6 || total.Dead != 2 || total.Latency[4] != 6 {
+		t.Fatalf("stats: got %+v", total)
+	}
+}

@@ -42,6 +42,7 @@ type taskRecord struct {
 	TerminalSeq   uint64         `json:"terminalSeq,omitempty"`
 	Webhook       *webhookRecord `json:"webhook,omitempty"`
 	LastSeq       uint64         `json:"lastSeq"`
+	Host          string         `json:"host,omitempty"`
 }
 
 type webhookRecord struct {
@@ -104,7 +105,9 @@ func (v *View) state(tenantID, taskID string) (*taskRecord, error) {
 
 // ListQuery selects a page of a tenant's tasks, newest first.
 type ListQuery struct {
-	Status Status // empty for any
+	Status  Status        // empty for any
+	Host    string        // the target's host; empty for any
+	Webhook WebhookStatus // empty for any
 	// CreatedAfter and CreatedBefore, when not zero, keep tasks created
 	// strictly between them.
 	CreatedAfter  time.Time
@@ -119,14 +122,16 @@ type Page struct {
 	NextCursor string // empty on the last page
 }
 
-// List returns a page of the tenant's tasks, newest first. Tasks created
+// List returns a page of the tenant's tasks, newest first. It walks the
+// most selective index for the query (host, status, webhook state, or
+// creation time) and checks the other criteria on each task. Tasks created
 // while a client pages do not shift the pages it has yet to read.
 func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	var start []byte
+	var start []byte // created nanos and task id of the last item returned
 	if q.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
 		if err != nil || len(raw) < 10 || raw[0] != cursorVersion || !ValidToken(string(raw[9:])) {
@@ -134,60 +139,110 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 		}
 		start = raw[1:]
 	}
+	if start == nil && !q.CreatedBefore.IsZero() {
+		start = timeKey(q.CreatedBefore, "")
+	}
+	var after []byte
+	if !q.CreatedAfter.IsZero() {
+		after = timeKey(q.CreatedAfter.Add(1), "")
+	}
 	page := Page{Items: []*Task{}}
 	err := v.db.View(func(tx *bolt.Tx) error {
 		tb := tenantBucket(tx, tenantID)
 		if tb == nil {
 			return nil
 		}
+		index, prefix := tb.Bucket(bucketByTime), []byte(nil)
+		switch {
+		case q.Host != "":
+			index, prefix = tb.Bucket(bucketByHost), append([]byte(q.Host), 0)
+		case q.Status != "":
+			index, prefix = tb.Bucket(bucketByStatus), append([]byte(q.Status), 0)
+		case q.Webhook != "":
+			index, prefix = tb.Bucket(bucketByWebhook), append([]byte(q.Webhook), 0)
+		}
 		states := tb.Bucket(bucketState)
-		c := tb.Bucket(bucketByTime).Cursor()
-		var k []byte
-		if start == nil && !q.CreatedBefore.IsZero() {
-			start = timeKey(q.CreatedBefore, "")
-		}
-		if start == nil {
-			k, _ = c.Last()
-		} else {
-			// The cursor is the last key returned; continue below it.
-			if k, _ = c.Seek(start); k == nil {
-				k, _ = c.Last()
+		return scanNewestFirst(index.Cursor(), prefix, start, func(key []byte) (bool, error) {
+			if after != nil && bytes.Compare(key, after) < 0 {
+				return false, nil
 			}
-			for k != nil && bytes.Compare(k, start) >= 0 {
-				k, _ = c.Prev()
+			id := key[8:]
+			var rec taskRecord
+			if err := json.Unmarshal(states.Get(id), &rec); err != nil {
+				return false, err
 			}
-		}
-		var after []byte
-		if !q.CreatedAfter.IsZero() {
-			after = timeKey(q.CreatedAfter.Add(1), "")
-		}
-		for ; k != nil; k, _ = c.Prev() {
-			if after != nil && bytes.Compare(k, after) < 0 {
-				break
-			}
-			id := k[8:]
-			if q.Status != "" {
-				var rec taskRecord
-				if err := json.Unmarshal(states.Get(id), &rec); err != nil {
-					return err
-				}
-				if rec.Status != q.Status {
-					continue
-				}
+			if (q.Status != "" && rec.Status != q.Status) || (q.Host != "" && rec.Host != q.Host) ||
+				(q.Webhook != "" && (rec.Webhook == nil || rec.Webhook.Status != q.Webhook)) {
+				return true, nil
 			}
 			if len(page.Items) == limit {
 				page.NextCursor = base64.RawURLEncoding.EncodeToString(append([]byte{cursorVersion}, lastKey(page.Items)...))
-				return nil
+				return false, nil
 			}
 			task, err := readTask(tb, tenantID, id)
 			if err != nil {
-				return err
+				return false, err
 			}
 			page.Items = append(page.Items, task)
+			return true, nil
+		})
+	})
+	return page, err
+}
+
+// scanNewestFirst walks the keys prefix+created+id of an index from the
+// newest down, starting below start (created+id) when it is given, and calls
+// fn with created+id until fn says stop.
+func scanNewestFirst(c *bolt.Cursor, prefix, start []byte, fn func(key []byte) (bool, error)) error {
+	var k []byte
+	if start == nil {
+		if len(prefix) == 0 {
+			k, _ = c.Last()
+		} else {
+			// Seek past the prefix's last key, then step back into it.
+			upper := append(append([]byte{}, prefix[:len(prefix)-1]...), 1)
+			if k, _ = c.Seek(upper); k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
+			}
+		}
+	} else {
+		from := append(append([]byte{}, prefix...), start...)
+		if k, _ = c.Seek(from); k == nil {
+			k, _ = c.Last()
+		}
+		for k != nil && bytes.Compare(k, from) >= 0 {
+			k, _ = c.Prev()
+		}
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+		more, err := fn(k[len(prefix):])
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// FindTask finds a task by its id or by the idempotency key that created
+// it, or returns ErrNotFound.
+func (v *View) FindTask(tenantID, query string) (*Task, error) {
+	task, err := v.Get(tenantID, query)
+	if !errors.Is(err, ErrNotFound) {
+		return task, err
+	}
+	var id []byte
+	_ = v.db.View(func(tx *bolt.Tx) error {
+		if tb := tenantBucket(tx, tenantID); tb != nil {
+			id = append(id, tb.Bucket(bucketByIdem).Get([]byte(query))...)
 		}
 		return nil
 	})
-	return page, err
+	if id == nil {
+		return nil, ErrNotFound
+	}
+	return v.Get(tenantID, string(id))
 }
 
 // cursorVersion starts every cursor, so that other strings are refused.
