@@ -161,7 +161,7 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 		return false, nil
 	}
 	*rec = taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore,
-		Host: hostOf(c.TargetURL)}
+		Host: HostOf(c.TargetURL)}
 	if err := tb.byHost.Put(indexKey(rec.Host, c.CreatedAt, ev.taskID), nil); err != nil {
 		return false, err
 	}

@@ -47,6 +47,9 @@ type MinuteStats struct {
 	Dead             int   `json:"dead,omitempty"`
 }
 
+// Add adds o's counts to m.
+func (m *MinuteStats) Add(o MinuteStats) { m.add(o) }
+
 func (m *MinuteStats) add(o MinuteStats) {
 	m.Created += o.Created
 	m.Succeeded += o.Succeeded
@@ -98,8 +101,8 @@ func indexKey(value string, created time.Time, taskID []byte) []byte {
 	return append(k, taskID...)
 }
 
-// hostOf returns the host of a target URL, the key of the host index.
-func hostOf(target string) string {
+// HostOf returns the host of a target URL, the key of the host index.
+func HostOf(target string) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		return ""

@@ -225,3 +225,22 @@ func (t *Tasks) LastTenantEvent(ctx context.Context, tenantID string) (uint64, e
 	t.catchUp(ctx)
 	return t.view.LastTenantEvent(tenantID)
 }
+
+// Counts returns the tenant's live counts by status and webhook state.
+func (t *Tasks) Counts(tenantID string) (Counts, error) { return t.view.Counts(tenantID) }
+
+// Stats returns the tenant's per-minute statistics between since and until.
+func (t *Tasks) Stats(tenantID string, since, until time.Time) (map[time.Time]MinuteStats, error) {
+	return t.view.Stats(tenantID, since, until)
+}
+
+// Find returns the tenant's task with this id or idempotency key.
+func (t *Tasks) Find(ctx context.Context, tenantID, query string) (*Task, error) {
+	if task, err := t.view.FindTask(tenantID, query); !errors.Is(err, ErrNotFound) {
+		return task, err
+	}
+	if !ValidToken(query) {
+		return nil, ErrNotFound
+	}
+	return t.Get(ctx, tenantID, query)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,7 +25,12 @@ const (
 	kindKeyCreated    = "key_created"
 	kindKeyRevoked    = "key_revoked"
 	kindSecretRotated = "secret_rotated"
+	kindKeyUsed       = "key_used"
 )
+
+// keyUsedEvery is how often a key's use is recorded: often enough for a
+// "last used" column, rarely enough to cost nothing.
+const keyUsedEvery = time.Hour
 
 // event is the payload of every tenant event; each kind uses some fields.
 type event struct {
@@ -68,6 +74,9 @@ type Service struct {
 	store *Store
 	view  Waiter
 	now   func() time.Time
+
+	mu       sync.Mutex
+	keysUsed map[string]time.Time // key id -> last recorded by this node
 }
 
 // NewService returns the tenant service. view is the tenant projector.
@@ -75,7 +84,7 @@ func NewService(js jetstream.JetStream, store *Store, view Waiter, now func() ti
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{js: js, store: store, view: view, now: now}
+	return &Service{js: js, store: store, view: view, now: now, keysUsed: map[string]time.Time{}}
 }
 
 // Create creates a tenant with one API key and a signing secret and returns
@@ -129,6 +138,22 @@ func (s *Service) RevokeKey(ctx context.Context, tenantID, keyID string) error {
 		}
 	}
 	return ErrNotFound
+}
+
+// TouchKey records that a key authenticated a request, at most once an hour
+// per key and node, without waiting: a key's "last used" time.
+func (s *Service) TouchKey(tenantID, keyID string) {
+	now := s.now()
+	s.mu.Lock()
+	last, seen := s.keysUsed[keyID]
+	if seen && now.Sub(last) < keyUsedEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.keysUsed[keyID] = now
+	s.mu.Unlock()
+	data, _ := json.Marshal(event{At: now.UTC(), KeyID: keyID})
+	_, _ = s.js.PublishMsgAsync(&nats.Msg{Subject: "tenant." + tenantID + "." + kindKeyUsed, Data: data})
 }
 
 // RotateSecret makes a new signing secret the current one and keeps signing

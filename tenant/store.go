@@ -103,6 +103,12 @@ func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
 	return rec, found, err
 }
 
+// KeyActive reports whether the tenant's key exists and is not revoked.
+func (s *Store) KeyActive(tenantID, keyID string) bool {
+	rec, found, err := s.lookupKey(keyID)
+	return err == nil && found && rec.TenantID == tenantID && rec.RevokedAt == nil
+}
+
 // Get returns the tenant with its keys, or ErrNotFound.
 func (s *Store) Get(tenantID string) (*Tenant, error) {
 	var t *Tenant
@@ -237,6 +243,18 @@ func applyEvent(tenants, keys *bolt.Bucket, tenantID, kind string, data []byte) 
 			return err
 		}
 		rec.KeyIDs = append(rec.KeyIDs, k.ID)
+	case kindKeyUsed:
+		data := keys.Get([]byte(ev.KeyID))
+		if data == nil {
+			return nil
+		}
+		var k keyRecord
+		if err := json.Unmarshal(data, &k); err != nil || k.TenantID != tenantID {
+			return err
+		}
+		at := ev.At
+		k.LastUsedAt = &at
+		return putJSON(keys, []byte(k.ID), &k)
 	case kindKeyRevoked:
 		data := keys.Get([]byte(ev.KeyID))
 		if data == nil {

@@ -33,6 +33,9 @@ type Key struct {
 	Prefix    string     `json:"prefix"` // the key's first characters, to recognise it
 	CreatedAt time.Time  `json:"createdAt"`
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	// LastUsedAt is when the key last authenticated a request, recorded at
+	// most once an hour per node.
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
 }
 
 // Credentials are the secrets of a new tenant, shown once.

@@ -2,7 +2,10 @@ package tenant
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -109,4 +112,95 @@ func LoadTokenKey(ctx context.Context, js jetstream.JetStream, replicas int) ([]
 		return nil, fmt.Errorf("tenant: load token key: %w", err)
 	}
 	return entry.Value(), nil
+}
+
+// Audiences of the dashboard's tokens.
+const (
+	AudienceSession = "dashboard"
+	AudienceSignIn  = "signin"
+)
+
+// Lifetimes of the dashboard's tokens.
+const (
+	SessionTTL    = time.Hour
+	SignInLinkTTL = 15 * time.Minute
+)
+
+// sessionClaims are a dashboard session's claims: the tenant, the API key
+// it signed in with (empty for a sign-in link), and a random id.
+type sessionClaims struct {
+	Tenant string `json:"tid"`
+	KeyID  string `json:"kid,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Session is a signed-in dashboard user.
+type Session struct {
+	Principal
+	ID        string // the token's jti: CSRF tokens derive from it
+	ExpiresAt time.Time
+}
+
+// IssueSession returns a session token for p, valid for SessionTTL.
+func (t *Tokens) IssueSession(p Principal) (string, Session, error) {
+	return t.issue(AudienceSession, SessionTTL, p.TenantID, p.KeyID)
+}
+
+// IssueSignInLink returns a token for a one-time sign-in link, valid for
+// SignInLinkTTL.
+func (t *Tokens) IssueSignInLink(tenantID string) (string, Session, error) {
+	return t.issue(AudienceSignIn, SignInLinkTTL, tenantID, "")
+}
+
+func (t *Tokens) issue(audience string, ttl time.Duration, tenantID, keyID string) (string, Session, error) {
+	now := t.now()
+	s := Session{Principal: Principal{TenantID: tenantID, KeyID: keyID}, ID: randomToken(16), ExpiresAt: now.Add(ttl)}
+	claims := sessionClaims{Tenant: tenantID, KeyID: keyID, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: tokenIssuer, Audience: jwt.ClaimStrings{audience}, ID: s.ID,
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(s.ExpiresAt),
+	}}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.key)
+	if err != nil {
+		return "", Session{}, fmt.Errorf("tenant: sign token: %w", err)
+	}
+	return signed, s, nil
+}
+
+// ParseSession checks a session token; ErrUnauthorized when it is not a
+// valid, unexpired session.
+func (t *Tokens) ParseSession(token string) (Session, error) {
+	return t.parse(token, AudienceSession)
+}
+
+// ParseSignInLink checks a sign-in link's token; the caller must make sure
+// each link is used once (its Session.ID).
+func (t *Tokens) ParseSignInLink(token string) (Session, error) {
+	return t.parse(token, AudienceSignIn)
+}
+
+func (t *Tokens) parse(token, audience string) (Session, error) {
+	var claims sessionClaims
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(tokenIssuer),
+		jwt.WithAudience(audience), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(t.now),
+	)
+	parsed, err := parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil })
+	if err != nil || !parsed.Valid || claims.Tenant == "" || claims.ID == "" || claims.ExpiresAt == nil {
+		return Session{}, ErrUnauthorized
+	}
+	return Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID}, ID: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// CSRFToken returns the CSRF token of a session: an HMAC of its id, so it
+// needs no storage and dies with the session.
+func (t *Tokens) CSRFToken(sessionID string) string {
+	mac := hmac.New(sha256.New, t.key)
+	mac.Write([]byte("csrf\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// CheckCSRF reports, in constant time, whether token is the session's CSRF
+// token.
+func (t *Tokens) CheckCSRF(sessionID, token string) bool {
+	return token != "" && hmac.Equal([]byte(t.CSRFToken(sessionID)), []byte(token))
 }

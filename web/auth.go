@@ -44,6 +44,9 @@ func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if s.tenantAdmin != nil {
+			s.tenantAdmin.TouchKey(p.TenantID, p.KeyID)
+		}
 		c.Set(principalKey, p)
 		return next(c)
 	}

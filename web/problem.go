@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -88,6 +89,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p := s.toProblem(err, c)
+	if isDashboardPage(c) {
+		if rerr := s.render(c, p.Status, "error", view{Title: p.Title, Error: p.Detail}); rerr == nil {
+			return
+		}
+	}
 	for k, v := range p.headers {
 		c.Response().Header().Set(k, v)
 	}
@@ -145,4 +151,16 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		}()
 		return next(c)
 	}
+}
+
+// isDashboardPage tells a browser's page request from an API call: the
+// dashboard answers errors with a page, the API with a problem.
+func isDashboardPage(c echo.Context) bool {
+	p := c.Request().URL.Path
+	for _, prefix := range []string{"/v1/", "/admin/", "/healthz", "/readyz", "/metrics", "/openapi.yaml", "/static/", "/dev/", "/live"} {
+		if strings.HasPrefix(p, prefix) {
+			return false
+		}
+	}
+	return strings.Contains(c.Request().Header.Get("Accept"), "text/html")
 }

@@ -30,6 +30,30 @@ func (s *Server) routes(devTools http.Handler) {
 
 	e.POST("/admin/v1/tenants", s.createTenant, s.requireAdminToken)
 
+	// The dashboard: server-rendered pages behind a session cookie; every
+	// state change is a POST with a CSRF token.
+	sess, csrf := s.requireSession, s.requireCSRF
+	e.GET("/static/:name", s.staticAsset)
+	e.GET("/signin", s.signInPage)
+	e.POST("/signin", s.signIn)
+	e.GET("/signout", s.signOutPage, sess)
+	e.POST("/signout", s.signOut, sess, csrf)
+	e.GET("/", s.overview, sess)
+	e.GET("/tasks", s.tasksPage, sess)
+	e.GET("/tasks/new", s.newTaskPage, sess)
+	e.POST("/tasks/new", s.createTaskFromForm, sess, csrf)
+	e.GET("/tasks/:id", s.taskPage, sess)
+	e.GET("/tasks/:id/row", s.taskRow, sess)
+	e.POST("/tasks/:id/cancel", s.cancelFromDashboard, sess, csrf)
+	e.POST("/tasks/:id/redeliver", s.redeliverFromDashboard, sess, csrf)
+	e.GET("/dead-letters", s.deadLettersPage, sess)
+	e.POST("/dead-letters/redeliver", s.redeliverDeadLetters, sess, csrf)
+	e.GET("/settings", s.settingsPage, sess)
+	e.POST("/settings/keys", s.createKeyFromDashboard, sess, csrf)
+	e.POST("/settings/keys/:key/revoke", s.revokeKeyFromDashboard, sess, csrf)
+	e.POST("/settings/secret/rotate", s.rotateSecretFromDashboard, sess, csrf)
+	e.GET("/live", s.liveEvents, sess)
+
 	if devTools != nil {
 		e.Any("/dev/*", echo.WrapHandler(devTools))
 	}

@@ -70,6 +70,8 @@ type Config struct {
 	Limits   Limits
 	// Ready reports whether this node can serve: nil when it can.
 	Ready func() error
+	// Retention is how long task events are kept, shown in the settings.
+	Retention time.Duration
 	// OpenAPI is the API description served at /openapi.yaml.
 	OpenAPI []byte
 	// Registry collects the metrics served at /metrics.
@@ -98,6 +100,8 @@ type Server struct {
 	ready       func() error
 	registry    *prometheus.Registry
 	openAPI     []byte
+	retention   time.Duration
+	dash        *dashboard
 	logger      *slog.Logger
 	now         func() time.Time
 	metrics     *httpMetrics
@@ -111,7 +115,7 @@ func New(cfg Config) *Server {
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
 		closing:  make(chan struct{}),
 		checkURL: cfg.CheckURL, limits: cfg.Limits.withDefaults(),
-		ready: cfg.Ready, registry: cfg.Registry, openAPI: cfg.OpenAPI, logger: cfg.Logger, now: cfg.Now,
+		ready: cfg.Ready, registry: cfg.Registry, openAPI: cfg.OpenAPI, retention: cfg.Retention, logger: cfg.Logger, now: cfg.Now,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -126,6 +130,11 @@ func New(cfg Config) *Server {
 		s.checkURL = func(*url.URL) error { return nil }
 	}
 	s.metrics = newHTTPMetrics(s.registry)
+	dash, err := newDashboard(templateFuncs())
+	if err != nil {
+		panic("web: dashboard templates: " + err.Error()) // a build defect, caught by every test
+	}
+	s.dash = dash
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -156,7 +165,7 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin") // no-referrer would make browsers send "Origin: null" on our own form posts
 		h.Set("X-Frame-Options", "DENY")
 		return next(c)
 	}

@@ -160,7 +160,11 @@ func waitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration
 	for {
 		// The long-poll answers when the task differs from the version
 		// named in If-None-Match: at once if it already does.
-		r := c.Do(tb, http.MethodGet, "/v1/tasks/"+id+"?wait=2s", nil, "If-None-Match", etag)
+		path := "/v1/tasks/" + id + "?wait=2s"
+		if etag == "" {
+			path = "/v1/tasks/" + id // first, the task as it is now
+		}
+		r := c.Do(tb, http.MethodGet, path, nil, "If-None-Match", etag)
 		etag = r.Header.Get("ETag")
 		if r.Status != http.StatusOK {
 			tb.Fatalf("get task: got %d %s", r.Status, r.Body)
@@ -190,3 +194,6 @@ func decodeJSON(tb testing.TB, data []byte) any {
 	}
 	return v
 }
+
+// webTokens is the node's token issuer, for tests that need a sign-in link.
+func (n *testNode) webTokens() *tenant.Tokens { return n.tokens }

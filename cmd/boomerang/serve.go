@@ -83,6 +83,7 @@ type Main struct {
 	listener   net.Listener
 	httpServer *http.Server
 	webServer  *web.Server
+	tokens     *tenant.Tokens
 	dispatcher *broker.Dispatcher
 	deliverer  *broker.Deliverer
 	tenants    *tenant.Store
@@ -271,6 +272,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tokens := tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil)
+	m.tokens = tokens
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), view, taskProjector, log, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
 	m.webServer = web.New(web.Config{
@@ -279,7 +282,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Tenants:     m.tenants,
 		TenantAdmin: tenantAdmin,
 		AdminToken:  tenant.NewAdminToken(c.AdminToken),
-		Tokens:      tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil),
+		Tokens:      tokens,
+		Retention:   c.TaskRetention,
 		CORSOrigins: splitList(c.CORSOrigins),
 		Heartbeat:   c.Heartbeat,
 		CheckURL:    guard.CheckURL,
@@ -308,7 +312,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	log.Info("boomerang serving", "addr", m.listener.Addr().String(), "data_dir", c.DataDir, "embedded_nats", m.embedded != nil)
 	if c.Dev {
-		m.printDevBanner(devCreds)
+		link, _, err := tokens.IssueSignInLink(devCreds.TenantID)
+		if err != nil {
+			return err
+		}
+		m.printDevBanner(devCreds, link)
 	}
 	return nil
 }
@@ -422,7 +430,7 @@ func (m *Main) devTenant(ctx context.Context, admin *tenant.Service) (tenant.Cre
 	return creds, nil
 }
 
-func (m *Main) printDevBanner(creds tenant.Credentials) {
+func (m *Main) printDevBanner(creds tenant.Credentials, signInToken string) {
 	base := "http://" + hostPort(m.listener.Addr().String())
 	fmt.Fprintf(m.Stdout, `
 Boomerang is running in development mode on %[1]s
@@ -431,12 +439,14 @@ Boomerang is running in development mode on %[1]s
   API key         %[3]s
   signing secret  %[4]s
 
+  dashboard       %[1]s/signin?token=%[5]s
+                  (a one-time sign-in link, valid for 15 minutes)
   echo target     %[1]s/dev/echo      (?fail=2 fails twice, ?status=500, ?delay=2s)
   webhook inbox   %[1]s/dev/inbox     (GET it to see what arrived)
 
   export BOOMERANG_API_KEY=%[3]s
 
-`, base, creds.TenantID, creds.APIKey, creds.SigningSecret)
+`, base, creds.TenantID, creds.APIKey, creds.SigningSecret, signInToken)
 }
 
 func hostPort(addr string) string {

@@ -1,0 +1,83 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/broker"
+)
+
+// maxBulkRedeliver bounds one "redeliver all" request.
+const maxBulkRedeliver = 1000
+
+type deadLettersData struct {
+	Host    string
+	Items   []*broker.Task
+	Total   int
+	NextURL string
+}
+
+// deadLettersPage handles GET /dead-letters: webhooks that ran out of
+// retries, newest first.
+func (s *Server) deadLettersPage(c echo.Context) error {
+	tenantID := principal(c).TenantID
+	host := strings.TrimSpace(c.QueryParam("host"))
+	page, err := s.tasks.List(c.Request().Context(), tenantID, broker.ListQuery{Webhook: broker.WebhookDead, Host: host, Cursor: c.QueryParam("cursor"), Limit: 50})
+	if err != nil {
+		return err
+	}
+	counts, err := s.tasks.Counts(tenantID)
+	if err != nil {
+		return err
+	}
+	data := deadLettersData{Host: host, Items: page.Items, Total: counts.Webhook[broker.WebhookDead]}
+	if page.NextCursor != "" {
+		data.NextURL = "/dead-letters?" + url.Values{"host": {host}, "cursor": {page.NextCursor}}.Encode()
+	}
+	return s.render(c, http.StatusOK, "deadletters", view{Title: "Dead letters", Nav: "dead", Data: data, Flash: c.QueryParam("flash")})
+}
+
+// redeliverDeadLetters handles POST /dead-letters/redeliver: the selected
+// ids, or with all=1 every dead letter matching the host filter (at most
+// maxBulkRedeliver at a time).
+func (s *Server) redeliverDeadLetters(c echo.Context) error {
+	tenantID := principal(c).TenantID
+	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	ids := form["id"]
+	if c.FormValue("all") == "1" {
+		ids = ids[:0]
+		q := broker.ListQuery{Webhook: broker.WebhookDead, Host: strings.TrimSpace(c.FormValue("host")), Limit: 200}
+		for len(ids) < maxBulkRedeliver {
+			page, err := s.tasks.List(ctx, tenantID, q)
+			if err != nil {
+				return err
+			}
+			for _, t := range page.Items {
+				ids = append(ids, t.ID)
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			q.Cursor = page.NextCursor
+		}
+	}
+	sent := 0
+	for _, id := range ids {
+		if !broker.ValidToken(id) {
+			continue
+		}
+		if _, err := s.tasks.Redeliver(ctx, tenantID, id); err == nil {
+			sent++
+		}
+	}
+	flash := fmt.Sprintf("Redelivering %d webhook(s).", sent)
+	return c.Redirect(http.StatusSeeOther, "/dead-letters?"+url.Values{"flash": {flash}}.Encode())
+}

@@ -1,0 +1,147 @@
+package web
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/boomerang-dev/boomerang/broker"
+)
+
+// templateFuncs are the helpers the page templates use.
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"ago":        ago,
+		"fmtTime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
+		"isoTime":    func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"fmtMs":      fmtMs,
+		"host":       broker.HostOf,
+		"pretty":     prettyJSON,
+		"body":       bodyText,
+		"headerList": headerList,
+		"curl":       curlCommand,
+		"percent":    percent,
+		"deref":      func(t *time.Time) time.Time { return *t },
+		"until":      func(t *time.Time, now time.Time) string { return humanDuration(t.Sub(now)) },
+		"finished":   func(s broker.Status) bool { return s.Finished() },
+		"add1":       func(n int) int { return n + 1 },
+		"sub":        func(a, b int) int { return a - b },
+		"last":       func(d []broker.Delivery) int { return len(d) - 1 },
+		"list":       func(s ...string) []string { return s },
+		"row":        func(t *broker.Task, now time.Time) rowData { return rowData{Task: t, Now: now} },
+		"days": func(d time.Duration) string {
+			if days := int(d.Hours() / 24); days >= 1 {
+				return fmt.Sprintf("%d days", days)
+			}
+			return d.String()
+		},
+		"statusList": func() []broker.Status {
+			return []broker.Status{broker.StatusPending, broker.StatusRunning, broker.StatusRetrying, broker.StatusSucceeded, broker.StatusFailed, broker.StatusCanceled}
+		},
+	}
+}
+
+func ago(t, now time.Time) string {
+	return humanDuration(now.Sub(t))
+}
+
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Second:
+		return "now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}
+
+func fmtMs(ms float64) string {
+	switch {
+	case ms < 10:
+		return fmt.Sprintf("%.1f ms", ms)
+	case ms < 1000:
+		return fmt.Sprintf("%.0f ms", ms)
+	default:
+		return fmt.Sprintf("%.2f s", ms/1000)
+	}
+}
+
+func percent(part, whole int) string {
+	if whole == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f %%", 100*float64(part)/float64(whole))
+}
+
+// prettyJSON indents a JSON value for display.
+func prettyJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
+
+// bodyText shows a recorded body: JSON pretty-printed, a string as its text,
+// base64 decoded when it is text, otherwise described.
+func bodyText(r broker.Response) string {
+	if len(r.Body) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(r.Body, &s) != nil {
+		return prettyJSON(r.Body) // embedded JSON
+	}
+	if r.BodyEncoding == "base64" {
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return s
+		}
+		return fmt.Sprintf("(%d bytes of binary data, base64)\n%s", len(raw), s)
+	}
+	return s
+}
+
+// headerList sorts headers by name for display.
+func headerList(h map[string]string) [][2]string {
+	out := make([][2]string, 0, len(h))
+	for k, v := range h {
+		out = append(out, [2]string{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+// curlCommand is a command that creates the same task again through the
+// API, with the key left to the shell.
+func curlCommand(t *broker.Task, base string) string {
+	body := map[string]any{"targetUrl": t.TargetURL, "method": t.Method, "retries": t.Retries, "timeout": t.Timeout}
+	if len(t.Headers) > 0 {
+		body["headers"] = t.Headers
+	}
+	if len(t.Payload) > 0 {
+		body["payload"] = t.Payload
+	}
+	if t.WebhookURL != "" {
+		body["webhookUrl"] = t.WebhookURL
+	}
+	data, _ := json.MarshalIndent(body, "", "  ")
+	return fmt.Sprintf("curl -X POST '%s/v1/tasks' \\\n  -H \"Authorization: Bearer $BOOMERANG_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  -d '%s'",
+		base, strings.ReplaceAll(string(data), "'", `'\''`))
+}

@@ -1,0 +1,95 @@
+// Boomerang dashboard: small enhancements. Every page works without it.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  enableCopyButtons();
+  enableSelectAll();
+  followLive();
+});
+
+// Copy buttons copy the text of the element named in data-copy.
+function enableCopyButtons() {
+  for (const button of document.querySelectorAll("button.copy[data-copy]")) {
+    const source = document.getElementById(button.dataset.copy);
+    if (!source || !navigator.clipboard) continue;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(source.textContent.trim());
+        flashLabel(button, "Copied");
+      } catch {
+        flashLabel(button, "Select and copy the text instead");
+      }
+    });
+  }
+}
+
+function flashLabel(button, text) {
+  const label = button.textContent;
+  button.textContent = text;
+  setTimeout(() => { button.textContent = label; }, 1500);
+}
+
+// The dead-letter table's header checkbox selects every row.
+function enableSelectAll() {
+  const all = document.getElementById("select-all");
+  if (!all) return;
+  all.hidden = false;
+  all.addEventListener("change", () => {
+    for (const box of document.querySelectorAll('#dead-form input[name="id"]')) box.checked = all.checked;
+  });
+}
+
+// Live updates: the tasks list shows new tasks and status changes as they
+// happen; a task's page refreshes when the task changes.
+function followLive() {
+  const table = document.querySelector("table#tasks[data-live]");
+  const taskPage = document.querySelector("[data-task-page]");
+  if (!table && !taskPage) return;
+  const source = new EventSource("/live");
+  let pending = Promise.resolve();
+  source.onmessage = null;
+  const onEvent = (e) => {
+    const data = JSON.parse(e.data);
+    if (table) pending = pending.then(() => refreshRow(table, data)).catch(() => {});
+    else if (taskPage && data.taskId === taskPage.dataset.taskPage) pending = pending.then(refreshMain).catch(() => {});
+  };
+  for (const type of ["created", "started", "attempt", "succeeded", "failed", "canceled", "delivery", "delivered", "dead", "redeliver"]) {
+    source.addEventListener(type, onEvent);
+  }
+  window.addEventListener("pagehide", () => source.close());
+}
+
+async function fetchHTML(url) {
+  const response = await fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+  if (!response.ok) throw new Error(response.status);
+  return response.text();
+}
+
+async function refreshRow(table, event) {
+  const html = await fetchHTML(`/tasks/${encodeURIComponent(event.taskId)}/row`);
+  const template = document.createElement("template");
+  template.innerHTML = html.trim();
+  const row = template.content.firstElementChild;
+  if (!row) return;
+  const existing = document.getElementById(row.id);
+  if (existing) {
+    existing.replaceWith(row);
+  } else if (event.type === "created") {
+    const body = table.tBodies[0];
+    body.querySelector("tr.empty")?.remove();
+    row.classList.add("fresh");
+    body.prepend(row);
+  }
+}
+
+async function refreshMain() {
+  const html = await fetchHTML(location.pathname);
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  const fresh = doc.querySelector("main");
+  if (!fresh) return;
+  const open = new Set([...document.querySelectorAll("main details[open]")].map((d, i) => i));
+  document.querySelector("main").replaceWith(fresh);
+  fresh.querySelectorAll("details").forEach((d, i) => { if (open.has(i)) d.open = true; });
+  enableCopyButtons();
+}
