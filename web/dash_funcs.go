@@ -46,8 +46,12 @@ func templateFuncs() template.FuncMap {
 	}
 }
 
+// ago says how long before now t was: "3m ago", or "just now".
 func ago(t, now time.Time) string {
-	return humanDuration(now.Sub(t))
+	if d := now.Sub(t); d < time.Second && d > -time.Second {
+		return "just now"
+	}
+	return humanDuration(now.Sub(t)) + " ago"
 }
 
 func humanDuration(d time.Duration) string {

@@ -170,3 +170,6 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+// Tasks returns the task operations the server uses, for tools and tests.
+func (s *Server) Tasks() *broker.Tasks { return s.tasks }

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/broker"
+)
+
+// BenchmarkDashboardPages renders /tasks and /tasks/{id} in-process (server
+// time only: no network, no browser) with 100,000 tasks in the view, each
+// with two attempts and a delivery.
+func BenchmarkDashboardPages(b *testing.B) {
+	const tasks = 100_000
+	m, key, _ := benchNode(b)
+	tenantID := mustTenantOf(b, m, key)
+	ids := seedTasks(b, m, tenantID, tasks)
+
+	// A session, as the sign-in form would make.
+	form := url.Values{"apiKey": {key}}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	m.webServer.Handler().ServeHTTP(rec, req)
+	cookies := rec.Result().Cookies()
+	if len(cookies) == 0 {
+		b.Fatalf("sign-in: %d", rec.Code)
+	}
+	pages := map[string]string{
+		"tasks":                 "/tasks",
+		"tasks-filtered-status": "/tasks?status=failed",
+		"tasks-filtered-host":   "/tasks?host=host-7.example",
+		"task":                  "/tasks/" + ids[tasks/2],
+		"overview":              "/",
+		"dead-letters":          "/dead-letters",
+	}
+	for _, name := range []string{"tasks", "tasks-filtered-status", "tasks-filtered-host", "task", "overview", "dead-letters"} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest(http.MethodGet, pages[name], nil)
+				req.AddCookie(cookies[0])
+				m.webServer.Handler().ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: %d", pages[name], rec.Code)
+				}
+			}
+		})
+	}
+}
+
+func mustTenantOf(b *testing.B, m *Main, key string) string {
+	p, err := m.tenants.Authenticate(context.Background(), key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p.TenantID
+}
+
+// seedTasks publishes n finished tasks straight to the task stream (the way
+// the API and the dispatcher would) and waits until the view has them.
+func seedTasks(b *testing.B, m *Main, tenantID string, n int) []string {
+	b.Helper()
+	ctx := context.Background()
+	ids := make([]string, n)
+	start := time.Now().Add(-23 * time.Hour)
+	var last jetstream.PubAckFuture
+	publish := func(id, kind string, v any) {
+		data, _ := json.Marshal(v)
+		f, err := m.js.PublishAsync("task."+tenantID+"."+id+"."+kind, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = f
+	}
+	for i := range n {
+		id := broker.NewTaskID()
+		ids[i] = id
+		created := start.Add(time.Duration(i) * 800 * time.Millisecond)
+		status := "succeeded"
+		if i%10 == 0 {
+			status = "failed"
+		}
+		target := fmt.Sprintf("https://host-%d.example/jobs/%d", i%50, i)
+		publish(id, "created", map[string]any{"targetUrl": target, "method": "POST", "retries": 3, "timeout": 30,
+			"payload": map[string]any{"order": i, "items": []string{"a", "b", "c"}}, "webhookUrl": "https://hooks.example/in", "createdAt": created})
+		publish(id, "attempt", map[string]any{"attempt": map[string]any{"number": 1, "startedAt": created, "durationMs": 120.5,
+			"outcome": "retry", "statusCode": 503, "error": "target answered 503 Service Unavailable",
+			"headers": map[string]string{"Content-Type": "application/json"}, "body": map[string]string{"error": "busy"}}})
+		publish(id, status, map[string]any{"attempt": map[string]any{"number": 2, "startedAt": created.Add(time.Second), "durationMs": 80.2,
+			"outcome": status, "statusCode": map[bool]int{true: 200, false: 400}[status == "succeeded"],
+			"headers": map[string]string{"Content-Type": "application/json"}, "body": map[string]any{"ok": status == "succeeded", "id": i}},
+			"result": map[string]any{"statusCode": 200}, "attempts": 2, "finishedAt": created.Add(time.Second), "webhookUrl": "https://hooks.example/in"})
+		kind := "delivered"
+		if i%20 == 0 {
+			kind = "dead"
+		}
+		publish(id, kind, map[string]any{"delivery": map[string]any{"number": 1, "attemptedAt": created.Add(2 * time.Second),
+			"durationMs": 12.5, "outcome": kind, "statusCode": 204}})
+		if i%5000 == 4999 {
+			<-m.js.PublishAsyncComplete()
+		}
+	}
+	select {
+	case <-last.Ok():
+	case err := <-last.Err():
+		b.Fatal(err)
+	}
+	s, err := m.js.Stream(ctx, broker.StreamTasks)
+	if err != nil {
+		b.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		page, err := m.webServer.Tasks().List(ctx, tenantID, broker.ListQuery{Limit: 1})
+		if err == nil && len(page.Items) == 1 && page.Items[0].ID == ids[n-1] && page.Items[0].Webhook != nil && page.Items[0].Webhook.Status != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the view did not catch up with %d events", info.State.Msgs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ids
+}
