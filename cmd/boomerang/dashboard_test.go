@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"html"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/signing"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -443,5 +447,109 @@ func TestDevSignInLinkWorksOnce(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Fatalf("use %d of the link: got %d, want %d", i+1, resp.StatusCode, want)
 		}
+	}
+}
+
+// dashboardSession signs in with the form and returns a client that sends
+// the session cookie, and a way to read a page's CSRF token.
+func dashboardSession(t *testing.T, base, apiKey string) (*http.Client, func(page string) string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(base+"/signin", url.Values{"apiKey": {apiKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csrf := func(page string) string {
+		resp, err := c.Get(base + page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("no CSRF token on %s", page)
+		}
+		return string(m[1])
+	}
+	return c, csrf
+}
+
+func TestDashboardRedeliversDeadLettersAndRotatesSecret(t *testing.T) {
+	t.Parallel()
+	node := MustRunMain(t, "--webhook-schedule", "0s")
+	client, creds := node.tenantClient(t, "acme")
+	target := testenv.NewTarget(t, answer(200))
+	receiver := testenv.NewReceiver(t, creds.SigningSecret)
+	receiver.Answer(http.StatusInternalServerError)
+	var ids []string
+	for range 3 {
+		ids = append(ids, createTask(t, client, map[string]any{"targetUrl": target.URL, "webhookUrl": receiver.URL}).ID)
+	}
+	for _, id := range ids {
+		waitTask(t, client, id, 20*time.Second, func(t broker.Task) bool { return t.Webhook.Status == broker.WebhookDead })
+	}
+	browser, csrf := dashboardSession(t, node.URL(), creds.APIKey)
+	resp, err := browser.Get(node.URL() + "/dead-letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, id := range ids {
+		if !strings.Contains(string(body), id) {
+			t.Fatalf("dead letters page lacks %s", id)
+		}
+	}
+
+	// Redeliver one selected, then all the rest.
+	receiver.Answer(0)
+	resp, err = browser.PostForm(node.URL()+"/dead-letters/redeliver", url.Values{"csrf": {csrf("/dead-letters")}, "id": {ids[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitTask(t, client, ids[0], 10*time.Second, func(t broker.Task) bool { return t.Webhook.Status == broker.WebhookDelivered })
+	if got := receiver.For(ids[1]); len(got) != 1 {
+		t.Fatalf("redelivering one also sent %s (%d webhooks)", ids[1], len(got))
+	}
+	resp, err = browser.PostForm(node.URL()+"/dead-letters/redeliver", url.Values{"csrf": {csrf("/dead-letters")}, "all": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, id := range ids[1:] {
+		waitTask(t, client, id, 10*time.Second, func(t broker.Task) bool { return t.Webhook.Status == broker.WebhookDelivered })
+	}
+
+	// Rotating the secret shows the new one once; webhooks then carry
+	// signatures of both.
+	resp, err = browser.PostForm(node.URL()+"/settings/secret/rotate", url.Values{"csrf": {csrf("/settings")}, "overlap": {"1h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`id="new-secret">([^<]+)<`).FindSubmatch(body)
+	if m == nil {
+		t.Fatal("the rotation did not show the new secret")
+	}
+	newSecret := html.UnescapeString(string(m[1]))
+	resp, _ = browser.Get(node.URL() + "/settings")
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), newSecret) {
+		t.Fatal("the new secret is shown again")
+	}
+	fresh := createTask(t, client, map[string]any{"targetUrl": target.URL, "webhookUrl": receiver.URL})
+	hook := receiver.WaitFor(t, fresh.ID, 1, 10*time.Second)[0]
+	if sigs := strings.Fields(hook.Header.Get("Webhook-Signature")); len(sigs) != 2 || hook.VerifyErr != nil {
+		t.Fatalf("during the overlap: %d signatures, old secret verifies: %v", len(sigs), hook.VerifyErr)
+	}
+	ns, _ := signing.ParseSecret(newSecret)
+	if err := signing.Verify(hook.Header, hook.Body, time.Now(), ns); err != nil {
+		t.Fatalf("the new secret does not verify: %v", err)
 	}
 }
