@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"html"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
