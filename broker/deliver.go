@@ -136,9 +136,14 @@ func (d *Deliverer) repair(rec *taskRecord, due hookDue) error {
 // deliver makes delivery due.Number, records it, and schedules the next one
 // or dead-letters the notification.
 func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log *slog.Logger) {
+	n := due.Notification
+	host := HostOf(n.URL)
+	if !d.enterGate(msg, n.TenantID, host) {
+		return
+	}
+	defer d.gate.leave(n.TenantID, host)
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
-	n := due.Notification
 	res := d.notifier.Notify(d.work, n)
 	if d.work.Err() != nil {
 		_ = msg.Nak()

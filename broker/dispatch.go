@@ -24,6 +24,11 @@ type WorkerConfig struct {
 	// AckWait must match the consumers' AckWait (StreamOptions.AckWait):
 	// running work signals progress every third of it.
 	AckWait time.Duration
+	// MaxPerTenant and MaxPerHost cap one tenant's work running at once on
+	// this node, in all and towards one host; Limits may override them per
+	// tenant. Zero means no cap.
+	MaxPerTenant, MaxPerHost int
+	Limits                   ConcurrencyLimits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -50,6 +55,7 @@ type worker struct {
 	logger *slog.Logger
 	cfg    WorkerConfig
 	slots  *slots
+	gate   *gate
 
 	work  context.Context // parent of every handler's context
 	abort context.CancelCauseFunc
@@ -58,7 +64,8 @@ type worker struct {
 func newWorker(js jetstream.JetStream, pub *Publisher, view *View, logger *slog.Logger, cfg WorkerConfig) worker {
 	cfg = cfg.withDefaults()
 	work, abort := context.WithCancelCause(context.Background())
-	return worker{js: js, pub: pub, view: view, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight), work: work, abort: abort}
+	return worker{js: js, pub: pub, view: view, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight),
+		gate: newGate(cfg.MaxPerTenant, cfg.MaxPerHost, cfg.Limits), work: work, abort: abort}
 }
 
 type loop struct {
@@ -102,6 +109,16 @@ func (w *worker) settle(msg jetstream.Msg, err error, log *slog.Logger) {
 	if err := msg.Ack(); err != nil {
 		log.Warn("ack failed", "err", err)
 	}
+}
+
+// enterGate takes the tenant's place for work towards host, or gives msg
+// back to the stream for a moment and reports false.
+func (w *worker) enterGate(msg jetstream.Msg, tenantID, host string) bool {
+	if w.gate.enter(tenantID, host) {
+		return true
+	}
+	_ = msg.NakWithDelay(gateBackoff())
+	return false
 }
 
 // publishCtx bounds the publishes that record an outcome; they must happen
@@ -232,6 +249,11 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 			return
 		}
 	}
+	host := HostOf(due.Spec.TargetURL)
+	if !d.enterGate(msg, due.TenantID, host) {
+		return
+	}
+	defer d.gate.leave(due.TenantID, host)
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
 

@@ -149,7 +149,7 @@ func TestCallerCapsBodyAndSigns(t *testing.T) {
 		_, _ = w.Write([]byte(strings.Repeat("é", 100)))
 	}))
 	defer srv.Close()
-	c := NewCaller(NewHTTPClient(Guard{AllowPrivate: true}), staticSecrets{secret}, 51, nil)
+	c := NewCaller(NewHTTPClient(Guard{AllowPrivate: true}, ClientOptions{}), staticSecrets{secret}, 51, nil)
 	res := c.Call(context.Background(), broker.CallRequest{TenantID: "t", TaskID: "tsk_1", Attempt: 2, Spec: broker.Spec{
 		TargetURL: srv.URL, Method: "POST", Payload: json.RawMessage(`{"x":1}`), Timeout: 5,
 	}})
@@ -174,7 +174,7 @@ func TestCallerRefusesBlockedAddressAtDialTime(t *testing.T) {
 		t.Error("the guard let a call to loopback through")
 	}))
 	defer srv.Close()
-	c := NewCaller(NewHTTPClient(Guard{}), staticSecrets{make(signing.Secret, 32)}, 0, nil)
+	c := NewCaller(NewHTTPClient(Guard{}, ClientOptions{}), staticSecrets{make(signing.Secret, 32)}, 0, nil)
 	res := c.Call(context.Background(), broker.CallRequest{TenantID: "t", TaskID: "tsk_1", Attempt: 1, Spec: broker.Spec{
 		TargetURL: srv.URL, Method: "GET", Timeout: 5,
 	}})

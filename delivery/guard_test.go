@@ -1,10 +1,15 @@
 package delivery
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"testing"
+	"time"
 )
 
 func TestGuardCheckAddr(t *testing.T) {
@@ -92,5 +97,73 @@ func TestGuardControlChecksDialedAddress(t *testing.T) {
 	}
 	if err := g.Control("tcp", "93.184.216.34:443", nil); err != nil {
 		t.Errorf("dial to a public address: got %v, want nil", err)
+	}
+}
+
+// mapResolver resolves names to fixed addresses, like a hostile DNS.
+type mapResolver map[string][]netip.Addr
+
+func (m mapResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := m[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func TestClientRefusesNamesThatResolveToBlockedAddresses(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	resolver := mapResolver{
+		"loopback.evil.example": {netip.MustParseAddr("127.0.0.1")},
+		"metadata.evil.example": {netip.MustParseAddr("169.254.169.254")},
+		"mapped.evil.example":   {netip.MustParseAddr("::ffff:127.0.0.1")},
+		"nat64.evil.example":    {netip.MustParseAddr("64:ff9b::7f00:1")},
+		"mixed.evil.example":    {netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("127.0.0.1")},
+		"allowed.example":       {netip.MustParseAddr("127.0.0.1")},
+	}
+	blocked := NewHTTPClient(Guard{}, ClientOptions{Resolver: resolver, DialTimeout: time.Second})
+	for name := range resolver {
+		if name == "allowed.example" {
+			continue
+		}
+		resp, err := blocked.Get("http://" + name + ":" + port + "/")
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("%s: connected, want refused", name)
+			continue
+		}
+		if !errors.Is(err, ErrBlockedAddress) {
+			t.Errorf("%s: got %v, want ErrBlockedAddress", name, err)
+		}
+	}
+	// An operator's allow-list opens a range again.
+	allowed := NewHTTPClient(Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, ClientOptions{Resolver: resolver})
+	resp, err := allowed.Get("http://allowed.example:" + port + "/")
+	if err != nil {
+		t.Fatalf("allowed range: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	t.Parallel()
+	var hits int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data", http.StatusFound)
+	}))
+	defer srv.Close()
+	c := NewHTTPClient(Guard{AllowPrivate: true}, ClientOptions{})
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || hits != 1 {
+		t.Fatalf("got %d after %d hits, want the 302 itself", resp.StatusCode, hits)
 	}
 }

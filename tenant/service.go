@@ -26,6 +26,7 @@ const (
 	kindKeyRevoked    = "key_revoked"
 	kindSecretRotated = "secret_rotated"
 	kindKeyUsed       = "key_used"
+	kindLimitsUpdated = "limits_updated"
 )
 
 // keyUsedEvery is how often a key's use is recorded: often enough for a
@@ -40,6 +41,7 @@ type event struct {
 	Overlap time.Duration  `json:"overlap,omitempty"`
 	Key     *keyEvent      `json:"key,omitempty"`
 	KeyID   string         `json:"keyId,omitempty"`
+	Limits  *Limits        `json:"limits,omitempty"`
 }
 
 // keyEvent is a new key as the stream records it: the hash, never the key.
@@ -138,6 +140,14 @@ func (s *Service) RevokeKey(ctx context.Context, tenantID, keyID string) error {
 		}
 	}
 	return ErrNotFound
+}
+
+// SetLimits replaces a tenant's limits (zero fields mean the defaults).
+func (s *Service) SetLimits(ctx context.Context, tenantID string, l Limits) error {
+	if _, err := s.store.Get(tenantID); err != nil {
+		return err
+	}
+	return s.publish(ctx, tenantID, kindLimitsUpdated, event{At: s.now().UTC(), Limits: &l})
 }
 
 // TouchKey records that a key authenticated a request, at most once an hour

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,6 +25,7 @@ type tenantRecord struct {
 	CreatedAt time.Time     `json:"createdAt"`
 	Secrets   []secretEntry `json:"secrets"` // newest first
 	KeyIDs    []string      `json:"keyIds"`
+	Limits    Limits        `json:"limits"`
 }
 
 type keyRecord struct {
@@ -38,6 +40,9 @@ type Store struct {
 	db      *bolt.DB
 	now     func() time.Time
 	catchUp func(context.Context) error
+
+	mu     sync.RWMutex
+	limits map[string]Limits // cache, dropped for a tenant when its events apply
 }
 
 // OnMiss sets how the store catches up with the tenant stream when a key is
@@ -52,7 +57,7 @@ func NewStore(db *bolt.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now}
+	return &Store{db: db, now: now, limits: map[string]Limits{}}
 }
 
 // dummyHash keeps the time of a look-up of an unknown key id close to that
@@ -103,6 +108,28 @@ func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
 	return rec, found, err
 }
 
+// Limits returns the tenant's limit overrides; zero fields keep the
+// defaults. An unknown tenant has none.
+func (s *Store) Limits(tenantID string) Limits {
+	s.mu.RLock()
+	l, ok := s.limits[tenantID]
+	s.mu.RUnlock()
+	if ok {
+		return l
+	}
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		rec, err := getTenant(tx, tenantID)
+		if err == nil {
+			l = rec.Limits
+		}
+		return nil
+	})
+	s.mu.Lock()
+	s.limits[tenantID] = l
+	s.mu.Unlock()
+	return l
+}
+
 // KeyActive reports whether the tenant's key exists and is not revoked.
 func (s *Store) KeyActive(tenantID, keyID string) bool {
 	rec, found, err := s.lookupKey(keyID)
@@ -117,7 +144,7 @@ func (s *Store) Get(tenantID string) (*Tenant, error) {
 		if err != nil {
 			return err
 		}
-		t = &Tenant{ID: tenantID, Name: rec.Name, CreatedAt: rec.CreatedAt, Keys: []Key{}}
+		t = &Tenant{ID: tenantID, Name: rec.Name, CreatedAt: rec.CreatedAt, Keys: []Key{}, Limits: rec.Limits}
 		keys := tx.Bucket(bucketKeys)
 		for _, id := range rec.KeyIDs {
 			var k keyRecord
@@ -203,6 +230,7 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	changed := map[string]bool{}
 	for _, m := range msgs {
 		parts := strings.Split(m.Subject(), ".")
 		if len(parts) != 3 || parts[0] != "tenant" {
@@ -211,8 +239,15 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 		if err := applyEvent(tenants, keys, parts[1], parts[2], m.Data()); err != nil {
 			return nil, err
 		}
+		changed[parts[1]] = true
 	}
-	return nil, nil
+	return func() {
+		s.mu.Lock()
+		for id := range changed {
+			delete(s.limits, id)
+		}
+		s.mu.Unlock()
+	}, nil
 }
 
 func applyEvent(tenants, keys *bolt.Bucket, tenantID, kind string, data []byte) error {
@@ -269,6 +304,11 @@ func applyEvent(tenants, keys *bolt.Bucket, tenantID, kind string, data []byte) 
 			k.RevokedAt = &at
 		}
 		return putJSON(keys, []byte(k.ID), &k)
+	case kindLimitsUpdated:
+		if existing == nil || ev.Limits == nil {
+			return nil
+		}
+		rec.Limits = *ev.Limits
 	case kindSecretRotated:
 		if existing == nil {
 			return nil

@@ -24,6 +24,21 @@ type Tenant struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
 	Keys      []Key     `json:"keys"`
+	Limits    Limits    `json:"limits"`
+}
+
+// Limits are a tenant's overrides of the server's defaults; a zero field
+// keeps the default.
+type Limits struct {
+	// CreateRate is the sustained rate of task creates per second, per node.
+	CreateRate float64 `json:"createRate,omitempty"`
+	// CreateBurst is how many creates may come at once above the rate.
+	CreateBurst int `json:"createBurst,omitempty"`
+	// MaxInFlight bounds the tenant's attempts running at once, per node.
+	MaxInFlight int `json:"maxInFlight,omitempty"`
+	// MaxPerHost bounds the tenant's attempts to one target host at once,
+	// per node.
+	MaxPerHost int `json:"maxPerHost,omitempty"`
 }
 
 // Key describes an API key without its secret part.

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/tenant"
 )
 
 type createTenantRequest struct {
@@ -32,4 +34,58 @@ func (s *Server) createTenant(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, creds)
+}
+
+// limitsBody is a tenant's limits as the admin API shows and takes them;
+// absent or zero fields mean the server's defaults.
+type limitsBody struct {
+	CreateRate  *float64 `json:"createRate"`
+	CreateBurst *int     `json:"createBurst"`
+	MaxInFlight *int     `json:"maxInFlight"`
+	MaxPerHost  *int     `json:"maxPerHost"`
+}
+
+// getTenantLimits handles GET /admin/v1/tenants/:tenant/limits.
+func (s *Server) getTenantLimits(c echo.Context) error {
+	t, err := s.tenants.Get(c.Param("tenant"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t.Limits)
+}
+
+// putTenantLimits handles PUT /admin/v1/tenants/:tenant/limits.
+func (s *Server) putTenantLimits(c echo.Context) error {
+	var req limitsBody
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var l tenant.Limits
+	var errs []FieldError
+	if req.CreateRate != nil {
+		if *req.CreateRate < 0 || *req.CreateRate > 1e6 {
+			errs = append(errs, FieldError{Field: "createRate", Message: "must be between 0 and 1000000"})
+		}
+		l.CreateRate = *req.CreateRate
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		dst  *int
+	}{{"createBurst", req.CreateBurst, &l.CreateBurst}, {"maxInFlight", req.MaxInFlight, &l.MaxInFlight}, {"maxPerHost", req.MaxPerHost, &l.MaxPerHost}} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < 0 || *f.v > 1_000_000 {
+			errs = append(errs, FieldError{Field: f.name, Message: "must be between 0 and 1000000"})
+		}
+		*f.dst = *f.v
+	}
+	if len(errs) > 0 {
+		return problemValidation(errs)
+	}
+	if err := s.tenantAdmin.SetLimits(c.Request().Context(), c.Param("tenant"), l); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, l)
 }

@@ -18,7 +18,7 @@ func (s *Server) routes(devTools http.Handler) {
 	// with the wrong method is a 405 rather than a group's catch-all 404.
 	// Reads of one task also accept that task's status token.
 	key, reader := s.requireAPIKey, s.requireTaskReader
-	e.POST("/v1/tasks", s.createTask, key)
+	e.POST("/v1/tasks", s.createTask, key, s.limitCreates)
 	e.GET("/v1/tasks", s.listTasks, key)
 	e.GET("/v1/tasks/:id", s.getTask, reader)
 	e.DELETE("/v1/tasks/:id", s.cancelTask, key)
@@ -29,6 +29,8 @@ func (s *Server) routes(devTools http.Handler) {
 	e.GET("/v1/events", s.tenantEvents, key)
 
 	e.POST("/admin/v1/tenants", s.createTenant, s.requireAdminToken)
+	e.GET("/admin/v1/tenants/:tenant/limits", s.getTenantLimits, s.requireAdminToken)
+	e.PUT("/admin/v1/tenants/:tenant/limits", s.putTenantLimits, s.requireAdminToken)
 
 	// The dashboard: server-rendered pages behind a session cookie; every
 	// state change is a POST with a CSRF token.
@@ -41,7 +43,7 @@ func (s *Server) routes(devTools http.Handler) {
 	e.GET("/", s.overview, sess)
 	e.GET("/tasks", s.tasksPage, sess)
 	e.GET("/tasks/new", s.newTaskPage, sess)
-	e.POST("/tasks/new", s.createTaskFromForm, sess, csrf)
+	e.POST("/tasks/new", s.createTaskFromForm, sess, csrf, s.limitCreates)
 	e.GET("/tasks/:id", s.taskPage, sess)
 	e.GET("/tasks/:id/row", s.taskRow, sess)
 	e.POST("/tasks/:id/cancel", s.cancelFromDashboard, sess, csrf)

@@ -29,6 +29,10 @@ type Limits struct {
 	MaxDelay time.Duration
 	// MaxLongPoll bounds ?wait= (default 60 s).
 	MaxLongPoll time.Duration
+	// CreateRate and CreateBurst limit each tenant's creates per node
+	// (defaults DefaultCreateRate and DefaultCreateBurst).
+	CreateRate  float64
+	CreateBurst int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -102,6 +106,7 @@ type Server struct {
 	openAPI     []byte
 	retention   time.Duration
 	dash        *dashboard
+	createLimit *createLimiter
 	logger      *slog.Logger
 	now         func() time.Time
 	metrics     *httpMetrics
@@ -130,6 +135,7 @@ func New(cfg Config) *Server {
 		s.checkURL = func(*url.URL) error { return nil }
 	}
 	s.metrics = newHTTPMetrics(s.registry)
+	s.createLimit = newCreateLimiter(s.limits.CreateRate, s.limits.CreateBurst, s.tenants)
 	dash, err := newDashboard(templateFuncs())
 	if err != nil {
 		panic("web: dashboard templates: " + err.Error()) // a build defect, caught by every test

@@ -164,13 +164,14 @@ func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spe
 		spec.Timeout = *req.Timeout
 	}
 	now := s.now().UTC()
+	maxDelay := s.maxDelay()
 	switch {
 	case req.Delay != nil && req.NotBefore != nil:
 		fail("delay", "give delay or notBefore, not both")
 	case req.Delay != nil:
 		d := *req.Delay
-		if !(d >= 0 && d <= s.limits.MaxDelay.Seconds()) || math.IsInf(d, 0) {
-			fail("delay", "must be between 0 and %g seconds", s.limits.MaxDelay.Seconds())
+		if !(d >= 0 && d <= maxDelay.Seconds()) || math.IsInf(d, 0) {
+			fail("delay", "must be between 0 and %g seconds", maxDelay.Seconds())
 		} else if d > 0 {
 			at := now.Add(time.Duration(d * float64(time.Second)))
 			spec.NotBefore = &at
@@ -180,8 +181,8 @@ func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spe
 		switch {
 		case err != nil:
 			fail("notBefore", "must be an RFC 3339 time, like 2026-01-02T15:04:05Z")
-		case at.Sub(now) > s.limits.MaxDelay:
-			fail("notBefore", "must be at most %s ahead", s.limits.MaxDelay)
+		case at.Sub(now) > maxDelay:
+			fail("notBefore", "must be at most %s ahead", maxDelay)
 		case at.After(now):
 			at = at.UTC()
 			spec.NotBefore = &at
@@ -194,6 +195,21 @@ func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spe
 		spec.IdempotencyKey = idemKey
 	}
 	return spec, errs
+}
+
+// retentionMargin is kept between the latest start of a task and the end
+// of the event log's retention, for its retries and its webhook.
+const retentionMargin = 7 * 24 * time.Hour
+
+// maxDelay is how far ahead a task may be scheduled: the configured limit,
+// and never so far that the task log's retention would drop the task's
+// history before it has run.
+func (s *Server) maxDelay() time.Duration {
+	d := s.limits.MaxDelay
+	if s.retention > 0 && s.retention-retentionMargin < d {
+		d = max(s.retention-retentionMargin, time.Hour)
+	}
+	return d
 }
 
 // checkTaskURL returns what is wrong with a target or webhook URL, or "".

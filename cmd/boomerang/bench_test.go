@@ -20,11 +20,11 @@ import (
 )
 
 // benchNode runs Main quietly for a benchmark.
-func benchNode(b *testing.B) (*Main, string, string) {
+func benchNode(b *testing.B, extra ...string) (*Main, string, string) {
 	b.Helper()
 	m := NewMain()
 	m.Stdout = io.Discard
-	args := []string{"--addr", "127.0.0.1:0", "--data-dir", b.TempDir(), "--admin-token", testAdminToken, "--allow-private-networks", "--log-level", "error"}
+	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", b.TempDir(), "--admin-token", testAdminToken, "--allow-private-networks", "--log-level", "error"}, extra...)
 	if err := m.ParseFlags(args, func(string) string { return "" }, io.Discard); err != nil {
 		b.Fatal(err)
 	}

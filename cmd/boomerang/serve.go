@@ -64,6 +64,10 @@ type ServeConfig struct {
 	StatusTokenTTL  time.Duration
 	Heartbeat       time.Duration
 	IdemWindow      time.Duration
+	CreateRate      float64
+	CreateBurst     int
+	TenantInFlight  int
+	HostInFlight    int
 }
 
 // Main is a running node: `serve` builds one from flags, and end-to-end
@@ -131,6 +135,10 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", 1<<20, "largest API request body in bytes")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "origins that may read a task with its status token from a browser (comma-separated, * for any)")
 	fs.DurationVar(&c.StatusTokenTTL, "status-token-ttl", tenant.DefaultStatusTokenTTL, "how long a task's status token is valid")
+	fs.Float64Var(&c.CreateRate, "create-rate", web.DefaultCreateRate, "task creates per second per tenant and node (overridable per tenant)")
+	fs.IntVar(&c.CreateBurst, "create-burst", web.DefaultCreateBurst, "task creates a tenant may make at once above --create-rate")
+	fs.IntVar(&c.TenantInFlight, "max-in-flight-per-tenant", 500, "attempts (and deliveries) of one tenant running at once on this node")
+	fs.IntVar(&c.HostInFlight, "max-in-flight-per-host", 200, "attempts (and deliveries) of one tenant to one host running at once on this node")
 	fs.DurationVar(&c.IdemWindow, "idempotency-window", broker.DefaultIdempotencyWindow, "how long an Idempotency-Key returns the task it created")
 	fs.DurationVar(&c.Heartbeat, "sse-heartbeat", web.DefaultHeartbeat, "how often an idle event stream sends a heartbeat")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -225,9 +233,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	client := delivery.NewHTTPClient(guard)
+	client := delivery.NewHTTPClient(guard, delivery.ClientOptions{})
 	workerPub := broker.NewPublisher(m.workerJS)
-	workerCfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait}
+	workerCfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
+		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight,
+		Limits: func(tenantID string) (int, int) {
+			l := m.tenants.Limits(tenantID)
+			return l.MaxInFlight, l.MaxPerHost
+		}}
 	m.dispatcher = broker.NewDispatcher(m.workerJS, workerPub, view, delivery.NewCaller(client, m.tenants, c.MaxResponseBody, nil), policy, log, workerCfg)
 	workerCfg.MaxInFlight = c.MaxDeliveries
 	m.deliverer = broker.NewDeliverer(m.workerJS, workerPub, view, taskProjector, delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil), policy, log, workerCfg)
@@ -287,7 +300,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		CORSOrigins: splitList(c.CORSOrigins),
 		Heartbeat:   c.Heartbeat,
 		CheckURL:    guard.CheckURL,
-		Limits:      web.Limits{MaxBody: c.MaxRequestBody},
+		Limits:      web.Limits{MaxBody: c.MaxRequestBody, CreateRate: c.CreateRate, CreateBurst: c.CreateBurst},
 		Ready:       readiness(m.conns, taskProjector, tenantProjector),
 		Registry:    registry,
 		OpenAPI:     docs.OpenAPI,
@@ -301,6 +314,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.httpServer = &http.Server{
 		Handler:           m.webServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkIsolation measures tenant B's create-to-target latency for 200
+// tasks at 20/s, first alone, then while tenant A floods the node with 2,000
+// tasks to a target that takes 30 s to answer: with the default per-tenant
+// and per-host caps, and with the caps off, to show what they buy.
+func BenchmarkIsolation(b *testing.B) {
+	b.Run("caps", func(b *testing.B) { benchIsolation(b) })
+	b.Run("no-caps", func(b *testing.B) {
+		benchIsolation(b, "--max-in-flight-per-tenant", "0", "--max-in-flight-per-host", "0")
+	})
+}
+
+func benchIsolation(b *testing.B, flags ...string) {
+	for range b.N {
+		m, _, _ := benchNode(b, append([]string{"--create-rate", "100000", "--create-burst", "100000"}, flags...)...)
+		keyA := benchTenant(b, m, "flooder")
+		keyB := benchTenant(b, m, "victim")
+		var slowInFlight atomic.Int64
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			slowInFlight.Add(1)
+			defer slowInFlight.Add(-1)
+			select {
+			case <-time.After(30 * time.Second):
+			case <-r.Context().Done():
+			}
+		}))
+		var mu sync.Mutex
+		arrived := map[string]time.Time{}
+		fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrived[r.Header.Get("Boomerang-Task-Id")] = time.Now()
+			mu.Unlock()
+		}))
+		client := benchClient(64)
+
+		measure := func() *latencies {
+			sent := map[string]time.Time{}
+			tick := time.NewTicker(50 * time.Millisecond)
+			for range 200 {
+				<-tick.C
+				at := time.Now()
+				id := benchCreate(b, client, m.URL(), keyB, fast.URL)
+				sent[id] = at
+			}
+			tick.Stop()
+			deadline := time.Now().Add(90 * time.Second)
+			for {
+				mu.Lock()
+				n := 0
+				for id := range sent {
+					if _, ok := arrived[id]; ok {
+						n++
+					}
+				}
+				mu.Unlock()
+				if n == len(sent) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			l := &latencies{}
+			mu.Lock()
+			for id, at := range sent {
+				if got, ok := arrived[id]; ok {
+					l.add(got.Sub(at))
+				}
+			}
+			mu.Unlock()
+			if len(l.d) != len(sent) {
+				b.Fatalf("only %d of %d of B's tasks reached the target", len(l.d), len(sent))
+			}
+			return l
+		}
+
+		alone := measure()
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < 2000; i += 16 {
+					benchCreate(b, client, m.URL(), keyA, slow.URL+fmt.Sprintf("/%d", i))
+				}
+			}()
+		}
+		wg.Wait()
+		for slowInFlight.Load() < 100 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		flooded := measure()
+		b.ReportMetric(float64(slowInFlight.Load()), "A-in-flight")
+		alone.report(b, "B-alone")
+		flooded.report(b, "B-flooded")
+		slow.CloseClientConnections()
+		slow.Close()
+		fast.Close()
+	}
+}
+
+func benchTenant(b *testing.B, m *Main, name string) string {
+	b.Helper()
+	body, _ := json.Marshal(map[string]string{"name": name})
+	req, _ := http.NewRequest(http.MethodPost, m.URL()+"/admin/v1/tenants", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var creds struct{ APIKey string }
+	if err := json.NewDecoder(resp.Body).Decode(&creds); err != nil {
+		b.Fatal(err)
+	}
+	return creds.APIKey
+}
+
+func benchCreate(b *testing.B, client *http.Client, base, key, target string) string {
+	payload, _ := json.Marshal(map[string]any{"targetUrl": target, "timeout": 60})
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/tasks", bytes.NewReader(payload))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return ""
+	}
+	defer resp.Body.Close()
+	var task struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&task)
+	if resp.StatusCode != http.StatusAccepted {
+		b.Errorf("create: %d", resp.StatusCode)
+	}
+	return task.ID
+}
