@@ -103,6 +103,8 @@ type Webhook struct {
 	Body      []byte
 	VerifyErr error
 	Event     WebhookEvent
+	// Answered is the status the receiver answered with.
+	Answered int
 }
 
 // WebhookEvent is a decoded webhook body.
@@ -147,12 +149,13 @@ func NewReceiver(tb testing.TB, secret string) *Receiver {
 		wh.VerifyErr = signing.Verify(req.Header, body, time.Now(), r.secret)
 		_ = json.Unmarshal(body, &wh.Event)
 		r.mu.Lock()
-		r.got = append(r.got, wh)
 		status := r.status
-		r.mu.Unlock()
 		if status == 0 {
 			status = http.StatusNoContent
 		}
+		wh.Answered = status
+		r.got = append(r.got, wh)
+		r.mu.Unlock()
 		w.WriteHeader(status)
 	}))
 	tb.Cleanup(r.Close)
