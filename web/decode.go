@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -34,6 +35,9 @@ func (s *Server) decodeJSON(c echo.Context, v any) error {
 			"Send the body as application/json.")
 	}
 	c.Set(rawBodyKey, body)
+	if !utf8.Valid(body) {
+		return problemMalformed("The body is not valid UTF-8.")
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problemMalformed("The request body is empty; send a JSON object.")
 	}

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
@@ -199,4 +205,142 @@ func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
 			t.Errorf("%s %s: got %d %q, want a %d problem", req.method, req.path, r.Status, r.Header.Get("Content-Type"), req.status)
 		}
 	}
+}
+
+// TestEveryTaskRouteRefusesAnotherTenant walks every route of the router
+// that names a task, API and dashboard alike, with another tenant's
+// credentials: each must answer 404, never data and never a 500.
+func TestEveryTaskRouteRefusesAnotherTenant(t *testing.T) {
+	t.Parallel()
+	node := MustRunMain(t)
+	alice, _ := node.tenantClient(t, "alice")
+	bob, bobCreds := node.tenantClient(t, "bob")
+	target := testenv.NewTarget(t, answer(200))
+	task := createTask(t, alice, map[string]any{"targetUrl": target.URL + "/secret-path", "delay": 60})
+	session, csrf := dashboardSession(t, node.URL(), bobCreds.APIKey)
+	token := csrf("/tasks")
+	walked := 0
+	for _, r := range node.webServer.Routes() {
+		method, path := r[0], r[1]
+		if !strings.Contains(path, ":id") || method == "echo_route_any" {
+			continue
+		}
+		url := node.URL() + strings.ReplaceAll(path, ":id", task.ID)
+		var status int
+		var body string
+		if isAPIPath(path) {
+			resp := bob.Do(t, method, strings.TrimPrefix(url, node.URL()), nil)
+			status, body = resp.Status, string(resp.Body)
+		} else {
+			req, _ := http.NewRequest(method, url, strings.NewReader("csrf="+token))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "text/html")
+			resp, err := session.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status, body = resp.StatusCode, string(b)
+		}
+		walked++
+		if status != http.StatusNotFound {
+			t.Errorf("%s %s with another tenant's credentials: got %d, want 404", method, path, status)
+		}
+		if strings.Contains(body, "secret-path") {
+			t.Errorf("%s %s leaks the other tenant's task", method, path)
+		}
+	}
+	if walked < 10 {
+		t.Fatalf("walked only %d routes", walked)
+	}
+	var got broker.Task
+	alice.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil).JSON(t, &got)
+	if got.Status != broker.StatusPending {
+		t.Fatalf("alice's task after bob's walk: %s, want pending", got.Status)
+	}
+}
+
+// TestHostileRequestsGetOnlyProblems sends malformed requests of many kinds,
+// raw on the socket so that nothing cleans them up first: each must get a
+// 4xx, a problem when it reached the API, and never a 500.
+func TestHostileRequestsGetOnlyProblems(t *testing.T) {
+	t.Parallel()
+	node := MustRunMain(t)
+	_, creds := node.tenantClient(t, "acme")
+	host := strings.TrimPrefix(node.URL(), "http://")
+	auth := "Authorization: Bearer " + creds.APIKey + "\r\n"
+	deep := strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)
+	post := func(body string) string {
+		return fmt.Sprintf("POST /v1/tasks HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", host, auth, len(body), body)
+	}
+	get := func(target string, headers ...string) string {
+		return fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n", target, host, auth, strings.Join(headers, ""))
+	}
+	requests := map[string]string{
+		"invalid UTF-8":           post("{\"targetUrl\": \"https://example.com/\xff\xfe\"}"),
+		"deep nesting":            post(`{"targetUrl": "https://example.com", "payload": ` + deep + `}`),
+		"huge number":             post(`{"targetUrl": "https://example.com", "retries": 1e400}`),
+		"huge float":              post(`{"targetUrl": "https://example.com", "delay": 1e308}`),
+		"NaN":                     post(`{"targetUrl": "https://example.com", "delay": NaN}`),
+		"string for number":       post(`{"targetUrl": "https://example.com", "timeout": "30"}`),
+		"array for object":        post(`{"targetUrl": "https://example.com", "headers": ["a"]}`),
+		"broken URL":              post(`{"targetUrl": "http://%zz/"}`),
+		"unclosed IPv6":           post(`{"targetUrl": "http://[::1"}`),
+		"bare number":             post(`42`),
+		"bare string":             post(`"x"`),
+		"duplicate keys":          post(`{"targetUrl": "https://a.example", "targetUrl": 3}`),
+		"NUL in header value":     post("{\"targetUrl\": \"https://example.com\", \"headers\": {\"X\": \"a\\u0000b\"}}"),
+		"NUL in path":             get("/v1/tasks/%00"),
+		"long id":                 get("/v1/tasks/" + strings.Repeat("a", 10_000)),
+		"encoded slash":           get("/v1/tasks/a%2Fb"),
+		"dot segments":            get("/v1/tasks/../../admin/v1/tenants"),
+		"double slashes":          get("//v1//tasks"),
+		"huge limit":              get("/v1/tasks?limit=99999999999999999999"),
+		"bad escape in query":     get("/v1/tasks?status=%ff%fe"),
+		"long cursor":             get("/v1/tasks?cursor=" + strings.Repeat("A", 8_000)),
+		"negative wait":           get("/v1/tasks/tsk_x?wait=-5s"),
+		"huge wait":               get("/v1/tasks/tsk_x?wait=1e308"),
+		"huge Last-Event-ID":      get("/v1/events", "Last-Event-ID: 999999999999999999999999\r\n"),
+		"control in idem key":     strings.Replace(post(`{"targetUrl": "https://example.com"}`), "Content-Type", "Idempotency-Key: a\x01b\r\nContent-Type", 1),
+		"unknown method":          fmt.Sprintf("BREW /v1/tasks HTTP/1.1\r\nHost: %s\r\n%s\r\n", host, auth),
+		"chunked garbage":         fmt.Sprintf("POST /v1/tasks HTTP/1.1\r\nHost: %s\r\n%sTransfer-Encoding: chunked\r\n\r\nzz\r\n", host, auth),
+		"admin with a tenant key": fmt.Sprintf("POST /admin/v1/tenants HTTP/1.1\r\nHost: %s\r\n%sContent-Length: 2\r\n\r\n{}", host, auth),
+	}
+	for name, raw := range requests {
+		status, contentType := rawRequest(t, host, raw)
+		if status < 400 || status >= 500 {
+			t.Errorf("%s: got %d, want a 4xx", name, status)
+		}
+		if status != 400 && contentType != "application/problem+json" && !strings.HasPrefix(contentType, "text/plain") {
+			t.Errorf("%s: %d with %q, want a problem", name, status, contentType)
+		}
+	}
+	if r := (&testenv.Client{Base: node.URL()}).Do(t, http.MethodGet, "/healthz", nil); r.Status != http.StatusOK {
+		t.Fatal("the node is not healthy after the hostile requests")
+	}
+	if strings.Contains(node.Log.String(), "panic") {
+		t.Fatal("a handler panicked")
+	}
+}
+
+// rawRequest writes raw bytes to the server and reads the status line and
+// Content-Type of the answer.
+func rawRequest(t *testing.T, host, raw string) (int, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Content-Type")
 }

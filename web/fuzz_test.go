@@ -1,0 +1,60 @@
+package web
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// FuzzCreateTaskBody feeds arbitrary bodies through the create decoder and
+// validator: they must never panic, and whatever they accept must be a task
+// the dispatcher can run.
+func FuzzCreateTaskBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"targetUrl": "https://example.com/x"}`,
+		`{"targetUrl": "https://example.com/x", "method": "put", "headers": {"X-A": "b"}, "payload": {"a": [1, 2]}, "webhookUrl": "https://h.example", "retries": 25, "timeout": 900, "delay": 10}`,
+		`{"targetUrl": "https://example.com", "notBefore": "2030-01-01T00:00:00Z"}`,
+		`{"targetUrl": 1}`, `[]`, `null`, `{"retries": 1e999}`, `{"targetUrl": "http://[::1"}`,
+		"{\"targetUrl\": \"https://e.com\", \"headers\": {\"X\": \"a\\r\\nB: c\"}}",
+		"{\"targetUrl\": \"https://e.com/\xff\xfe\"}", strings.Repeat("[", 20000),
+	} {
+		f.Add([]byte(seed))
+	}
+	s := &Server{limits: Limits{}.withDefaults(), now: func() time.Time { return time.Unix(1_800_000_000, 0) },
+		checkURL: func(*url.URL) error { return nil }}
+	e := echo.New()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/v1/tasks", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		c := e.NewContext(req, httptest.NewRecorder())
+		var in createTaskRequest
+		if err := s.decodeJSON(c, &in); err != nil {
+			if _, ok := err.(*Problem); !ok {
+				t.Fatalf("decode error is not a problem: %v", err)
+			}
+			return
+		}
+		spec, errs := s.validateTask(in, "")
+		if len(errs) > 0 {
+			return
+		}
+		u, err := url.Parse(spec.TargetURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			t.Fatalf("accepted target %q", spec.TargetURL)
+		}
+		if spec.Retries < 0 || spec.Retries > 25 || spec.Timeout <= 0 || spec.Timeout > 900 || !allowedMethods[spec.Method] {
+			t.Fatalf("accepted out-of-range spec %+v", spec)
+		}
+		for k, v := range spec.Headers {
+			if strings.ContainsAny(k+v, "\r\n") {
+				t.Fatalf("accepted a header with CR/LF: %q: %q", k, v)
+			}
+		}
+	})
+}
