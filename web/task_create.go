@@ -224,6 +224,9 @@ func (s *Server) checkTaskURL(raw string) string {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "must be an http or https URL"
 	}
+	if u.Hostname() == "" {
+		return "must have a host"
+	}
 	if err := s.checkURL(u); err != nil {
 		return err.Error()
 	}
