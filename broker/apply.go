@@ -192,7 +192,8 @@ func applyKind(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool
 	switch ev.kind {
 	case KindStarted:
 		var e startedEvent
-		if json.Unmarshal(ev.data, &e) != nil || rec.Status.Finished() {
+		// A started event that lands after its attempt's outcome is stale.
+		if json.Unmarshal(ev.data, &e) != nil || rec.Status.Finished() || e.Attempt <= rec.AttemptCount {
 			return false
 		}
 		rec.Status, rec.NextAttemptAt = StatusRunning, nil

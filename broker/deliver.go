@@ -47,6 +47,10 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 	var note Notification
 	if kind != KindRedeliver {
+		if msg.Headers().Get(headerWebhook) == "0" {
+			_ = msg.Ack() // no webhook: nothing to decode or deliver
+			return
+		}
 		var ev finishedEvent
 		if json.Unmarshal(msg.Data(), &ev) != nil {
 			_ = msg.Term()

@@ -29,6 +29,10 @@ type WorkerConfig struct {
 	// tenant. Zero means no cap.
 	MaxPerTenant, MaxPerHost int
 	Limits                   ConcurrencyLimits
+	// RunningAfter is how long an attempt runs before the task is shown as
+	// running (a started event). Shorter attempts go straight to their
+	// outcome, saving an event each. Zero shows every attempt.
+	RunningAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -257,10 +261,9 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
 
-	if err := d.pub.PublishEventNoWait(due.TenantID, due.TaskID, KindStarted, startedEvent{Attempt: due.Attempt, At: d.cfg.Now().UTC()}); err != nil {
-		log.Warn("could not publish started", "err", err)
-	}
+	started := d.announceRunning(due, log)
 	res := d.caller.Call(ctx, CallRequest{TenantID: due.TenantID, TaskID: due.TaskID, Attempt: due.Attempt, Spec: due.Spec})
+	started()
 	a := Attempt{
 		Number: due.Attempt, StartedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
 		Outcome: res.Outcome, Error: res.Error, Response: res.Response,
@@ -291,7 +294,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		_, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, kind, finishedEvent{
 			Attempt: &a, Result: Result{Response: res.Response, Error: res.Error}, Attempts: due.Attempt,
 			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
-		})
+		}, webhookHeader(due.Spec.WebhookURL != ""))
 		log.Debug("task finished", "status", kind, "status_code", res.StatusCode)
 	default:
 		next := d.cfg.Now().Add(d.policy.TaskBackoff(due.Attempt, res.RetryAfter)).UTC()
@@ -301,6 +304,29 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		log.Debug("attempt failed; retry scheduled", "next_attempt_at", next, "status_code", res.StatusCode, "err", res.Error)
 	}
 	d.settle(msg, err, log)
+}
+
+// announceRunning publishes the started event once the attempt has run for
+// RunningAfter. The returned func, called when the attempt ends, cancels it
+// or waits until it is sent, so that it precedes the outcome in the stream.
+func (d *Dispatcher) announceRunning(due taskDue, log *slog.Logger) func() {
+	publish := func() {
+		ev := startedEvent{Attempt: due.Attempt, At: d.cfg.Now().UTC()}
+		if err := d.pub.PublishEventNoWait(due.TenantID, due.TaskID, KindStarted, ev); err != nil {
+			log.Warn("could not publish started", "err", err)
+		}
+	}
+	if d.cfg.RunningAfter <= 0 {
+		publish()
+		return func() {}
+	}
+	sent := make(chan struct{})
+	timer := time.AfterFunc(d.cfg.RunningAfter, func() { publish(); close(sent) })
+	return func() {
+		if !timer.Stop() {
+			<-sent
+		}
+	}
 }
 
 // alreadyDone reports whether the view shows that the task needs no attempt

@@ -33,15 +33,49 @@ func NewPublisher(js jetstream.JetStream) *Publisher {
 // acknowledged: a read that must see this node's writes waits for it.
 func (p *Publisher) LastTaskSeq() uint64 { return p.last.Load() }
 
+// headerWebhook on a succeeded or failed event says whether the task has a
+// webhook, so the deliverer can pass over the others without decoding them.
+const headerWebhook = "Boomerang-Webhook"
+
+// eventOpt changes how one event is published.
+type eventOpt func(msg *nats.Msg, opts *[]jetstream.PublishOpt)
+
+// webhookHeader marks a terminal event with whether the task has a webhook.
+func webhookHeader(has bool) eventOpt {
+	value := "0"
+	if has {
+		value = "1"
+	}
+	return func(msg *nats.Msg, _ *[]jetstream.PublishOpt) {
+		if msg.Header == nil {
+			msg.Header = nats.Header{}
+		}
+		msg.Header.Set(headerWebhook, value)
+	}
+}
+
+// firstOnSubject makes the stream refuse the event if its subject has one
+// already: how a task id is claimed on every node at once.
+func firstOnSubject() eventOpt {
+	return func(_ *nats.Msg, opts *[]jetstream.PublishOpt) {
+		*opts = append(*opts, jetstream.WithExpectLastSequencePerSubject(0))
+	}
+}
+
 // PublishEvent publishes v as JSON on the task subject and returns its
 // stream sequence. It returns ErrConflict when opts include an expected
 // last subject sequence that does not hold.
-func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind string, v any, opts ...jetstream.PublishOpt) (uint64, error) {
+func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind string, v any, opts ...eventOpt) (uint64, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("broker: encode %s: %w", kind, err)
 	}
-	seq, err := p.publish(ctx, &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}, opts...)
+	msg := &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}
+	var pubOpts []jetstream.PublishOpt
+	for _, o := range opts {
+		o(msg, &pubOpts)
+	}
+	seq, err := p.publish(ctx, msg, pubOpts...)
 	if err != nil {
 		return 0, err
 	}

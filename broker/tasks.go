@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Errors of the Tasks operations.
@@ -73,7 +71,7 @@ func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestH
 	}
 	for gen := 0; gen < maxGenerations; gen++ {
 		id := IdempotentTaskID(tenantID, spec.IdempotencyKey, gen)
-		task, err := t.create(ctx, tenantID, id, spec, requestHash, jetstream.WithExpectLastSequencePerSubject(0))
+		task, err := t.create(ctx, tenantID, id, spec, requestHash, firstOnSubject())
 		if !errors.Is(err, ErrConflict) {
 			return task, false, err
 		}
@@ -95,7 +93,7 @@ func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestH
 	return nil, false, fmt.Errorf("broker: idempotency key %q exhausted %d generations", spec.IdempotencyKey, maxGenerations)
 }
 
-func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requestHash string, opts ...jetstream.PublishOpt) (*Task, error) {
+func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requestHash string, opts ...eventOpt) (*Task, error) {
 	created := t.now().UTC()
 	ev := createdEvent{Spec: spec, CreatedAt: created, RequestHash: requestHash}
 	if _, err := t.pub.PublishEvent(ctx, tenantID, id, KindCreated, ev, opts...); err != nil {

@@ -41,8 +41,12 @@ type Store struct {
 	now     func() time.Time
 	catchUp func(context.Context) error
 
-	mu     sync.RWMutex
-	limits map[string]Limits // cache, dropped for a tenant when its events apply
+	// Caches of decoded records, dropped when the projector applies an
+	// event that touches them: authentication and signing read them on
+	// every request and every attempt.
+	mu      sync.RWMutex
+	tenants map[string]*tenantRecord
+	keys    map[string]*keyRecord
 }
 
 // OnMiss sets how the store catches up with the tenant stream when a key is
@@ -57,7 +61,7 @@ func NewStore(db *bolt.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now, limits: map[string]Limits{}}
+	return &Store{db: db, now: now, tenants: map[string]*tenantRecord{}, keys: map[string]*keyRecord{}}
 }
 
 // dummyHash keeps the time of a look-up of an unknown key id close to that
@@ -92,6 +96,12 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (Principal, err
 }
 
 func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
+	s.mu.RLock()
+	cached, ok := s.keys[id]
+	s.mu.RUnlock()
+	if ok {
+		return *cached, true, nil
+	}
 	var rec keyRecord
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -105,29 +115,44 @@ func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
 		}
 		return nil
 	})
+	if found && err == nil {
+		s.mu.Lock()
+		s.keys[id] = &rec
+		s.mu.Unlock()
+	}
 	return rec, found, err
+}
+
+// tenantRecord returns the tenant's record, from the cache when it can.
+func (s *Store) tenantRecord(tenantID string) (*tenantRecord, error) {
+	s.mu.RLock()
+	rec, ok := s.tenants[tenantID]
+	s.mu.RUnlock()
+	if ok {
+		return rec, nil
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = getTenant(tx, tenantID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.tenants[tenantID] = rec
+	s.mu.Unlock()
+	return rec, nil
 }
 
 // Limits returns the tenant's limit overrides; zero fields keep the
 // defaults. An unknown tenant has none.
 func (s *Store) Limits(tenantID string) Limits {
-	s.mu.RLock()
-	l, ok := s.limits[tenantID]
-	s.mu.RUnlock()
-	if ok {
-		return l
+	rec, err := s.tenantRecord(tenantID)
+	if err != nil {
+		return Limits{}
 	}
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		rec, err := getTenant(tx, tenantID)
-		if err == nil {
-			l = rec.Limits
-		}
-		return nil
-	})
-	s.mu.Lock()
-	s.limits[tenantID] = l
-	s.mu.Unlock()
-	return l
+	return rec.Limits
 }
 
 // KeyActive reports whether the tenant's key exists and is not revoked.
@@ -187,21 +212,18 @@ func (s *Store) FindByName(name string) (string, error) {
 // SigningSecrets returns the secrets the tenant's messages are signed with,
 // newest first: the current one, and a rotated-out one until it expires.
 func (s *Store) SigningSecrets(tenantID string) ([]signing.Secret, error) {
-	var out []signing.Secret
+	rec, err := s.tenantRecord(tenantID)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
-	err := s.db.View(func(tx *bolt.Tx) error {
-		rec, err := getTenant(tx, tenantID)
-		if err != nil {
-			return err
+	out := make([]signing.Secret, 0, len(rec.Secrets))
+	for _, e := range rec.Secrets {
+		if e.ExpiresAt == nil || now.Before(*e.ExpiresAt) {
+			out = append(out, e.Secret)
 		}
-		for _, e := range rec.Secrets {
-			if e.ExpiresAt == nil || now.Before(*e.ExpiresAt) {
-				out = append(out, e.Secret)
-			}
-		}
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 func getTenant(tx *bolt.Tx, tenantID string) (*tenantRecord, error) {
@@ -230,31 +252,48 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	changed := map[string]bool{}
+	changedTenants, changedKeys := map[string]bool{}, map[string]bool{}
 	for _, m := range msgs {
 		parts := strings.Split(m.Subject(), ".")
 		if len(parts) != 3 || parts[0] != "tenant" {
 			continue
 		}
-		if err := applyEvent(tenants, keys, parts[1], parts[2], m.Data()); err != nil {
+		keyID, err := applyEvent(tenants, keys, parts[1], parts[2], m.Data())
+		if err != nil {
 			return nil, err
 		}
-		changed[parts[1]] = true
+		changedTenants[parts[1]] = true
+		if keyID != "" {
+			changedKeys[keyID] = true
+		}
 	}
 	return func() {
 		s.mu.Lock()
-		for id := range changed {
-			delete(s.limits, id)
+		for id := range changedTenants {
+			delete(s.tenants, id)
+		}
+		for id := range changedKeys {
+			delete(s.keys, id)
 		}
 		s.mu.Unlock()
 	}, nil
 }
 
-func applyEvent(tenants, keys *bolt.Bucket, tenantID, kind string, data []byte) error {
+// applyEvent applies one tenant event and returns the id of the key it
+// touched, if any.
+func applyEvent(tenants, keys *bolt.Bucket, tenantID, kind string, data []byte) (string, error) {
 	var ev event
 	if json.Unmarshal(data, &ev) != nil {
-		return nil // malformed: skip
+		return "", nil // malformed: skip
 	}
+	keyID := ev.KeyID
+	if ev.Key != nil {
+		keyID = ev.Key.ID
+	}
+	return keyID, applyDecoded(tenants, keys, tenantID, kind, ev)
+}
+
+func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) error {
 	var rec tenantRecord
 	existing := tenants.Get([]byte(tenantID))
 	if existing != nil {

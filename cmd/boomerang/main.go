@@ -18,6 +18,7 @@ Usage:
   boomerang serve [flags]              run a node (see boomerang serve -h)
   boomerang tenant create NAME [flags] create a tenant through the admin API
   boomerang verify --secret whsec_...  verify a received webhook
+  boomerang bench [flags]              measure a server (see boomerang bench -h)
 `
 
 func main() {
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "tenant":
 		err = runTenant(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(args[1:], stdin, stdout, stderr)
 	case "-h", "--help", "help":

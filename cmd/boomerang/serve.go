@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,6 +66,8 @@ type ServeConfig struct {
 	StatusTokenTTL  time.Duration
 	Heartbeat       time.Duration
 	IdemWindow      time.Duration
+	PprofAddr       string
+	RunningAfter    time.Duration
 	CreateRate      float64
 	CreateBurst     int
 	TenantInFlight  int
@@ -84,13 +88,14 @@ type Main struct {
 	workerJS  jetstream.JetStream // the dispatcher's and deliverer's
 	projectJS jetstream.JetStream // the projectors'
 
-	listener   net.Listener
-	httpServer *http.Server
-	webServer  *web.Server
-	tokens     *tenant.Tokens
-	dispatcher *broker.Dispatcher
-	deliverer  *broker.Deliverer
-	tenants    *tenant.Store
+	listener    net.Listener
+	httpServer  *http.Server
+	webServer   *web.Server
+	pprofServer *http.Server
+	tokens      *tenant.Tokens
+	dispatcher  *broker.Dispatcher
+	deliverer   *broker.Deliverer
+	tenants     *tenant.Store
 
 	projectorsCancel context.CancelFunc
 	workersCancel    context.CancelFunc
@@ -139,6 +144,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.IntVar(&c.CreateBurst, "create-burst", web.DefaultCreateBurst, "task creates a tenant may make at once above --create-rate")
 	fs.IntVar(&c.TenantInFlight, "max-in-flight-per-tenant", 500, "attempts (and deliveries) of one tenant running at once on this node")
 	fs.IntVar(&c.HostInFlight, "max-in-flight-per-host", 200, "attempts (and deliveries) of one tenant to one host running at once on this node")
+	fs.DurationVar(&c.RunningAfter, "running-after", 100*time.Millisecond, "show an attempt as running once it has run this long (0: always); quicker ones go straight to their outcome")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
 	fs.DurationVar(&c.IdemWindow, "idempotency-window", broker.DefaultIdempotencyWindow, "how long an Idempotency-Key returns the task it created")
 	fs.DurationVar(&c.Heartbeat, "sse-heartbeat", web.DefaultHeartbeat, "how often an idle event stream sends a heartbeat")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -236,7 +243,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	client := delivery.NewHTTPClient(guard, delivery.ClientOptions{})
 	workerPub := broker.NewPublisher(m.workerJS)
 	workerCfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
-		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight,
+		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight, RunningAfter: c.RunningAfter,
 		Limits: func(tenantID string) (int, int) {
 			l := m.tenants.Limits(tenantID)
 			return l.MaxInFlight, l.MaxPerHost
@@ -284,7 +291,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "boomerang_process_peak_rss_bytes", Help: "Peak resident set size of the process."},
+			func() float64 {
+				var ru syscall.Rusage
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+				return float64(ru.Maxrss) * 1024 // Linux reports KiB
+			}))
 	tokens := tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil)
 	m.tokens = tokens
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), view, taskProjector, log, nil)
@@ -324,6 +337,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			log.Error("http server stopped", "err", err)
 		}
 	}()
+	if c.PprofAddr != "" {
+		if err := m.servePprof(c.PprofAddr); err != nil {
+			return err
+		}
+	}
 	log.Info("boomerang serving", "addr", m.listener.Addr().String(), "data_dir", c.DataDir, "embedded_nats", m.embedded != nil)
 	if c.Dev {
 		link, _, err := tokens.IssueSignInLink(devCreds.TenantID)
@@ -485,6 +503,9 @@ func (m *Main) Failed() <-chan error { return m.failed }
 // redelivery), flushes what it published and closes the store.
 func (m *Main) Close() error {
 	log := m.Logger
+	if m.pprofServer != nil {
+		_ = m.pprofServer.Close()
+	}
 	if m.httpServer != nil {
 		m.webServer.Close() // end event streams and long-polls first
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -566,4 +587,22 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// servePprof serves net/http/pprof on its own listener, apart from the API,
+// for profiling a running node.
+func (m *Main) servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.pprofServer = srv
+	go func() { _ = srv.Serve(ln) }()
+	return nil
 }

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/boomerang-dev/boomerang/internal/bench"
+)
+
+// runBench is `boomerang bench`: load a server (or a bare relay) and report.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg bench.Config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Server, "server", "http://localhost:8080", "Boomerang server to load")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "admin token: the bench creates its own tenant (with its limits lifted)")
+	fs.StringVar(&cfg.APIKey, "api-key", "", "use this tenant's key instead of creating a tenant")
+	fs.StringVar(&cfg.SigningSecret, "signing-secret", "", "the tenant's signing secret, to verify webhooks (with --api-key)")
+	fs.IntVar(&cfg.Tasks, "tasks", 10000, "tasks to create")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "closed loop: creates in flight")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: creates per second (overrides --concurrency)")
+	fs.IntVar(&cfg.PayloadSize, "payload-size", 256, "payload bytes per task")
+	fs.DurationVar(&cfg.TargetDelay, "target-delay", 0, "the target answers after this (a slow target)")
+	fs.Float64Var(&cfg.FailRate, "fail-rate", 0, "fraction of target calls that fail")
+	fs.BoolVar(&cfg.Webhook, "webhook", true, "three hops: deliver a webhook (false: create and target call only)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "how long to wait for the last task")
+	fs.BoolVar(&cfg.Baseline, "baseline", false, "load a bare relay in this process instead: the ceiling for the same HTTP work")
+	spawn := fs.Bool("spawn", false, "start a fresh server (this binary, embedded NATS, a temp data dir) for the run")
+	syncMode := fs.String("sync", "interval", "with --spawn: the server's --sync")
+	maxInFlight := fs.Int("max-in-flight", 20000, "with --spawn: the server's --max-in-flight")
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := parseFlags(fs, args, os.Getenv); err != nil {
+		return err
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	if *spawn && !cfg.Baseline {
+		server, stop, err := spawnServer(ctx, *syncMode, *maxInFlight, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.Server, cfg.AdminToken = server.url, server.token
+	}
+	if !cfg.Baseline && cfg.AdminToken == "" && (cfg.APIKey == "" || cfg.SigningSecret == "") {
+		return errors.New("give --admin-token (or --spawn), or --api-key and --signing-secret")
+	}
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printReport(stdout, rep)
+	return nil
+}
+
+func printReport(w io.Writer, r bench.Report) {
+	hops := "two hops (create → target)"
+	if r.Webhook {
+		hops = "three hops (create → target → webhook)"
+	}
+	load := fmt.Sprintf("closed loop, %d in flight", r.Concurrency)
+	if r.Rate > 0 {
+		load = fmt.Sprintf("open loop, %.0f/s", r.Rate)
+	}
+	fmt.Fprintf(w, "%s: %d tasks, %s, %s, %d B payloads\n", r.Mode, r.Tasks, hops, load, r.PayloadSize)
+	fmt.Fprintf(w, "  creates          %8.0f /s\n", r.CreatesPerSec)
+	fmt.Fprintf(w, "  completed        %8.0f /s   (%d of %d in %.2f s, %d missing)\n", r.CompletedPerSec, r.Completed, r.Tasks, r.Seconds, r.Missing)
+	q := func(name string, x bench.Quantiles) {
+		if x.N > 0 {
+			fmt.Fprintf(w, "  %-16s p50 %8.2f ms   p90 %8.2f ms   p99 %8.2f ms   max %8.2f ms\n", name, x.P50, x.P90, x.P99, x.Max)
+		}
+	}
+	q("create", r.Create)
+	q("create→target", r.CreateToTarget)
+	q("target→webhook", r.TargetToWebhook)
+	q("create→webhook", r.CreateToWebhook)
+	fmt.Fprintf(w, "  duplicates       %d webhooks, %d target calls; errors %d; bad signatures %d\n", r.DuplicateHooks, r.RepeatedCalls, r.Errors, r.BadSignatures)
+	if r.ServerCPU > 0 {
+		fmt.Fprintf(w, "  server           %.2f CPU s, peak RSS %.0f MiB\n", r.ServerCPU, r.ServerPeakRSSMB)
+	}
+}
+
+type spawned struct{ url, token string }
+
+// spawnServer starts `boomerang serve` from this binary on a free port with
+// a fresh data dir, and returns once it is ready.
+func spawnServer(ctx context.Context, syncMode string, maxInFlight int, stderr io.Writer) (spawned, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return spawned{}, nil, err
+	}
+	dir, err := os.MkdirTemp("", "boomerang-bench-")
+	if err != nil {
+		return spawned{}, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return spawned{}, nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	token := hex.EncodeToString(raw)
+	cmd := exec.CommandContext(ctx, exe, "serve", "--addr", addr, "--data-dir", dir, "--admin-token", token,
+		"--allow-private-networks", "--log-level", "warn", "--sync", syncMode, "--max-in-flight", fmt.Sprint(maxInFlight),
+		"--max-deliveries-in-flight", fmt.Sprint(maxInFlight))
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	if err := cmd.Start(); err != nil {
+		return spawned{}, nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return spawned{url: url, token: token}, stop, nil
+			}
+		}
+	}
+	stop()
+	return spawned{}, nil, errors.New("the spawned server did not become ready")
+}
