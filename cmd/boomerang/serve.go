@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +31,7 @@ import (
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/devtools"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/signing"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web"
@@ -82,6 +84,7 @@ type Main struct {
 	Logger *slog.Logger
 
 	db        *bolt.DB
+	viewFile  *viewfile.View
 	embedded  *natsembed.Server
 	conns     []*nats.Conn        // every NATS connection, closed last
 	js        jetstream.JetStream // the API's connection
@@ -181,10 +184,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	m.db, err = bolt.Open(filepath.Join(c.DataDir, "view.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
+	m.viewFile, err = viewfile.Open(filepath.Join(c.DataDir, "view.db"), log)
 	if err != nil {
-		return fmt.Errorf("open view: %w", err)
+		return err
 	}
+	m.db = m.viewFile.DB
 	if err := m.startNATS(log); err != nil {
 		return err
 	}
@@ -545,14 +549,19 @@ func (m *Main) Close() error {
 	if m.embedded != nil {
 		m.embedded.Shutdown()
 	}
-	if m.db != nil {
-		return m.db.Close()
+	if m.viewFile != nil {
+		return m.viewFile.Close()
 	}
 	return nil
 }
 
 // runServe is `boomerang serve`: run until interrupted, then stop gracefully.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if os.Getenv("GOGC") == "" {
+		// Trade some memory for less collection: a node's heap is small next
+		// to the machine, and the hot paths allocate.
+		debug.SetGCPercent(200)
+	}
 	m := NewMain()
 	m.Stdout = stdout
 	if err := m.ParseFlags(args, os.Getenv, stderr); err != nil {
