@@ -220,7 +220,10 @@ func applyKind(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool
 			return e.Attempt != nil
 		}
 		rec.Status = Status(ev.kind)
-		rec.Result, rec.FinishedAt, rec.NextAttemptAt, rec.TerminalSeq = &e.Result, &e.FinishedAt, nil, ev.seq
+		rec.Finished, rec.ResultError, rec.FinishedAt, rec.NextAttemptAt, rec.TerminalSeq = true, e.Error, &e.FinishedAt, nil, ev.seq
+		if e.Attempt != nil {
+			rec.ResultAttempt = e.Attempt.Number
+		}
 		if e.WebhookURL != "" {
 			rec.Webhook = &webhookRecord{Status: WebhookPending, Round: ev.seq, Index: -1}
 		}

@@ -108,7 +108,7 @@ func TestFirstTerminalEventWins(t *testing.T) {
 	b.publish(t, "ten_a", "tsk_1", KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x", WebhookURL: "https://hook"}, CreatedAt: time.Now()})
 	b.publish(t, "ten_a", "tsk_1", KindCanceled, canceledEvent{At: time.Now()})
 	seq := b.publish(t, "ten_a", "tsk_1", KindSucceeded, finishedEvent{
-		Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded}, Result: Result{Response: Response{StatusCode: 200}}, Attempts: 1, WebhookURL: "https://hook",
+		Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded, Response: Response{StatusCode: 200}}, Attempts: 1, WebhookURL: "https://hook",
 	})
 	waitFor(t, p, seq)
 	task, _ := b.view.Get("ten_a", "tsk_1")
@@ -338,7 +338,7 @@ func TestIndexesCountsAndStats(t *testing.T) {
 		}
 		b.publish(t, "ten_a", id, KindCreated, createdEvent{Spec: spec, CreatedAt: base.Add(time.Duration(i) * time.Second)})
 		seq = b.publish(t, "ten_a", id, KindSucceeded, finishedEvent{
-			Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded, DurationMs: 15}, Result: Result{Response: Response{StatusCode: 200}},
+			Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded, DurationMs: 15, Response: Response{StatusCode: 200}},
 			Attempts: 1, FinishedAt: base, WebhookURL: "https://hook.example",
 		})
 		if i < 2 {
@@ -382,5 +382,21 @@ func TestIndexesCountsAndStats(t *testing.T) {
 	}
 	if total.Created != 6 || total.Succeeded != 6 || total.Attempts != 6 || total.Dead != 2 || total.Latency[4] != 6 {
 		t.Fatalf("stats: got %+v", total)
+	}
+}
+
+func TestTaskIDsSortByTime(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := newTaskID(base)
+	for i := 1; i < 1000; i++ {
+		id := newTaskID(base.Add(time.Duration(i) * time.Millisecond))
+		if id <= prev || len(id) != 30 || !ValidToken(id) {
+			t.Fatalf("id %d: %q after %q", i, id, prev)
+		}
+		prev = id
+	}
+	if a, b := newTaskID(base), newTaskID(base); a == b {
+		t.Fatal("two ids in the same millisecond are equal")
 	}
 }

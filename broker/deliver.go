@@ -62,7 +62,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		}
 		note = Notification{
 			TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: ev.WebhookURL,
-			Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.Result,
+			Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
 		}
 	}
 	log := d.logger.With("tenant_id", tenantID, "task_id", taskID, "round", seq)

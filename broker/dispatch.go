@@ -292,7 +292,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 			kind = KindFailed
 		}
 		_, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, kind, finishedEvent{
-			Attempt: &a, Result: Result{Response: res.Response, Error: res.Error}, Attempts: due.Attempt,
+			Attempt: &a, Error: res.Error, Attempts: due.Attempt,
 			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
 		}, webhookHeader(due.Spec.WebhookURL != ""))
 		log.Debug("task finished", "status", kind, "status_code", res.StatusCode)

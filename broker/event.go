@@ -24,13 +24,23 @@ type attemptEvent struct {
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 }
 
-// finishedEvent is the payload of succeeded and failed.
+// finishedEvent is the payload of succeeded and failed. The result is the
+// final attempt's response, with Error when the task failed without one.
 type finishedEvent struct {
 	Attempt    *Attempt  `json:"attempt,omitempty"`
-	Result     Result    `json:"result"`
+	Error      string    `json:"error,omitempty"`
 	Attempts   int       `json:"attempts"`
 	FinishedAt time.Time `json:"finishedAt"`
 	WebhookURL string    `json:"webhookUrl,omitempty"`
+}
+
+// result is the task's result that the event records.
+func (e *finishedEvent) result() Result {
+	r := Result{Error: e.Error}
+	if e.Attempt != nil {
+		r.Response = e.Attempt.Response
+	}
+	return r
 }
 
 type canceledEvent struct {

@@ -160,12 +160,26 @@ type Task struct {
 	Version uint64 `json:"-"`
 }
 
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+// idEncoding is base32 with the "extended hex" alphabet, whose character
+// order is the order of the values: ids that start with a time sort by it.
+var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
 
-// NewTaskID returns a random task id, "tsk_" and 26 base32 characters.
+// NewTaskID returns a task id, "tsk_" and 26 base32 characters: 48 bits of
+// the time in milliseconds, then 80 random bits. Ids made later sort later,
+// so the view appends new tasks to its indexes instead of splitting pages
+// all over them.
 func NewTaskID() string {
+	return newTaskID(time.Now())
+}
+
+func newTaskID(now time.Time) string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:])
 	return "tsk_" + lower(idEncoding.EncodeToString(b[:]))
 }
 

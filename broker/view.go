@@ -32,13 +32,18 @@ var (
 
 // taskRecord is the mutable state of a task in the view.
 type taskRecord struct {
-	Status        Status         `json:"status"`
-	CreatedAt     time.Time      `json:"createdAt"`
-	UpdatedAt     time.Time      `json:"updatedAt"`
-	FinishedAt    *time.Time     `json:"finishedAt,omitempty"`
-	NextAttemptAt *time.Time     `json:"nextAttemptAt,omitempty"`
-	AttemptCount  int            `json:"attemptCount"`
-	Result        *Result        `json:"result,omitempty"`
+	Status        Status     `json:"status"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	UpdatedAt     time.Time  `json:"updatedAt"`
+	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	AttemptCount  int        `json:"attemptCount"`
+	// The result is the response of attempt ResultAttempt (zero: none),
+	// with ResultError; it is not copied into the record, which every later
+	// event rewrites.
+	Finished      bool           `json:"finished,omitempty"`
+	ResultAttempt int            `json:"resultAttempt,omitempty"`
+	ResultError   string         `json:"resultError,omitempty"`
 	TerminalSeq   uint64         `json:"terminalSeq,omitempty"`
 	Webhook       *webhookRecord `json:"webhook,omitempty"`
 	LastSeq       uint64         `json:"lastSeq"`
@@ -285,7 +290,7 @@ func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
 	t := &Task{
 		ID: string(id), TenantID: tenantID, Status: rec.Status,
 		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, FinishedAt: rec.FinishedAt,
-		NextAttemptAt: rec.NextAttemptAt, AttemptCount: rec.AttemptCount, Result: rec.Result,
+		NextAttemptAt: rec.NextAttemptAt, AttemptCount: rec.AttemptCount,
 		Attempts: []Attempt{}, Version: rec.LastSeq,
 	}
 	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &t.Spec); err != nil {
@@ -301,6 +306,14 @@ func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("broker: attempts: %w", err)
+	}
+	if rec.Finished && rec.Status != StatusCanceled {
+		t.Result = &Result{Error: rec.ResultError}
+		for _, a := range t.Attempts {
+			if a.Number == rec.ResultAttempt {
+				t.Result.Response = a.Response
+			}
+		}
 	}
 	if t.WebhookURL != "" {
 		t.Webhook = &Webhook{ID: WebhookID(t.ID), Deliveries: []Delivery{}}
