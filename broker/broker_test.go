@@ -338,7 +338,7 @@ func TestIndexesCountsAndStats(t *testing.T) {
 		}
 		b.publish(t, "ten_a", id, KindCreated, createdEvent{Spec: spec, CreatedAt: base.Add(time.Duration(i) * time.Second)})
 		seq = b.publish(t, "ten_a", id, KindSucceeded, finishedEvent{
-			Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded, DurationMs: 15, Response: Response{StatusCode: 200}},
+			Attempt:  &Attempt{Number: 1, Outcome: OutcomeSucceeded, DurationMs: 15, Response: Response{StatusCode: 200}},
 			Attempts: 1, FinishedAt: base, WebhookURL: "https://hook.example",
 		})
 		if i < 2 {
