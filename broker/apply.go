@@ -156,8 +156,15 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 	if tb.state.Get(ev.taskID) != nil {
 		return false, nil
 	}
-	var c createdEvent
-	if json.Unmarshal(ev.data, &c) != nil {
+	// Only what the record and the indexes need; the payload is skipped,
+	// and the event itself becomes the spec record (a superset of Spec).
+	var c struct {
+		TargetURL      string     `json:"targetUrl"`
+		NotBefore      *time.Time `json:"notBefore"`
+		IdempotencyKey string     `json:"idempotencyKey"`
+		CreatedAt      time.Time  `json:"createdAt"`
+	}
+	if json.Unmarshal(ev.data, &c) != nil || c.TargetURL == "" {
 		return false, nil
 	}
 	*rec = taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore,
@@ -170,7 +177,7 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 			return false, err
 		}
 	}
-	if err := putJSON(tb.spec, ev.taskID, &c.Spec); err != nil {
+	if err := tb.spec.Put(ev.taskID, ev.data); err != nil {
 		return false, err
 	}
 	if err := tb.byTime.Put(timeKey(c.CreatedAt, string(ev.taskID)), nil); err != nil {

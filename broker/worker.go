@@ -87,21 +87,25 @@ func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch 
 
 // keepAlive tells JetStream every period that msg is still being worked on,
 // so a long attempt is not redelivered, until stop is called.
+// A timer, not a goroutine: most work ends before the first signal is due.
 func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = msg.InProgress()
-			case <-done:
-				return
-			}
+	var t *time.Timer
+	var mu sync.Mutex
+	stopped := false
+	t = time.AfterFunc(period, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = msg.InProgress()
+			t.Reset(period)
 		}
-	}()
-	return func() { close(done) }
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
