@@ -66,10 +66,26 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		}
 	}
 	log := d.logger.With("tenant_id", tenantID, "task_id", taskID, "round", seq)
-	// The view decides whether this event starts a round: a cancel may have
-	// won the race, or a later redelivery request may have replaced it.
 	ctx, cancel := context.WithTimeout(d.work, 30*time.Second)
 	defer cancel()
+	if kind != KindRedeliver && meta.NumDelivered == 1 {
+		// First delivery of a task's end: no delivery can have been made
+		// for it yet, and only a cancel that reached the stream first could
+		// stop it. The stream answers that at once, without waiting for
+		// this node's view to catch up.
+		canceled, err := d.pub.canceledBefore(ctx, tenantID, taskID, seq)
+		if err == nil {
+			if canceled {
+				_ = msg.Ack()
+				return
+			}
+			d.deliver(msg, hookDue{Notification: note, Round: seq, Index: 0, Number: 1}, log)
+			return
+		}
+		log.Warn("could not check for a cancel in the stream; asking the view", "err", err)
+	}
+	// The view decides whether this event starts a round: a cancel may have
+	// won the race, or a later redelivery request may have replaced it.
 	if err := d.projector.WaitFor(ctx, seq); err != nil {
 		d.settle(msg, err, log)
 		return

@@ -42,6 +42,9 @@ type Projector struct {
 	changed chan struct{} // closed and replaced after each commit
 	ready   chan struct{}
 	isReady bool
+
+	startedAt   time.Time // when Run began, to report how fast the view caught up
+	startedFrom uint64
 }
 
 // NewProjector returns a projector of stream into db through applier.
@@ -108,6 +111,9 @@ func (p *Projector) Run(ctx context.Context) error {
 		return err
 	}
 	p.setApplied(applied)
+	p.mu.Lock()
+	p.startedAt, p.startedFrom = time.Now(), applied
+	p.mu.Unlock()
 	stream, err := p.js.Stream(ctx, p.stream)
 	if err != nil {
 		return fmt.Errorf("projector %s: %w", p.stream, err)
@@ -340,5 +346,9 @@ func (p *Projector) markReadyIfCaughtUp(target uint64) {
 	if !p.isReady && p.applied >= target {
 		p.isReady = true
 		close(p.ready)
+		if n := p.applied - p.startedFrom; n > 0 {
+			secs := time.Since(p.startedAt).Seconds()
+			p.logger.Info("view caught up with the stream", "events", n, "seconds", secs, "events_per_second", float64(n)/secs)
+		}
 	}
 }

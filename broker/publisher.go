@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,12 +22,50 @@ var ErrConflict = errors.New("broker: subject already written")
 type Publisher struct {
 	js   jetstream.JetStream
 	last atomic.Uint64
+
+	mu      sync.Mutex
+	streams map[string]jetstream.Stream // handles, looked up once
 }
 
 // NewPublisher returns a publisher on js. Bound its in-flight publishes with
 // jetstream.WithPublishAsyncMaxPending when creating js.
 func NewPublisher(js jetstream.JetStream) *Publisher {
-	return &Publisher{js: js}
+	return &Publisher{js: js, streams: map[string]jetstream.Stream{}}
+}
+
+// stream returns a handle on a stream, asking the server only the first time.
+func (p *Publisher) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	p.mu.Lock()
+	s, ok := p.streams[name]
+	p.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := p.js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	p.mu.Lock()
+	p.streams[name] = s
+	p.mu.Unlock()
+	return s, nil
+}
+
+// canceledBefore reports whether the task has a cancel event before stream
+// sequence seq, reading the stream itself rather than a view that may lag.
+func (p *Publisher) canceledBefore(ctx context.Context, tenantID, taskID string, seq uint64) (bool, error) {
+	s, err := p.stream(ctx, StreamTasks)
+	if err != nil {
+		return false, err
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, KindCanceled))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("broker: read cancel event: %w", err)
+	}
+	return msg.Sequence < seq, nil
 }
 
 // LastTaskSeq is the highest task-stream sequence this publisher has had
@@ -120,9 +159,9 @@ func (p *Publisher) schedule(ctx context.Context, kind, tenantID, taskID string,
 
 // unschedule removes a pending schedule, if there is one.
 func (p *Publisher) unschedule(ctx context.Context, kind, tenantID, taskID string) error {
-	s, err := p.js.Stream(ctx, StreamSchedules)
+	s, err := p.stream(ctx, StreamSchedules)
 	if err != nil {
-		return fmt.Errorf("broker: unschedule: %w", err)
+		return err
 	}
 	if err := s.Purge(ctx, jetstream.WithPurgeSubject(scheduleSubject(kind, tenantID, taskID))); err != nil {
 		return fmt.Errorf("broker: unschedule: %w", err)
@@ -152,9 +191,9 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 // lastCreated reads a task's created event straight from the stream, for a
 // task another node may have created a moment ago.
 func (p *Publisher) lastCreated(ctx context.Context, tenantID, taskID string) (*createdEvent, error) {
-	s, err := p.js.Stream(ctx, StreamTasks)
+	s, err := p.stream(ctx, StreamTasks)
 	if err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
+		return nil, err
 	}
 	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, KindCreated))
 	if err != nil {

@@ -58,6 +58,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		Replicas:    opts.Replicas,
 		MaxAge:      opts.TaskRetention,
 		Discard:     jetstream.DiscardOld,
+		// Direct gets let a node read one task's event from the stream
+		// without a round through the JetStream API's queue.
+		AllowDirect: true,
 	}, {
 		Name:              StreamSchedules,
 		Description:       "Boomerang schedules: tasks and webhooks waiting for their time",

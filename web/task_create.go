@@ -68,7 +68,11 @@ func (s *Server) createTask(c echo.Context) error {
 	if len(errs) > 0 {
 		return problemValidation(errs)
 	}
-	task, replay, err := s.tasks.Create(c.Request().Context(), principal(c).TenantID, spec, requestHash(c))
+	hash := ""
+	if spec.IdempotencyKey != "" {
+		hash = requestHash(c)
+	}
+	task, replay, err := s.tasks.Create(c.Request().Context(), principal(c).TenantID, spec, hash)
 	switch {
 	case errors.Is(err, broker.ErrIdempotencyMismatch):
 		return problem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",

@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.PayloadSize, "payload-size", 256, "payload bytes per task")
 	fs.DurationVar(&cfg.TargetDelay, "target-delay", 0, "the target answers after this (a slow target)")
 	fs.Float64Var(&cfg.FailRate, "fail-rate", 0, "fraction of target calls that fail")
+	fs.DurationVar(&cfg.Delay, "delay", 0, "make every task wait this long (loads the server with waiting tasks; the run ends when all are created)")
 	fs.BoolVar(&cfg.Webhook, "webhook", true, "three hops: deliver a webhook (false: create and target call only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "how long to wait for the last task")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "load a bare relay in this process instead: the ceiling for the same HTTP work")

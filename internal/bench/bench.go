@@ -39,6 +39,10 @@ type Config struct {
 	TargetDelay time.Duration // the target answers after this
 	FailRate    float64       // fraction of calls the target fails (permanently)
 	Webhook     bool          // three hops: ask for a webhook
+	// Delay makes every task wait this long before its first attempt; the
+	// run then ends when all are created (for loading a server with
+	// waiting tasks).
+	Delay time.Duration
 	Timeout     time.Duration // give up waiting after this
 
 	// Baseline runs the same load against a bare relay in this process
@@ -57,6 +61,7 @@ type Report struct {
 	Rate            float64   `json:"rate,omitempty"`
 	PayloadSize     int       `json:"payloadSize"`
 	Webhook         bool      `json:"webhook"`
+	DelaySeconds    float64   `json:"delaySeconds,omitempty"`
 	TargetDelayMs   float64   `json:"targetDelayMs,omitempty"`
 	FailRate        float64   `json:"failRate,omitempty"`
 	Seconds         float64   `json:"seconds"`
@@ -125,6 +130,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Webhook {
 		body["webhookUrl"] = rcv.url
 	}
+	if cfg.Delay > 0 {
+		body["delay"] = cfg.Delay.Seconds()
+	}
 	payload, _ := json.Marshal(body)
 
 	var cpuBefore float64
@@ -161,6 +169,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		closedLoop(cfg.Tasks, cfg.Concurrency, create)
 	}
 	createdAt := time.Now()
+	if cfg.Delay > 0 {
+		l.mu.Lock()
+		for range cfg.Tasks - l.settled {
+			l.settle(&record{}) // waiting tasks: created is all this run waits for
+		}
+		l.mu.Unlock()
+	}
 	select {
 	case <-l.done:
 	case <-time.After(cfg.Timeout):
@@ -171,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	close(sampleDone)
 
 	rep := Report{Mode: "boomerang", Tasks: cfg.Tasks, PayloadSize: cfg.PayloadSize, Webhook: cfg.Webhook,
-		TargetDelayMs: ms(cfg.TargetDelay), FailRate: cfg.FailRate, Errors: int(errorsN.Load())}
+		TargetDelayMs: ms(cfg.TargetDelay), FailRate: cfg.FailRate, Errors: int(errorsN.Load()), DelaySeconds: cfg.Delay.Seconds()}
 	if cfg.Baseline {
 		rep.Mode = "baseline"
 	}
