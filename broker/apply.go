@@ -85,6 +85,10 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 		if *sub.dst, err = b.CreateBucketIfNotExists(sub.name); err != nil {
 			return nil, err
 		}
+		// Keys mostly arrive in order (time-ordered ids, sequences, time
+		// in index keys): fill pages before splitting them, instead of
+		// bbolt's default of half, which leaves appended pages half empty.
+		(*sub.dst).FillPercent = 0.9
 	}
 	a.tenants[tenantID] = tb
 	return tb, nil

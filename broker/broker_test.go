@@ -40,6 +40,12 @@ func newBundle(t *testing.T) *bundle {
 	return &bundle{js: js, db: db, hub: hub, view: NewView(db, hub), pub: NewPublisher(js)}
 }
 
+// testenvStart starts an embedded JetStream for a test or benchmark.
+func testenvStart(tb testing.TB) (jetstream.JetStream, any) {
+	js, nc := testenv.StartJetStream(tb)
+	return js, nc
+}
+
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // runProjector runs a task projector until the test ends or stop is called.

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -557,11 +556,6 @@ func (m *Main) Close() error {
 
 // runServe is `boomerang serve`: run until interrupted, then stop gracefully.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if os.Getenv("GOGC") == "" {
-		// Trade some memory for less collection: a node's heap is small next
-		// to the machine, and the hot paths allocate.
-		debug.SetGCPercent(200)
-	}
 	m := NewMain()
 	m.Stdout = stdout
 	if err := m.ParseFlags(args, os.Getenv, stderr); err != nil {
