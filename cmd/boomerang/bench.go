@@ -20,7 +20,12 @@ import (
 )
 
 // runBench is `boomerang bench`: load a server (or a bare relay) and report.
+// `boomerang bench chart FILE...` draws latency against load from --json
+// reports of open-loop runs, as SVG on stdout.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "chart" {
+		return benchChart(args[1:], stdout)
+	}
 	var cfg bench.Config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,7 +44,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "how long to wait for the last task")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "load a bare relay in this process instead: the ceiling for the same HTTP work")
 	spawn := fs.Bool("spawn", false, "start a fresh server (this binary, embedded NATS, a temp data dir) for the run")
-	syncMode := fs.String("sync", "interval", "with --spawn: the server's --sync")
+	syncMode := fs.String("sync", "always", "with --spawn: the server's --sync")
 	maxInFlight := fs.Int("max-in-flight", 20000, "with --spawn: the server's --max-in-flight")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -145,4 +150,31 @@ func spawnServer(ctx context.Context, syncMode string, maxInFlight int, stderr i
 	}
 	stop()
 	return spawned{}, nil, errors.New("the spawned server did not become ready")
+}
+
+func benchChart(files []string, stdout io.Writer) error {
+	if len(files) == 0 {
+		return errors.New("usage: boomerang bench chart REPORT.json...")
+	}
+	var reports []bench.Report
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r bench.Report
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if r.Rate == 0 {
+			return fmt.Errorf("%s: not an open-loop report (no rate)", f)
+		}
+		reports = append(reports, r)
+	}
+	title := "Boomerang: create → webhook latency against load"
+	if !reports[0].Webhook {
+		title = "Boomerang: create → target latency against load"
+	}
+	_, err := stdout.Write(bench.Chart(reports, title))
+	return err
 }

@@ -125,7 +125,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.StringVar(&c.AdminToken, "admin-token", "", "token for the admin API (/admin/v1); empty disables it")
 	fs.BoolVar(&c.AllowPrivate, "allow-private-networks", false, "allow targets and webhooks on loopback, private and link-local networks")
 	fs.StringVar(&c.AllowCIDRs, "allow-cidr", "", "internal networks outbound calls may reach anyway (comma-separated CIDRs)")
-	fs.StringVar(&c.Sync, "sync", "interval", "JetStream fsync: interval (periodic; survives process crashes) or always (before every acknowledgement)")
+	fs.StringVar(&c.Sync, "sync", "always", "JetStream fsync of the embedded server: always (before every acknowledgement: a 202 survives a power loss) or interval (periodic: survives a process crash only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 1000, "attempts running at once on this node")
