@@ -42,8 +42,8 @@ type Config struct {
 	// Delay makes every task wait this long before its first attempt; the
 	// run then ends when all are created (for loading a server with
 	// waiting tasks).
-	Delay time.Duration
-	Timeout     time.Duration // give up waiting after this
+	Delay   time.Duration
+	Timeout time.Duration // give up waiting after this
 
 	// Baseline runs the same load against a bare relay in this process
 	// instead of Server: no queue, no persistence.
