@@ -78,13 +78,11 @@ type target struct {
 
 func startTarget(l *ledger, delay time.Duration, failRate float64) (*target, error) {
 	t := &target{delay: delay, failRate: failRate, ledger: l}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, base, err := serveLoopback(t)
 	if err != nil {
 		return nil, err
 	}
-	t.url = "http://" + ln.Addr().String() + "/target"
-	t.Server = &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = t.Serve(ln) }()
+	t.Server, t.url = srv, base+"/target"
 	return t, nil
 }
 
@@ -135,13 +133,11 @@ type receiver struct {
 
 func startReceiver(l *ledger, secret signing.Secret) (*receiver, error) {
 	rc := &receiver{secret: secret, ledger: l}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, base, err := serveLoopback(rc)
 	if err != nil {
 		return nil, err
 	}
-	rc.url = "http://" + ln.Addr().String() + "/webhook"
-	rc.Server = &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = rc.Serve(ln) }()
+	rc.Server, rc.url = srv, base+"/webhook"
 	return rc, nil
 }
 
@@ -165,4 +161,16 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.ledger.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveLoopback serves h on a free port of 127.0.0.1 and returns the server
+// and its base URL.
+func serveLoopback(h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, "http://" + ln.Addr().String(), nil
 }

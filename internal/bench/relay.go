@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -17,12 +16,8 @@ import (
 // the target (signed), then posts the signed result to the webhook. No
 // queue, no persistence, no retries: the ceiling for the same HTTP work.
 func startRelay(hc *http.Client, secret signing.Secret) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
 	secrets := []signing.Secret{secret}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, base, err := serveLoopback(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			TargetURL  string          `json:"targetUrl"`
 			WebhookURL string          `json:"webhookUrl"`
@@ -39,9 +34,11 @@ func startRelay(hc *http.Client, secret signing.Secret) (string, func(), error) 
 		w.WriteHeader(http.StatusAccepted)
 		_ = json.NewEncoder(w).Encode(map[string]string{"id": id, "status": "pending"})
 		go relay(hc, secrets, id, req.TargetURL, req.WebhookURL, req.Payload)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+	}))
+	if err != nil {
+		return "", nil, err
+	}
+	return base, func() { _ = srv.Close() }, nil
 }
 
 func relay(hc *http.Client, secrets []signing.Secret, id, target, webhook string, payload []byte) {
