@@ -43,6 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.Webhook, "webhook", true, "three hops: deliver a webhook (false: create and target call only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "how long to wait for the last task")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "load a bare relay in this process instead: the ceiling for the same HTTP work")
+	compare := fs.Bool("compare", false, "run the same load against the bare relay first, then the server, and report the server's throughput as a fraction of the relay's")
 	spawn := fs.Bool("spawn", false, "start a fresh server (this binary, embedded NATS, a temp data dir) for the run")
 	syncMode := fs.String("sync", "always", "with --spawn: the server's --sync")
 	maxInFlight := fs.Int("max-in-flight", 20000, "with --spawn: the server's --max-in-flight")
@@ -53,6 +54,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if !*quiet {
 		cfg.Progress = stderr
+	}
+	if *compare && cfg.Baseline {
+		return errors.New("--compare runs the baseline itself: give one of --compare and --baseline")
+	}
+	var baseline *bench.Report
+	if *compare {
+		// The relay runs first, before a spawned server takes memory and
+		// CPU, so that both runs see the same machine.
+		bcfg := cfg
+		bcfg.Baseline = true
+		rep, err := bench.Run(ctx, bcfg)
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		baseline = &rep
 	}
 	if *spawn && !cfg.Baseline {
 		server, stop, err := spawnServer(ctx, *syncMode, *maxInFlight, stderr)
@@ -69,13 +85,31 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *spawn && !cfg.Baseline {
+		rep.Sync = *syncMode
+	}
+	if baseline != nil {
+		cmp := bench.Compare(*baseline, rep)
+		if *jsonOut {
+			return writeJSON(stdout, cmp)
+		}
+		printReport(stdout, *baseline)
+		printReport(stdout, rep)
+		fmt.Fprintf(stdout, "boomerang completed %.0f%% of the baseline's tasks/s (%.0f of %.0f)\n",
+			100*cmp.FractionOfBaseline, rep.CompletedPerSec, baseline.CompletedPerSec)
+		return nil
+	}
 	if *jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(stdout, rep)
 	}
 	printReport(stdout, rep)
 	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func printReport(w io.Writer, r bench.Report) {
@@ -87,7 +121,11 @@ func printReport(w io.Writer, r bench.Report) {
 	if r.Rate > 0 {
 		load = fmt.Sprintf("open loop, %.0f/s", r.Rate)
 	}
-	fmt.Fprintf(w, "%s: %d tasks, %s, %s, %d B payloads\n", r.Mode, r.Tasks, hops, load, r.PayloadSize)
+	mode := r.Mode
+	if r.Sync != "" {
+		mode += ", --sync " + r.Sync
+	}
+	fmt.Fprintf(w, "%s: %d tasks, %s, %s, %d B payloads\n", mode, r.Tasks, hops, load, r.PayloadSize)
 	fmt.Fprintf(w, "  creates          %8.0f /s\n", r.CreatesPerSec)
 	fmt.Fprintf(w, "  completed        %8.0f /s   (%d of %d in %.2f s, %d missing)\n", r.CompletedPerSec, r.Completed, r.Tasks, r.Seconds, r.Missing)
 	q := func(name string, x bench.Quantiles) {

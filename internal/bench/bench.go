@@ -56,6 +56,7 @@ type Config struct {
 // Report is what a run measured.
 type Report struct {
 	Mode            string    `json:"mode"`
+	Sync            string    `json:"sync,omitempty"` // the spawned server's --sync
 	Tasks           int       `json:"tasks"`
 	Concurrency     int       `json:"concurrency,omitempty"`
 	Rate            float64   `json:"rate,omitempty"`
@@ -79,6 +80,23 @@ type Report struct {
 	BadSignatures   int       `json:"badSignatures"`
 	ServerCPU       float64   `json:"serverCpuSeconds,omitempty"`
 	ServerPeakRSSMB float64   `json:"serverPeakRssMb,omitempty"`
+}
+
+// Comparison is a run against Boomerang next to the same load against the
+// bare relay, measured one after the other on the same machine.
+type Comparison struct {
+	Baseline           Report  `json:"baseline"`
+	Boomerang          Report  `json:"boomerang"`
+	FractionOfBaseline float64 `json:"fractionOfBaseline"` // completed/s over the baseline's
+}
+
+// Compare puts a Boomerang run next to its baseline.
+func Compare(baseline, boomerang Report) Comparison {
+	c := Comparison{Baseline: baseline, Boomerang: boomerang}
+	if baseline.CompletedPerSec > 0 {
+		c.FractionOfBaseline = boomerang.CompletedPerSec / baseline.CompletedPerSec
+	}
+	return c
 }
 
 // Run makes the load and measures it.
