@@ -158,9 +158,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if metrics != "" {
 		cpuBefore, _ = scrape(hc, metrics, "process_cpu_seconds_total")
 	}
-	var peakRSS atomic.Uint64
-	sampleDone := make(chan struct{})
-	go sampleRSS(hc, metrics, &peakRSS, sampleDone)
 
 	var errorsN atomic.Int64
 	start := time.Now()
@@ -201,7 +198,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	end := time.Now()
 	stopProgress()
-	close(sampleDone)
 
 	rep := Report{Mode: "boomerang", Tasks: cfg.Tasks, PayloadSize: cfg.PayloadSize, Webhook: cfg.Webhook,
 		TargetDelayMs: ms(cfg.TargetDelay), FailRate: cfg.FailRate, Errors: int(errorsN.Load()), DelaySeconds: cfg.Delay.Seconds()}
@@ -217,7 +213,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if after, err := scrape(hc, metrics, "process_cpu_seconds_total"); err == nil {
 			rep.ServerCPU = after - cpuBefore
 		}
-		rep.ServerPeakRSSMB = float64(peakRSS.Load()) / (1 << 20)
+		// The server reports its high-water mark, so one read at the end
+		// is enough and the run is not disturbed by scraping.
+		if peak, err := scrape(hc, metrics, "boomerang_process_peak_rss_bytes"); err == nil {
+			rep.ServerPeakRSSMB = peak / (1 << 20)
+		}
 	}
 	summarize(&rep, l, start, createdAt, end)
 	return rep, nil
@@ -375,24 +375,6 @@ func scrape(hc *http.Client, url, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s", name)
-}
-
-func sampleRSS(hc *http.Client, metrics string, peak *atomic.Uint64, done <-chan struct{}) {
-	if metrics == "" {
-		return
-	}
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if v, err := scrape(hc, metrics, "boomerang_process_peak_rss_bytes"); err == nil && uint64(v) > peak.Load() {
-			peak.Store(uint64(v))
-		}
-		select {
-		case <-t.C:
-		case <-done:
-			return
-		}
-	}
 }
 
 // progress draws a bar until the returned func is called.
