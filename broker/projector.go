@@ -93,15 +93,24 @@ var errGap = errors.New("events out of order")
 // CatchUp waits until the view has applied everything the stream held when
 // it was called: for a read that missed and may be ahead of this node.
 func (p *Projector) CatchUp(ctx context.Context) error {
+	_, state, err := p.streamState(ctx)
+	if err != nil {
+		return err
+	}
+	return p.WaitFor(ctx, state.LastSeq)
+}
+
+// streamState returns the projected stream and what it holds now.
+func (p *Projector) streamState(ctx context.Context) (jetstream.Stream, jetstream.StreamState, error) {
 	stream, err := p.js.Stream(ctx, p.stream)
 	if err != nil {
-		return fmt.Errorf("projector %s: %w", p.stream, err)
+		return nil, jetstream.StreamState{}, fmt.Errorf("projector %s: %w", p.stream, err)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return fmt.Errorf("projector %s: %w", p.stream, err)
+		return nil, jetstream.StreamState{}, fmt.Errorf("projector %s: %w", p.stream, err)
 	}
-	return p.WaitFor(ctx, info.State.LastSeq)
+	return stream, info.State, nil
 }
 
 // Run projects until ctx ends or applying fails.
@@ -114,18 +123,14 @@ func (p *Projector) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.startedAt, p.startedFrom = time.Now(), applied
 	p.mu.Unlock()
-	stream, err := p.js.Stream(ctx, p.stream)
+	stream, state, err := p.streamState(ctx)
 	if err != nil {
-		return fmt.Errorf("projector %s: %w", p.stream, err)
+		return err
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("projector %s: %w", p.stream, err)
-	}
-	target := info.State.LastSeq
+	target := state.LastSeq
 	p.markReadyIfCaughtUp(target)
 	if applied == 0 {
-		p.logger.Info("building view from the stream", "events", info.State.Msgs)
+		p.logger.Info("building view from the stream", "events", state.Msgs)
 	}
 	for {
 		err := p.consume(ctx, stream, target)

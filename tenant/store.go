@@ -318,31 +318,17 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 		}
 		rec.KeyIDs = append(rec.KeyIDs, k.ID)
 	case kindKeyUsed:
-		data := keys.Get([]byte(ev.KeyID))
-		if data == nil {
-			return nil
-		}
-		var k keyRecord
-		if err := json.Unmarshal(data, &k); err != nil || k.TenantID != tenantID {
-			return err
-		}
-		at := ev.At
-		k.LastUsedAt = &at
-		return putJSON(keys, []byte(k.ID), &k)
-	case kindKeyRevoked:
-		data := keys.Get([]byte(ev.KeyID))
-		if data == nil {
-			return nil
-		}
-		var k keyRecord
-		if err := json.Unmarshal(data, &k); err != nil || k.TenantID != tenantID {
-			return err
-		}
-		if k.RevokedAt == nil {
+		return updateKey(keys, tenantID, ev.KeyID, func(k *keyRecord) {
 			at := ev.At
-			k.RevokedAt = &at
-		}
-		return putJSON(keys, []byte(k.ID), &k)
+			k.LastUsedAt = &at
+		})
+	case kindKeyRevoked:
+		return updateKey(keys, tenantID, ev.KeyID, func(k *keyRecord) {
+			if k.RevokedAt == nil {
+				at := ev.At
+				k.RevokedAt = &at
+			}
+		})
 	case kindLimitsUpdated:
 		if existing == nil || ev.Limits == nil {
 			return nil
@@ -362,6 +348,21 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 		return nil
 	}
 	return putJSON(tenants, []byte(tenantID), &rec)
+}
+
+// updateKey changes the tenant's key record in place; a key that is
+// missing or belongs to another tenant is left alone.
+func updateKey(keys *bolt.Bucket, tenantID, keyID string, change func(*keyRecord)) error {
+	data := keys.Get([]byte(keyID))
+	if data == nil {
+		return nil
+	}
+	var k keyRecord
+	if err := json.Unmarshal(data, &k); err != nil || k.TenantID != tenantID {
+		return err
+	}
+	change(&k)
+	return putJSON(keys, []byte(k.ID), &k)
 }
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
