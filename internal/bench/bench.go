@@ -169,13 +169,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if err != nil {
 			errorsN.Add(1)
 			l.mu.Lock()
-			l.settle(&record{}) // nothing will arrive for it
+			l.settle() // nothing will arrive for it
 			l.mu.Unlock()
 			return
 		}
 		l.mu.Lock()
 		r := l.get(id)
 		r.createStart, r.createEnd = t0, t1
+		l.created++
 		l.mu.Unlock()
 	}
 	if cfg.Rate > 0 {
@@ -187,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Delay > 0 {
 		l.mu.Lock()
 		for range cfg.Tasks - l.settled {
-			l.settle(&record{}) // waiting tasks: created is all this run waits for
+			l.settle() // waiting tasks: created is all this run waits for
 		}
 		l.mu.Unlock()
 	}

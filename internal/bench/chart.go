@@ -27,7 +27,8 @@ func Chart(reports []Report, title string) []byte {
 	}
 	// A log scale: the quantiles at light load and at saturation differ by
 	// orders of magnitude.
-	lo, hi := 0.0, math.Ceil(math.Log10(niceCeil(maxMs)))
+	// At least one decade, or every point would sit on a zero-height axis.
+	lo, hi := 0.0, max(1, math.Ceil(math.Log10(niceCeil(maxMs))))
 	x := func(rate float64) float64 { return left + rate/maxRate*(w-left-right) }
 	y := func(ms float64) float64 {
 		v := math.Log10(max(ms, 1))

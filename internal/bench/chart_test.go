@@ -74,3 +74,11 @@ func point(t *testing.T, p string) (float64, float64) {
 	}
 	return x, y
 }
+
+func TestChartWithEveryLatencyUnderAMillisecond(t *testing.T) {
+	r := Report{Rate: 100, CreateToTarget: Quantiles{N: 1, P50: 0.3, P90: 0.5, P99: 0.9}}
+	svg := string(Chart([]Report{r}, "fast"))
+	if strings.Contains(svg, "NaN") || strings.Contains(svg, "Inf") {
+		t.Fatalf("coordinates are not numbers:\n%s", svg)
+	}
+}

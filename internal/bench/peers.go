@@ -19,17 +19,16 @@ type record struct {
 	targetCalls            int
 	webhookFirst           time.Time // first verified webhook
 	webhooks               int
-	failed                 bool // the target failed it on purpose
 }
 
 // ledger holds the records, by task id.
 type ledger struct {
 	mu      sync.Mutex
 	tasks   map[string]*record
-	orphans int // calls for tasks the bench did not create (yet)
 	bad     int // webhooks that did not verify
 	done    chan struct{}
 	want    int
+	created int // creates answered 202
 	settled int
 	webhook bool
 }
@@ -47,8 +46,9 @@ func (l *ledger) get(id string) *record {
 	return r
 }
 
-// settle counts a task as finished once, closing done after the last.
-func (l *ledger) settle(r *record) {
+// settle counts one more task as finished (the caller makes sure it counts
+// each once), closing done after the last.
+func (l *ledger) settle() {
 	l.settled++
 	if l.settled == l.want {
 		close(l.done)
@@ -58,16 +58,12 @@ func (l *ledger) settle(r *record) {
 func (l *ledger) progress() (settled, created int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, r := range l.tasks {
-		if !r.createEnd.IsZero() {
-			created++
-		}
-	}
-	return l.settled, created
+	return l.settled, l.created
 }
 
 // target is the task target: it answers after delay, failing a fraction of
-// calls with 503, and records every call.
+// calls with 400 (permanent, so the task fails at once), and records every
+// call.
 type target struct {
 	*http.Server
 	url      string
@@ -108,9 +104,8 @@ func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t.ledger.mu.Lock()
 	if rec.targetDone.IsZero() {
 		rec.targetDone = time.Now()
-		rec.failed = fail
 		if !t.ledger.webhook {
-			t.ledger.settle(rec)
+			t.ledger.settle()
 		}
 	}
 	t.ledger.mu.Unlock()
@@ -157,7 +152,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.webhooks++
 	if rec.webhooks == 1 {
 		rec.webhookFirst = now
-		rc.ledger.settle(rec)
+		rc.ledger.settle()
 	}
 	rc.ledger.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
