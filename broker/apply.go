@@ -122,8 +122,7 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 		}
 		ix := indexOf(&rec)
 		before = &ix
-		var ok bool
-		if detail, ok = applyToRecord(tb, &rec, ev); !ok {
+		if !applyToRecord(tb, &rec, ev, &detail) {
 			return false, nil
 		}
 		rec.UpdatedAt, rec.LastSeq = ev.at, ev.seq
@@ -190,16 +189,10 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 	return true, putJSON(tb.state, ev.taskID, rec)
 }
 
-// applyToRecord changes rec and the task's child records for ev, and reports
-// whether anything changed, with the event's details for event streams.
-// Malformed payloads change nothing.
-func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event) (Event, bool) {
-	var detail Event
-	ok := applyKind(tb, rec, ev, &detail)
-	return detail, ok
-}
-
-func applyKind(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool {
+// applyToRecord changes rec and the task's child records for ev, fills in
+// the event's details for event streams, and reports whether anything
+// changed. Malformed payloads change nothing.
+func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool {
 	switch ev.kind {
 	case KindStarted:
 		var e startedEvent
@@ -231,7 +224,7 @@ func applyKind(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool
 			return e.Attempt != nil
 		}
 		rec.Status = Status(ev.kind)
-		rec.Finished, rec.ResultError, rec.FinishedAt, rec.NextAttemptAt, rec.TerminalSeq = true, e.Error, &e.FinishedAt, nil, ev.seq
+		rec.ResultError, rec.FinishedAt, rec.NextAttemptAt, rec.TerminalSeq = e.Error, &e.FinishedAt, nil, ev.seq
 		if e.Attempt != nil {
 			rec.ResultAttempt = e.Attempt.Number
 		}
@@ -256,11 +249,6 @@ func applyKind(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool
 		w := rec.Webhook
 		w.Count = max(w.Count, d.Number)
 		w.Round, w.Index, w.NextAttemptAt = d.Round, d.Index, e.NextAttemptAt
-		defer func() {
-			detail.Webhook = &WebhookEvent{Status: w.Status, NextAttemptAt: w.NextAttemptAt, Delivery: &DeliveryEvent{
-				Number: d.Number, Outcome: d.Outcome, StatusCode: d.StatusCode, Error: d.Error, DurationMs: d.DurationMs,
-			}}
-		}()
 		switch ev.kind {
 		case KindDelivery:
 			w.Status = WebhookRetrying
@@ -269,6 +257,9 @@ func applyKind(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool
 		case KindDead:
 			w.Status = WebhookDead
 		}
+		detail.Webhook = &WebhookEvent{Status: w.Status, NextAttemptAt: w.NextAttemptAt, Delivery: &DeliveryEvent{
+			Number: d.Number, Outcome: d.Outcome, StatusCode: d.StatusCode, Error: d.Error, DurationMs: d.DurationMs,
+		}}
 	case KindRedeliver:
 		if rec.Webhook == nil {
 			return false

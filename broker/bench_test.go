@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 func benchSpec() Spec {
@@ -41,7 +43,7 @@ func BenchmarkDecodeCreated(b *testing.B) {
 // created, then succeeded with a 200-byte response) to a fresh bbolt file
 // per iteration and reports events per second.
 func BenchmarkProjectorApply(b *testing.B) {
-	js, _ := startBenchJetStream(b)
+	js := startBenchJetStream(b)
 	ctx := context.Background()
 	pub := NewPublisher(js)
 	now := time.Now()
@@ -91,11 +93,11 @@ func BenchmarkProjectorApply(b *testing.B) {
 	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-func startBenchJetStream(b *testing.B) (jetstream.JetStream, func()) {
+func startBenchJetStream(b *testing.B) jetstream.JetStream {
 	b.Helper()
-	js, _ := testenvStart(b)
+	js, _ := testenv.StartJetStream(b)
 	if err := EnsureStreams(context.Background(), js, StreamOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	return js, func() {}
+	return js
 }

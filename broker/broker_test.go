@@ -20,7 +20,6 @@ import (
 type bundle struct {
 	js   jetstream.JetStream
 	db   *bolt.DB
-	hub  *Hub
 	view *View
 	pub  *Publisher
 }
@@ -36,14 +35,7 @@ func newBundle(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	hub := NewHub()
-	return &bundle{js: js, db: db, hub: hub, view: NewView(db, hub), pub: NewPublisher(js)}
-}
-
-// testenvStart starts an embedded JetStream for a test or benchmark.
-func testenvStart(tb testing.TB) (jetstream.JetStream, any) {
-	js, nc := testenv.StartJetStream(tb)
-	return js, nc
+	return &bundle{js: js, db: db, view: NewView(db, NewHub()), pub: NewPublisher(js)}
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -99,6 +91,22 @@ func TestProjectorResumesWithoutApplyingTwice(t *testing.T) {
 	}
 	if len(task.Attempts) != 2 || task.AttemptCount != 2 || task.Status != StatusRetrying {
 		t.Fatalf("task: got %d attempts, count %d, status %s; want 2, 2, retrying", len(task.Attempts), task.AttemptCount, task.Status)
+	}
+	// Records keyed by task and number would hide a replay; the statistics
+	// and counters, which add up, would not.
+	stats, err := b.view.Stats("ten_a", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total MinuteStats
+	for _, m := range stats {
+		total.Add(m)
+	}
+	if total.Created != 1 || total.Attempts != 2 {
+		t.Fatalf("stats: got %d created, %d attempts; want 1, 2 (an event applied twice?)", total.Created, total.Attempts)
+	}
+	if counts, err := b.view.Counts("ten_a"); err != nil || counts.Status[StatusRetrying] != 1 || counts.Status[StatusPending] != 0 {
+		t.Fatalf("counts: got %+v, %v; want one retrying task", counts, err)
 	}
 	select {
 	case <-p2.Ready():
@@ -384,7 +392,7 @@ func TestIndexesCountsAndStats(t *testing.T) {
 	}
 	var total MinuteStats
 	for _, m := range stats {
-		total.add(m)
+		total.Add(m)
 	}
 	if total.Created != 6 || total.Succeeded != 6 || total.Attempts != 6 || total.Dead != 2 || total.Latency[4] != 6 {
 		t.Fatalf("stats: got %+v", total)

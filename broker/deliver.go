@@ -65,7 +65,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 			Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
 		}
 	}
-	log := d.logger.With("tenant_id", tenantID, "task_id", taskID, "round", seq)
+	log := d.logFor(tenantID, taskID, "round", seq)
 	ctx, cancel := context.WithTimeout(d.work, 30*time.Second)
 	defer cancel()
 	if kind != KindRedeliver && meta.NumDelivered == 1 {
@@ -82,7 +82,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 			d.deliver(msg, hookDue{Notification: note, Round: seq, Index: 0, Number: 1}, log)
 			return
 		}
-		log.Warn("could not check for a cancel in the stream; asking the view", "err", err)
+		log.Warn("could not check for a cancel in the stream; asking the view", slog.Any("err", err))
 	}
 	// The view decides whether this event starts a round: a cancel may have
 	// won the race, or a later redelivery request may have replaced it.
@@ -123,7 +123,7 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		return
 	}
 	n := due.Notification
-	log := d.logger.With("tenant_id", n.TenantID, "task_id", n.TaskID, "round", due.Round)
+	log := d.logFor(n.TenantID, n.TaskID, "round", due.Round)
 	rec, err := d.view.state(n.TenantID, n.TaskID)
 	if err != nil {
 		d.settle(msg, err, log)
@@ -155,7 +155,7 @@ func (d *Deliverer) repair(rec *taskRecord, due hookDue) error {
 
 // deliver makes delivery due.Number, records it, and schedules the next one
 // or dead-letters the notification.
-func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log *slog.Logger) {
+func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	n := due.Notification
 	host := HostOf(n.URL)
 	if !d.enterGate(msg, n.TenantID, host) {
@@ -190,7 +190,7 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log *slog.Logger) {
 	} else {
 		del.Outcome = "dead"
 		_, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDead, deliveryEvent{Delivery: del})
-		log.Info("webhook dead-lettered", "deliveries", due.Number)
+		log.Info("webhook dead-lettered", slog.Int("deliveries", due.Number))
 	}
 	d.settle(msg, err, log)
 }

@@ -104,14 +104,14 @@ func (w *worker) Abort() { w.abort(errShutdown) }
 
 // settle acknowledges msg, or asks for redelivery after delay when err says
 // the work could not be recorded.
-func (w *worker) settle(msg jetstream.Msg, err error, log *slog.Logger) {
+func (w *worker) settle(msg jetstream.Msg, err error, log workLog) {
 	if err != nil {
-		log.Warn("could not record outcome; will retry", "err", err)
+		log.Warn("could not record outcome; will retry", slog.Any("err", err))
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
 	if err := msg.Ack(); err != nil {
-		log.Warn("ack failed", "err", err)
+		log.Warn("ack failed", slog.Any("err", err))
 	}
 }
 
@@ -138,14 +138,45 @@ type Dispatcher struct {
 	caller Caller
 	policy RetryPolicy
 
+	// listeningSince is when the dispatcher began to hear cancels: a task
+	// created after it had its cancel, if any, heard.
+	listeningSince time.Time
+
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc // tenant/task -> attempt
-	canceled map[string]time.Time               // tenant/task -> when this node saw the cancel
+	canceled cancelMemory
 }
 
-// canceledMemory is how long the dispatcher remembers a cancel it saw, so a
-// task's first dispatch can skip reading the view.
+// canceledMemory is how long the dispatcher remembers a cancel it saw, at
+// least, so a task's first dispatch can skip reading the view.
 const canceledMemory = 10 * time.Minute
+
+// cancelMemory holds the cancels heard in two generations: a cancel is in
+// current until current is at least canceledMemory old and becomes
+// previous, and is forgotten with previous at the swap after that. A swap
+// is one map allocation, however many cancels there are.
+type cancelMemory struct {
+	current, previous map[string]struct{} // tenant/task
+	since             time.Time           // when current began
+}
+
+func newCancelMemory(now time.Time) cancelMemory {
+	return cancelMemory{current: map[string]struct{}{}, previous: map[string]struct{}{}, since: now}
+}
+
+// add remembers key's cancel, heard at now.
+func (m *cancelMemory) add(key string, now time.Time) {
+	if now.Sub(m.since) >= canceledMemory {
+		m.previous, m.current, m.since = m.current, map[string]struct{}{}, now
+	}
+	m.current[key] = struct{}{}
+}
+
+func (m *cancelMemory) has(key string) bool {
+	_, inCurrent := m.current[key]
+	_, inPrevious := m.previous[key]
+	return inCurrent || inPrevious
+}
 
 // NewDispatcher returns a dispatcher. It cancels a running attempt when the
 // view applies the task's cancel event.
@@ -153,9 +184,11 @@ func NewDispatcher(js jetstream.JetStream, pub *Publisher, view *View, caller Ca
 	d := &Dispatcher{
 		worker: newWorker(js, pub, view, logger.With("component", "dispatcher"), cfg),
 		caller: caller, policy: policy,
-		running: make(map[string]context.CancelCauseFunc), canceled: make(map[string]time.Time),
+		running: make(map[string]context.CancelCauseFunc),
 	}
+	d.canceled = newCancelMemory(d.cfg.Now())
 	view.Hub().Listen(d.onChange)
+	d.listeningSince = d.cfg.Now()
 	return d
 }
 
@@ -169,14 +202,7 @@ func (d *Dispatcher) onChange(c Change) {
 	now := d.cfg.Now()
 	d.mu.Lock()
 	cancel := d.running[key]
-	d.canceled[key] = now
-	if len(d.canceled) > 10_000 {
-		for k, at := range d.canceled {
-			if now.Sub(at) > canceledMemory {
-				delete(d.canceled, k)
-			}
-		}
-	}
+	d.canceled.add(key, now)
 	d.mu.Unlock()
 	if cancel != nil {
 		cancel(errTaskCanceled)
@@ -203,13 +229,22 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 	if ev.NotBefore != nil && ev.NotBefore.After(d.cfg.Now()) {
 		ctx, cancel := publishCtx()
 		defer cancel()
-		d.settle(msg, d.pub.schedule(ctx, dueTask, tenantID, taskID, *ev.NotBefore, due), d.logger)
+		d.settle(msg, d.pub.schedule(ctx, dueTask, tenantID, taskID, *ev.NotBefore, due), d.logFor(tenantID, taskID, "attempt", 1))
 		return
 	}
-	// On its first delivery a created event cannot have been attempted:
-	// only a cancel could stop it, and the cancel memory knows of those.
 	meta, err := msg.Metadata()
-	d.attempt(msg, due, err == nil && meta.NumDelivered == 1)
+	d.attempt(msg, due, err == nil && d.fresh(meta))
+}
+
+// fresh reports whether a created event cannot have been attempted nor
+// canceled without the cancel memory knowing: on its first delivery it has
+// not been attempted, and if it was stored after the dispatcher began to
+// listen and within the memory's span, any cancel of its task came later
+// and is remembered. Older events (a backlog from before a restart) may
+// have been canceled unheard: the view must be asked.
+func (d *Dispatcher) fresh(meta *jetstream.MsgMetadata) bool {
+	return meta.NumDelivered == 1 && meta.Timestamp.After(d.listeningSince) &&
+		d.cfg.Now().Sub(meta.Timestamp) < canceledMemory
 }
 
 func (d *Dispatcher) handleDue(msg jetstream.Msg) {
@@ -226,23 +261,21 @@ func (d *Dispatcher) handleDue(msg jetstream.Msg) {
 // what follows, then acknowledges msg. fresh says the task cannot have been
 // attempted yet, so the view need not be read.
 func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
-	log := d.logger.With("tenant_id", due.TenantID, "task_id", due.TaskID, "attempt", due.Attempt)
+	log := d.logFor(due.TenantID, due.TaskID, "attempt", uint64(due.Attempt))
 	key := due.TenantID + "/" + due.TaskID
 	ctx, cancel := context.WithCancelCause(d.work)
 	defer cancel(nil)
+	// Registered and checked at once, so that a cancel applied from now on
+	// reaches this attempt through the hub.
 	d.mu.Lock()
 	d.running[key] = cancel
+	canceled := d.canceled.has(key)
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		delete(d.running, key)
 		d.mu.Unlock()
 	}()
-	// Checked after registering, so that a cancel applied from now on
-	// reaches this attempt through the hub.
-	d.mu.Lock()
-	_, canceled := d.canceled[key]
-	d.mu.Unlock()
 	if canceled {
 		_ = msg.Ack()
 		return
@@ -295,13 +328,13 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 			Attempt: &a, Error: res.Error, Attempts: due.Attempt,
 			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
 		}, webhookHeader(due.Spec.WebhookURL != ""))
-		log.Debug("task finished", "status", kind, "status_code", res.StatusCode)
+		log.Debug("task finished", slog.String("status", kind), slog.Int("status_code", res.StatusCode))
 	default:
 		next := d.cfg.Now().Add(d.policy.TaskBackoff(due.Attempt, res.RetryAfter)).UTC()
 		if _, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, attemptEvent{Attempt: a, NextAttemptAt: &next}); err == nil {
 			err = d.scheduleNext(pctx, due, next)
 		}
-		log.Debug("attempt failed; retry scheduled", "next_attempt_at", next, "status_code", res.StatusCode, "err", res.Error)
+		log.Debug("attempt failed; retry scheduled", slog.Time("next_attempt_at", next), slog.Int("status_code", res.StatusCode), slog.String("err", res.Error))
 	}
 	d.settle(msg, err, log)
 }
@@ -309,11 +342,11 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 // announceRunning publishes the started event once the attempt has run for
 // RunningAfter. The returned func, called when the attempt ends, cancels it
 // or waits until it is sent, so that it precedes the outcome in the stream.
-func (d *Dispatcher) announceRunning(due taskDue, log *slog.Logger) func() {
+func (d *Dispatcher) announceRunning(due taskDue, log workLog) func() {
 	publish := func() {
 		ev := startedEvent{Attempt: due.Attempt, At: d.cfg.Now().UTC()}
 		if err := d.pub.PublishEventNoWait(due.TenantID, due.TaskID, KindStarted, ev); err != nil {
-			log.Warn("could not publish started", "err", err)
+			log.Warn("could not publish started", slog.Any("err", err))
 		}
 	}
 	if d.cfg.RunningAfter <= 0 {

@@ -48,9 +48,7 @@ type MinuteStats struct {
 }
 
 // Add adds o's counts to m.
-func (m *MinuteStats) Add(o MinuteStats) { m.add(o) }
-
-func (m *MinuteStats) add(o MinuteStats) {
+func (m *MinuteStats) Add(o MinuteStats) {
 	m.Created += o.Created
 	m.Succeeded += o.Succeeded
 	m.Failed += o.Failed
@@ -227,7 +225,7 @@ func (a *applyBatch) flush() error {
 					return err
 				}
 			}
-			cur.add(*add)
+			cur.Add(*add)
 			if err := putJSON(tb.stats, key, &cur); err != nil {
 				return err
 			}

@@ -100,17 +100,14 @@ func (p *Projector) CatchUp(ctx context.Context) error {
 	return p.WaitFor(ctx, state.LastSeq)
 }
 
-// streamState returns the projected stream and what it holds now.
+// streamState returns the projected stream and what it holds now: looking
+// the stream up fetches its info, which the handle keeps.
 func (p *Projector) streamState(ctx context.Context) (jetstream.Stream, jetstream.StreamState, error) {
 	stream, err := p.js.Stream(ctx, p.stream)
 	if err != nil {
 		return nil, jetstream.StreamState{}, fmt.Errorf("projector %s: %w", p.stream, err)
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return nil, jetstream.StreamState{}, fmt.Errorf("projector %s: %w", p.stream, err)
-	}
-	return stream, info.State, nil
+	return stream, stream.CachedInfo().State, nil
 }
 
 // Run projects until ctx ends or applying fails.
@@ -238,11 +235,13 @@ func (p *Projector) gather(incoming <-chan jetstream.Msg, batch []jetstream.Msg)
 // contiguous returns the longest prefix of batch that continues the applied
 // sequence, dropping repeats. A jump over sequences that no longer exist in
 // the stream (expired or deleted) is part of the run; a jump over ones that
-// exist, or a step back, ends it and reports a gap.
+// exist, or a step back, ends it and reports a gap. The run's messages
+// carry their parsed metadata, for apply and the applier to reuse.
 func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, batch []jetstream.Msg) ([]jetstream.Msg, bool, error) {
 	next := p.Applied() + 1
-	run := batch[:0:0]
-	for _, m := range batch {
+	run := make([]jetstream.Msg, 0, len(batch))
+	withMeta := make([]parsedMsg, len(batch))
+	for i, m := range batch {
 		meta, err := m.Metadata()
 		if err != nil {
 			return nil, false, fmt.Errorf("projector %s: metadata: %w", p.stream, err)
@@ -260,11 +259,22 @@ func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, bat
 				return run, true, nil
 			}
 		}
-		run = append(run, m)
+		withMeta[i] = parsedMsg{Msg: m, meta: meta}
+		run = append(run, &withMeta[i])
 		next = seq + 1
 	}
 	return run, false, nil
 }
+
+// parsedMsg is a message whose metadata has been parsed once: Metadata
+// returns it without parsing the reply subject again.
+type parsedMsg struct {
+	jetstream.Msg
+	meta *jetstream.MsgMetadata
+}
+
+// Metadata returns the parsed metadata.
+func (m *parsedMsg) Metadata() (*jetstream.MsgMetadata, error) { return m.meta, nil }
 
 // anyExists reports whether the stream still holds a message with a
 // sequence in [from, to).

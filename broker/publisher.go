@@ -54,18 +54,27 @@ func (p *Publisher) stream(ctx context.Context, name string) (jetstream.Stream, 
 // canceledBefore reports whether the task has a cancel event before stream
 // sequence seq, reading the stream itself rather than a view that may lag.
 func (p *Publisher) canceledBefore(ctx context.Context, tenantID, taskID string, seq uint64) (bool, error) {
-	s, err := p.stream(ctx, StreamTasks)
-	if err != nil {
-		return false, err
-	}
-	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, KindCanceled))
+	msg, err := p.lastMsg(ctx, tenantID, taskID, KindCanceled)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("broker: read cancel event: %w", err)
+		return false, err
 	}
 	return msg.Sequence < seq, nil
+}
+
+// lastMsg reads a task's latest event of a kind straight from the stream.
+func (p *Publisher) lastMsg(ctx context.Context, tenantID, taskID, kind string) (*jetstream.RawStreamMsg, error) {
+	s, err := p.stream(ctx, StreamTasks)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, kind))
+	if err != nil {
+		return nil, fmt.Errorf("broker: read %s event: %w", kind, err)
+	}
+	return msg, nil
 }
 
 // LastTaskSeq is the highest task-stream sequence this publisher has had
@@ -191,13 +200,9 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 // lastCreated reads a task's created event straight from the stream, for a
 // task another node may have created a moment ago.
 func (p *Publisher) lastCreated(ctx context.Context, tenantID, taskID string) (*createdEvent, error) {
-	s, err := p.stream(ctx, StreamTasks)
+	msg, err := p.lastMsg(ctx, tenantID, taskID, KindCreated)
 	if err != nil {
 		return nil, err
-	}
-	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, KindCreated))
-	if err != nil {
-		return nil, fmt.Errorf("broker: read created event: %w", err)
 	}
 	var ev createdEvent
 	if err := json.Unmarshal(msg.Data, &ev); err != nil {

@@ -160,9 +160,10 @@ type Task struct {
 	Version uint64 `json:"-"`
 }
 
-// idEncoding is base32 with the "extended hex" alphabet, whose character
-// order is the order of the values: ids that start with a time sort by it.
-var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+// idEncoding is base32 with the "extended hex" alphabet in lower case,
+// whose character order is the order of the values: ids that start with a
+// time sort by it.
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
 // NewTaskID returns a task id, "tsk_" and 26 base32 characters: 48 bits of
 // the time in milliseconds, then 80 random bits. Ids made later sort later,
@@ -180,7 +181,7 @@ func newTaskID(now time.Time) string {
 		ms >>= 8
 	}
 	_, _ = rand.Read(b[6:])
-	return "tsk_" + lower(idEncoding.EncodeToString(b[:]))
+	return "tsk_" + idEncoding.EncodeToString(b[:])
 }
 
 // IdempotentTaskID returns the task id for a tenant's idempotency key and
@@ -192,18 +193,8 @@ func IdempotentTaskID(tenantID, key string, generation int) string {
 	h.Write([]byte{0})
 	h.Write([]byte(key))
 	h.Write([]byte{0, byte(generation >> 8), byte(generation)})
-	return "tsk_" + lower(idEncoding.EncodeToString(h.Sum(nil)[:16]))
+	return "tsk_" + idEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
 // WebhookID returns the webhook-id of a task's result notification.
 func WebhookID(taskID string) string { return "msg_" + taskID }
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}

@@ -124,6 +124,12 @@ func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error)
 	if !errors.Is(err, ErrNotFound) {
 		return task, err
 	}
+	return t.getCaughtUp(ctx, tenantID, taskID)
+}
+
+// getCaughtUp reads a task the view did not have, once the view has caught
+// up with the stream (within readWait).
+func (t *Tasks) getCaughtUp(ctx context.Context, tenantID, taskID string) (*Task, error) {
 	wctx, cancel := context.WithTimeout(ctx, t.readWait)
 	defer cancel()
 	if t.projector.CatchUp(wctx) != nil {
@@ -141,10 +147,10 @@ func (t *Tasks) List(ctx context.Context, tenantID string, q ListQuery) (Page, e
 
 // catchUp waits, within readWait, for the view to apply everything this
 // node has published, so that reads see this node's writes.
-func (t *Tasks) catchUp(ctx context.Context) bool {
+func (t *Tasks) catchUp(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(ctx, t.readWait)
 	defer cancel()
-	return t.projector.WaitFor(wctx, t.pub.LastTaskSeq()) == nil
+	_ = t.projector.WaitFor(wctx, t.pub.LastTaskSeq())
 }
 
 // Cancel cancels a task that has not finished: no further attempt is made,
@@ -234,11 +240,9 @@ func (t *Tasks) Stats(tenantID string, since, until time.Time) (map[time.Time]Mi
 
 // Find returns the tenant's task with this id or idempotency key.
 func (t *Tasks) Find(ctx context.Context, tenantID, query string) (*Task, error) {
-	if task, err := t.view.FindTask(tenantID, query); !errors.Is(err, ErrNotFound) {
+	task, err := t.view.FindTask(tenantID, query)
+	if !errors.Is(err, ErrNotFound) || !ValidToken(query) {
 		return task, err
 	}
-	if !ValidToken(query) {
-		return nil, ErrNotFound
-	}
-	return t.Get(ctx, tenantID, query)
+	return t.getCaughtUp(ctx, tenantID, query)
 }

@@ -38,10 +38,9 @@ type taskRecord struct {
 	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 	AttemptCount  int        `json:"attemptCount"`
-	// The result is the response of attempt ResultAttempt (zero: none),
-	// with ResultError; it is not copied into the record, which every later
-	// event rewrites.
-	Finished      bool           `json:"finished,omitempty"`
+	// A succeeded or failed task's result is the response of attempt
+	// ResultAttempt (zero: none), with ResultError; it is not copied into
+	// the record, which every later event rewrites.
 	ResultAttempt int            `json:"resultAttempt,omitempty"`
 	ResultError   string         `json:"resultError,omitempty"`
 	TerminalSeq   uint64         `json:"terminalSeq,omitempty"`
@@ -167,13 +166,14 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 			index, prefix = tb.Bucket(bucketByWebhook), append([]byte(q.Webhook), 0)
 		}
 		states := tb.Bucket(bucketState)
+		var last []byte // key of the last item on the page
 		return scanNewestFirst(index.Cursor(), prefix, start, func(key []byte) (bool, error) {
 			if after != nil && bytes.Compare(key, after) < 0 {
 				return false, nil
 			}
 			id := key[8:]
-			var rec taskRecord
-			if err := json.Unmarshal(states.Get(id), &rec); err != nil {
+			rec, err := decodeRecord(states.Get(id))
+			if err != nil {
 				return false, err
 			}
 			if (q.Status != "" && rec.Status != q.Status) || (q.Host != "" && rec.Host != q.Host) ||
@@ -181,14 +181,15 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 				return true, nil
 			}
 			if len(page.Items) == limit {
-				page.NextCursor = base64.RawURLEncoding.EncodeToString(append([]byte{cursorVersion}, lastKey(page.Items)...))
+				page.NextCursor = base64.RawURLEncoding.EncodeToString(append([]byte{cursorVersion}, last...))
 				return false, nil
 			}
-			task, err := readTask(tb, tenantID, id)
+			task, err := taskOf(tb, tenantID, id, rec)
 			if err != nil {
 				return false, err
 			}
 			page.Items = append(page.Items, task)
+			last = key
 			return true, nil
 		})
 	})
@@ -253,11 +254,6 @@ func (v *View) FindTask(tenantID, query string) (*Task, error) {
 // cursorVersion starts every cursor, so that other strings are refused.
 const cursorVersion = 1
 
-func lastKey(items []*Task) []byte {
-	t := items[len(items)-1]
-	return timeKey(t.CreatedAt, t.ID)
-}
-
 func timeKey(created time.Time, taskID string) []byte {
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(taskID)), uint64(created.UnixNano()))
 	return append(k, taskID...)
@@ -278,15 +274,30 @@ func childKey(taskID []byte, n int) []byte {
 	return binary.BigEndian.AppendUint32(k, uint32(n))
 }
 
+// readTask reads a task from its tenant's bucket, or returns ErrNotFound.
 func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
 	data := tb.Bucket(bucketState).Get(id)
 	if data == nil {
 		return nil, ErrNotFound
 	}
-	var rec taskRecord
-	if err := json.Unmarshal(data, &rec); err != nil {
+	rec, err := decodeRecord(data)
+	if err != nil {
+		return nil, err
+	}
+	return taskOf(tb, tenantID, id, rec)
+}
+
+func decodeRecord(data []byte) (*taskRecord, error) {
+	rec := new(taskRecord)
+	if err := json.Unmarshal(data, rec); err != nil {
 		return nil, fmt.Errorf("broker: task record: %w", err)
 	}
+	return rec, nil
+}
+
+// taskOf builds the task whose record is rec, reading its spec, attempts and
+// deliveries.
+func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task, error) {
 	t := &Task{
 		ID: string(id), TenantID: tenantID, Status: rec.Status,
 		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, FinishedAt: rec.FinishedAt,
@@ -307,7 +318,7 @@ func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("broker: attempts: %w", err)
 	}
-	if rec.Finished && rec.Status != StatusCanceled {
+	if rec.Status == StatusSucceeded || rec.Status == StatusFailed {
 		t.Result = &Result{Error: rec.ResultError}
 		for _, a := range t.Attempts {
 			if a.Number == rec.ResultAttempt {

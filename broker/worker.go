@@ -116,3 +116,33 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// workLog logs about one piece of work. Its attributes are kept as values
+// and handed to the logger only when a line is logged, which is rare:
+// building a logger with them for every attempt would format them eagerly.
+type workLog struct {
+	logger *slog.Logger
+	attrs  []slog.Attr
+}
+
+// logFor returns the log of work on a task; what and n name the step
+// ("attempt" and its number, "round" and its sequence).
+func (w *worker) logFor(tenantID, taskID, what string, n uint64) workLog {
+	return workLog{logger: w.logger, attrs: []slog.Attr{
+		slog.String("tenant_id", tenantID), slog.String("task_id", taskID), slog.Uint64(what, n),
+	}}
+}
+
+// Debug, Info and Warn log msg with the work's attributes, then attrs.
+func (l workLog) Debug(msg string, attrs ...slog.Attr) { l.log(slog.LevelDebug, msg, attrs) }
+func (l workLog) Info(msg string, attrs ...slog.Attr)  { l.log(slog.LevelInfo, msg, attrs) }
+func (l workLog) Warn(msg string, attrs ...slog.Attr)  { l.log(slog.LevelWarn, msg, attrs) }
+
+func (l workLog) log(level slog.Level, msg string, attrs []slog.Attr) {
+	ctx := context.Background()
+	if !l.logger.Enabled(ctx, level) {
+		return
+	}
+	all := append(l.attrs[:len(l.attrs):len(l.attrs)], attrs...)
+	l.logger.LogAttrs(ctx, level, msg, all...)
+}

@@ -43,10 +43,16 @@ type Store struct {
 
 	// Caches of decoded records, dropped when the projector applies an
 	// event that touches them: authentication and signing read them on
-	// every request and every attempt.
+	// every request and every attempt. gen counts those drops: a record
+	// read before one is not cached after it, since it may be stale.
 	mu      sync.RWMutex
+	gen     uint64
 	tenants map[string]*tenantRecord
 	keys    map[string]*keyRecord
+
+	// beforeFill, when set, runs between a cache miss's read and its fill:
+	// tests use it to apply an event exactly there.
+	beforeFill func()
 }
 
 // OnMiss sets how the store catches up with the tenant stream when a key is
@@ -64,13 +70,11 @@ func NewStore(db *bolt.DB, now func() time.Time) *Store {
 	return &Store{db: db, now: now, tenants: map[string]*tenantRecord{}, keys: map[string]*keyRecord{}}
 }
 
-// dummyHash keeps the time of a look-up of an unknown key id close to that
-// of a known one.
-var dummyHash = hashKey("bk_0000000000000000_00000000000000000000000000000000")
-
 // Authenticate returns who apiKey belongs to, or ErrUnauthorized for a
 // malformed, unknown or revoked key. The key's hash is compared in constant
-// time. An unknown key id makes it wait, bounded, for the view to catch up.
+// time. An unknown key id makes it wait, bounded, for the view to catch up,
+// then fail without a comparison: ids are no secret (the dashboard and the
+// admin API list them), so their existence needs no timing cover.
 func (s *Store) Authenticate(ctx context.Context, apiKey string) (Principal, error) {
 	id, ok := parseAPIKey(apiKey)
 	if !ok {
@@ -84,20 +88,33 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (Principal, err
 		}
 		cancel()
 	}
-	want := dummyHash
-	if found && err == nil {
-		want = rec.Hash
+	if err != nil || !found {
+		return Principal{}, ErrUnauthorized
 	}
-	match := subtle.ConstantTimeCompare(hashKey(apiKey), want) == 1
-	if !found || err != nil || !match || rec.RevokedAt != nil {
+	if subtle.ConstantTimeCompare(hashKey(apiKey), rec.Hash) != 1 || rec.RevokedAt != nil {
 		return Principal{}, ErrUnauthorized
 	}
 	return Principal{TenantID: rec.TenantID, KeyID: rec.ID}, nil
 }
 
+// fill caches a record read at generation gen, unless a drop came since:
+// the record may predate that event.
+func (s *Store) fill(gen uint64, put func()) {
+	if s.beforeFill != nil {
+		s.beforeFill()
+	}
+	s.mu.Lock()
+	if s.gen == gen {
+		put()
+	}
+	s.mu.Unlock()
+}
+
+// lookupKey returns the key's record, from the cache when it can.
 func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
 	s.mu.RLock()
 	cached, ok := s.keys[id]
+	gen := s.gen
 	s.mu.RUnlock()
 	if ok {
 		return *cached, true, nil
@@ -116,9 +133,7 @@ func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
 		return nil
 	})
 	if found && err == nil {
-		s.mu.Lock()
-		s.keys[id] = &rec
-		s.mu.Unlock()
+		s.fill(gen, func() { s.keys[id] = &rec })
 	}
 	return rec, found, err
 }
@@ -127,6 +142,7 @@ func (s *Store) lookupKey(id string) (keyRecord, bool, error) {
 func (s *Store) tenantRecord(tenantID string) (*tenantRecord, error) {
 	s.mu.RLock()
 	rec, ok := s.tenants[tenantID]
+	gen := s.gen
 	s.mu.RUnlock()
 	if ok {
 		return rec, nil
@@ -139,9 +155,7 @@ func (s *Store) tenantRecord(tenantID string) (*tenantRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.tenants[tenantID] = rec
-	s.mu.Unlock()
+	s.fill(gen, func() { s.tenants[tenantID] = rec })
 	return rec, nil
 }
 
@@ -181,32 +195,6 @@ func (s *Store) Get(tenantID string) (*Tenant, error) {
 		return nil
 	})
 	return t, err
-}
-
-// FindByName returns the id of the oldest tenant named name, or ErrNotFound.
-func (s *Store) FindByName(name string) (string, error) {
-	found := ""
-	var oldest time.Time
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTenants)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var rec tenantRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return err
-			}
-			if rec.Name == name && (found == "" || rec.CreatedAt.Before(oldest)) {
-				found, oldest = string(k), rec.CreatedAt
-			}
-			return nil
-		})
-	})
-	if err == nil && found == "" {
-		err = ErrNotFound
-	}
-	return found, err
 }
 
 // SigningSecrets returns the secrets the tenant's messages are signed with,
@@ -269,6 +257,7 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	}
 	return func() {
 		s.mu.Lock()
+		s.gen++
 		for id := range changedTenants {
 			delete(s.tenants, id)
 		}

@@ -18,7 +18,7 @@ type createTenantRequest struct {
 // API key and signing secret, shown only in this answer.
 func (s *Server) createTenant(c echo.Context) error {
 	var req createTenantRequest
-	if err := s.decodeJSON(c, &req); err != nil {
+	if _, err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Name == nil || strings.TrimSpace(*req.Name) == "" {
@@ -57,7 +57,7 @@ func (s *Server) getTenantLimits(c echo.Context) error {
 // putTenantLimits handles PUT /admin/v1/tenants/:tenant/limits.
 func (s *Server) putTenantLimits(c echo.Context) error {
 	var req limitsBody
-	if err := s.decodeJSON(c, &req); err != nil {
+	if _, err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	var l tenant.Limits

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -38,7 +39,18 @@ func (s *Server) deadLettersPage(c echo.Context) error {
 	if page.NextCursor != "" {
 		data.NextURL = "/dead-letters?" + url.Values{"host": {host}, "cursor": {page.NextCursor}}.Encode()
 	}
-	return s.render(c, http.StatusOK, "deadletters", view{Title: "Dead letters", Nav: "dead", Data: data, Flash: c.QueryParam("flash")})
+	return s.render(c, http.StatusOK, "deadletters", view{Title: "Dead letters", Nav: "dead", Data: data,
+		Flash: redeliveredFlash(c.QueryParam("redelivered"))})
+}
+
+// redeliveredFlash is the sentence after a redelivery, written here from
+// the count alone: the link carries no text of its own to show.
+func redeliveredFlash(n string) string {
+	sent, err := strconv.Atoi(n)
+	if err != nil || sent < 0 {
+		return ""
+	}
+	return fmt.Sprintf("Redelivering %d webhook(s).", sent)
 }
 
 // redeliverDeadLetters handles POST /dead-letters/redeliver: the selected
@@ -78,6 +90,5 @@ func (s *Server) redeliverDeadLetters(c echo.Context) error {
 			sent++
 		}
 	}
-	flash := fmt.Sprintf("Redelivering %d webhook(s).", sent)
-	return c.Redirect(http.StatusSeeOther, "/dead-letters?"+url.Values{"flash": {flash}}.Encode())
+	return c.Redirect(http.StatusSeeOther, "/dead-letters?redelivered="+strconv.Itoa(sent))
 }

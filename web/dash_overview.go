@@ -41,13 +41,19 @@ func latencyQuantile(hist []int, q float64) string {
 	for i, n := range hist {
 		seen += n
 		if seen >= rank {
-			if i == len(broker.LatencyBuckets) {
-				return "> " + fmtMs(broker.LatencyBuckets[i-1])
-			}
-			return "≤ " + fmtMs(broker.LatencyBuckets[i])
+			return bucketLabel(i)
 		}
 	}
 	return "—"
+}
+
+// bucketLabel names latency bucket i: its upper bound, or for the last
+// bucket, what it exceeds.
+func bucketLabel(i int) string {
+	if i >= len(broker.LatencyBuckets) {
+		return "> " + fmtMs(broker.LatencyBuckets[len(broker.LatencyBuckets)-1])
+	}
+	return "≤ " + fmtMs(broker.LatencyBuckets[i])
 }
 
 type overviewData struct {
@@ -63,6 +69,7 @@ type overviewData struct {
 type chart struct {
 	Title         string
 	Width, Height int
+	AxisY         float64 // where the bars stand: the height less the bottom margin
 	Bars          []bar
 	Labels        []label
 	Legend        []legendItem
@@ -124,7 +131,7 @@ func (s *Server) overview(c echo.Context) error {
 // perMinuteChart stacks each minute's succeeded, failed and canceled tasks.
 func perMinuteChart(stats map[time.Time]broker.MinuteStats, start time.Time) chart {
 	const w, h, top, bottom, left = 600.0, 180.0, 10.0, 20.0, 30.0
-	ch := chart{Title: "Tasks finished per minute, last hour", Width: int(w), Height: int(h),
+	ch := chart{Title: "Tasks finished per minute, last hour", Width: int(w), Height: int(h), AxisY: h - bottom,
 		Legend: []legendItem{{"ok", "succeeded"}, {"bad", "failed"}, {"muted", "canceled"}}}
 	peak := 0
 	for i := range 60 {
@@ -167,7 +174,7 @@ func perMinuteChart(stats map[time.Time]broker.MinuteStats, start time.Time) cha
 func latencyChart(hist []int) chart {
 	const w, h, top, bottom, left = 600.0, 180.0, 10.0, 34.0, 10.0
 	n := len(broker.LatencyBuckets) + 1
-	ch := chart{Title: "Attempt latency, last 24 hours", Width: int(w), Height: int(h)}
+	ch := chart{Title: "Attempt latency, last 24 hours", Width: int(w), Height: int(h), AxisY: h - bottom}
 	peak := 0
 	for _, v := range hist {
 		peak = max(peak, v)
@@ -182,10 +189,7 @@ func latencyChart(hist []int) chart {
 		if i < len(hist) {
 			v = hist[i]
 		}
-		name := "> " + fmtMs(broker.LatencyBuckets[n-2])
-		if i < len(broker.LatencyBuckets) {
-			name = "≤ " + fmtMs(broker.LatencyBuckets[i])
-		}
+		name := bucketLabel(i)
 		bh := float64(v) * (h - top - bottom) / float64(peak)
 		ch.Bars = append(ch.Bars, bar{X: left + float64(i)*slot + 2, Y: h - bottom - bh, W: slot - 4, H: bh, Class: "ok",
 			Title: fmt.Sprintf("%s: %d attempts", name, v)})

@@ -75,7 +75,3 @@ func (s *Server) rotateSecretFromDashboard(c echo.Context) error {
 	return s.renderSettings(c, http.StatusOK, settingsData{NewSecret: secret.String()},
 		"Signing secret rotated. Webhooks carry signatures of both secrets for "+c.FormValue("overlap")+"; copy the new one now.", "")
 }
-
-// liveEvents handles GET /live: the signed-in tenant's events for the
-// dashboard's live updates.
-func (s *Server) liveEvents(c echo.Context) error { return s.tenantEvents(c) }

@@ -12,7 +12,6 @@ import (
 type taskData struct {
 	Task    *broker.Task
 	Curl    string
-	Flash   string
 	CanStop bool
 	CanSend bool
 }
@@ -37,11 +36,8 @@ func flashFor(created, done string) string {
 
 func (s *Server) renderTask(c echo.Context, status int, flash, problemText string) error {
 	task, err := s.loadTask(c)
-	if errors.Is(err, broker.ErrNotFound) {
-		return s.render(c, http.StatusNotFound, "error", view{Title: "Not found", Error: "No such task."})
-	}
 	if err != nil {
-		return err
+		return err // an unknown task: handleError renders the 404 page
 	}
 	data := taskData{
 		Task: task, Curl: curlCommand(task, c.Scheme()+"://"+c.Request().Host),

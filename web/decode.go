@@ -15,75 +15,81 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// rawBodyKey keeps the request body in the echo context once decoded.
-const rawBodyKey = "rawBody"
-
-// decodeJSON reads the request body (at most the body limit) into v,
-// refusing unknown fields and trailing data, and turns every decoding error
-// into a problem that names the field.
-func (s *Server) decodeJSON(c echo.Context, v any) error {
+// decodeJSON reads the request body (at most the body limit) into v, a
+// pointer to a struct, and returns the body as read. It refuses other media
+// types before reading, anything but one JSON object, and member names that
+// are not exactly a field's; every error is a problem that names the field.
+func (s *Server) decodeJSON(c echo.Context, v any) ([]byte, error) {
+	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return nil, problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			"Send the body as application/json.")
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.limits.MaxBody))
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return problemTooLarge(maxErr.Limit)
+			return nil, problemTooLarge(maxErr.Limit)
 		}
-		return problemMalformed("Could not read the request body.")
+		return nil, problemMalformed("Could not read the request body.")
 	}
-	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			"Send the body as application/json.")
+	if p := checkObject(body); p != nil {
+		return nil, p
 	}
-	c.Set(rawBodyKey, body)
-	if !utf8.Valid(body) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return nil, decodeProblem(err)
+	}
+	if p := checkFieldNames(members, s.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
+		return nil, p
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, decodeProblem(err)
+	}
+	return body, nil
+}
+
+// checkObject refuses, before parsing, a body that cannot be a JSON object.
+func checkObject(body []byte) *Problem {
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case !utf8.Valid(body):
 		return problemMalformed("The body is not valid UTF-8.")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	case len(trimmed) == 0:
 		return problemMalformed("The request body is empty; send a JSON object.")
-	}
-	if p := checkFieldNames(body, v); p != nil {
-		return p
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeProblem(err)
-	}
-	if dec.More() {
-		return problemMalformed("The body has data after the JSON object.")
+	case trimmed[0] != '{':
+		return problemMalformed("The body must be a JSON object.")
 	}
 	return nil
 }
 
+// decodeProblem turns an error of json.Unmarshal into a problem.
 func decodeProblem(err error) *Problem {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntaxErr):
-		return problemMalformed(fmt.Sprintf("The body is not valid JSON (at byte %d).", syntaxErr.Offset))
+		return syntaxProblem(syntaxErr)
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
 			return problemMalformed("The body must be a JSON object.")
 		}
 		return problemValidation([]FieldError{{Field: field, Message: "must be " + jsonTypeName(typeErr.Type.String())}})
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return problemMalformed("The body ends in the middle of a JSON value.")
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name = strings.Trim(name, `"`)
-		return problemValidation([]FieldError{{Field: name, Message: "unknown field"}})
-	}
-	var timeErr *parseTimeError
-	if errors.As(err, &timeErr) {
-		return problemValidation([]FieldError{{Field: timeErr.field, Message: timeErr.msg}})
 	}
 	return problemMalformed("The body could not be decoded as the expected JSON object.")
 }
 
-type parseTimeError struct{ field, msg string }
-
-func (e *parseTimeError) Error() string { return e.field + ": " + e.msg }
+// syntaxProblem tells a truncated body and trailing data from other syntax
+// errors, which json.Unmarshal all reports as *json.SyntaxError.
+func syntaxProblem(err *json.SyntaxError) *Problem {
+	switch msg := err.Error(); {
+	case msg == "unexpected end of JSON input":
+		return problemMalformed("The body ends in the middle of a JSON value.")
+	case strings.HasSuffix(msg, "after top-level value"):
+		return problemMalformed("The body has data after the JSON object.")
+	}
+	return problemMalformed(fmt.Sprintf("The body is not valid JSON (at byte %d).", err.Offset))
+}
 
 func jsonTypeName(goType string) string {
 	switch {
@@ -103,20 +109,32 @@ func jsonTypeName(goType string) string {
 	}
 }
 
-// checkFieldNames refuses top-level members whose names match a field of v
-// only case-insensitively: encoding/json would accept "webhookURL" for
-// "webhookUrl", hiding the client's typo.
-func checkFieldNames(body []byte, v any) *Problem {
-	var members map[string]json.RawMessage
-	if json.Unmarshal(body, &members) != nil {
-		return nil // not an object: the decoder reports it
+// fieldNames returns the JSON member names of struct type t, computed once
+// per type.
+func (s *Server) fieldNames(t reflect.Type) map[string]bool {
+	if known, ok := s.knownFields.Load(t); ok {
+		return known.(map[string]bool)
 	}
 	known := map[string]bool{}
-	t := reflect.TypeOf(v).Elem()
 	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
 		known[name] = true
 	}
+	s.knownFields.Store(t, known)
+	return known
+}
+
+// checkFieldNames refuses top-level members that are not exactly the name
+// of a field: encoding/json would accept "webhookURL" for "webhookUrl",
+// hiding the client's typo.
+func checkFieldNames(members map[string]json.RawMessage, known map[string]bool) *Problem {
 	var errs []FieldError
 	for name := range members {
 		if !known[name] {

@@ -28,7 +28,7 @@ func (s *Server) taskEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, err := lastEventID(c)
+	after, _, err := lastEventID(c)
 	if err != nil {
 		return err
 	}
@@ -54,15 +54,16 @@ func (s *Server) taskEvents(c echo.Context) error {
 	})
 }
 
-// tenantEvents handles GET /v1/events: every change of all the tenant's
-// tasks, from now on or after Last-Event-ID. It does not end by itself.
+// tenantEvents handles GET /v1/events, and GET /live for the dashboard's
+// live updates: every change of all the tenant's tasks, from now on or
+// after Last-Event-ID. It does not end by itself.
 func (s *Server) tenantEvents(c echo.Context) error {
 	tenantID := principal(c).TenantID
-	after, err := lastEventID(c)
+	after, given, err := lastEventID(c)
 	if err != nil {
 		return err
 	}
-	if c.Request().Header.Get("Last-Event-ID") == "" && c.QueryParam("lastEventId") == "" {
+	if !given {
 		if after, err = s.tasks.LastTenantEvent(c.Request().Context(), tenantID); err != nil {
 			return err
 		}
@@ -76,20 +77,21 @@ func (s *Server) tenantEvents(c echo.Context) error {
 }
 
 // lastEventID reads where a client resumes: the Last-Event-ID header, or
-// ?lastEventId= for clients that cannot set it.
-func lastEventID(c echo.Context) (uint64, error) {
+// ?lastEventId= for clients that cannot set it. given reports whether the
+// client named one.
+func lastEventID(c echo.Context) (after uint64, given bool, err error) {
 	v := c.Request().Header.Get("Last-Event-ID")
 	if v == "" {
 		v = c.QueryParam("lastEventId")
 	}
 	if v == "" {
-		return 0, nil
+		return 0, false, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, problemValidation([]FieldError{{Field: "Last-Event-ID", Message: "must be an event id from this stream"}})
+		return 0, true, problemValidation([]FieldError{{Field: "Last-Event-ID", Message: "must be an event id from this stream"}})
 	}
-	return n, nil
+	return n, true, nil
 }
 
 // streamEvents writes Server-Sent Events. watch registers for the next

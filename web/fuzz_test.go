@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,8 +14,8 @@ import (
 )
 
 // FuzzCreateTaskBody feeds arbitrary bodies through the create decoder and
-// validator: they must never panic, and whatever they accept must be a task
-// the dispatcher can run.
+// validator: they must never panic, whatever they accept must be a single
+// JSON object, and a task the dispatcher can run.
 func FuzzCreateTaskBody(f *testing.F) {
 	for _, seed := range []string{
 		`{"targetUrl": "https://example.com/x"}`,
@@ -23,6 +24,7 @@ func FuzzCreateTaskBody(f *testing.F) {
 		`{"targetUrl": 1}`, `[]`, `null`, `{"retries": 1e999}`, `{"targetUrl": "http://[::1"}`,
 		"{\"targetUrl\": \"https://e.com\", \"headers\": {\"X\": \"a\\r\\nB: c\"}}",
 		"{\"targetUrl\": \"https://e.com/\xff\xfe\"}", strings.Repeat("[", 20000),
+		`{"targetUrl":"https://e.com"}]`, `{"targetURL":"https://e.com"}}`, `{"targetUrl":"https://e.com"}{}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -34,11 +36,15 @@ func FuzzCreateTaskBody(f *testing.F) {
 		req.Header.Set("Content-Type", "application/json")
 		c := e.NewContext(req, httptest.NewRecorder())
 		var in createTaskRequest
-		if err := s.decodeJSON(c, &in); err != nil {
+		raw, err := s.decodeJSON(c, &in)
+		if err != nil {
 			if _, ok := err.(*Problem); !ok {
 				t.Fatalf("decode error is not a problem: %v", err)
 			}
 			return
+		}
+		if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || !bytes.Equal(raw, body) {
+			t.Fatalf("accepted a body that is not a single JSON object: %q", body)
 		}
 		spec, errs := s.validateTask(in, "")
 		if len(errs) > 0 {

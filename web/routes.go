@@ -54,7 +54,7 @@ func (s *Server) routes(devTools http.Handler) {
 	e.POST("/settings/keys", s.createKeyFromDashboard, sess, csrf)
 	e.POST("/settings/keys/:key/revoke", s.revokeKeyFromDashboard, sess, csrf)
 	e.POST("/settings/secret/rotate", s.rotateSecretFromDashboard, sess, csrf)
-	e.GET("/live", s.liveEvents, sess)
+	e.GET("/live", s.tenantEvents, sess) // live updates of the pages
 
 	if devTools != nil {
 		e.Any("/dev/*", echo.WrapHandler(devTools))

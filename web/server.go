@@ -99,6 +99,7 @@ type Server struct {
 	heartbeat   time.Duration
 	closing     chan struct{}
 	closeOnce   sync.Once
+	knownFields sync.Map // reflect.Type -> map[string]bool: see fieldNames
 	checkURL    func(*url.URL) error
 	limits      Limits
 	ready       func() error
@@ -131,6 +132,7 @@ func New(cfg Config) *Server {
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
+	s.limits.MaxDelay = delayLimit(s.limits.MaxDelay, s.retention)
 	if s.checkURL == nil {
 		s.checkURL = func(*url.URL) error { return nil }
 	}
@@ -144,7 +146,9 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.recoverPanics, s.observe, securityHeaders, s.cors)
+	// observe is outermost so that it counts and logs every answer,
+	// including the 500 that recoverPanics makes of a panic.
+	e.Use(s.observe, s.recoverPanics, securityHeaders, s.cors)
 	s.echo = e
 	s.routes(cfg.DevTools)
 	return s

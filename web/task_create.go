@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/delivery"
+	"github.com/boomerang-dev/boomerang/signing"
 )
 
 // Defaults of a task's optional fields.
@@ -50,18 +51,27 @@ var allowedMethods = map[string]bool{
 }
 
 // reservedHeaders are set by Boomerang or by the HTTP layer; a task may not
-// set them.
-var reservedHeaders = map[string]bool{
-	"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
-	"keep-alive": true, "upgrade": true, "te": true, "trailer": true, "proxy-connection": true,
-	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
-	"boomerang-task-id": true, "boomerang-attempt": true,
+// set them. Keys are lower case.
+var reservedHeaders = lowerSet(
+	"host", "content-length", "transfer-encoding", "connection",
+	"keep-alive", "upgrade", "te", "trailer", "proxy-connection",
+	signing.HeaderID, signing.HeaderTimestamp, signing.HeaderSignature,
+	delivery.HeaderTaskID, delivery.HeaderAttempt,
+)
+
+func lowerSet(names ...string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[strings.ToLower(n)] = true
+	}
+	return set
 }
 
 // createTask handles POST /v1/tasks.
 func (s *Server) createTask(c echo.Context) error {
 	var req createTaskRequest
-	if err := s.decodeJSON(c, &req); err != nil {
+	body, err := s.decodeJSON(c, &req)
+	if err != nil {
 		return err
 	}
 	spec, errs := s.validateTask(req, c.Request().Header.Get("Idempotency-Key"))
@@ -70,7 +80,7 @@ func (s *Server) createTask(c echo.Context) error {
 	}
 	hash := ""
 	if spec.IdempotencyKey != "" {
-		hash = requestHash(c)
+		hash = requestHash(body)
 	}
 	task, replay, err := s.tasks.Create(c.Request().Context(), principal(c).TenantID, spec, hash)
 	switch {
@@ -86,10 +96,9 @@ func (s *Server) createTask(c echo.Context) error {
 	return s.createdResponse(c, http.StatusAccepted, task)
 }
 
-// requestHash identifies a create request for idempotency: its method, its
-// JSON body with insignificant white space removed, and nothing else.
-func requestHash(c echo.Context) string {
-	body, _ := c.Get(rawBodyKey).([]byte)
+// requestHash identifies a create request for idempotency: its JSON body
+// with insignificant white space removed, and nothing else.
+func requestHash(body []byte) string {
 	var compact bytes.Buffer
 	if json.Compact(&compact, body) != nil {
 		compact.Reset()
@@ -168,13 +177,13 @@ func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spe
 		spec.Timeout = *req.Timeout
 	}
 	now := s.now().UTC()
-	maxDelay := s.maxDelay()
+	maxDelay := s.limits.MaxDelay
 	switch {
 	case req.Delay != nil && req.NotBefore != nil:
 		fail("delay", "give delay or notBefore, not both")
 	case req.Delay != nil:
 		d := *req.Delay
-		if !(d >= 0 && d <= maxDelay.Seconds()) || math.IsInf(d, 0) {
+		if !(d >= 0 && d <= maxDelay.Seconds()) { // also refuses NaN and ±Inf
 			fail("delay", "must be between 0 and %g seconds", maxDelay.Seconds())
 		} else if d > 0 {
 			at := now.Add(time.Duration(d * float64(time.Second)))
@@ -205,13 +214,12 @@ func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spe
 // of the event log's retention, for its retries and its webhook.
 const retentionMargin = 7 * 24 * time.Hour
 
-// maxDelay is how far ahead a task may be scheduled: the configured limit,
-// and never so far that the task log's retention would drop the task's
+// delayLimit is how far ahead a task may be scheduled: the configured limit
+// d, and never so far that the task log's retention would drop the task's
 // history before it has run.
-func (s *Server) maxDelay() time.Duration {
-	d := s.limits.MaxDelay
-	if s.retention > 0 && s.retention-retentionMargin < d {
-		d = max(s.retention-retentionMargin, time.Hour)
+func delayLimit(d, retention time.Duration) time.Duration {
+	if retention > 0 && retention-retentionMargin < d {
+		d = max(retention-retentionMargin, time.Hour)
 	}
 	return d
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,13 +30,21 @@ func (s *Server) loadTask(c echo.Context) (*broker.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.tasks.Get(c.Request().Context(), principal(c).TenantID, id)
+	return s.getTaskByID(c.Request().Context(), principal(c).TenantID, id)
 }
 
-// getTask handles GET /v1/tasks/:id. With ?wait= it long-polls: it answers
-// as soon as the task differs from the version the client names in
-// If-None-Match (from the ETag of an earlier answer), or, without one, at the
-// task's next change; at the deadline it answers with the unchanged task.
+// getTaskByID returns the tenant's task, with the same 404 problem for an
+// unknown task on every route, API or dashboard.
+func (s *Server) getTaskByID(ctx context.Context, tenantID, id string) (*broker.Task, error) {
+	task, err := s.tasks.Get(ctx, tenantID, id)
+	if errors.Is(err, broker.ErrNotFound) {
+		return nil, problemNotFound("No such task.")
+	}
+	return task, err
+}
+
+// getTask handles GET /v1/tasks/:id. With ?wait= it long-polls: see
+// longPoll.
 func (s *Server) getTask(c echo.Context) error {
 	id, err := taskParam(c)
 	if err != nil {
@@ -45,44 +54,55 @@ func (s *Server) getTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tenantID := principal(c).TenantID
-	ctx := c.Request().Context()
-	task, err := s.tasks.Get(ctx, tenantID, id)
-	if err != nil {
-		return err
+	if wait > 0 {
+		return s.longPoll(c, id, wait)
 	}
-	known := c.Request().Header.Get("If-None-Match")
-	if wait == 0 || task.Settled() || (known != "" && known != etag(task)) {
-		return s.taskResponse(c, task)
-	}
-	if known == "" {
-		known = etag(task)
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for etag(task) == known && !task.Settled() {
-		changed, stop := s.hub.WatchTask(tenantID, id)
-		// Read again after watching, so that a change in between is seen.
-		if task, err = s.tasks.Get(ctx, tenantID, id); err != nil || etag(task) != known {
-			stop()
-			break
-		}
-		select {
-		case <-changed:
-			stop()
-			task, err = s.tasks.Get(ctx, tenantID, id)
-		case <-ctx.Done():
-			stop()
-			return s.taskResponse(c, task)
-		}
-		if err != nil {
-			return err
-		}
-	}
+	task, err := s.loadTask(c)
 	if err != nil {
 		return err
 	}
 	return s.taskResponse(c, task)
+}
+
+// longPoll answers as soon as the task differs from the version the client
+// names in If-None-Match (from the ETag of an earlier answer), or, without
+// one, at the task's next change; a settled task is answered at once. At the
+// deadline, or when the server closes, it answers with the unchanged task.
+func (s *Server) longPoll(c echo.Context, id string, wait time.Duration) error {
+	tenantID := principal(c).TenantID
+	ctx := c.Request().Context()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	known := c.Request().Header.Get("If-None-Match")
+	for {
+		// Watch before reading, so that a change in between is seen.
+		changed, stop := s.hub.WatchTask(tenantID, id)
+		task, err := s.getTaskByID(ctx, tenantID, id)
+		if err != nil {
+			stop()
+			return err
+		}
+		if known == "" {
+			known = etag(task)
+		}
+		if task.Settled() || etag(task) != known {
+			stop()
+			return s.taskResponse(c, task)
+		}
+		select {
+		case <-changed:
+			stop()
+		case <-deadline.C:
+			stop()
+			return s.taskResponse(c, task)
+		case <-ctx.Done():
+			stop()
+			return s.taskResponse(c, task)
+		case <-s.closing:
+			stop()
+			return s.taskResponse(c, task)
+		}
+	}
 }
 
 // etag is the entity tag of a task's current version.

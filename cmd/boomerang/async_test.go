@@ -182,17 +182,21 @@ func TestTenantEventStream(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		gt := testenv.InGoroutine(t)
 		time.Sleep(300 * time.Millisecond) // let the stream open first
 		for range 3 {
-			task := createTask(t, client, map[string]any{"targetUrl": target.URL})
+			task := createTask(gt, client, map[string]any{"targetUrl": target.URL})
 			ids.Store(task.ID, true)
 		}
-		createTask(t, other, map[string]any{"targetUrl": target.URL})
+		createTask(gt, other, map[string]any{"targetUrl": target.URL})
 	}()
 	s := readSSE(t, node.URL(), "/v1/events", map[string]string{"Authorization": "Bearer " + client.Key}, func(s *sseStream) bool {
 		return strings.Count(kinds(s.events), "succeeded") == 3
 	})
 	wg.Wait()
+	if n := strings.Count(kinds(s.events), "succeeded"); n != 3 {
+		t.Fatalf("tenant stream: %d tasks succeeded, want the 3 created while it was open (events %s)", n, kinds(s.events))
+	}
 	for _, e := range s.events {
 		if _, ok := ids.Load(e.Data.TaskID); !ok {
 			t.Fatalf("tenant stream carried an event of task %s (older, or another tenant's)", e.Data.TaskID)
@@ -330,7 +334,7 @@ func TestIdempotencyKey(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := client.Do(t, http.MethodPost, "/v1/tasks", body, "Idempotency-Key", "order-42")
+			r := client.Do(testenv.InGoroutine(t), http.MethodPost, "/v1/tasks", body, "Idempotency-Key", "order-42")
 			var task struct{ ID string }
 			_ = json.Unmarshal(r.Body, &task)
 			ids[i], statuses[i] = task.ID, r.Status

@@ -307,13 +307,20 @@ func TestHostileRequestsGetOnlyProblems(t *testing.T) {
 		"chunked garbage":         fmt.Sprintf("POST /v1/tasks HTTP/1.1\r\nHost: %s\r\n%sTransfer-Encoding: chunked\r\n\r\nzz\r\n", host, auth),
 		"admin with a tenant key": fmt.Sprintf("POST /admin/v1/tenants HTTP/1.1\r\nHost: %s\r\n%sContent-Length: 2\r\n\r\n{}", host, auth),
 	}
+	// Go's HTTP server answers these itself, in plain text, before any
+	// handler runs; everything else reaches the API.
+	refusedByHTTPServer := map[string]bool{"control in idem key": true}
 	for name, raw := range requests {
 		status, contentType := rawRequest(t, host, raw)
 		if status < 400 || status >= 500 {
 			t.Errorf("%s: got %d, want a 4xx", name, status)
 		}
-		if status != 400 && contentType != "application/problem+json" && !strings.HasPrefix(contentType, "text/plain") {
-			t.Errorf("%s: %d with %q, want a problem", name, status, contentType)
+		want := "application/problem+json"
+		if refusedByHTTPServer[name] {
+			want = "text/plain; charset=utf-8"
+		}
+		if contentType != want {
+			t.Errorf("%s: %d with %q, want %q", name, status, contentType, want)
 		}
 	}
 	if r := (&testenv.Client{Base: node.URL()}).Do(t, http.MethodGet, "/healthz", nil); r.Status != http.StatusOK {

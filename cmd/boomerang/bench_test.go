@@ -17,10 +17,11 @@ import (
 	"time"
 
 	"github.com/boomerang-dev/boomerang/signing"
+	"github.com/boomerang-dev/boomerang/tenant"
 )
 
 // benchNode runs Main quietly for a benchmark.
-func benchNode(b *testing.B, extra ...string) (*Main, string, string) {
+func benchNode(b *testing.B, extra ...string) (*Main, tenant.Credentials) {
 	b.Helper()
 	m := NewMain()
 	m.Stdout = io.Discard
@@ -41,19 +42,8 @@ func benchNode(b *testing.B, extra ...string) (*Main, string, string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = m.Close() })
-	body, _ := json.Marshal(map[string]string{"name": "bench"})
-	req, _ := http.NewRequest(http.MethodPost, m.URL()+"/admin/v1/tenants", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testAdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var creds struct{ APIKey, SigningSecret string }
-	if err := json.NewDecoder(resp.Body).Decode(&creds); err != nil {
-		b.Fatal(err)
-	}
-	return m, creds.APIKey, creds.SigningSecret
+	_, creds := newTenant(b, m.URL(), "bench")
+	return m, creds
 }
 
 func benchClient(conns int) *http.Client {
@@ -102,7 +92,8 @@ func postTask(client *http.Client, url, key string, payload []byte) (time.Durati
 func BenchmarkCreateTask(b *testing.B) {
 	for _, clients := range []int{1, 32} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			m, key, _ := benchNode(b)
+			m, creds := benchNode(b)
+			key := creds.APIKey
 			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 			defer target.Close()
 			payload, _ := json.Marshal(map[string]any{"targetUrl": target.URL, "payload": map[string]string{"data": string(bytes.Repeat([]byte("x"), 200))}})
@@ -137,7 +128,8 @@ func BenchmarkCreateTask(b *testing.B) {
 // target, signed webhook, for b.N tasks from 32 concurrent clients. It
 // reports completed tasks per second and create-to-webhook latency.
 func BenchmarkEndToEnd(b *testing.B) {
-	m, key, secretText := benchNode(b)
+	m, creds := benchNode(b)
+	key, secretText := creds.APIKey, creds.SigningSecret
 	secret, _ := signing.ParseSecret(secretText)
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -68,8 +68,9 @@ func TestTwoNodesShareTheWork(t *testing.T) {
 			if i%2 == 1 {
 				c = clientB
 			}
+			gt := testenv.InGoroutine(t)
 			var task struct{ ID string }
-			c.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": target.URL}, "Idempotency-Key", "k-1").JSON(t, &task)
+			c.Do(gt, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": target.URL}, "Idempotency-Key", "k-1").JSON(gt, &task)
 			got[i] = task.ID
 		}()
 	}

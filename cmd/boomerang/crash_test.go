@@ -97,31 +97,6 @@ func dumpLog(t *testing.T, dir string) {
 	}
 }
 
-// crashLoad creates n tasks in every state the crash tests need: finished at
-// once, between retries, failing, waiting for their time, in flight, and
-// with a webhook receiver that is down until after the restart.
-func crashLoad(t *testing.T, client *testenv.Client, target *testenv.Target, up, down *testenv.Receiver, n int) []string {
-	t.Helper()
-	var ids []string
-	for i := range n {
-		body := map[string]any{"targetUrl": target.URL, "webhookUrl": up.URL, "payload": map[string]int{"i": i}}
-		switch i % 6 {
-		case 1:
-			body["targetUrl"] = target.URL + "/flaky"
-		case 2:
-			body["targetUrl"] = target.URL + "/bad"
-		case 3:
-			body["delay"] = 2
-		case 4:
-			body["targetUrl"] = target.URL + "/slow"
-		case 5:
-			body["webhookUrl"] = down.URL
-		}
-		ids = append(ids, createTask(t, client, body).ID)
-	}
-	return ids
-}
-
 // crashCounts are what a crash test reports.
 type crashCounts struct {
 	tasks, delivered, duplicateWebhooks, repeatedAttempts, targetCalls int
@@ -138,33 +113,12 @@ func crashScenario(t *testing.T, sig syscall.Signal, n int) crashCounts {
 		}
 	}()
 	cmd := startBinary(t, dir, addr)
-	admin := &testenv.Client{Base: "http://" + addr, Key: testAdminToken}
-	var creds struct{ APIKey, SigningSecret string }
-	admin.Do(t, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": "acme"}).JSON(t, &creds)
-	client := &testenv.Client{Base: admin.Base, Key: creds.APIKey}
-	target := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, call int) {
-		switch r.URL.Path {
-		case "/flaky":
-			if call < 3 {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				return
-			}
-		case "/bad":
-			w.WriteHeader(http.StatusNotFound)
-			return
-		case "/slow":
-			select {
-			case <-time.After(500 * time.Millisecond):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-	})
+	client, creds := newTenant(t, "http://"+addr, "acme")
+	target := mixedTarget(t)
 	up := testenv.NewReceiver(t, creds.SigningSecret)
 	down := testenv.NewReceiver(t, creds.SigningSecret)
 	down.Answer(http.StatusServiceUnavailable)
-	ids := crashLoad(t, client, target, up, down, n)
+	ids := mixedLoad(t, client, target, up, down, n)
 	target.WaitCalls(t, n/3, 30*time.Second)
 	if unfinished := countUnfinished(t, client); unfinished == 0 {
 		t.Fatal("every task finished before the stop; the test proves nothing")

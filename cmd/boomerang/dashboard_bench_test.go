@@ -27,8 +27,8 @@ func BenchmarkDashboardPages(b *testing.B) {
 	tasks, attempts := envInt("BOOMERANG_BENCH_TASKS", 100_000), envInt("BOOMERANG_BENCH_ATTEMPTS", 2)
 	// Pages read only the view: the stream's fsync policy does not change
 	// them, and interval makes seeding millions of events faster.
-	m, key, _ := benchNode(b, "--sync", "interval")
-	tenantID := mustTenantOf(b, m, key)
+	m, creds := benchNode(b, "--sync", "interval")
+	key, tenantID := creds.APIKey, creds.TenantID
 	ids := seedTasks(b, m, tenantID, tasks, attempts)
 
 	// A session, as the sign-in form would make.
@@ -62,14 +62,6 @@ func BenchmarkDashboardPages(b *testing.B) {
 			}
 		})
 	}
-}
-
-func mustTenantOf(b *testing.B, m *Main, key string) string {
-	p, err := m.tenants.Authenticate(context.Background(), key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return p.TenantID
 }
 
 // envInt reads a positive integer from the environment, or returns def.

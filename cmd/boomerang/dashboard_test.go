@@ -433,7 +433,7 @@ func TestDashboardHTTP(t *testing.T) {
 func TestDevSignInLinkWorksOnce(t *testing.T) {
 	t.Parallel()
 	node := MustRunMain(t, "--dev")
-	link, _, err := node.webTokens().IssueSignInLink(devTenantID)
+	link, _, err := node.tokens.IssueSignInLink(devTenantID)
 	if err != nil {
 		t.Fatal(err)
 	}

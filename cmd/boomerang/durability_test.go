@@ -15,28 +15,38 @@ import (
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
-// mixedLoad creates tasks in many states: finished at once, retrying, fails
-// permanently, waiting for a delay, webhook to a receiver that is down.
-func mixedLoad(t *testing.T, client *testenv.Client, target *testenv.Target, receiver *testenv.Receiver) []string {
+// mixedLoad creates n tasks in the states that restarts and crashes must
+// carry through: finished at once, retrying (/flaky), failing (/bad),
+// waiting for their time, in flight (/slow) and, when down is given, with a
+// webhook receiver that is down.
+func mixedLoad(t *testing.T, client *testenv.Client, target *testenv.Target, up, down *testenv.Receiver, n int) []string {
 	t.Helper()
+	states := 5
+	if down != nil {
+		states = 6
+	}
 	var ids []string
-	for i := range 30 {
-		body := map[string]any{"targetUrl": target.URL, "webhookUrl": receiver.URL, "payload": map[string]int{"i": i}}
-		switch i % 5 {
+	for i := range n {
+		body := map[string]any{"targetUrl": target.URL, "webhookUrl": up.URL, "payload": map[string]int{"i": i}}
+		switch i % states {
 		case 1:
 			body["targetUrl"] = target.URL + "/flaky"
 		case 2:
 			body["targetUrl"] = target.URL + "/bad"
 		case 3:
-			body["delay"] = 1
+			body["delay"] = 2
 		case 4:
 			body["targetUrl"] = target.URL + "/slow"
+		case 5:
+			body["webhookUrl"] = down.URL
 		}
 		ids = append(ids, createTask(t, client, body).ID)
 	}
 	return ids
 }
 
+// mixedTarget answers mixedLoad's tasks: /flaky fails twice with 503, /bad
+// answers 404, /slow takes half a second, anything else 200.
 func mixedTarget(t *testing.T) *testenv.Target {
 	return testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch r.URL.Path {
@@ -50,7 +60,7 @@ func mixedTarget(t *testing.T) *testenv.Target {
 			return
 		case "/slow":
 			select {
-			case <-time.After(300 * time.Millisecond):
+			case <-time.After(500 * time.Millisecond):
 			case <-r.Context().Done():
 				return
 			}
@@ -69,7 +79,7 @@ func TestRestartMidwayLosesNothing(t *testing.T) {
 	client, creds := node.tenantClient(t, "acme")
 	target := mixedTarget(t)
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
-	ids := mixedLoad(t, client, target, receiver)
+	ids := mixedLoad(t, client, target, receiver, nil, 30)
 	target.WaitCalls(t, 10, 10*time.Second)
 	if unfinished := countUnfinished(t, client); unfinished == 0 {
 		t.Fatal("every task finished before the stop; the test proves nothing")
@@ -99,7 +109,7 @@ func TestViewRebuildsIdentically(t *testing.T) {
 	other, _ := node.tenantClient(t, "other")
 	target := mixedTarget(t)
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
-	ids := mixedLoad(t, client, target, receiver)
+	ids := mixedLoad(t, client, target, receiver, nil, 30)
 	canceled := createTask(t, other, map[string]any{"targetUrl": target.URL, "delay": 60})
 	other.Do(t, "DELETE", "/v1/tasks/"+canceled.ID, nil)
 	for _, id := range ids {

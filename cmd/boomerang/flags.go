@@ -12,10 +12,12 @@ var errUsage = errors.New("usage")
 
 // parseFlags parses args into fs; every flag not given on the command line
 // takes its value from BOOMERANG_<NAME> (dashes as underscores) when set.
+// It returns flag.ErrHelp after printing the help that -h asked for, and
+// errUsage after printing a flag error.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
+			return flag.ErrHelp
 		}
 		return errUsage
 	}

@@ -25,9 +25,9 @@ func BenchmarkIsolation(b *testing.B) {
 
 func benchIsolation(b *testing.B, flags ...string) {
 	for range b.N {
-		m, _, _ := benchNode(b, append([]string{"--create-rate", "100000", "--create-burst", "100000"}, flags...)...)
-		keyA := benchTenant(b, m, "flooder")
-		keyB := benchTenant(b, m, "victim")
+		m, flooder := benchNode(b, append([]string{"--create-rate", "100000", "--create-burst", "100000"}, flags...)...)
+		_, victim := newTenant(b, m.URL(), "victim")
+		keyA, keyB := flooder.APIKey, victim.APIKey
 		var slowInFlight atomic.Int64
 		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			slowInFlight.Add(1)
@@ -108,23 +108,6 @@ func benchIsolation(b *testing.B, flags ...string) {
 		slow.Close()
 		fast.Close()
 	}
-}
-
-func benchTenant(b *testing.B, m *Main, name string) string {
-	b.Helper()
-	body, _ := json.Marshal(map[string]string{"name": name})
-	req, _ := http.NewRequest(http.MethodPost, m.URL()+"/admin/v1/tenants", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testAdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var creds struct{ APIKey string }
-	if err := json.NewDecoder(resp.Body).Decode(&creds); err != nil {
-		b.Fatal(err)
-	}
-	return creds.APIKey
 }
 
 func benchCreate(b *testing.B, client *http.Client, base, key, target string) string {

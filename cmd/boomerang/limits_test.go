@@ -102,3 +102,68 @@ func TestSlowTenantCannotTakeEverySlot(t *testing.T) {
 		t.Fatalf("alice peaked at %d calls to one host, over the cap of 2", p)
 	}
 }
+
+// TestTenantCapHoldsAcrossHosts spreads one tenant's slow tasks over two
+// hosts, so that the per-host cap (2 each) would allow 4: the per-tenant
+// cap (3) holds them to 3. An operator's per-tenant override then lowers
+// it to 1 for the tasks that follow.
+func TestTenantCapHoldsAcrossHosts(t *testing.T) {
+	t.Parallel()
+	node := MustRunMain(t, "--max-in-flight", "8", "--max-in-flight-per-tenant", "3", "--max-in-flight-per-host", "2")
+	alice, creds := node.tenantClient(t, "alice")
+	var gate atomic.Pointer[chan struct{}] // closed to let the calls answer
+	newGate := func() { ch := make(chan struct{}); gate.Store(&ch) }
+	newGate()
+	var inFlight, peak atomic.Int64
+	slow := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		now := inFlight.Add(1)
+		for p := peak.Load(); now > p && !peak.CompareAndSwap(p, now); p = peak.Load() {
+		}
+		select {
+		case <-*gate.Load():
+		case <-r.Context().Done(): // the test ended early
+		}
+		inFlight.Add(-1)
+		w.WriteHeader(http.StatusOK)
+	})
+	hosts := []string{slow.URL, strings.Replace(slow.URL, "127.0.0.1", "localhost", 1)}
+	create := func(n int) []string {
+		var ids []string
+		for i := range n {
+			ids = append(ids, createTask(t, alice, map[string]any{"targetUrl": hosts[i%2]}).ID)
+		}
+		return ids
+	}
+	finishAll := func(ids []string) {
+		for _, id := range ids {
+			if task := waitTask(t, alice, id, 30*time.Second, finished); task.Status != broker.StatusSucceeded {
+				t.Fatalf("task %s: %s", id, task.Status)
+			}
+		}
+	}
+
+	ids := create(8)
+	slow.WaitCalls(t, 3, 10*time.Second)
+	time.Sleep(300 * time.Millisecond) // room for a fourth call, were the cap broken
+	if p := peak.Load(); p != 3 {
+		t.Fatalf("alice had %d calls in flight over two hosts, want her tenant cap of 3", p)
+	}
+	close(*gate.Load())
+	finishAll(ids)
+
+	r := node.Admin.Do(t, http.MethodPut, "/admin/v1/tenants/"+creds.TenantID+"/limits", map[string]any{"maxInFlight": 1})
+	if r.Status != http.StatusOK {
+		t.Fatalf("set limits: %d %s", r.Status, r.Body)
+	}
+	newGate()
+	peak.Store(0)
+	calls := len(slow.Calls())
+	ids = create(4)
+	slow.WaitCalls(t, calls+1, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if p := peak.Load(); p != 1 {
+		t.Fatalf("after the override alice had %d calls in flight, want 1", p)
+	}
+	close(*gate.Load())
+	finishAll(ids)
+}

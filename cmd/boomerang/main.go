@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -50,10 +52,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "boomerang: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	if err != nil {
-		if err != errUsage {
-			fmt.Fprintln(stderr, "boomerang:", err)
-		}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // the help asked for is printed
+	case errors.Is(err, errUsage):
+		return 1 // the flag error is printed
+	case err != nil:
+		fmt.Fprintln(stderr, "boomerang:", err)
 		return 1
 	}
 	return 0

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -50,9 +48,8 @@ func (b *syncBuffer) String() string {
 // testNode is a running Main with what tests need around it.
 type testNode struct {
 	*Main
-	DataDir string
-	Log     *syncBuffer
-	Admin   *testenv.Client
+	Log   *syncBuffer
+	Admin *testenv.Client
 
 	stopOnce sync.Once
 }
@@ -78,12 +75,21 @@ func mustRunMainIn(tb testing.TB, dataDir string, args ...string) *testNode {
 		tb.Fatalf("flags: %v", err)
 	}
 	logBuf := &syncBuffer{}
-	m.Logger = slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger, err := m.newLogger(logBuf) // as serve does: --log-level and --log-format apply
+	if err != nil {
+		tb.Fatalf("logger: %v", err)
+	}
+	m.Logger = logger
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatalf("run: %v", err)
 	}
-	n := &testNode{Main: m, DataDir: dataDir, Log: logBuf, Admin: &testenv.Client{Base: m.URL(), Key: testAdminToken, Contract: apiContract}}
+	n := &testNode{Main: m, Log: logBuf, Admin: &testenv.Client{Base: m.URL(), Key: testAdminToken, Contract: apiContract}}
 	tb.Cleanup(func() {
+		select {
+		case err := <-m.failed:
+			tb.Errorf("the node failed during the test: %v", err)
+		default:
+		}
 		n.Stop()
 		if tb.Failed() {
 			tb.Logf("node log:\n%s", logBuf.String())
@@ -113,13 +119,22 @@ func (n *testNode) waitReady(tb testing.TB) {
 // tenantClient creates a tenant and returns a client with its key.
 func (n *testNode) tenantClient(tb testing.TB, name string) (*testenv.Client, tenant.Credentials) {
 	tb.Helper()
-	r := n.Admin.Do(tb, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": name})
+	return newTenant(tb, n.URL(), name)
+}
+
+// newTenant creates a tenant through the admin API of the server at base
+// (a node in this process or the built binary) and returns a client with
+// its key.
+func newTenant(tb testing.TB, base, name string) (*testenv.Client, tenant.Credentials) {
+	tb.Helper()
+	admin := &testenv.Client{Base: base, Key: testAdminToken, Contract: apiContract}
+	r := admin.Do(tb, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": name})
 	if r.Status != http.StatusCreated {
 		tb.Fatalf("create tenant: got %d %s, want 201", r.Status, r.Body)
 	}
 	var creds tenant.Credentials
 	r.JSON(tb, &creds)
-	return &testenv.Client{Base: n.URL(), Key: creds.APIKey, Contract: apiContract}, creds
+	return &testenv.Client{Base: base, Key: creds.APIKey, Contract: apiContract}, creds
 }
 
 // taskLastSeq is the task stream's last sequence: it moves on every publish.
@@ -185,15 +200,3 @@ func finished(t broker.Task) bool { return t.Status.Finished() }
 func webhookSettled(t broker.Task) bool {
 	return t.Status.Finished() && t.Webhook != nil && (t.Webhook.Status == broker.WebhookDelivered || t.Webhook.Status == broker.WebhookDead)
 }
-
-func decodeJSON(tb testing.TB, data []byte) any {
-	tb.Helper()
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		tb.Fatalf("decode %s: %v", data, err)
-	}
-	return v
-}
-
-// webTokens is the node's token issuer, for tests that need a sign-in link.
-func (n *testNode) webTokens() *tenant.Tokens { return n.tokens }

@@ -36,7 +36,8 @@ func BenchmarkParkedClients(b *testing.B) {
 	for _, mode := range []string{"longpoll", "sse"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {
-				m, key, _ := benchNode(b)
+				m, creds := benchNode(b)
+				key := creds.APIKey
 				hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 0}}
 				create := func() string {
 					req, _ := http.NewRequest(http.MethodPost, m.URL()+"/v1/tasks", strings.NewReader(`{"targetUrl":"http://127.0.0.1:1/","delay":3600}`))

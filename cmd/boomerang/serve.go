@@ -23,7 +23,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
@@ -82,7 +81,6 @@ type Main struct {
 	Stdout io.Writer
 	Logger *slog.Logger
 
-	db        *bolt.DB
 	viewFile  *viewfile.View
 	embedded  *natsembed.Server
 	conns     []*nats.Conn        // every NATS connection, closed last
@@ -104,6 +102,9 @@ type Main struct {
 	projectorsDone   sync.WaitGroup
 	workersDone      sync.WaitGroup
 	failed           chan error
+
+	guard  delivery.Guard       // from the flags, checked by ParseFlags
+	policy delivery.RetryPolicy // from the flags, checked by ParseFlags
 }
 
 // NewMain returns a Main with the default configuration.
@@ -133,10 +134,11 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "how long attempts in flight may finish at shutdown")
 	fs.DurationVar(&c.TaskRetention, "task-retention", 90*24*time.Hour, "how long task events stay in the stream (0: forever)")
 	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how long before unacknowledged work is redelivered")
-	fs.DurationVar(&c.RetryInitial, "retry-initial", time.Second, "backoff after the first failed attempt (doubles each time)")
-	fs.DurationVar(&c.RetryMax, "retry-max", time.Hour, "longest backoff between attempts")
-	fs.DurationVar(&c.RetryAfterCap, "retry-after-cap", 24*time.Hour, "longest Retry-After honoured from a target")
-	fs.StringVar(&c.WebhookSchedule, "webhook-schedule", "0s,5s,5m,30m,2h,5h,10h,10h", "wait before each webhook delivery")
+	retry := delivery.DefaultRetryPolicy()
+	fs.DurationVar(&c.RetryInitial, "retry-initial", retry.InitialBackoff, "backoff after the first failed attempt (doubles each time)")
+	fs.DurationVar(&c.RetryMax, "retry-max", retry.MaxBackoff, "longest backoff between attempts")
+	fs.DurationVar(&c.RetryAfterCap, "retry-after-cap", retry.RetryAfterCap, "longest Retry-After honoured from a target")
+	fs.StringVar(&c.WebhookSchedule, "webhook-schedule", "", fmt.Sprintf("wait before each webhook delivery, comma-separated (empty: %v)", retry.WebhookSchedule))
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", delivery.DefaultWebhookTimeout, "time limit of one webhook delivery")
 	fs.IntVar(&c.MaxResponseBody, "max-response-body", delivery.DefaultMaxResponseBody, "bytes of a target's response body kept per attempt")
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", 1<<20, "largest API request body in bytes")
@@ -156,7 +158,14 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	if c.Sync != "interval" && c.Sync != "always" {
 		return fmt.Errorf("--sync must be interval or always")
 	}
-	return nil
+	// Everything that can be wrong in the configuration is found here,
+	// before Run starts NATS and opens the view.
+	var err error
+	if m.guard, err = c.outboundGuard(); err != nil {
+		return err
+	}
+	m.policy, err = c.retryPolicy()
+	return err
 }
 
 func (m *Main) newLogger(stderr io.Writer) (*slog.Logger, error) {
@@ -187,7 +196,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.db = m.viewFile.DB
 	if err := m.startNATS(log); err != nil {
 		return err
 	}
@@ -209,10 +217,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	// The views and their projectors.
 	hub := broker.NewHub()
-	view := broker.NewView(m.db, hub)
-	m.tenants = tenant.NewStore(m.db, nil)
-	taskProjector := broker.NewProjector(m.projectJS, m.db, broker.StreamTasks, view, log)
-	tenantProjector := broker.NewProjector(m.projectJS, m.db, tenant.Stream, m.tenants, log)
+	db := m.viewFile.DB
+	view := broker.NewView(db, hub)
+	m.tenants = tenant.NewStore(db, nil)
+	taskProjector := broker.NewProjector(m.projectJS, db, broker.StreamTasks, view, log)
+	tenantProjector := broker.NewProjector(m.projectJS, db, tenant.Stream, m.tenants, log)
 	m.tenants.OnMiss(tenantProjector.CatchUp)
 	projCtx, projCancel := context.WithCancel(context.Background())
 	m.projectorsCancel = projCancel
@@ -235,14 +244,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	// Outbound calls and the workers.
-	guard, err := m.guard()
-	if err != nil {
-		return err
-	}
-	policy, err := m.retryPolicy()
-	if err != nil {
-		return err
-	}
+	guard, policy := m.guard, m.policy
 	client := delivery.NewHTTPClient(guard, delivery.ClientOptions{})
 	workerPub := broker.NewPublisher(m.workerJS)
 	workerCfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
@@ -390,9 +392,10 @@ func (m *Main) connectJetStream() (jetstream.JetStream, error) {
 	return js, nil
 }
 
-func (m *Main) guard() (delivery.Guard, error) {
-	g := delivery.Guard{AllowPrivate: m.Config.Dev || m.Config.AllowPrivate}
-	for _, s := range splitList(m.Config.AllowCIDRs) {
+// outboundGuard is the network guard the flags ask for.
+func (c *ServeConfig) outboundGuard() (delivery.Guard, error) {
+	g := delivery.Guard{AllowPrivate: c.Dev || c.AllowPrivate}
+	for _, s := range splitList(c.AllowCIDRs) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return g, fmt.Errorf("--allow-cidr %q: %w", s, err)
@@ -402,9 +405,10 @@ func (m *Main) guard() (delivery.Guard, error) {
 	return g, nil
 }
 
-func (m *Main) retryPolicy() (delivery.RetryPolicy, error) {
-	p := delivery.RetryPolicy{InitialBackoff: m.Config.RetryInitial, MaxBackoff: m.Config.RetryMax, RetryAfterCap: m.Config.RetryAfterCap}
-	for _, s := range strings.Split(m.Config.WebhookSchedule, ",") {
+// retryPolicy is the retry policy the flags ask for.
+func (c *ServeConfig) retryPolicy() (delivery.RetryPolicy, error) {
+	p := delivery.RetryPolicy{InitialBackoff: c.RetryInitial, MaxBackoff: c.RetryMax, RetryAfterCap: c.RetryAfterCap}
+	for _, s := range splitList(c.WebhookSchedule) {
 		d, err := time.ParseDuration(strings.TrimSpace(s))
 		if err != nil || d < 0 {
 			return p, fmt.Errorf("--webhook-schedule: %q is not a duration", s)
@@ -466,7 +470,7 @@ func (m *Main) devTenant(ctx context.Context, admin *tenant.Service) (tenant.Cre
 }
 
 func (m *Main) printDevBanner(creds tenant.Credentials, signInToken string) {
-	base := "http://" + hostPort(m.listener.Addr().String())
+	base := m.URL()
 	fmt.Fprintf(m.Stdout, `
 Boomerang is running in development mode on %[1]s
 
@@ -497,9 +501,6 @@ func hostPort(addr string) string {
 
 // URL is the node's base URL, for tests.
 func (m *Main) URL() string { return "http://" + hostPort(m.listener.Addr().String()) }
-
-// Failed delivers an error if a projector stops: the node cannot go on.
-func (m *Main) Failed() <-chan error { return m.failed }
 
 // Close stops the node gracefully: it stops accepting requests, lets the
 // attempts in flight finish within the grace period (then abandons them to

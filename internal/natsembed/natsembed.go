@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -17,22 +16,19 @@ import (
 
 // Config says how to run the embedded server.
 type Config struct {
-	// Dir holds the JetStream file store (Dir/jetstream).
+	// Dir holds the JetStream file store (the server adds jetstream/).
 	Dir string
-	// Port is the client port to listen on; zero listens on none, so only
-	// this process can reach the server.
+	// Port is the client port to listen on, on 127.0.0.1; zero listens on
+	// none, so only this process can reach the server.
 	Port int
-	// Host is the interface for Port; empty means 127.0.0.1.
-	Host string
 	// SyncAlways makes JetStream fsync every write before acknowledging it.
-	// When false the server syncs every SyncInterval (its default is two
-	// minutes), which survives a process crash but not a power loss.
+	// When false the server syncs on its own interval (two minutes), which
+	// survives a process crash but not a power loss.
 	SyncAlways bool
-	// SyncInterval overrides the server's periodic fsync interval when set.
-	SyncInterval time.Duration
-	// ReadyTimeout bounds the wait for the server to start; zero means 10 s.
-	ReadyTimeout time.Duration
 }
+
+// readyTimeout bounds the wait for the server to start.
+const readyTimeout = 10 * time.Second
 
 // Server is a running embedded nats-server.
 type Server struct {
@@ -46,22 +42,17 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, errors.New("natsembed: no directory for the JetStream store")
 	}
 	opts := &server.Options{
-		ServerName:   "boomerang",
-		JetStream:    true,
-		StoreDir:     filepath.Join(cfg.Dir),
-		SyncAlways:   cfg.SyncAlways,
-		SyncInterval: cfg.SyncInterval,
-		NoSigs:       true,
-		MaxPayload:   8 << 20,
+		ServerName: "boomerang",
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		SyncAlways: cfg.SyncAlways,
+		NoSigs:     true,
+		MaxPayload: 8 << 20,
 	}
 	if cfg.Port == 0 {
 		opts.DontListen = true
 	} else {
-		opts.Host = cfg.Host
-		if opts.Host == "" {
-			opts.Host = "127.0.0.1"
-		}
-		opts.Port = cfg.Port
+		opts.Host, opts.Port = "127.0.0.1", cfg.Port
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -71,11 +62,7 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 		ns.SetLoggerV2(&slogAdapter{logger.With("component", "nats-server")}, false, false, false)
 	}
 	go ns.Start()
-	timeout := cfg.ReadyTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	if !ns.ReadyForConnections(timeout) {
+	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
 		return nil, errors.New("natsembed: server not ready in time")
 	}
@@ -91,15 +78,6 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 		return nil, fmt.Errorf("natsembed: connect: %w", err)
 	}
 	return nc, nil
-}
-
-// ClientURL is the URL clients outside the process can dial, or "" when the
-// server listens on no port.
-func (s *Server) ClientURL() string {
-	if s.ns.Addr() == nil {
-		return ""
-	}
-	return s.ns.ClientURL()
 }
 
 // Shutdown stops the server and waits until it has flushed its store.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -295,3 +296,17 @@ func StartJetStream(tb testing.TB) (jetstream.JetStream, *nats.Conn) {
 	tb.Cleanup(func() { nc.Close(); srv.Shutdown() })
 	return js, nc
 }
+
+// InGoroutine wraps tb for use on a goroutine other than the test's own:
+// Fatal there reports the failure and ends only that goroutine, which is
+// what testing allows (FailNow must be called from the test goroutine).
+// The test goes on and fails at its end.
+func InGoroutine(tb testing.TB) testing.TB { return goroutineTB{tb} }
+
+type goroutineTB struct{ testing.TB }
+
+func (g goroutineTB) FailNow() { g.Fail(); runtime.Goexit() }
+
+func (g goroutineTB) Fatal(args ...any) { g.Error(args...); runtime.Goexit() }
+
+func (g goroutineTB) Fatalf(format string, args ...any) { g.Errorf(format, args...); runtime.Goexit() }

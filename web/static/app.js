@@ -48,7 +48,6 @@ function followLive() {
   if (!table && !taskPage) return;
   const source = new EventSource("/live");
   let pending = Promise.resolve();
-  source.onmessage = null;
   const onEvent = (e) => {
     const data = JSON.parse(e.data);
     if (table) pending = pending.then(() => refreshRow(table, data)).catch(() => {});
@@ -88,8 +87,10 @@ async function refreshMain() {
   const doc = new DOMParser().parseFromString(html, "text/html");
   const fresh = doc.querySelector("main");
   if (!fresh) return;
-  const open = new Set([...document.querySelectorAll("main details[open]")].map((d, i) => i));
+  // Keep each disclosure as the user left it, by its index among all of
+  // them; ones that are new (a new attempt) keep the server's default.
+  const before = [...document.querySelectorAll("main details")];
   document.querySelector("main").replaceWith(fresh);
-  fresh.querySelectorAll("details").forEach((d, i) => { if (open.has(i)) d.open = true; });
+  fresh.querySelectorAll("details").forEach((d, i) => { if (i < before.length) d.open = before[i].open; });
   enableCopyButtons();
 }
