@@ -56,21 +56,3 @@ type deliveryEvent struct {
 type redeliverEvent struct {
 	At time.Time `json:"at"`
 }
-
-// taskDue fires when a task's next attempt is due. It carries the whole spec
-// so that the event log's retention cannot strand a waiting task.
-type taskDue struct {
-	TenantID  string    `json:"tenantId"`
-	TaskID    string    `json:"taskId"`
-	Attempt   int       `json:"attempt"`
-	CreatedAt time.Time `json:"createdAt"`
-	Spec      Spec      `json:"spec"`
-}
-
-// hookDue fires when a webhook delivery is due. It carries the notification.
-type hookDue struct {
-	Notification Notification `json:"notification"`
-	Round        uint64       `json:"round"`
-	Index        int          `json:"index"`
-	Number       int          `json:"number"`
-}
