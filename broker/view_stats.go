@@ -14,9 +14,21 @@ type Counts struct {
 	Webhook map[WebhookStatus]int `json:"webhook"`
 }
 
-// LatencyBuckets are the upper bounds, in milliseconds, of the attempt
-// latency histogram in MinuteStats; a last bucket counts the rest.
-var LatencyBuckets = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000}
+// latencyBounds are the upper bounds, in milliseconds, of the attempt
+// latency histogram in MinuteStats; a last bucket counts the rest. Stored
+// statistics count by position, so these fix the meaning of every
+// MinuteStats already in a view file: never change them.
+var latencyBounds = [...]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000}
+
+// latencyBucketCount is the length of MinuteStats.Latency: a bucket per
+// bound and one for the rest.
+const latencyBucketCount = len(latencyBounds) + 1
+
+// LatencyBuckets returns the upper bounds, in milliseconds, of the attempt
+// latency histogram in MinuteStats.Latency, whose last bucket, one past
+// these, counts the rest. The slice is a copy: changing it changes nothing
+// else.
+func LatencyBuckets() []float64 { return append([]float64(nil), latencyBounds[:]...) }
 
 // MinuteStats counts what happened to a tenant's tasks in one minute.
 type MinuteStats struct {
@@ -25,7 +37,7 @@ type MinuteStats struct {
 	Failed           int   `json:"failed,omitempty"`
 	Canceled         int   `json:"canceled,omitempty"`
 	Attempts         int   `json:"attempts,omitempty"`
-	Latency          []int `json:"latency,omitempty"` // per LatencyBuckets, plus one
+	Latency          []int `json:"latency,omitempty"` // per LatencyBuckets(), plus one
 	Delivered        int   `json:"delivered,omitempty"`
 	DeliveryFailures int   `json:"deliveryFailures,omitempty"`
 	Dead             int   `json:"dead,omitempty"`
@@ -42,7 +54,7 @@ func (m *MinuteStats) Add(o MinuteStats) {
 	m.DeliveryFailures += o.DeliveryFailures
 	m.Dead += o.Dead
 	if len(o.Latency) > 0 && len(m.Latency) == 0 {
-		m.Latency = make([]int, len(LatencyBuckets)+1)
+		m.Latency = make([]int, latencyBucketCount)
 	}
 	for i, n := range o.Latency {
 		m.Latency[i] += n
@@ -52,10 +64,10 @@ func (m *MinuteStats) Add(o MinuteStats) {
 func (m *MinuteStats) observeAttempt(durationMs float64) {
 	m.Attempts++
 	if m.Latency == nil {
-		m.Latency = make([]int, len(LatencyBuckets)+1)
+		m.Latency = make([]int, latencyBucketCount)
 	}
 	i := 0
-	for i < len(LatencyBuckets) && durationMs > LatencyBuckets[i] {
+	for i < len(latencyBounds) && durationMs > latencyBounds[i] {
 		i++
 	}
 	m.Latency[i]++
