@@ -22,8 +22,9 @@ type Dispatcher struct {
 	caller Caller
 	policy RetryPolicy
 
-	// listeningSince is when the dispatcher began to hear cancels: a task
-	// created after it had its cancel, if any, heard.
+	// listeningSince is when the dispatcher began to hear the cancels this
+	// node's view applies: a cancel of a task created after it, once
+	// applied here, is in the cancel memory.
 	listeningSince time.Time
 
 	mu       sync.Mutex
@@ -31,11 +32,15 @@ type Dispatcher struct {
 	canceled cancelMemory
 }
 
-// canceledMemory is how long the dispatcher remembers a cancel it saw, at
-// least, so a task's first dispatch can skip reading the view.
+// canceledMemory is how long, at least, the dispatcher remembers a cancel
+// this node's view has applied, so a task's first dispatch can skip reading
+// the view.
 const canceledMemory = 10 * time.Minute
 
-// cancelMemory holds the cancels heard in two generations: a cancel is in
+// cancelMemory holds the cancels heard from this node's view (through its
+// hub), not every cancel in the stream: one published elsewhere is heard
+// only once this node's projector applies it. It keeps them in two
+// generations: a cancel is in
 // current until current is at least canceledMemory old and becomes
 // previous, and is forgotten with previous at the swap after that. A swap
 // is one map allocation, however many cancels there are.
@@ -120,12 +125,18 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 	d.attempt(msg, due, err == nil && d.fresh(meta))
 }
 
-// fresh reports whether a created event cannot have been attempted nor
-// canceled without the cancel memory knowing: on its first delivery it has
-// not been attempted, and if it was stored after the dispatcher began to
-// listen and within the memory's span, any cancel of its task came later
-// and is remembered. Older events (a backlog from before a restart) may
-// have been canceled unheard: the view must be asked.
+// fresh reports whether the dispatcher may attempt a created event without
+// reading the view: on its first delivery it has not been attempted, and if
+// it was stored after the dispatcher began to listen and within the
+// memory's span, every cancel of its task that this node's view has applied
+// is in the cancel memory. Older events (a backlog from before a restart)
+// may have been canceled unheard: the view must be asked.
+//
+// A cancel the view has not applied yet is in neither the memory nor the
+// view. It is caught later: applied while the attempt runs, it aborts it
+// (onChange); applied after, it still precedes the attempt's outcome in the
+// stream, so it is the task's end in every view (the first terminal event
+// wins) and the deliverer, which checks the stream, sends no webhook.
 func (d *Dispatcher) fresh(meta *jetstream.MsgMetadata) bool {
 	return meta.NumDelivered == 1 && meta.Timestamp.After(d.listeningSince) &&
 		d.cfg.Now().Sub(meta.Timestamp) < canceledMemory

@@ -28,9 +28,21 @@ type hookDue struct {
 	Number       int          `json:"number"`
 }
 
-// Schedule publishes v to fire on due.<kind>.<tenant>.<task> at the given
-// time. A newer schedule for the same task replaces an older one that has
-// not fired.
+// schedule publishes v to fire on due.<kind>.<tenant>.<task> at the given
+// time, with a schedule on sched.<kind>.<tenant>.<task>.
+//
+// Publishing again for the same task does not reliably replace a schedule
+// that has not fired: the server keeps one schedule per subject while it
+// runs, but the older message stays in the stream, and in a measurement an
+// overwritten schedule came back after a SIGKILL and fired. So a due
+// message may come twice, or after the work it asks for was done. The
+// receivers make that harmless by checking this node's view first: the
+// dispatcher acks a due whose attempt the view already records, or whose
+// task has finished (Dispatcher.alreadyDone); the deliverer one whose
+// delivery the view already records, or whose round a redelivery replaced
+// (Deliverer.handleDue). Two copies that arrive before the view has applied
+// the first one's outcome can both be acted on: at least once, as for any
+// redelivery. To remove a schedule for good, use unschedule.
 func (p *Publisher) schedule(ctx context.Context, kind, tenantID, taskID string, at time.Time, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -46,7 +58,8 @@ func (p *Publisher) schedule(ctx context.Context, kind, tenantID, taskID string,
 	return err
 }
 
-// unschedule removes a pending schedule, if there is one.
+// unschedule removes a pending schedule, if there is one, by purging its
+// subject: every message on it, the overwritten ones too.
 func (p *Publisher) unschedule(ctx context.Context, kind, tenantID, taskID string) error {
 	s, err := p.stream(ctx, StreamSchedules)
 	if err != nil {

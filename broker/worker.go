@@ -98,8 +98,8 @@ func (w *worker) run(ctx context.Context, loops ...loop) error {
 // JetStream to redeliver. Call it when a graceful stop runs out of time.
 func (w *worker) Abort() { w.abort(errShutdown) }
 
-// settle acknowledges msg, or asks for redelivery after delay when err says
-// the work could not be recorded.
+// settle acknowledges msg, or asks for redelivery a second later when err
+// says the work could not be recorded.
 func (w *worker) settle(msg jetstream.Msg, err error, log workLog) {
 	if err != nil {
 		log.Warn("could not record outcome; will retry", slog.Any("err", err))
