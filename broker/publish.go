@@ -36,11 +36,10 @@ func NewPublisher(js jetstream.JetStream) *Publisher {
 // stream sequence. It returns ErrConflict when opts include an expected
 // last subject sequence that does not hold.
 func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind string, v any, opts ...eventOpt) (uint64, error) {
-	data, err := json.Marshal(v)
+	msg, err := eventMsg(tenantID, taskID, kind, v)
 	if err != nil {
-		return 0, fmt.Errorf("broker: encode %s: %w", kind, err)
+		return 0, err
 	}
-	msg := &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}
 	var pubOpts []jetstream.PublishOpt
 	for _, o := range opts {
 		o(msg, &pubOpts)
@@ -62,14 +61,26 @@ func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind str
 // Order with later publishes on the same connection is kept; it is for
 // informational events whose loss in a crash is harmless.
 func (p *Publisher) PublishEventNoWait(tenantID, taskID, kind string, v any) error {
-	data, err := json.Marshal(v)
+	msg, err := eventMsg(tenantID, taskID, kind, v)
 	if err != nil {
-		return fmt.Errorf("broker: encode %s: %w", kind, err)
+		return err
 	}
-	_, err = p.js.PublishMsgAsync(&nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data})
+	_, err = p.js.PublishMsgAsync(msg)
 	return err
 }
 
+// eventMsg is the message of a task event: v as JSON on its task subject.
+func eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("broker: encode %s: %w", kind, err)
+	}
+	return &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}, nil
+}
+
+// publish publishes msg and waits for its acknowledgement, returning its
+// stream sequence, or ErrConflict when an expected last subject sequence
+// in opts does not hold.
 func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (uint64, error) {
 	fut, err := p.js.PublishMsgAsync(msg, opts...)
 	if err != nil {

@@ -73,8 +73,9 @@ func (v *View) state(tenantID, taskID string) (*taskRecord, error) {
 		if data == nil {
 			return nil
 		}
-		rec = new(taskRecord)
-		return json.Unmarshal(data, rec)
+		var err error
+		rec, err = decodeRecord(data)
+		return err
 	})
 	return rec, err
 }
