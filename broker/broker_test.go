@@ -25,6 +25,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// The node wires these together: the view is the task projector's
+// Applier, and the projector is the progress Tasks and the Deliverer wait on.
+var (
+	_ projector.Applier = (*View)(nil)
+	_ ViewProgress      = (*projector.Projector)(nil)
+)
+
 // bundle is a stream, a bbolt file and a view, real parts all.
 type bundle struct {
 	js   jetstream.JetStream
