@@ -12,8 +12,24 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/goleak"
 
+	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
+)
+
+// TestMain fails the package when a goroutine outlives its tests: the
+// embedded server, the projectors and the workers stop with the test that
+// started them. No goroutine needs ignoring.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// The node wires these together: the view is the task projector's
+// Applier, and the projector is the progress Tasks and the Deliverer wait on.
+var (
+	_ projector.Applier = (*View)(nil)
+	_ ViewProgress      = (*projector.Projector)(nil)
 )
 
 // bundle is a stream, a bbolt file and a view, real parts all.
@@ -41,9 +57,9 @@ func newBundle(t *testing.T) *bundle {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // runProjector runs a task projector until the test ends or stop is called.
-func (b *bundle) runProjector(t *testing.T) (*Projector, func()) {
+func (b *bundle) runProjector(t *testing.T) (*projector.Projector, func()) {
 	t.Helper()
-	p := NewProjector(b.js, b.db, StreamTasks, b.view, quiet)
+	p := projector.New(b.js, b.db, StreamTasks, b.view, quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.Run(ctx) }()
@@ -61,7 +77,7 @@ func (b *bundle) publish(t *testing.T, tenant, task, kind string, v any) uint64 
 	return seq
 }
 
-func waitFor(t *testing.T, p *Projector, seq uint64) {
+func waitFor(t *testing.T, p *projector.Projector, seq uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -70,7 +86,7 @@ func waitFor(t *testing.T, p *Projector, seq uint64) {
 	}
 }
 
-func TestProjectorResumesWithoutApplyingTwice(t *testing.T) {
+func TestViewResumesWithoutApplyingTwice(t *testing.T) {
 	t.Parallel()
 	b := newBundle(t)
 	p, stop := b.runProjector(t)
@@ -276,64 +292,6 @@ func TestScheduledDueFiresAtItsTime(t *testing.T) {
 	}
 	if msg, err := cons.Next(jetstream.FetchMaxWait(1500 * time.Millisecond)); err == nil {
 		t.Fatalf("a purged schedule fired: %s", msg.Subject())
-	}
-}
-
-func TestProjectorAppliesOnlyUnbrokenRuns(t *testing.T) {
-	t.Parallel()
-	b := newBundle(t)
-	ctx := context.Background()
-	for i := range 6 {
-		b.publish(t, "ten_a", fmt.Sprintf("tsk_%d", i), KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x"}, CreatedAt: time.Now()})
-	}
-	stream, err := b.js.Stream(ctx, StreamTasks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(6, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if len(msgs) != 6 {
-		t.Fatalf("fetched %d messages, want 6", len(msgs))
-	}
-	p := NewProjector(b.js, b.db, StreamTasks, b.view, quiet)
-	seqs := func(ms []jetstream.Msg) []uint64 {
-		var out []uint64
-		for _, m := range ms {
-			md, _ := m.Metadata()
-			out = append(out, md.Sequence.Stream)
-		}
-		return out
-	}
-
-	// Out of order: 1 2 4 3 — apply 1 2, then report the gap.
-	run, gap, err := p.contiguous(ctx, stream, []jetstream.Msg{msgs[0], msgs[1], msgs[3], msgs[2]})
-	if err != nil || !gap || fmt.Sprint(seqs(run)) != "[1 2]" {
-		t.Fatalf("out of order: got run %v gap %v err %v, want [1 2] and a gap", seqs(run), gap, err)
-	}
-	// Repeats of applied events are dropped.
-	p.setApplied(2)
-	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[1], msgs[2], msgs[3]})
-	if gap || fmt.Sprint(seqs(run)) != "[3 4]" {
-		t.Fatalf("repeats: got run %v gap %v, want [3 4]", seqs(run), gap)
-	}
-	// A jump over a deleted message is no gap.
-	if err := stream.DeleteMsg(ctx, 5); err != nil {
-		t.Fatal(err)
-	}
-	p.setApplied(4)
-	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[5]})
-	if gap || fmt.Sprint(seqs(run)) != "[6]" {
-		t.Fatalf("deleted message: got run %v gap %v, want [6] and no gap", seqs(run), gap)
 	}
 }
 

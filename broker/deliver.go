@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -14,17 +15,18 @@ import (
 // Any number of nodes share its durable consumers.
 type Deliverer struct {
 	worker
-	notifier  Notifier
-	policy    RetryPolicy
-	projector *Projector
+	notifier Notifier
+	policy   RetryPolicy
+	progress ViewProgress
 }
 
-// NewDeliverer returns a deliverer. projector is the task view's projector:
-// the deliverer waits for it to apply a task's end before acting on it.
-func NewDeliverer(js jetstream.JetStream, pub *Publisher, view *View, projector *Projector, notifier Notifier, policy RetryPolicy, logger *slog.Logger, cfg WorkerConfig) *Deliverer {
+// NewDeliverer returns a deliverer. progress is the task view's progress
+// through the stream (its projector): the deliverer waits for it to apply a
+// task's end before acting on it.
+func NewDeliverer(js jetstream.JetStream, pub *Publisher, view *View, progress ViewProgress, notifier Notifier, policy RetryPolicy, logger *slog.Logger, cfg WorkerConfig) *Deliverer {
 	return &Deliverer{
 		worker:   newWorker(js, pub, view, logger.With("component", "deliverer"), cfg),
-		notifier: notifier, policy: policy, projector: projector,
+		notifier: notifier, policy: policy, progress: progress,
 	}
 }
 
@@ -86,7 +88,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 	}
 	// The view decides whether this event starts a round: a cancel may have
 	// won the race, or a later redelivery request may have replaced it.
-	if err := d.projector.WaitFor(ctx, seq); err != nil {
+	if err := d.progress.WaitFor(ctx, seq); err != nil {
 		d.settle(msg, err, log)
 		return
 	}
@@ -207,4 +209,17 @@ func notificationOf(t *Task) Notification {
 		n.Result = *t.Result
 	}
 	return n
+}
+
+// canceledBefore reports whether the task has a cancel event before stream
+// sequence seq, reading the stream itself rather than a view that may lag.
+func (p *Publisher) canceledBefore(ctx context.Context, tenantID, taskID string, seq uint64) (bool, error) {
+	msg, err := p.lastMsg(ctx, tenantID, taskID, KindCanceled)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return msg.Sequence < seq, nil
 }

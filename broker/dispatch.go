@@ -11,125 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Causes of an attempt's context being canceled.
-var (
-	errTaskCanceled = errors.New("task canceled")
-	errShutdown     = errors.New("node shutting down")
-)
-
-// WorkerConfig configures a Dispatcher or Deliverer.
-type WorkerConfig struct {
-	// MaxInFlight bounds the attempts (or deliveries) running on this node.
-	MaxInFlight int
-	// AckWait must match the consumers' AckWait (StreamOptions.AckWait):
-	// running work signals progress every third of it.
-	AckWait time.Duration
-	// MaxPerTenant and MaxPerHost cap one tenant's work running at once on
-	// this node, in all and towards one host; Limits may override them per
-	// tenant. Zero means no cap.
-	MaxPerTenant, MaxPerHost int
-	Limits                   ConcurrencyLimits
-	// RunningAfter is how long an attempt runs before the task is shown as
-	// running (a started event). Shorter attempts go straight to their
-	// outcome, saving an event each. Zero shows every attempt.
-	RunningAfter time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
-
-func (c WorkerConfig) withDefaults() WorkerConfig {
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 1000
-	}
-	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return c
-}
-
-// worker holds what the dispatcher and the deliverer share: the consumers'
-// fetch loops, the bound on work in flight, and a soft then hard stop.
-type worker struct {
-	js     jetstream.JetStream
-	pub    *Publisher
-	view   *View
-	logger *slog.Logger
-	cfg    WorkerConfig
-	slots  *slots
-	gate   *gate
-
-	work  context.Context // parent of every handler's context
-	abort context.CancelCauseFunc
-}
-
-func newWorker(js jetstream.JetStream, pub *Publisher, view *View, logger *slog.Logger, cfg WorkerConfig) worker {
-	cfg = cfg.withDefaults()
-	work, abort := context.WithCancelCause(context.Background())
-	return worker{js: js, pub: pub, view: view, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight),
-		gate: newGate(cfg.MaxPerTenant, cfg.MaxPerHost, cfg.Limits), work: work, abort: abort}
-}
-
-type loop struct {
-	stream, consumer string
-	handle           func(jetstream.Msg)
-}
-
-// run runs the loops until ctx ends, then waits for the handlers in flight.
-// Abort makes the waiting handlers give their work back.
-func (w *worker) run(ctx context.Context, loops ...loop) error {
-	var wg sync.WaitGroup
-	perLoop := max(1, min(256, w.cfg.MaxInFlight/len(loops)))
-	for _, l := range loops {
-		cons, err := w.js.Consumer(ctx, l.stream, l.consumer)
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fetchLoop(ctx, cons, w.slots, perLoop, w.logger.With("consumer", l.consumer), l.handle)
-		}()
-	}
-	wg.Wait()
-	w.slots.wg.Wait()
-	return nil
-}
-
-// Abort cancels the work in flight: attempts are abandoned and left to
-// JetStream to redeliver. Call it when a graceful stop runs out of time.
-func (w *worker) Abort() { w.abort(errShutdown) }
-
-// settle acknowledges msg, or asks for redelivery after delay when err says
-// the work could not be recorded.
-func (w *worker) settle(msg jetstream.Msg, err error, log workLog) {
-	if err != nil {
-		log.Warn("could not record outcome; will retry", slog.Any("err", err))
-		_ = msg.NakWithDelay(time.Second)
-		return
-	}
-	if err := msg.Ack(); err != nil {
-		log.Warn("ack failed", slog.Any("err", err))
-	}
-}
-
-// enterGate takes the tenant's place for work towards host, or gives msg
-// back to the stream for a moment and reports false.
-func (w *worker) enterGate(msg jetstream.Msg, tenantID, host string) bool {
-	if w.gate.enter(tenantID, host) {
-		return true
-	}
-	_ = msg.NakWithDelay(gateBackoff())
-	return false
-}
-
-// publishCtx bounds the publishes that record an outcome; they must happen
-// even when the work context is being aborted.
-func publishCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 10*time.Second)
-}
+// errTaskCanceled is the cause of an attempt's context being canceled
+// because the task was (errShutdown is the other cause).
+var errTaskCanceled = errors.New("task canceled")
 
 // Dispatcher calls the targets of tasks that are due, records each attempt
 // and schedules retries. Any number of nodes share its durable consumers.
@@ -138,8 +22,9 @@ type Dispatcher struct {
 	caller Caller
 	policy RetryPolicy
 
-	// listeningSince is when the dispatcher began to hear cancels: a task
-	// created after it had its cancel, if any, heard.
+	// listeningSince is when the dispatcher began to hear the cancels this
+	// node's view applies: a cancel of a task created after it, once
+	// applied here, is in the cancel memory.
 	listeningSince time.Time
 
 	mu       sync.Mutex
@@ -147,11 +32,15 @@ type Dispatcher struct {
 	canceled cancelMemory
 }
 
-// canceledMemory is how long the dispatcher remembers a cancel it saw, at
-// least, so a task's first dispatch can skip reading the view.
+// canceledMemory is how long, at least, the dispatcher remembers a cancel
+// this node's view has applied, so a task's first dispatch can skip reading
+// the view.
 const canceledMemory = 10 * time.Minute
 
-// cancelMemory holds the cancels heard in two generations: a cancel is in
+// cancelMemory holds the cancels heard from this node's view (through its
+// hub), not every cancel in the stream: one published elsewhere is heard
+// only once this node's projector applies it. It keeps them in two
+// generations: a cancel is in
 // current until current is at least canceledMemory old and becomes
 // previous, and is forgotten with previous at the swap after that. A swap
 // is one map allocation, however many cancels there are.
@@ -236,12 +125,18 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 	d.attempt(msg, due, err == nil && d.fresh(meta))
 }
 
-// fresh reports whether a created event cannot have been attempted nor
-// canceled without the cancel memory knowing: on its first delivery it has
-// not been attempted, and if it was stored after the dispatcher began to
-// listen and within the memory's span, any cancel of its task came later
-// and is remembered. Older events (a backlog from before a restart) may
-// have been canceled unheard: the view must be asked.
+// fresh reports whether the dispatcher may attempt a created event without
+// reading the view: on its first delivery it has not been attempted, and if
+// it was stored after the dispatcher began to listen and within the
+// memory's span, every cancel of its task that this node's view has applied
+// is in the cancel memory. Older events (a backlog from before a restart)
+// may have been canceled unheard: the view must be asked.
+//
+// A cancel the view has not applied yet is in neither the memory nor the
+// view. It is caught later: applied while the attempt runs, it aborts it
+// (onChange); applied after, it still precedes the attempt's outcome in the
+// stream, so it is the task's end in every view (the first terminal event
+// wins) and the deliverer, which checks the stream, sends no webhook.
 func (d *Dispatcher) fresh(meta *jetstream.MsgMetadata) bool {
 	return meta.NumDelivered == 1 && meta.Timestamp.After(d.listeningSince) &&
 		d.cfg.Now().Sub(meta.Timestamp) < canceledMemory
@@ -389,5 +284,3 @@ func (d *Dispatcher) scheduleNext(ctx context.Context, due taskDue, at time.Time
 	due.Attempt++
 	return d.pub.schedule(ctx, dueTask, due.TenantID, due.TaskID, at, due)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -3,8 +3,15 @@ package broker
 import "time"
 
 // The payloads of the task stream's events. They are JSON; the subject says
-// which tenant, task and kind. Each carries what its consumers need, so that
-// no consumer has to look anything up to act on it.
+// which tenant, task and kind. Each carries what its consumers need to act
+// on it when it is new: created holds the whole spec, so the dispatcher
+// makes a fresh task's first attempt from the event alone (with its cancel
+// memory, see Dispatcher.fresh); succeeded and failed hold the result and
+// the webhook URL, so the deliverer's first delivery needs only one read of
+// the stream, for an earlier cancel. Work that comes again (a redelivery
+// after a crash, an old backlog, a due message) is checked against this
+// node's view first, and a redeliver request takes the result from the
+// view: see Dispatcher.alreadyDone and Deliverer.handleTaskEvent.
 
 type createdEvent struct {
 	Spec
@@ -55,22 +62,4 @@ type deliveryEvent struct {
 
 type redeliverEvent struct {
 	At time.Time `json:"at"`
-}
-
-// taskDue fires when a task's next attempt is due. It carries the whole spec
-// so that the event log's retention cannot strand a waiting task.
-type taskDue struct {
-	TenantID  string    `json:"tenantId"`
-	TaskID    string    `json:"taskId"`
-	Attempt   int       `json:"attempt"`
-	CreatedAt time.Time `json:"createdAt"`
-	Spec      Spec      `json:"spec"`
-}
-
-// hookDue fires when a webhook delivery is due. It carries the notification.
-type hookDue struct {
-	Notification Notification `json:"notification"`
-	Round        uint64       `json:"round"`
-	Index        int          `json:"index"`
-	Number       int          `json:"number"`
 }

@@ -26,8 +26,9 @@ const (
 	dueHook = "hook"
 )
 
-// ErrBadSubject is returned for a subject that is not one of ours.
-var ErrBadSubject = errors.New("broker: unexpected subject")
+// errBadSubject is what parseTaskSubject returns for a subject that is not
+// one of ours; no caller outside the package ever sees it.
+var errBadSubject = errors.New("broker: unexpected subject")
 
 func taskSubject(tenantID, taskID, kind string) string {
 	return "task." + tenantID + "." + taskID + "." + kind
@@ -45,7 +46,7 @@ func dueSubject(kind, tenantID, taskID string) string {
 func parseTaskSubject(subject string) (tenantID, taskID, kind string, err error) {
 	parts := strings.Split(subject, ".")
 	if len(parts) != 4 || parts[0] != "task" {
-		return "", "", "", ErrBadSubject
+		return "", "", "", errBadSubject
 	}
 	return parts[1], parts[2], parts[3], nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
+	"net/url"
 	"time"
 )
 
@@ -60,6 +61,16 @@ func (s Spec) AttemptTimeout() time.Duration {
 
 // MaxAttempts is the number of attempts the spec allows.
 func (s Spec) MaxAttempts() int { return s.Retries + 1 }
+
+// HostOf returns the host of a target URL, empty when it does not parse:
+// the key of the workers' per-host cap and of the view's host index.
+func HostOf(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
 
 // Response is what a target or webhook receiver answered, as recorded.
 type Response struct {
@@ -198,3 +209,15 @@ func IdempotentTaskID(tenantID, key string, generation int) string {
 
 // WebhookID returns the webhook-id of a task's result notification.
 func WebhookID(taskID string) string { return "msg_" + taskID }
+
+// Settled reports whether a task will change no more on its own: it has
+// finished and its webhook, if any, was delivered or dead-lettered.
+func (t *Task) Settled() bool {
+	if !t.Status.Finished() {
+		return false
+	}
+	if t.Webhook == nil || t.Status == StatusCanceled {
+		return true
+	}
+	return t.Webhook.Status == WebhookDelivered || t.Webhook.Status == WebhookDead
+}

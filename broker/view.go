@@ -2,8 +2,8 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,49 +18,21 @@ var ErrNotFound = errors.New("broker: task not found")
 // ErrBadCursor is returned by List for a cursor it did not make.
 var ErrBadCursor = errors.New("broker: invalid cursor")
 
-// Buckets of the task view. Every tenant has its own bucket under
-// bucketTasks, holding these sub-buckets, so that no query can reach another
-// tenant's tasks without naming it.
-var (
-	bucketTasks      = []byte("tasks")
-	bucketState      = []byte("state")      // task id -> taskRecord
-	bucketSpec       = []byte("spec")       // task id -> Spec
-	bucketAttempts   = []byte("attempts")   // task id, 0, uint32 number -> Attempt
-	bucketDeliveries = []byte("deliveries") // task id, 0, uint32 number -> Delivery
-	bucketByTime     = []byte("bytime")     // uint64 created nanos, task id -> nil
-)
-
-// taskRecord is the mutable state of a task in the view.
-type taskRecord struct {
-	Status        Status     `json:"status"`
-	CreatedAt     time.Time  `json:"createdAt"`
-	UpdatedAt     time.Time  `json:"updatedAt"`
-	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
-	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
-	AttemptCount  int        `json:"attemptCount"`
-	// A succeeded or failed task's result is the response of attempt
-	// ResultAttempt (zero: none), with ResultError; it is not copied into
-	// the record, which every later event rewrites.
-	ResultAttempt int            `json:"resultAttempt,omitempty"`
-	ResultError   string         `json:"resultError,omitempty"`
-	TerminalSeq   uint64         `json:"terminalSeq,omitempty"`
-	Webhook       *webhookRecord `json:"webhook,omitempty"`
-	LastSeq       uint64         `json:"lastSeq"`
-	Host          string         `json:"host,omitempty"`
-}
-
-type webhookRecord struct {
-	Status        WebhookStatus `json:"status"`
-	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
-	Count         int           `json:"count"`
-	// Round and Index locate the last delivery: the event that started its
-	// round and its place in the retry schedule.
-	Round uint64 `json:"round"`
-	Index int    `json:"index"`
+// ViewProgress is how far the view has applied the task stream: the view's
+// projector (internal/projector.Projector) in a node. Reads that must see a
+// write, on this node or another, wait on it.
+type ViewProgress interface {
+	// WaitFor blocks until the view has applied stream sequence seq, or ctx
+	// ends (returning its error).
+	WaitFor(ctx context.Context, seq uint64) error
+	// CatchUp blocks until the view has applied everything the stream held
+	// when it was called, or ctx ends.
+	CatchUp(ctx context.Context) error
 }
 
 // View is this node's queryable copy of the task stream, kept in bbolt by a
-// Projector. It is the Applier of the task stream.
+// projector (internal/projector); View.Apply is the projector's Applier of
+// the task stream.
 type View struct {
 	db  *bolt.DB
 	hub *Hub
@@ -101,10 +73,104 @@ func (v *View) state(tenantID, taskID string) (*taskRecord, error) {
 		if data == nil {
 			return nil
 		}
-		rec = new(taskRecord)
-		return json.Unmarshal(data, rec)
+		var err error
+		rec, err = decodeRecord(data)
+		return err
 	})
 	return rec, err
+}
+
+// FindTask finds a task by its id or by the idempotency key that created
+// it, or returns ErrNotFound.
+func (v *View) FindTask(tenantID, query string) (*Task, error) {
+	task, err := v.Get(tenantID, query)
+	if !errors.Is(err, ErrNotFound) {
+		return task, err
+	}
+	var id []byte
+	_ = v.db.View(func(tx *bolt.Tx) error {
+		if tb := tenantBucket(tx, tenantID); tb != nil {
+			id = append(id, tb.Bucket(bucketByIdem).Get([]byte(query))...)
+		}
+		return nil
+	})
+	if id == nil {
+		return nil, ErrNotFound
+	}
+	return v.Get(tenantID, string(id))
+}
+
+// readTask reads a task from its tenant's bucket, or returns ErrNotFound.
+func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
+	data := tb.Bucket(bucketState).Get(id)
+	if data == nil {
+		return nil, ErrNotFound
+	}
+	rec, err := decodeRecord(data)
+	if err != nil {
+		return nil, err
+	}
+	return taskOf(tb, tenantID, id, rec)
+}
+
+// taskOf builds the task whose record is rec, reading its spec, attempts and
+// deliveries.
+func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task, error) {
+	t := &Task{
+		ID: string(id), TenantID: tenantID, Status: rec.Status,
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, FinishedAt: rec.FinishedAt,
+		NextAttemptAt: rec.NextAttemptAt, AttemptCount: rec.AttemptCount,
+		Attempts: []Attempt{}, Version: rec.LastSeq,
+	}
+	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &t.Spec); err != nil {
+		return nil, fmt.Errorf("broker: task spec: %w", err)
+	}
+	prefix := append(append([]byte{}, id...), 0)
+	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {
+		var a Attempt
+		if err := json.Unmarshal(v, &a); err != nil {
+			return err
+		}
+		t.Attempts = append(t.Attempts, a)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("broker: attempts: %w", err)
+	}
+	if rec.Status == StatusSucceeded || rec.Status == StatusFailed {
+		t.Result = &Result{Error: rec.ResultError}
+		for _, a := range t.Attempts {
+			if a.Number == rec.ResultAttempt {
+				t.Result.Response = a.Response
+			}
+		}
+	}
+	if t.WebhookURL != "" {
+		t.Webhook = &Webhook{ID: WebhookID(t.ID), Deliveries: []Delivery{}}
+		if rec.Webhook != nil {
+			t.Webhook.Status, t.Webhook.NextAttemptAt = rec.Webhook.Status, rec.Webhook.NextAttemptAt
+		}
+		if err := scanPrefix(tb.Bucket(bucketDeliveries), prefix, func(v []byte) error {
+			var d Delivery
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			t.Webhook.Deliveries = append(t.Webhook.Deliveries, d)
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("broker: deliveries: %w", err)
+		}
+	}
+	return t, nil
+}
+
+func scanPrefix(b *bolt.Bucket, prefix []byte, fn func(v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ListQuery selects a page of a tenant's tasks, newest first.
@@ -196,6 +262,9 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 	return page, err
 }
 
+// cursorVersion starts every cursor, so that other strings are refused.
+const cursorVersion = 1
+
 // scanNewestFirst walks the keys prefix+created+id of an index from the
 // newest down, starting below start (created+id) when it is given, and calls
 // fn with created+id until fn says stop.
@@ -225,130 +294,6 @@ func scanNewestFirst(c *bolt.Cursor, prefix, start []byte, fn func(key []byte) (
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
 		more, err := fn(k[len(prefix):])
 		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
-}
-
-// FindTask finds a task by its id or by the idempotency key that created
-// it, or returns ErrNotFound.
-func (v *View) FindTask(tenantID, query string) (*Task, error) {
-	task, err := v.Get(tenantID, query)
-	if !errors.Is(err, ErrNotFound) {
-		return task, err
-	}
-	var id []byte
-	_ = v.db.View(func(tx *bolt.Tx) error {
-		if tb := tenantBucket(tx, tenantID); tb != nil {
-			id = append(id, tb.Bucket(bucketByIdem).Get([]byte(query))...)
-		}
-		return nil
-	})
-	if id == nil {
-		return nil, ErrNotFound
-	}
-	return v.Get(tenantID, string(id))
-}
-
-// cursorVersion starts every cursor, so that other strings are refused.
-const cursorVersion = 1
-
-func timeKey(created time.Time, taskID string) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(taskID)), uint64(created.UnixNano()))
-	return append(k, taskID...)
-}
-
-func tenantBucket(tx *bolt.Tx, tenantID string) *bolt.Bucket {
-	root := tx.Bucket(bucketTasks)
-	if root == nil {
-		return nil
-	}
-	return root.Bucket([]byte(tenantID))
-}
-
-func childKey(taskID []byte, n int) []byte {
-	k := make([]byte, 0, len(taskID)+5)
-	k = append(k, taskID...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint32(k, uint32(n))
-}
-
-// readTask reads a task from its tenant's bucket, or returns ErrNotFound.
-func readTask(tb *bolt.Bucket, tenantID string, id []byte) (*Task, error) {
-	data := tb.Bucket(bucketState).Get(id)
-	if data == nil {
-		return nil, ErrNotFound
-	}
-	rec, err := decodeRecord(data)
-	if err != nil {
-		return nil, err
-	}
-	return taskOf(tb, tenantID, id, rec)
-}
-
-func decodeRecord(data []byte) (*taskRecord, error) {
-	rec := new(taskRecord)
-	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, fmt.Errorf("broker: task record: %w", err)
-	}
-	return rec, nil
-}
-
-// taskOf builds the task whose record is rec, reading its spec, attempts and
-// deliveries.
-func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task, error) {
-	t := &Task{
-		ID: string(id), TenantID: tenantID, Status: rec.Status,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, FinishedAt: rec.FinishedAt,
-		NextAttemptAt: rec.NextAttemptAt, AttemptCount: rec.AttemptCount,
-		Attempts: []Attempt{}, Version: rec.LastSeq,
-	}
-	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &t.Spec); err != nil {
-		return nil, fmt.Errorf("broker: task spec: %w", err)
-	}
-	prefix := append(append([]byte{}, id...), 0)
-	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {
-		var a Attempt
-		if err := json.Unmarshal(v, &a); err != nil {
-			return err
-		}
-		t.Attempts = append(t.Attempts, a)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("broker: attempts: %w", err)
-	}
-	if rec.Status == StatusSucceeded || rec.Status == StatusFailed {
-		t.Result = &Result{Error: rec.ResultError}
-		for _, a := range t.Attempts {
-			if a.Number == rec.ResultAttempt {
-				t.Result.Response = a.Response
-			}
-		}
-	}
-	if t.WebhookURL != "" {
-		t.Webhook = &Webhook{ID: WebhookID(t.ID), Deliveries: []Delivery{}}
-		if rec.Webhook != nil {
-			t.Webhook.Status, t.Webhook.NextAttemptAt = rec.Webhook.Status, rec.Webhook.NextAttemptAt
-		}
-		if err := scanPrefix(tb.Bucket(bucketDeliveries), prefix, func(v []byte) error {
-			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
-				return err
-			}
-			t.Webhook.Deliveries = append(t.Webhook.Deliveries, d)
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("broker: deliveries: %w", err)
-		}
-	}
-	return t, nil
-}
-
-func scanPrefix(b *bolt.Bucket, prefix []byte, fn func(v []byte) error) error {
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if err := fn(v); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,123 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// errShutdown is the cause of the work context being canceled by Abort.
+var errShutdown = errors.New("node shutting down")
+
+// WorkerConfig configures a Dispatcher or Deliverer.
+type WorkerConfig struct {
+	// MaxInFlight bounds the attempts (or deliveries) running on this node.
+	MaxInFlight int
+	// AckWait must match the consumers' AckWait (StreamOptions.AckWait):
+	// running work signals progress every third of it.
+	AckWait time.Duration
+	// MaxPerTenant and MaxPerHost cap one tenant's work running at once on
+	// this node, in all and towards one host; Limits may override them per
+	// tenant. Zero means no cap.
+	MaxPerTenant, MaxPerHost int
+	Limits                   ConcurrencyLimits
+	// RunningAfter is how long an attempt runs before the task is shown as
+	// running (a started event). Shorter attempts go straight to their
+	// outcome, saving an event each. Zero shows every attempt.
+	RunningAfter time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c WorkerConfig) withDefaults() WorkerConfig {
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// worker holds what the dispatcher and the deliverer share: the consumers'
+// fetch loops, the bound on work in flight, and a soft then hard stop.
+type worker struct {
+	js     jetstream.JetStream
+	pub    *Publisher
+	view   *View
+	logger *slog.Logger
+	cfg    WorkerConfig
+	slots  *slots
+	gate   *gate
+
+	work  context.Context // parent of every handler's context
+	abort context.CancelCauseFunc
+}
+
+func newWorker(js jetstream.JetStream, pub *Publisher, view *View, logger *slog.Logger, cfg WorkerConfig) worker {
+	cfg = cfg.withDefaults()
+	work, abort := context.WithCancelCause(context.Background())
+	return worker{js: js, pub: pub, view: view, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight),
+		gate: newGate(cfg.MaxPerTenant, cfg.MaxPerHost, cfg.Limits), work: work, abort: abort}
+}
+
+type loop struct {
+	stream, consumer string
+	handle           func(jetstream.Msg)
+}
+
+// run runs the loops until ctx ends, then waits for the handlers in flight.
+// Abort makes the waiting handlers give their work back.
+func (w *worker) run(ctx context.Context, loops ...loop) error {
+	var wg sync.WaitGroup
+	perLoop := max(1, min(256, w.cfg.MaxInFlight/len(loops)))
+	for _, l := range loops {
+		cons, err := w.js.Consumer(ctx, l.stream, l.consumer)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fetchLoop(ctx, cons, w.slots, perLoop, w.logger.With("consumer", l.consumer), l.handle)
+		}()
+	}
+	wg.Wait()
+	w.slots.wg.Wait()
+	return nil
+}
+
+// Abort cancels the work in flight: attempts are abandoned and left to
+// JetStream to redeliver. Call it when a graceful stop runs out of time.
+func (w *worker) Abort() { w.abort(errShutdown) }
+
+// settle acknowledges msg, or asks for redelivery a second later when err
+// says the work could not be recorded.
+func (w *worker) settle(msg jetstream.Msg, err error, log workLog) {
+	if err != nil {
+		log.Warn("could not record outcome; will retry", slog.Any("err", err))
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		log.Warn("ack failed", slog.Any("err", err))
+	}
+}
+
+// enterGate takes the tenant's place for work towards host, or gives msg
+// back to the stream for a moment and reports false.
+func (w *worker) enterGate(msg jetstream.Msg, tenantID, host string) bool {
+	if w.gate.enter(tenantID, host) {
+		return true
+	}
+	_ = msg.NakWithDelay(gateBackoff())
+	return false
+}
+
+// publishCtx bounds the publishes that record an outcome; they must happen
+// even when the work context is being aborted.
+func publishCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Second)
+}
+
 // slots bounds the handlers running at once on this node. Loops take slots
 // before they fetch, so a node never pulls more work than it can start: the
 // rest stays in the stream for other nodes.
@@ -135,8 +252,10 @@ func (w *worker) logFor(tenantID, taskID, what string, n uint64) workLog {
 
 // Debug, Info and Warn log msg with the work's attributes, then attrs.
 func (l workLog) Debug(msg string, attrs ...slog.Attr) { l.log(slog.LevelDebug, msg, attrs) }
-func (l workLog) Info(msg string, attrs ...slog.Attr)  { l.log(slog.LevelInfo, msg, attrs) }
-func (l workLog) Warn(msg string, attrs ...slog.Attr)  { l.log(slog.LevelWarn, msg, attrs) }
+
+func (l workLog) Info(msg string, attrs ...slog.Attr) { l.log(slog.LevelInfo, msg, attrs) }
+
+func (l workLog) Warn(msg string, attrs ...slog.Attr) { l.log(slog.LevelWarn, msg, attrs) }
 
 func (l workLog) log(level slog.Level, msg string, attrs []slog.Attr) {
 	ctx := context.Background()
@@ -146,3 +265,5 @@ func (l workLog) log(level slog.Level, msg string, attrs []slog.Attr) {
 	all := append(l.attrs[:len(l.attrs):len(l.attrs)], attrs...)
 	l.logger.LogAttrs(ctx, level, msg, all...)
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -128,7 +128,7 @@ func TestWebhookBackoff(t *testing.T) {
 	if d, ok := p.WebhookBackoff(2); !ok || d < 4*time.Minute || d > 6*time.Minute {
 		t.Errorf("third delivery: got %s %v, want about 5m", d, ok)
 	}
-	if _, ok := p.WebhookBackoff(len(DefaultWebhookSchedule)); ok {
+	if _, ok := p.WebhookBackoff(len(DefaultWebhookSchedule())); ok {
 		t.Error("past the schedule: got ok, want the end")
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// DefaultWebhookSchedule is the wait before each webhook delivery of a round,
-// like Svix's: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
-var DefaultWebhookSchedule = []time.Duration{
-	0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
-	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+// DefaultWebhookSchedule returns the wait before each webhook delivery of a
+// round, like Svix's: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+// 10 h. Each call returns a new slice, which the caller may change.
+func DefaultWebhookSchedule() []time.Duration {
+	return []time.Duration{
+		0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+		2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+	}
 }
 
 // RetryPolicy implements broker.RetryPolicy.
@@ -26,7 +29,7 @@ type RetryPolicy struct {
 	// RetryAfterCap bounds a target's Retry-After (default 24 h).
 	RetryAfterCap time.Duration
 	// WebhookSchedule is the wait before each delivery of a round (default
-	// DefaultWebhookSchedule); its length is the number of deliveries.
+	// DefaultWebhookSchedule()); its length is the number of deliveries.
 	WebhookSchedule []time.Duration
 }
 
@@ -47,7 +50,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.RetryAfterCap = 24 * time.Hour
 	}
 	if len(p.WebhookSchedule) == 0 {
-		p.WebhookSchedule = DefaultWebhookSchedule
+		p.WebhookSchedule = DefaultWebhookSchedule()
 	}
 	return p
 }

@@ -12,7 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
@@ -31,7 +31,7 @@ func newProjectedStore(t *testing.T) (*Store, *Service) {
 	}
 	t.Cleanup(func() { db.Close() })
 	store := NewStore(db, nil)
-	proj := broker.NewProjector(js, db, Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	proj := projector.New(js, db, Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = proj.Run(pctx) }()

@@ -15,7 +15,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/tenant"
 )
@@ -50,7 +50,7 @@ func setup(t *testing.T) bundle {
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	store := tenant.NewStore(db, clk.Now)
-	proj := broker.NewProjector(js, db, tenant.Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	proj := projector.New(js, db, tenant.Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = proj.Run(pctx) }()

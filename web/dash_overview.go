@@ -50,10 +50,11 @@ func latencyQuantile(hist []int, q float64) string {
 // bucketLabel names latency bucket i: its upper bound, or for the last
 // bucket, what it exceeds.
 func bucketLabel(i int) string {
-	if i >= len(broker.LatencyBuckets) {
-		return "> " + fmtMs(broker.LatencyBuckets[len(broker.LatencyBuckets)-1])
+	bounds := broker.LatencyBuckets()
+	if i >= len(bounds) {
+		return "> " + fmtMs(bounds[len(bounds)-1])
 	}
-	return "≤ " + fmtMs(broker.LatencyBuckets[i])
+	return "≤ " + fmtMs(bounds[i])
 }
 
 type overviewData struct {
@@ -173,7 +174,7 @@ func perMinuteChart(stats map[time.Time]broker.MinuteStats, start time.Time) cha
 // latencyChart draws the attempt latency histogram.
 func latencyChart(hist []int) chart {
 	const w, h, top, bottom, left = 600.0, 180.0, 10.0, 34.0, 10.0
-	n := len(broker.LatencyBuckets) + 1
+	n := len(broker.LatencyBuckets()) + 1
 	ch := chart{Title: "Attempt latency, last 24 hours", Width: int(w), Height: int(h), AxisY: h - bottom}
 	peak := 0
 	for _, v := range hist {

@@ -29,6 +29,7 @@ import (
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/devtools"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/signing"
 	"github.com/boomerang-dev/boomerang/tenant"
@@ -220,12 +221,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	db := m.viewFile.DB
 	view := broker.NewView(db, hub)
 	m.tenants = tenant.NewStore(db, nil)
-	taskProjector := broker.NewProjector(m.projectJS, db, broker.StreamTasks, view, log)
-	tenantProjector := broker.NewProjector(m.projectJS, db, tenant.Stream, m.tenants, log)
+	taskProjector := projector.New(m.projectJS, db, broker.StreamTasks, view, log)
+	tenantProjector := projector.New(m.projectJS, db, tenant.Stream, m.tenants, log)
 	m.tenants.OnMiss(tenantProjector.CatchUp)
 	projCtx, projCancel := context.WithCancel(context.Background())
 	m.projectorsCancel = projCancel
-	for _, p := range []*broker.Projector{taskProjector, tenantProjector} {
+	for _, p := range []*projector.Projector{taskProjector, tenantProjector} {
 		m.projectorsDone.Add(1)
 		go func() {
 			defer m.projectorsDone.Done()
@@ -418,7 +419,7 @@ func (c *ServeConfig) retryPolicy() (delivery.RetryPolicy, error) {
 	return p, nil
 }
 
-func readiness(conns []*nats.Conn, projectors ...*broker.Projector) func() error {
+func readiness(conns []*nats.Conn, projectors ...*projector.Projector) func() error {
 	return func() error {
 		for _, nc := range conns {
 			if !nc.IsConnected() {

@@ -1,4 +1,17 @@
-package broker
+// Package projector keeps a bbolt view of one JetStream stream: an ordered
+// consumer reads the stream from the sequence after the last one applied,
+// and an Applier turns each batch of messages into changes to the view, in
+// one bbolt transaction that also stores the batch's last sequence. A replay
+// after a restart or a crash therefore never applies a message twice, and a
+// deleted view file is rebuilt from the stream.
+//
+// Both of Boomerang's views use it: the task view (broker.View) and the
+// tenant view (tenant.Store). It imports nothing of Boomerang's.
+//
+// The stored sequence of stream S is the 8-byte big-endian value of key
+// "seq/S" in the top-level bucket "meta": existing view files depend on
+// that layout.
+package projector
 
 import (
 	"context"
@@ -13,6 +26,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// bucketMeta holds each projected stream's last applied sequence under
+// seqKey. Part of the view file's layout: do not change.
 var bucketMeta = []byte("meta")
 
 // Applier turns a batch of stream messages into changes to the view. Apply
@@ -47,8 +62,9 @@ type Projector struct {
 	startedFrom uint64
 }
 
-// NewProjector returns a projector of stream into db through applier.
-func NewProjector(js jetstream.JetStream, db *bolt.DB, stream string, applier Applier, logger *slog.Logger) *Projector {
+// New returns a projector of stream into db through applier. Nothing runs
+// until Run.
+func New(js jetstream.JetStream, db *bolt.DB, stream string, applier Applier, logger *slog.Logger) *Projector {
 	return &Projector{
 		js: js, db: db, stream: stream, applier: applier,
 		logger:  logger.With("component", "projector", "stream", stream),

@@ -10,7 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Apply implements Applier for the task stream. Events of tasks the view
+// Apply applies a batch of task events to the view, inside the projector's
+// write transaction: it is the task stream's projector.Applier
+// (internal/projector), and returns the hub's wake-up to run after the
+// commit. Events of tasks the view
 // does not know (their creation aged out of the stream) and malformed events
 // are skipped. The first terminal event of a task wins: a success published
 // after a cancel does not revive it.
@@ -293,11 +296,4 @@ func attemptSummary(a *Attempt) *AttemptEvent {
 		return nil
 	}
 	return &AttemptEvent{Number: a.Number, Outcome: a.Outcome, StatusCode: a.StatusCode, Error: a.Error, DurationMs: a.DurationMs}
-}
-
-func eventKey(taskID []byte, seq uint64) []byte {
-	k := make([]byte, 0, len(taskID)+9)
-	k = append(k, taskID...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint64(k, seq)
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,11 +35,11 @@ const maxGenerations = 1000
 // Tasks is what the API does with tasks: create, read, cancel, redeliver.
 // Writes are single publishes; reads come from this node's view.
 type Tasks struct {
-	pub       *Publisher
-	view      *View
-	projector *Projector
-	logger    *slog.Logger
-	now       func() time.Time
+	pub      *Publisher
+	view     *View
+	progress ViewProgress
+	logger   *slog.Logger
+	now      func() time.Time
 	// readWait bounds how long a read waits for the view to catch up.
 	readWait time.Duration
 	// IdempotencyWindow is how long an idempotency key returns its task
@@ -46,13 +47,14 @@ type Tasks struct {
 	IdempotencyWindow time.Duration
 }
 
-// NewTasks returns the task operations over a publisher and a view kept by
-// projector. now is the clock (nil means time.Now).
-func NewTasks(pub *Publisher, view *View, projector *Projector, logger *slog.Logger, now func() time.Time) *Tasks {
+// NewTasks returns the task operations over a publisher and a view whose
+// progress through the task stream is progress (its projector). now is the
+// clock (nil means time.Now).
+func NewTasks(pub *Publisher, view *View, progress ViewProgress, logger *slog.Logger, now func() time.Time) *Tasks {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tasks{pub: pub, view: view, projector: projector, logger: logger, now: now, readWait: 2 * time.Second,
+	return &Tasks{pub: pub, view: view, progress: progress, logger: logger, now: now, readWait: 2 * time.Second,
 		IdempotencyWindow: DefaultIdempotencyWindow}
 }
 
@@ -102,6 +104,20 @@ func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requ
 	return newTask(tenantID, id, spec, created), nil
 }
 
+// lastCreated reads a task's created event straight from the stream, for a
+// task another node may have created a moment ago.
+func (p *Publisher) lastCreated(ctx context.Context, tenantID, taskID string) (*createdEvent, error) {
+	msg, err := p.lastMsg(ctx, tenantID, taskID, KindCreated)
+	if err != nil {
+		return nil, err
+	}
+	var ev createdEvent
+	if err := json.Unmarshal(msg.Data, &ev); err != nil {
+		return nil, fmt.Errorf("broker: decode created event: %w", err)
+	}
+	return &ev, nil
+}
+
 func newTask(tenantID, id string, spec Spec, created time.Time) *Task {
 	return &Task{
 		ID: id, TenantID: tenantID, Status: StatusPending, Spec: spec,
@@ -115,42 +131,6 @@ func pendingWebhook(id string, spec Spec) *Webhook {
 		return nil
 	}
 	return &Webhook{ID: WebhookID(id), Deliveries: []Delivery{}}
-}
-
-// Get returns the tenant's task or ErrNotFound. A task just created, on
-// this node or another, is found even if the view has not applied it yet.
-func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error) {
-	task, err := t.view.Get(tenantID, taskID)
-	if !errors.Is(err, ErrNotFound) {
-		return task, err
-	}
-	return t.getCaughtUp(ctx, tenantID, taskID)
-}
-
-// getCaughtUp reads a task the view did not have, once the view has caught
-// up with the stream (within readWait).
-func (t *Tasks) getCaughtUp(ctx context.Context, tenantID, taskID string) (*Task, error) {
-	wctx, cancel := context.WithTimeout(ctx, t.readWait)
-	defer cancel()
-	if t.projector.CatchUp(wctx) != nil {
-		return nil, ErrNotFound
-	}
-	return t.view.Get(tenantID, taskID)
-}
-
-// List returns a page of the tenant's tasks, newest first, including every
-// task this node has created so far.
-func (t *Tasks) List(ctx context.Context, tenantID string, q ListQuery) (Page, error) {
-	t.catchUp(ctx)
-	return t.view.List(tenantID, q)
-}
-
-// catchUp waits, within readWait, for the view to apply everything this
-// node has published, so that reads see this node's writes.
-func (t *Tasks) catchUp(ctx context.Context) {
-	wctx, cancel := context.WithTimeout(ctx, t.readWait)
-	defer cancel()
-	_ = t.projector.WaitFor(wctx, t.pub.LastTaskSeq())
 }
 
 // Cancel cancels a task that has not finished: no further attempt is made,
@@ -206,43 +186,8 @@ func (t *Tasks) Redeliver(ctx context.Context, tenantID, taskID string) (*Task, 
 func (t *Tasks) waitAndGet(ctx context.Context, seq uint64, tenantID, taskID string) (*Task, error) {
 	wctx, cancel := context.WithTimeout(ctx, t.readWait)
 	defer cancel()
-	if err := t.projector.WaitFor(wctx, seq); err != nil {
+	if err := t.progress.WaitFor(wctx, seq); err != nil {
 		t.logger.Warn("view is behind the stream", "seq", seq, "err", err)
 	}
 	return t.view.Get(tenantID, taskID)
-}
-
-// TaskEvents returns up to limit of a task's events after sequence after.
-func (t *Tasks) TaskEvents(tenantID, taskID string, after uint64, limit int) ([]Event, error) {
-	return t.view.TaskEvents(tenantID, taskID, after, limit)
-}
-
-// TenantEvents returns up to limit of the tenant's events after sequence
-// after.
-func (t *Tasks) TenantEvents(tenantID string, after uint64, limit int) ([]Event, error) {
-	return t.view.TenantEvents(tenantID, after, limit)
-}
-
-// LastTenantEvent returns the sequence of the tenant's latest event, after
-// the view has caught up with this node's own writes.
-func (t *Tasks) LastTenantEvent(ctx context.Context, tenantID string) (uint64, error) {
-	t.catchUp(ctx)
-	return t.view.LastTenantEvent(tenantID)
-}
-
-// Counts returns the tenant's live counts by status and webhook state.
-func (t *Tasks) Counts(tenantID string) (Counts, error) { return t.view.Counts(tenantID) }
-
-// Stats returns the tenant's per-minute statistics between since and until.
-func (t *Tasks) Stats(tenantID string, since, until time.Time) (map[time.Time]MinuteStats, error) {
-	return t.view.Stats(tenantID, since, until)
-}
-
-// Find returns the tenant's task with this id or idempotency key.
-func (t *Tasks) Find(ctx context.Context, tenantID, query string) (*Task, error) {
-	task, err := t.view.FindTask(tenantID, query)
-	if !errors.Is(err, ErrNotFound) || !ValidToken(query) {
-		return task, err
-	}
-	return t.getCaughtUp(ctx, tenantID, query)
 }

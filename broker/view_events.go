@@ -9,12 +9,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Buckets of the event history, under each tenant's bucket.
-var (
-	bucketEvents     = []byte("events")     // uint64 seq -> Event
-	bucketTaskEvents = []byte("taskevents") // task id, 0, uint64 seq -> nil
-)
-
 // Event is one change of a task as event streams send it: what happened,
 // and the task's state right after. Seq is the event's stream sequence, the
 // same on every node, so a client can resume on any node.
@@ -53,18 +47,6 @@ type DeliveryEvent struct {
 	StatusCode int     `json:"statusCode,omitempty"`
 	Error      string  `json:"error,omitempty"`
 	DurationMs float64 `json:"durationMs,omitempty"`
-}
-
-// Settled reports whether a task will change no more on its own: it has
-// finished and its webhook, if any, was delivered or dead-lettered.
-func (t *Task) Settled() bool {
-	if !t.Status.Finished() {
-		return false
-	}
-	if t.Webhook == nil || t.Status == StatusCanceled {
-		return true
-	}
-	return t.Webhook.Status == WebhookDelivered || t.Webhook.Status == WebhookDead
 }
 
 // TaskEvents returns up to limit of the task's events after sequence after,

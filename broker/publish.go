@@ -1,0 +1,165 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrConflict is returned when the stream refuses a publish because the
+// subject already has a message: a task id that exists already.
+var ErrConflict = errors.New("broker: subject already written")
+
+// Publisher publishes events asynchronously, so that concurrent publishes
+// share the connection's flushes, and waits for JetStream's acknowledgement.
+type Publisher struct {
+	js   jetstream.JetStream
+	last atomic.Uint64
+
+	mu      sync.Mutex
+	streams map[string]jetstream.Stream // handles, looked up once
+}
+
+// NewPublisher returns a publisher on js. Bound its in-flight publishes with
+// jetstream.WithPublishAsyncMaxPending when creating js.
+func NewPublisher(js jetstream.JetStream) *Publisher {
+	return &Publisher{js: js, streams: map[string]jetstream.Stream{}}
+}
+
+// PublishEvent publishes v as JSON on the task subject and returns its
+// stream sequence. It returns ErrConflict when opts include an expected
+// last subject sequence that does not hold.
+func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind string, v any, opts ...eventOpt) (uint64, error) {
+	msg, err := eventMsg(tenantID, taskID, kind, v)
+	if err != nil {
+		return 0, err
+	}
+	var pubOpts []jetstream.PublishOpt
+	for _, o := range opts {
+		o(msg, &pubOpts)
+	}
+	seq, err := p.publish(ctx, msg, pubOpts...)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		cur := p.last.Load()
+		if seq <= cur || p.last.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	return seq, nil
+}
+
+// PublishEventNoWait publishes v without waiting for the acknowledgement.
+// Order with later publishes on the same connection is kept; it is for
+// informational events whose loss in a crash is harmless.
+func (p *Publisher) PublishEventNoWait(tenantID, taskID, kind string, v any) error {
+	msg, err := eventMsg(tenantID, taskID, kind, v)
+	if err != nil {
+		return err
+	}
+	_, err = p.js.PublishMsgAsync(msg)
+	return err
+}
+
+// eventMsg is the message of a task event: v as JSON on its task subject.
+func eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("broker: encode %s: %w", kind, err)
+	}
+	return &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}, nil
+}
+
+// publish publishes msg and waits for its acknowledgement, returning its
+// stream sequence, or ErrConflict when an expected last subject sequence
+// in opts does not hold.
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (uint64, error) {
+	fut, err := p.js.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, err)
+	}
+	select {
+	case ack := <-fut.Ok():
+		return ack.Sequence, nil
+	case err := <-fut.Err():
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return 0, ErrConflict
+		}
+		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, err)
+	case <-ctx.Done():
+		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, ctx.Err())
+	}
+}
+
+// LastTaskSeq is the highest task-stream sequence this publisher has had
+// acknowledged: a read that must see this node's writes waits for it.
+func (p *Publisher) LastTaskSeq() uint64 { return p.last.Load() }
+
+// eventOpt changes how one event is published.
+type eventOpt func(msg *nats.Msg, opts *[]jetstream.PublishOpt)
+
+// headerWebhook on a succeeded or failed event says whether the task has a
+// webhook, so the deliverer can pass over the others without decoding them.
+const headerWebhook = "Boomerang-Webhook"
+
+// webhookHeader marks a terminal event with whether the task has a webhook.
+func webhookHeader(has bool) eventOpt {
+	value := "0"
+	if has {
+		value = "1"
+	}
+	return func(msg *nats.Msg, _ *[]jetstream.PublishOpt) {
+		if msg.Header == nil {
+			msg.Header = nats.Header{}
+		}
+		msg.Header.Set(headerWebhook, value)
+	}
+}
+
+// firstOnSubject makes the stream refuse the event if its subject has one
+// already: how a task id is claimed on every node at once.
+func firstOnSubject() eventOpt {
+	return func(_ *nats.Msg, opts *[]jetstream.PublishOpt) {
+		*opts = append(*opts, jetstream.WithExpectLastSequencePerSubject(0))
+	}
+}
+
+// stream returns a handle on a stream, asking the server only the first time.
+func (p *Publisher) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	p.mu.Lock()
+	s, ok := p.streams[name]
+	p.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := p.js.Stream(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	p.mu.Lock()
+	p.streams[name] = s
+	p.mu.Unlock()
+	return s, nil
+}
+
+// lastMsg reads a task's latest event of a kind straight from the stream.
+func (p *Publisher) lastMsg(ctx context.Context, tenantID, taskID, kind string) (*jetstream.RawStreamMsg, error) {
+	s, err := p.stream(ctx, StreamTasks)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, kind))
+	if err != nil {
+		return nil, fmt.Errorf("broker: read %s event: %w", kind, err)
+	}
+	return msg, nil
+}
