@@ -140,8 +140,9 @@ func (m *Main) ready() error {
 
 // Close stops the node gracefully, in this order: the HTTP servers (event
 // streams and long-polls end first), the workers (attempts in flight may
-// finish within --shutdown-grace, then are abandoned to redelivery), the
-// workers' and the API's async publishes are flushed, then the projectors
+// finish within --shutdown-grace, then are abandoned to redelivery; their
+// idle outbound connections close), the workers' and the API's async
+// publishes are flushed, then the projectors
 // stop, and the NATS connections, the embedded server and the view file
 // close. It returns why a part died, if one did; later calls return the
 // same.
