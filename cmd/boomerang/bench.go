@@ -26,7 +26,54 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "chart" {
 		return benchChart(args[1:], stdout)
 	}
+	cfg, opts, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	var baseline *bench.Report
+	if opts.compare {
+		// The relay runs first, before a spawned server takes memory and
+		// CPU, so that both runs see the same machine.
+		bcfg := cfg
+		bcfg.Baseline = true
+		rep, err := bench.Run(ctx, bcfg)
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		baseline = &rep
+	}
+	if opts.spawn && !cfg.Baseline {
+		server, stop, err := spawnServer(ctx, opts.syncMode, opts.maxInFlight, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.Server, cfg.AdminToken = server.url, server.token
+	}
+	if !cfg.Baseline && cfg.AdminToken == "" && (cfg.APIKey == "" || cfg.SigningSecret == "") {
+		return errors.New("give --admin-token (or --spawn), or --api-key and --signing-secret")
+	}
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if opts.spawn && !cfg.Baseline {
+		rep.Sync = opts.syncMode
+	}
+	return writeBenchReport(stdout, baseline, rep, opts.jsonOut)
+}
+
+// benchOptions are the flags of `boomerang bench` that are not the load's.
+type benchOptions struct {
+	compare, spawn, jsonOut bool
+	syncMode                string
+	maxInFlight             int
+}
+
+// parseBenchFlags reads the flags of `boomerang bench`.
+func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchOptions, error) {
 	var cfg bench.Config
+	var opts benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Server, "server", "http://localhost:8080", "Boomerang server to load")
@@ -43,66 +90,42 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.Webhook, "webhook", true, "three hops: deliver a webhook (false: create and target call only)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "how long to wait for the last task")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "load a bare relay in this process instead: the ceiling for the same HTTP work")
-	compare := fs.Bool("compare", false, "run the same load against the bare relay first, then the server, and report the server's throughput as a fraction of the relay's")
-	spawn := fs.Bool("spawn", false, "start a fresh server (this binary, embedded NATS, a temp data dir) for the run")
-	syncMode := fs.String("sync", "always", "with --spawn: the server's --sync")
-	maxInFlight := fs.Int("max-in-flight", 20000, "with --spawn: the server's --max-in-flight")
-	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	fs.BoolVar(&opts.compare, "compare", false, "run the same load against the bare relay first, then the server, and report the server's throughput as a fraction of the relay's")
+	fs.BoolVar(&opts.spawn, "spawn", false, "start a fresh server (this binary, embedded NATS, a temp data dir) for the run")
+	fs.StringVar(&opts.syncMode, "sync", "always", "with --spawn: the server's --sync")
+	fs.IntVar(&opts.maxInFlight, "max-in-flight", 20000, "with --spawn: the server's --max-in-flight")
+	fs.BoolVar(&opts.jsonOut, "json", false, "print the report as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
-		return err
+		return cfg, opts, err
 	}
 	if !*quiet {
 		cfg.Progress = stderr
 	}
-	if *compare && cfg.Baseline {
-		return errors.New("--compare runs the baseline itself: give one of --compare and --baseline")
+	if opts.compare && cfg.Baseline {
+		return cfg, opts, errors.New("--compare runs the baseline itself: give one of --compare and --baseline")
 	}
-	var baseline *bench.Report
-	if *compare {
-		// The relay runs first, before a spawned server takes memory and
-		// CPU, so that both runs see the same machine.
-		bcfg := cfg
-		bcfg.Baseline = true
-		rep, err := bench.Run(ctx, bcfg)
-		if err != nil {
-			return fmt.Errorf("baseline: %w", err)
+	return cfg, opts, nil
+}
+
+// writeBenchReport prints the report, next to its baseline when there is
+// one, as text or as JSON.
+func writeBenchReport(stdout io.Writer, baseline *bench.Report, rep bench.Report, asJSON bool) error {
+	if baseline == nil {
+		if asJSON {
+			return writeJSON(stdout, rep)
 		}
-		baseline = &rep
-	}
-	if *spawn && !cfg.Baseline {
-		server, stop, err := spawnServer(ctx, *syncMode, *maxInFlight, stderr)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		cfg.Server, cfg.AdminToken = server.url, server.token
-	}
-	if !cfg.Baseline && cfg.AdminToken == "" && (cfg.APIKey == "" || cfg.SigningSecret == "") {
-		return errors.New("give --admin-token (or --spawn), or --api-key and --signing-secret")
-	}
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if *spawn && !cfg.Baseline {
-		rep.Sync = *syncMode
-	}
-	if baseline != nil {
-		cmp := bench.Compare(*baseline, rep)
-		if *jsonOut {
-			return writeJSON(stdout, cmp)
-		}
-		printReport(stdout, *baseline)
 		printReport(stdout, rep)
-		fmt.Fprintf(stdout, "boomerang completed %.0f%% of the baseline's tasks/s (%.0f of %.0f)\n",
-			100*cmp.FractionOfBaseline, rep.CompletedPerSec, baseline.CompletedPerSec)
 		return nil
 	}
-	if *jsonOut {
-		return writeJSON(stdout, rep)
+	cmp := bench.Compare(*baseline, rep)
+	if asJSON {
+		return writeJSON(stdout, cmp)
 	}
+	printReport(stdout, *baseline)
 	printReport(stdout, rep)
+	fmt.Fprintf(stdout, "boomerang completed %.0f%% of the baseline's tasks/s (%.0f of %.0f)\n",
+		100*cmp.FractionOfBaseline, rep.CompletedPerSec, baseline.CompletedPerSec)
 	return nil
 }
 

@@ -64,6 +64,30 @@ func MustRunMain(tb testing.TB, args ...string) *testNode {
 
 func mustRunMainIn(tb testing.TB, dataDir string, args ...string) *testNode {
 	tb.Helper()
+	m, logBuf := newTestMain(tb, dataDir, args...)
+	if err := m.Run(context.Background()); err != nil {
+		tb.Fatalf("run: %v\nnode log:\n%s", err, logBuf.String())
+	}
+	n := &testNode{Main: m, Log: logBuf, Admin: &testenv.Client{Base: m.URL(), Key: testAdminToken, Contract: apiContract}}
+	tb.Cleanup(func() {
+		n.Stop()
+		// Close returns why a part of the node died, if one did, even
+		// when the test closed the node itself.
+		if err := m.Close(); err != nil {
+			tb.Errorf("the node failed during the test: %v", err)
+		}
+		if tb.Failed() {
+			tb.Logf("node log:\n%s", logBuf.String())
+		}
+	})
+	n.waitReady(tb)
+	return n
+}
+
+// newTestMain returns a Main configured with the test defaults overridden
+// by args, logging into the returned buffer; it is not running yet.
+func newTestMain(tb testing.TB, dataDir string, args ...string) (*Main, *syncBuffer) {
+	tb.Helper()
 	defaults := []string{
 		"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--admin-token", testAdminToken,
 		"--allow-private-networks", "--retry-initial", "100ms", "--retry-max", "400ms",
@@ -80,23 +104,7 @@ func mustRunMainIn(tb testing.TB, dataDir string, args ...string) *testNode {
 		tb.Fatalf("logger: %v", err)
 	}
 	m.Logger = logger
-	if err := m.Run(context.Background()); err != nil {
-		tb.Fatalf("run: %v", err)
-	}
-	n := &testNode{Main: m, Log: logBuf, Admin: &testenv.Client{Base: m.URL(), Key: testAdminToken, Contract: apiContract}}
-	tb.Cleanup(func() {
-		select {
-		case err := <-m.failed:
-			tb.Errorf("the node failed during the test: %v", err)
-		default:
-		}
-		n.Stop()
-		if tb.Failed() {
-			tb.Logf("node log:\n%s", logBuf.String())
-		}
-	})
-	n.waitReady(tb)
-	return n
+	return m, logBuf
 }
 
 // Stop closes the node once; later calls do nothing.

@@ -112,62 +112,104 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	l := newLedger(cfg.Tasks, cfg.Webhook)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute}}
-	base, key, secretText := cfg.Server, cfg.APIKey, cfg.SigningSecret
-	var stopRelay func()
-	if cfg.Baseline {
-		secret := make(signing.Secret, 32)
-		_, _ = rand.Read(secret)
-		url, stop, err := startRelay(hc, secret)
-		if err != nil {
-			return Report{}, err
-		}
-		base, key, secretText, stopRelay = url, "baseline", secret.String(), stop
-		defer stopRelay()
-	} else if cfg.AdminToken != "" {
-		var err error
-		if key, secretText, err = createTenant(ctx, hc, base, cfg.AdminToken); err != nil {
-			return Report{}, err
-		}
-	}
-	secret, err := signing.ParseSecret(secretText)
+	srv, err := openServer(ctx, hc, cfg)
 	if err != nil {
-		return Report{}, fmt.Errorf("bench: signing secret: %w", err)
+		return Report{}, err
 	}
+	defer srv.stop()
 	tgt, err := startTarget(l, cfg.TargetDelay, cfg.FailRate)
 	if err != nil {
 		return Report{}, err
 	}
 	defer tgt.Close()
-	rcv, err := startReceiver(l, secret)
+	rcv, err := startReceiver(l, srv.secret)
 	if err != nil {
 		return Report{}, err
 	}
 	defer rcv.Close()
-	body := map[string]any{"targetUrl": tgt.url, "payload": map[string]string{"data": strings.Repeat("x", max(0, cfg.PayloadSize-12))},
+	payload := taskBody(cfg, tgt.url, rcv.url)
+
+	var cpuBefore float64
+	metrics := metricsURL(srv.base, cfg.Baseline)
+	if metrics != "" {
+		cpuBefore, _ = scrape(hc, metrics, "process_cpu_seconds_total")
+	}
+	start := time.Now()
+	stopProgress := progress(cfg.Progress, l, cfg.Tasks, start)
+	failed := load(ctx, cfg, l, func() (string, error) { return postTask(ctx, hc, srv.base, srv.key, payload) })
+	createdAt := time.Now()
+	awaitTasks(ctx, cfg, l)
+	end := time.Now()
+	stopProgress()
+
+	rep := newReport(cfg, failed)
+	if metrics != "" {
+		serverUsage(&rep, hc, metrics, cpuBefore)
+	}
+	summarize(&rep, l, start, createdAt, end)
+	return rep, nil
+}
+
+// server is what a run loads: a base URL, a tenant's key and its signing
+// secret, and stop to end what openServer started.
+type server struct {
+	base, key string
+	secret    signing.Secret
+	stop      func()
+}
+
+// openServer returns the server to load: a bare relay started here for a
+// baseline, a tenant created with the admin token, or the tenant given.
+func openServer(ctx context.Context, hc *http.Client, cfg Config) (server, error) {
+	srv := server{base: cfg.Server, key: cfg.APIKey, stop: func() {}}
+	secretText := cfg.SigningSecret
+	if cfg.Baseline {
+		secret := make(signing.Secret, 32)
+		_, _ = rand.Read(secret)
+		url, stop, err := startRelay(hc, secret)
+		if err != nil {
+			return srv, err
+		}
+		srv.base, srv.key, secretText, srv.stop = url, "baseline", secret.String(), stop
+	} else if cfg.AdminToken != "" {
+		var err error
+		if srv.key, secretText, err = createTenant(ctx, hc, srv.base, cfg.AdminToken); err != nil {
+			return srv, err
+		}
+	}
+	secret, err := signing.ParseSecret(secretText)
+	if err != nil {
+		srv.stop()
+		return srv, fmt.Errorf("bench: signing secret: %w", err)
+	}
+	srv.secret = secret
+	return srv, nil
+}
+
+// taskBody is the JSON of every task the run creates.
+func taskBody(cfg Config, targetURL, receiverURL string) []byte {
+	body := map[string]any{"targetUrl": targetURL, "payload": map[string]string{"data": strings.Repeat("x", max(0, cfg.PayloadSize-12))},
 		"timeout": max(30, 2*cfg.TargetDelay.Seconds()), "retries": 0}
 	if cfg.Webhook {
-		body["webhookUrl"] = rcv.url
+		body["webhookUrl"] = receiverURL
 	}
 	if cfg.Delay > 0 {
 		body["delay"] = cfg.Delay.Seconds()
 	}
 	payload, _ := json.Marshal(body)
+	return payload
+}
 
-	var cpuBefore float64
-	metrics := metricsURL(base, cfg.Baseline)
-	if metrics != "" {
-		cpuBefore, _ = scrape(hc, metrics, "process_cpu_seconds_total")
-	}
-
-	var errorsN atomic.Int64
-	start := time.Now()
-	stopProgress := progress(cfg.Progress, l, cfg.Tasks, start)
+// load creates cfg.Tasks tasks with post, in a closed or an open loop,
+// records each in l, and returns how many creates failed.
+func load(ctx context.Context, cfg Config, l *ledger, post func() (string, error)) int {
+	var failed atomic.Int64
 	create := func() {
 		t0 := time.Now()
-		id, err := postTask(ctx, hc, base, key, payload)
+		id, err := post()
 		t1 := time.Now()
 		if err != nil {
-			errorsN.Add(1)
+			failed.Add(1)
 			l.mu.Lock()
 			l.settle() // nothing will arrive for it
 			l.mu.Unlock()
@@ -184,7 +226,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	} else {
 		closedLoop(cfg.Tasks, cfg.Concurrency, create)
 	}
-	createdAt := time.Now()
+	return int(failed.Load())
+}
+
+// awaitTasks waits until every task has arrived where the run measures it
+// (with cfg.Delay, being created is enough), cfg.Timeout passes or ctx
+// ends.
+func awaitTasks(ctx context.Context, cfg Config, l *ledger) {
 	if cfg.Delay > 0 {
 		l.mu.Lock()
 		for range cfg.Tasks - l.settled {
@@ -197,11 +245,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	case <-time.After(cfg.Timeout):
 	case <-ctx.Done():
 	}
-	end := time.Now()
-	stopProgress()
+}
 
+// newReport is the report of a run of cfg before its measurements.
+func newReport(cfg Config, failed int) Report {
 	rep := Report{Mode: "boomerang", Tasks: cfg.Tasks, PayloadSize: cfg.PayloadSize, Webhook: cfg.Webhook,
-		TargetDelayMs: ms(cfg.TargetDelay), FailRate: cfg.FailRate, Errors: int(errorsN.Load()), DelaySeconds: cfg.Delay.Seconds()}
+		TargetDelayMs: ms(cfg.TargetDelay), FailRate: cfg.FailRate, Errors: failed, DelaySeconds: cfg.Delay.Seconds()}
 	if cfg.Baseline {
 		rep.Mode = "baseline"
 	}
@@ -210,18 +259,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	} else {
 		rep.Concurrency = cfg.Concurrency
 	}
-	if metrics != "" {
-		if after, err := scrape(hc, metrics, "process_cpu_seconds_total"); err == nil {
-			rep.ServerCPU = after - cpuBefore
-		}
-		// The server reports its high-water mark, so one read at the end
-		// is enough and the run is not disturbed by scraping.
-		if peak, err := scrape(hc, metrics, "boomerang_process_peak_rss_bytes"); err == nil {
-			rep.ServerPeakRSSMB = peak / (1 << 20)
-		}
+	return rep
+}
+
+// serverUsage adds the CPU time the server used since cpuBefore and its
+// peak memory to rep.
+func serverUsage(rep *Report, hc *http.Client, metrics string, cpuBefore float64) {
+	if after, err := scrape(hc, metrics, "process_cpu_seconds_total"); err == nil {
+		rep.ServerCPU = after - cpuBefore
 	}
-	summarize(&rep, l, start, createdAt, end)
-	return rep, nil
+	// The server reports its high-water mark, so one read at the end is
+	// enough and the run is not disturbed by scraping.
+	if peak, err := scrape(hc, metrics, "boomerang_process_peak_rss_bytes"); err == nil {
+		rep.ServerPeakRSSMB = peak / (1 << 20)
+	}
 }
 
 func summarize(rep *Report, l *ledger, start, createdAt, end time.Time) {

@@ -61,7 +61,7 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 	if logger != nil {
 		ns.SetLoggerV2(&slogAdapter{logger.With("component", "nats-server")}, false, false, false)
 	}
-	go ns.Start()
+	ns.Start() // does not block: the server's own goroutines run on until Shutdown
 	if !ns.ReadyForConnections(readyTimeout) {
 		ns.Shutdown()
 		return nil, errors.New("natsembed: server not ready in time")

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/delivery"
+	"github.com/boomerang-dev/boomerang/docs"
+	"github.com/boomerang-dev/boomerang/internal/devtools"
+	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/viewfile"
+	"github.com/boomerang-dev/boomerang/signing"
+	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web"
+)
+
+// This file builds the node's parts from the configuration; run.go starts
+// and stops them.
+
+// openStore opens the view file, starts the embedded NATS server (or
+// connects to --nats-url) and makes sure the streams exist.
+func (m *Main) openStore(ctx context.Context) error {
+	c := m.Config
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	var err error
+	if m.viewFile, err = viewfile.Open(filepath.Join(c.DataDir, "view.db"), m.Logger); err != nil {
+		return err
+	}
+	if err := m.startNATS(); err != nil {
+		return err
+	}
+	// Separate connections keep the API's publishes and acknowledgements
+	// from queueing behind the workers' and projectors' traffic.
+	for _, js := range []*jetstream.JetStream{&m.js, &m.workerJS, &m.projectJS} {
+		if *js, err = m.connectJetStream(); err != nil {
+			return err
+		}
+	}
+	opts := broker.StreamOptions{Replicas: c.Replicas, TaskRetention: c.TaskRetention, AckWait: c.AckWait}
+	if err := broker.EnsureStreams(ctx, m.js, opts); err != nil {
+		return err
+	}
+	if _, err := m.js.CreateOrUpdateStream(ctx, tenant.StreamConfig(c.Replicas)); err != nil {
+		return fmt.Errorf("tenant stream: %w", err)
+	}
+	return nil
+}
+
+// startNATS starts the embedded nats-server unless --nats-url names one.
+func (m *Main) startNATS() error {
+	c := m.Config
+	if c.NatsURL != "" {
+		return nil
+	}
+	var err error
+	m.embedded, err = natsembed.Start(natsembed.Config{
+		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, SyncAlways: c.Sync == "always",
+	}, m.Logger)
+	return err
+}
+
+// connectJetStream opens one more connection, in-process to the embedded
+// server or to --nats-url.
+func (m *Main) connectJetStream() (jetstream.JetStream, error) {
+	var nc *nats.Conn
+	var err error
+	if m.embedded != nil {
+		nc, err = m.embedded.Connect()
+	} else {
+		nc, err = nats.Connect(m.Config.NatsURL, nats.Name("boomerang"), nats.MaxReconnects(-1))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	m.conns = append(m.conns, nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return js, nil
+}
+
+// projections are the node's views of the streams and the projectors that
+// keep them.
+type projections struct {
+	hub                            *broker.Hub
+	view                           *broker.View
+	taskProjector, tenantProjector *projector.Projector
+}
+
+// newProjections builds the task view and the tenant store on the view
+// file, and their projectors.
+func (m *Main) newProjections() projections {
+	db := m.viewFile.DB
+	p := projections{hub: broker.NewHub()}
+	p.view = broker.NewView(db, p.hub)
+	m.tenants = tenant.NewStore(db, nil)
+	p.taskProjector = projector.New(m.projectJS, db, broker.StreamTasks, p.view, m.Logger)
+	p.tenantProjector = projector.New(m.projectJS, db, tenant.Stream, m.tenants, m.Logger)
+	m.tenants.OnMiss(p.tenantProjector.CatchUp)
+	return p
+}
+
+// newWorkers builds the dispatcher, which calls targets, and the
+// deliverer, which delivers webhooks, on their own connection.
+func (m *Main) newWorkers(p projections) {
+	c := m.Config
+	client := delivery.NewHTTPClient(m.guard, delivery.ClientOptions{})
+	m.outbound = client
+	pub := broker.NewPublisher(m.workerJS)
+	cfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
+		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight, RunningAfter: c.RunningAfter,
+		Limits: func(tenantID string) (int, int) {
+			l := m.tenants.Limits(tenantID)
+			return l.MaxInFlight, l.MaxPerHost
+		}}
+	caller := delivery.NewCaller(client, m.tenants, c.MaxResponseBody, nil)
+	m.dispatcher = broker.NewDispatcher(m.workerJS, pub, p.view, caller, m.policy, m.Logger, cfg)
+	cfg.MaxInFlight = c.MaxDeliveries
+	notifier := delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil)
+	m.deliverer = broker.NewDeliverer(m.workerJS, pub, p.view, p.taskProjector, notifier, m.policy, m.Logger, cfg)
+}
+
+// afterReady runs a worker once the task view has caught up with the
+// stream, so that the worker can tell redelivered work from new work.
+type afterReady struct {
+	worker interface {
+		part
+		aborter
+	}
+	ready <-chan struct{}
+}
+
+func (a afterReady) Run(ctx context.Context) error {
+	select {
+	case <-a.ready:
+		return a.worker.Run(ctx)
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func (a afterReady) Abort() { a.worker.Abort() }
+
+// newWeb builds the HTTP API and the dashboard; with --dev also the dev
+// tenant and the dev tools, and it returns the dev tenant's credentials.
+func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Credentials, err error) {
+	c := m.Config
+	admin := tenant.NewService(m.js, m.tenants, p.tenantProjector, nil)
+	tokenKey, err := tenant.LoadTokenKey(ctx, m.js, c.Replicas)
+	if err != nil {
+		return devCreds, err
+	}
+	m.tokens = tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil)
+	var dev http.Handler
+	if c.Dev {
+		if devCreds, err = m.devTenant(ctx, admin); err != nil {
+			return devCreds, err
+		}
+		secrets := func() ([]signing.Secret, error) { return m.tenants.SigningSecrets(devCreds.TenantID) }
+		dev = devtools.New(secrets, time.Now)
+	}
+	tasks := broker.NewTasks(broker.NewPublisher(m.js), p.view, p.taskProjector, m.Logger, nil)
+	tasks.IdempotencyWindow = c.IdemWindow
+	m.webServer, err = newWebServer(web.Config{
+		Tasks:       tasks,
+		Hub:         p.hub,
+		Tenants:     m.tenants,
+		TenantAdmin: admin,
+		AdminToken:  tenant.NewAdminToken(c.AdminToken),
+		Tokens:      m.tokens,
+		Retention:   c.TaskRetention,
+		CORSOrigins: splitList(c.CORSOrigins),
+		Heartbeat:   c.Heartbeat,
+		CheckURL:    m.guard.CheckURL,
+		Limits:      web.Limits{MaxBody: c.MaxRequestBody, CreateRate: c.CreateRate, CreateBurst: c.CreateBurst},
+		Ready:       m.ready,
+		Registry:    newRegistry(),
+		OpenAPI:     docs.OpenAPI,
+		DevTools:    dev,
+		Logger:      m.Logger,
+	})
+	return devCreds, err
+}
+
+// newWebServer returns the server of the API and the dashboard.
+func newWebServer(cfg web.Config) (*web.Server, error) {
+	return web.New(cfg), nil
+}
+
+// newRegistry returns the metrics registry with the Go runtime's and the
+// process's metrics; the web server adds its own.
+func newRegistry() *prometheus.Registry {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "boomerang_process_peak_rss_bytes", Help: "Peak resident set size of the process."},
+			func() float64 {
+				var ru syscall.Rusage
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+				return float64(ru.Maxrss) * 1024 // Linux reports KiB
+			}))
+	return registry
+}
+
+// listen opens the API's listener and, with --pprof-addr, the profiles',
+// and starts their servers.
+func (m *Main) listen() error {
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.listener = ln
+	api := &http.Server{
+		Handler:           m.webServer.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	// Event streams and long-polls end first, so that the requests in
+	// flight can finish within the drain time.
+	m.serving.start("http server", httpPart{srv: api, ln: ln, closing: m.webServer.Close, drain: 5 * time.Second})
+	if m.Config.PprofAddr == "" {
+		return nil
+	}
+	if ln, err = net.Listen("tcp", m.Config.PprofAddr); err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	m.serving.start("pprof server", httpPart{srv: newPprofServer(), ln: ln})
+	return nil
+}
+
+// newPprofServer serves net/http/pprof, apart from the API, for profiling
+// a running node.
+func newPprofServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/delivery"
+	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/viewfile"
+	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web"
+)
+
+// Main is a running node: `serve` builds one from flags, and end-to-end
+// tests run the same thing with MustRunMain. Its parts (the HTTP servers,
+// the projectors, the dispatcher and the deliverer) run as workers of one
+// group, in three stages that Close stops in order.
+type Main struct {
+	Config ServeConfig
+	Stdout io.Writer
+	Logger *slog.Logger
+
+	viewFile  *viewfile.View
+	embedded  *natsembed.Server
+	conns     []*nats.Conn        // every NATS connection, closed last
+	js        jetstream.JetStream // the API's connection
+	workerJS  jetstream.JetStream // the dispatcher's and deliverer's
+	projectJS jetstream.JetStream // the projectors'
+
+	proj       projections
+	listener   net.Listener
+	webServer  *web.Server
+	tokens     *tenant.Tokens
+	dispatcher *broker.Dispatcher
+	deliverer  *broker.Deliverer
+	outbound   *http.Client // the workers' client for targets and webhooks
+	tenants    *tenant.Store
+
+	parts      *group
+	serving    *stage // the HTTP servers: stopped first
+	working    *stage // the dispatcher and the deliverer: softly, then hard
+	projecting *stage // the projectors: once the workers' publishes are flushed
+
+	closeOnce sync.Once
+	closeErr  error
+
+	guard  delivery.Guard       // from the flags, checked by ParseFlags
+	policy delivery.RetryPolicy // from the flags, checked by ParseFlags
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout}
+}
+
+// Run starts the node and returns once it serves HTTP; its parts run until
+// Close. ctx bounds the start only. On an error Run has closed what it
+// started.
+func (m *Main) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = m.Close()
+		}
+	}()
+	m.parts = newGroup(m.Logger)
+	m.serving, m.working, m.projecting = m.parts.stage(), m.parts.stage(), m.parts.stage()
+	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := m.openStore(setup); err != nil {
+		return err
+	}
+	m.proj = m.newProjections()
+	m.projecting.start("task projector", m.proj.taskProjector)
+	m.projecting.start("tenant projector", m.proj.tenantProjector)
+	select {
+	case <-m.proj.tenantProjector.Ready():
+	case <-m.parts.Died():
+		return m.parts.failure()
+	case <-setup.Done():
+		return errors.New("tenant view did not catch up in time")
+	}
+	m.newWorkers(m.proj)
+	ready := m.proj.taskProjector.Ready()
+	m.working.start("dispatcher", afterReady{worker: m.dispatcher, ready: ready})
+	m.working.start("deliverer", afterReady{worker: m.deliverer, ready: ready})
+	devCreds, err := m.newWeb(setup, m.proj)
+	if err != nil {
+		return err
+	}
+	if err := m.listen(); err != nil {
+		return err
+	}
+	m.Logger.Info("boomerang serving", "addr", m.listener.Addr().String(), "data_dir", m.Config.DataDir, "embedded_nats", m.embedded != nil)
+	if m.Config.Dev {
+		link, _, err := m.tokens.IssueSignInLink(devCreds.TenantID)
+		if err != nil {
+			return err
+		}
+		m.printDevBanner(devCreds, link)
+	}
+	return nil
+}
+
+// Died is closed when a part of the running node has stopped on its own:
+// the node is then unready and should be closed (Close returns why).
+func (m *Main) Died() <-chan struct{} { return m.parts.Died() }
+
+// ready reports whether this node can serve: every part running, every
+// NATS connection up and both views caught up with their streams.
+func (m *Main) ready() error {
+	if m.parts.failure() != nil {
+		return errors.New("a part of this node has stopped")
+	}
+	for _, nc := range m.conns {
+		if !nc.IsConnected() {
+			return errors.New("not connected to NATS")
+		}
+	}
+	for _, caughtUp := range []<-chan struct{}{m.proj.taskProjector.Ready(), m.proj.tenantProjector.Ready()} {
+		select {
+		case <-caughtUp:
+		default:
+			return errors.New("the view is still catching up with the stream")
+		}
+	}
+	return nil
+}
+
+// Close stops the node gracefully, in this order: the HTTP servers (event
+// streams and long-polls end first), the workers (attempts in flight may
+// finish within --shutdown-grace, then are abandoned to redelivery; their
+// idle outbound connections close), the workers' and the API's async
+// publishes are flushed, then the projectors
+// stop, and the NATS connections, the embedded server and the view file
+// close. It returns why a part died, if one did; later calls return the
+// same.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		if m.parts != nil {
+			m.closeErr = m.stopParts()
+		}
+		for _, nc := range m.conns {
+			nc.Close()
+		}
+		if m.embedded != nil {
+			m.embedded.Shutdown()
+		}
+		if m.viewFile != nil {
+			m.closeErr = errors.Join(m.closeErr, m.viewFile.Close())
+		}
+	})
+	return m.closeErr
+}
+
+// stopParts stops the stages in order and returns the first error a part
+// returned.
+func (m *Main) stopParts() error {
+	m.serving.stop()
+	m.working.stopWithin(m.Config.ShutdownGrace)
+	if m.outbound != nil {
+		m.outbound.CloseIdleConnections() // their goroutines end with them
+	}
+	for _, js := range []jetstream.JetStream{m.js, m.workerJS} {
+		if js != nil {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
+	m.projecting.stop()
+	return m.parts.wait()
+}
+
+// URL is the node's base URL, for tests.
+func (m *Main) URL() string { return "http://" + hostPort(m.listener.Addr().String()) }
+
+func hostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// httpPart serves srv on ln until ctx ends. It then calls closing, if set,
+// and lets the requests in flight finish within drain before it closes
+// the connections.
+type httpPart struct {
+	srv     *http.Server
+	ln      net.Listener
+	closing func()
+	drain   time.Duration
+}
+
+func (p httpPart) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- p.srv.Serve(p.ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	if p.closing != nil {
+		p.closing()
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), p.drain)
+	defer cancel()
+	if err := p.srv.Shutdown(shutdown); err != nil {
+		_ = p.srv.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
