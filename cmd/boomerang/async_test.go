@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +32,19 @@ type sseStream struct {
 }
 
 // readSSE opens path with the given headers and reads events until stop
-// returns true for what was read so far, or the server ends the stream.
+// returns true for what was read so far, or the server ends the stream. It
+// fails the test if neither happens within a generous deadline.
 func readSSE(t *testing.T, base, path string, headers map[string]string, stop func(s *sseStream) bool) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return readSSEOpened(t, base, path, headers, nil, stop)
+}
+
+// readSSEOpened is readSSE that calls opened, when not nil, once the
+// response headers have arrived: the server has fixed where the stream
+// starts and sends every later event.
+func readSSEOpened(t *testing.T, base, path string, headers map[string]string, opened func(), stop func(s *sseStream) bool) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	for k, v := range headers {
@@ -47,6 +57,9 @@ func readSSE(t *testing.T, base, path string, headers map[string]string, stop fu
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("GET %s: got %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if opened != nil {
+		opened()
 	}
 	s := &sseStream{}
 	sc := bufio.NewScanner(resp.Body)
@@ -75,7 +88,10 @@ func readSSE(t *testing.T, base, path string, headers map[string]string, stop fu
 			return s
 		}
 	}
-	s.ended = ctx.Err() == nil
+	if err := sc.Err(); err != nil {
+		t.Fatalf("GET %s: the stream broke off (%v) after events %s and %d heartbeats", path, err, kinds(s.events), s.heartbeats)
+	}
+	s.ended = true
 	return s
 }
 
@@ -86,6 +102,11 @@ func kinds(events []sseEvent) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestTaskEventsStreamEveryChangeAndEnd(t *testing.T) {
 	t.Parallel()
@@ -168,6 +189,9 @@ func TestEventStreamResumesAfterDroppedConnection(t *testing.T) {
 	}
 }
 
+// TestTenantEventStream opens the tenant's event stream and then creates
+// three tasks: the stream carries each one's events from created to
+// succeeded, and nothing of older tasks or of another tenant.
 func TestTenantEventStream(t *testing.T) {
 	t.Parallel()
 	node := MustRunMain(t)
@@ -178,29 +202,53 @@ func TestTenantEventStream(t *testing.T) {
 	waitTask(t, client, before.ID, 10*time.Second, finished)
 
 	var ids sync.Map
+	opened, quit := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
+	defer wg.Wait()
+	defer close(quit)
 	go func() {
 		defer wg.Done()
+		select {
+		case <-opened: // the stream starts after every event so far
+		case <-quit:
+			return
+		}
 		gt := testenv.InGoroutine(t)
-		time.Sleep(300 * time.Millisecond) // let the stream open first
+		createTask(gt, other, map[string]any{"targetUrl": target.URL})
 		for range 3 {
 			task := createTask(gt, client, map[string]any{"targetUrl": target.URL})
 			ids.Store(task.ID, true)
 		}
 		createTask(gt, other, map[string]any{"targetUrl": target.URL})
 	}()
-	s := readSSE(t, node.URL(), "/v1/events", map[string]string{"Authorization": "Bearer " + client.Key}, func(s *sseStream) bool {
-		return strings.Count(kinds(s.events), "succeeded") == 3
-	})
-	wg.Wait()
-	if n := strings.Count(kinds(s.events), "succeeded"); n != 3 {
-		t.Fatalf("tenant stream: %d tasks succeeded, want the 3 created while it was open (events %s)", n, kinds(s.events))
-	}
-	for _, e := range s.events {
+	s := readSSEOpened(t, node.URL(), "/v1/events", map[string]string{"Authorization": "Bearer " + client.Key},
+		func() { close(opened) },
+		func(s *sseStream) bool { return strings.Count(kinds(s.events), "succeeded") == 3 })
+	wg.Wait() // every id stored
+
+	perTask := map[string][]string{}
+	for i, e := range s.events {
 		if _, ok := ids.Load(e.Data.TaskID); !ok {
 			t.Fatalf("tenant stream carried an event of task %s (older, or another tenant's)", e.Data.TaskID)
 		}
+		if e.ID != e.Data.Seq || (i > 0 && e.ID <= s.events[i-1].ID) {
+			t.Fatalf("event %d: id %d after %d, data seq %d; want increasing ids equal to the sequence", i, e.ID, s.events[max(i-1, 0)].ID, e.Data.Seq)
+		}
+		perTask[e.Data.TaskID] = append(perTask[e.Data.TaskID], e.Type)
+	}
+	n := 0
+	ids.Range(func(id, _ any) bool {
+		n++
+		// A slow attempt shows as started in between (--running-after).
+		got := strings.Join(perTask[id.(string)], ",")
+		if got != "created,succeeded" && got != "created,started,succeeded" {
+			t.Errorf("task %s: events %q, want created, then succeeded", id, got)
+		}
+		return true
+	})
+	if n != 3 {
+		t.Fatalf("created %d tasks, want 3", n)
 	}
 }
 
@@ -222,14 +270,15 @@ func TestLongPollAnswersAtChangeOrDeadline(t *testing.T) {
 	waitTask(t, client, running.ID, 10*time.Second, func(t broker.Task) bool { return t.Status == broker.StatusRunning })
 	r = client.Do(t, http.MethodGet, "/v1/tasks/"+running.ID, nil) // its version cannot change until release
 	etag := r.Header.Get("ETag")
-	done := make(chan struct{})
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		close(release)
-		close(done)
-	}()
-	r = client.Do(t, http.MethodGet, "/v1/tasks/"+running.ID+"?wait=30s", nil, "If-None-Match", etag)
-	<-done
+	// The attempt answers once the long-poll has been sent. Whether the
+	// server has begun to wait by then or reads the task after the change,
+	// the answer must be the changed task, long before the deadline.
+	sent := *client
+	sent.HTTP = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(release) }}
+		return http.DefaultTransport.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	})}
+	r = sent.Do(t, http.MethodGet, "/v1/tasks/"+running.ID+"?wait=30s", nil, "If-None-Match", etag)
 	r.JSON(t, &got)
 	if got.Status != broker.StatusSucceeded || r.Header.Get("ETag") == etag {
 		t.Fatalf("change answer: got %s with ETag %s, want succeeded with a new ETag", got.Status, r.Header.Get("ETag"))
@@ -318,9 +367,12 @@ func TestStatusTokenReadsOnlyItsTask(t *testing.T) {
 	}
 }
 
+// TestIdempotencyKey checks the Idempotency-Key header end to end, within
+// the default (24 h) window; the window's expiry is tested on an injected
+// clock in broker (TestIdempotencyKeyWindow).
 func TestIdempotencyKey(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t, "--idempotency-window", "1s")
+	node := MustRunMain(t)
 	client, _ := node.tenantClient(t, "acme")
 	other, _ := node.tenantClient(t, "other")
 	target := testenv.NewTarget(t, answer(200))
@@ -381,13 +433,28 @@ func TestIdempotencyKey(t *testing.T) {
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("the same key for another tenant: got %d, want 202", r.Status)
 	}
-	// After the window, the key makes a new task.
-	time.Sleep(1100 * time.Millisecond)
-	r = client.Do(t, http.MethodPost, "/v1/tasks", body, "Idempotency-Key", "order-42")
-	var again struct{ ID string }
-	r.JSON(t, &again)
-	if r.Status != http.StatusAccepted || again.ID == ids[0] {
-		t.Fatalf("after the window: got %d with task %s, want 202 with a new task", r.Status, again.ID)
+}
+
+// TestIdempotencyWindowFlag shows that --idempotency-window reaches the
+// broker: with a window of a nanosecond, which any two requests in turn
+// outlast, a repeated key makes a new task.
+func TestIdempotencyWindowFlag(t *testing.T) {
+	t.Parallel()
+	node := MustRunMain(t, "--idempotency-window", "1ns")
+	client, _ := node.tenantClient(t, "acme")
+	body := map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 60}
+	var ids []string
+	for range 2 {
+		r := client.Do(t, http.MethodPost, "/v1/tasks", body, "Idempotency-Key", "order-42")
+		var task struct{ ID string }
+		r.JSON(t, &task)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("create: got %d %s, want 202", r.Status, r.Body)
+		}
+		ids = append(ids, task.ID)
+	}
+	if ids[0] == ids[1] {
+		t.Fatalf("the key returned task %s again after its window", ids[0])
 	}
 }
 

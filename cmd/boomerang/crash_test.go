@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -54,12 +55,13 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startBinary starts the real binary and waits until it is ready.
+// startBinary starts the real binary and waits until it is ready. Its
+// webhooks retry on patientWebhookSchedule.
 func startBinary(t *testing.T, dir, addr string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(builtBinary(t), "serve", "--addr", addr, "--data-dir", dir,
 		"--admin-token", testAdminToken, "--allow-private-networks", "--retry-initial", "100ms",
-		"--retry-max", "400ms", "--webhook-schedule", "0s,300ms,300ms,300ms,300ms,300ms,300ms,300ms", "--log-level", "warn",
+		"--retry-max", "400ms", "--webhook-schedule", patientWebhookSchedule, "--log-level", "warn",
 		"--ack-wait", "5s") // work a killed node held comes back after 5 s
 	logFile, err := os.OpenFile(filepath.Join(dir, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -70,9 +72,10 @@ func startBinary(t *testing.T, dir, addr string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() })
-	deadline := time.Now().Add(30 * time.Second)
+	probe := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(60 * time.Second) // only for giving up
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := probe.Get("http://" + addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -97,6 +100,13 @@ func dumpLog(t *testing.T, dir string) {
 	}
 }
 
+// patientWebhookSchedule retries a webhook every second for half an hour:
+// long enough that no webhook of a crash or restart test is dead-lettered
+// while its receiver is down, however slow the machine, and short enough
+// that a receiver that comes back is reached within a second or two
+// (schedules fire on whole seconds).
+var patientWebhookSchedule = "0s" + strings.Repeat(",1s", 1800)
+
 // crashCounts are what a crash test reports.
 type crashCounts struct {
 	tasks, delivered, duplicateWebhooks, repeatedAttempts, targetCalls int
@@ -105,6 +115,11 @@ type crashCounts struct {
 // crashScenario runs the binary, loads it, stops it with sig mid-way,
 // restarts it on the same data dir, and checks that every task reaches a
 // terminal state and every webhook is delivered at least once.
+//
+// The "down" receiver refuses every webhook until the node has stopped: at
+// the stop those webhooks are waiting for a retry, and patientWebhookSchedule
+// keeps them waiting (never dead-lettered) however slow the machine is, so
+// each must be delivered by the restarted node.
 func crashScenario(t *testing.T, sig syscall.Signal, n int) crashCounts {
 	dir, addr := t.TempDir(), freeAddr(t)
 	defer func() {
@@ -119,10 +134,13 @@ func crashScenario(t *testing.T, sig syscall.Signal, n int) crashCounts {
 	down := testenv.NewReceiver(t, creds.SigningSecret)
 	down.Answer(http.StatusServiceUnavailable)
 	ids := mixedLoad(t, client, target, up, down, n)
-	target.WaitCalls(t, n/3, 30*time.Second)
-	if unfinished := countUnfinished(t, client); unfinished == 0 {
+	target.WaitCalls(t, n/3, 60*time.Second)
+	down.WaitFor(t, ids[5], 1, 60*time.Second) // mixedLoad's first task with the down receiver
+	unfinished := countUnfinished(t, client)
+	if unfinished == 0 {
 		t.Fatal("every task finished before the stop; the test proves nothing")
 	}
+	t.Logf("at the stop: %d of the newest 200 tasks unsettled, %d webhooks refused", unfinished, len(down.Got()))
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +148,8 @@ func crashScenario(t *testing.T, sig syscall.Signal, n int) crashCounts {
 	if sig == syscall.SIGTERM && err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
+	down.Answer(0) // the receiver is back while the node is down
 	startBinary(t, dir, addr)
-	down.Answer(0)
 
 	var c crashCounts
 	c.tasks = len(ids)

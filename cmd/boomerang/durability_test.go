@@ -75,7 +75,7 @@ func mixedTarget(t *testing.T) *testenv.Target {
 func TestRestartMidwayLosesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	node := mustRunMainIn(t, dir, "--webhook-schedule", "0s,500ms,500ms,500ms,500ms,500ms,500ms,500ms")
+	node := mustRunMainIn(t, dir, "--webhook-schedule", patientWebhookSchedule)
 	client, creds := node.tenantClient(t, "acme")
 	target := mixedTarget(t)
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
@@ -86,7 +86,7 @@ func TestRestartMidwayLosesNothing(t *testing.T) {
 	}
 	node.Stop()
 
-	node = mustRunMainIn(t, dir, "--webhook-schedule", "0s,500ms,500ms,500ms,500ms,500ms,500ms,500ms")
+	node = mustRunMainIn(t, dir, "--webhook-schedule", patientWebhookSchedule)
 	client.Base = node.URL()
 	for _, id := range ids {
 		task := waitTask(t, client, id, 30*time.Second, webhookSettled)

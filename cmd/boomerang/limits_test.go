@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,6 +85,9 @@ func TestSlowTenantCannotTakeEverySlot(t *testing.T) {
 		ids = append(ids, createTask(t, alice, map[string]any{"targetUrl": slow.URL}).ID)
 	}
 	slow.WaitCalls(t, 2, 10*time.Second)
+	// Every other task of alice's has been offered to the node, refused and
+	// offered again (or, were the cap broken, one of them runs).
+	node.waitTaskConsumers(t, "alice's 8 other tasks held back", func(_, redelivered int) bool { return redelivered >= 8 || peak.Load() > 2 })
 	// Bob's task runs while alice's wait.
 	fast := createTask(t, bob, map[string]any{"targetUrl": other.URL})
 	if task := waitTask(t, bob, fast.ID, 10*time.Second, finished); task.Status != broker.StatusSucceeded {
@@ -115,17 +119,19 @@ func TestTenantCapHoldsAcrossHosts(t *testing.T) {
 	newGate := func() { ch := make(chan struct{}); gate.Store(&ch) }
 	newGate()
 	var inFlight, peak atomic.Int64
+	ended := make(chan struct{}) // closed before the target closes, which waits for its calls
 	slow := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		now := inFlight.Add(1)
 		for p := peak.Load(); now > p && !peak.CompareAndSwap(p, now); p = peak.Load() {
 		}
 		select {
 		case <-*gate.Load():
-		case <-r.Context().Done(): // the test ended early
+		case <-ended: // the test ended early
 		}
 		inFlight.Add(-1)
 		w.WriteHeader(http.StatusOK)
 	})
+	t.Cleanup(func() { close(ended) })
 	hosts := []string{slow.URL, strings.Replace(slow.URL, "127.0.0.1", "localhost", 1)}
 	create := func(n int) []string {
 		var ids []string
@@ -144,12 +150,17 @@ func TestTenantCapHoldsAcrossHosts(t *testing.T) {
 
 	ids := create(8)
 	slow.WaitCalls(t, 3, 10*time.Second)
-	time.Sleep(300 * time.Millisecond) // room for a fourth call, were the cap broken
+	// The 5 others have each been refused and offered again (or, were the
+	// cap broken, a fourth runs).
+	node.waitTaskConsumers(t, "the 5 tasks over the cap held back", func(_, redelivered int) bool { return redelivered >= 5 || peak.Load() > 3 })
 	if p := peak.Load(); p != 3 {
 		t.Fatalf("alice had %d calls in flight over two hosts, want her tenant cap of 3", p)
 	}
 	close(*gate.Load())
 	finishAll(ids)
+	// Every task acknowledged, so that the count of tasks offered again
+	// starts from zero.
+	node.waitTaskConsumers(t, "every task acknowledged", func(ackPending, _ int) bool { return ackPending == 0 })
 
 	r := node.Admin.Do(t, http.MethodPut, "/admin/v1/tenants/"+creds.TenantID+"/limits", map[string]any{"maxInFlight": 1})
 	if r.Status != http.StatusOK {
@@ -160,10 +171,42 @@ func TestTenantCapHoldsAcrossHosts(t *testing.T) {
 	calls := len(slow.Calls())
 	ids = create(4)
 	slow.WaitCalls(t, calls+1, 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	node.waitTaskConsumers(t, "the 3 tasks over the new cap held back", func(_, redelivered int) bool { return redelivered >= 3 || peak.Load() > 1 })
 	if p := peak.Load(); p != 1 {
 		t.Fatalf("after the override alice had %d calls in flight, want 1", p)
 	}
 	close(*gate.Load())
 	finishAll(ids)
+}
+
+// waitTaskConsumers waits until cond holds for the task stream's consumers,
+// given the messages they wait to have acknowledged and how many of those
+// were offered more than once (work the node gave back, e.g. refused by a
+// concurrency cap, and received again). It fails after a generous deadline.
+func (n *testNode) waitTaskConsumers(tb testing.TB, what string, cond func(ackPending, redelivered int) bool) {
+	tb.Helper()
+	ctx := context.Background()
+	stream, err := n.js.Stream(ctx, broker.StreamTasks)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ackPending, redelivered := 0, 0
+		list := stream.ListConsumers(ctx)
+		for info := range list.Info() {
+			ackPending += info.NumAckPending
+			redelivered += info.NumRedelivered
+		}
+		if err := list.Err(); err != nil {
+			tb.Fatal(err)
+		}
+		if cond(ackPending, redelivered) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not seen in time; the task consumers have %d messages pending, %d offered again", what, ackPending, redelivered)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -229,7 +229,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 
 func TestWebhookReceiverDownThenUp(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t, "--webhook-schedule", "0s,300ms,300ms,300ms,300ms,300ms")
+	node := MustRunMain(t, "--webhook-schedule", patientWebhookSchedule) // cannot run out while the test reacts
 	client, creds := node.tenantClient(t, "acme")
 	target := testenv.NewTarget(t, answer(200))
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
@@ -324,7 +324,9 @@ func TestCancelWaitingTask(t *testing.T) {
 	target := testenv.NewTarget(t, answer(200))
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
 
-	created := createTask(t, client, map[string]any{"targetUrl": target.URL, "webhookUrl": receiver.URL, "delay": 1})
+	// Its time is far enough ahead that the cancel comes first, however
+	// slow the machine.
+	created := createTask(t, client, map[string]any{"targetUrl": target.URL, "webhookUrl": receiver.URL, "delay": 3})
 	r := client.Do(t, http.MethodDelete, "/v1/tasks/"+created.ID, nil)
 	var task broker.Task
 	r.JSON(t, &task)
@@ -336,7 +338,7 @@ func TestCancelWaitingTask(t *testing.T) {
 	}
 	// A task created after it, with the same delay, runs: once it has, the
 	// canceled one's time has passed too.
-	after := createTask(t, client, map[string]any{"targetUrl": target.URL, "delay": 1.2})
+	after := createTask(t, client, map[string]any{"targetUrl": target.URL, "delay": 3.2})
 	waitTask(t, client, after.ID, 20*time.Second, finished)
 	if n := len(target.CallsFor(created.ID)); n != 0 {
 		t.Fatalf("canceled task's target called %d times", n)
