@@ -88,7 +88,13 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 	}
 	// The view decides whether this event starts a round: a cancel may have
 	// won the race, or a later redelivery request may have replaced it.
-	if err := d.progress.WaitFor(ctx, seq); err != nil {
+	// The wait may outlast the ack wait on a lagging node: the message is
+	// kept in progress meanwhile, so that it is not handed to a second
+	// worker that would start the same round.
+	stop := keepAlive(msg, d.cfg.AckWait/3)
+	err = d.progress.WaitFor(ctx, seq)
+	stop()
+	if err != nil {
 		d.settle(msg, err, log)
 		return
 	}
