@@ -307,7 +307,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.tokens = tokens
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), view, taskProjector, log, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
-	m.webServer = web.New(web.Config{
+	m.webServer, err = web.New(web.Config{
 		Tasks:       tasks,
 		Hub:         hub,
 		Tenants:     m.tenants,
@@ -325,6 +325,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		DevTools:    dev,
 		Logger:      log,
 	})
+	if err != nil {
+		return err
+	}
 	m.listener, err = net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
