@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -104,6 +105,21 @@ var kinds = map[Kind]kindInfo{
 	RateLimited:          {http.StatusTooManyRequests, "Too many requests", [2]string{}},
 	Unavailable:          {http.StatusServiceUnavailable, "Service unavailable", [2]string{"Retry-After", "1"}},
 	Internal:             {http.StatusInternalServerError, "Internal error", [2]string{}},
+}
+
+// Kinds lists every kind, by status.
+func Kinds() []Kind {
+	out := make([]Kind, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if si, sj := out[i].Status(), out[j].Status(); si != sj {
+			return si < sj
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // Status is the HTTP status of the kind's problems.
