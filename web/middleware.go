@@ -39,7 +39,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		route := c.Path()
+		route := s.routing.route(c)
 		if route == "" {
 			route = "unmatched"
 		}
