@@ -6,57 +6,68 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// routes registers every route of the server, in one place.
+// routes registers every route of the server, in one place. Each part
+// renders its own errors: the API and the core answer problems
+// (application/problem+json); the dashboard's pages answer pages to
+// browsers. Middleware is attached per route, not per group, so that a
+// known path with the wrong method is a 405 rather than a group's
+// catch-all 404.
 func (s *Server) routes(devTools http.Handler) {
-	e := s.echo
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metricsHandler())
-	e.GET("/openapi.yaml", s.openAPIDocument)
+	core := s.part(s.problems.WriteError)
+	core.GET("/healthz", s.healthz)
+	core.GET("/readyz", s.readyz)
+	core.GET("/metrics", s.metricsHandler())
+	core.GET("/openapi.yaml", s.openAPIDocument)
 
-	// Middleware is attached per route, not per group, so that a known path
-	// with the wrong method is a 405 rather than a group's catch-all 404.
-	// Reads of one task also accept that task's status token.
-	key, reader := s.requireAPIKey, s.requireTaskReader
-	e.POST("/v1/tasks", s.createTask, key, s.limitCreates)
-	e.GET("/v1/tasks", s.listTasks, key)
-	e.GET("/v1/tasks/:id", s.getTask, reader)
-	e.DELETE("/v1/tasks/:id", s.cancelTask, key)
-	e.GET("/v1/tasks/:id/status", s.taskStatus, reader)
-	e.GET("/v1/tasks/:id/result", s.taskResult, reader)
-	e.GET("/v1/tasks/:id/events", s.taskEvents, reader)
-	e.POST("/v1/tasks/:id/redeliver", s.redeliverTask, key)
-	e.GET("/v1/events", s.tenantEvents, key)
-
-	e.POST("/admin/v1/tenants", s.createTenant, s.requireAdminToken)
-	e.GET("/admin/v1/tenants/:tenant/limits", s.getTenantLimits, s.requireAdminToken)
-	e.PUT("/admin/v1/tenants/:tenant/limits", s.putTenantLimits, s.requireAdminToken)
+	// The API. Reads of one task also accept that task's status token.
+	a := s.api
+	v1 := s.part(a.WriteError)
+	key, reader, admin := a.RequireAPIKey, a.RequireTaskReader, a.RequireAdminToken
+	v1.POST("/v1/tasks", a.CreateTask, key, a.LimitCreates)
+	v1.GET("/v1/tasks", a.ListTasks, key)
+	v1.GET("/v1/tasks/:id", a.GetTask, reader)
+	v1.DELETE("/v1/tasks/:id", a.CancelTask, key)
+	v1.GET("/v1/tasks/:id/status", a.TaskStatus, reader)
+	v1.GET("/v1/tasks/:id/result", a.TaskResult, reader)
+	v1.GET("/v1/tasks/:id/events", a.TaskEvents, reader)
+	v1.POST("/v1/tasks/:id/redeliver", a.RedeliverTask, key)
+	v1.GET("/v1/events", a.TenantEvents, key)
+	v1.POST("/admin/v1/tenants", a.CreateTenant, admin)
+	v1.GET("/admin/v1/tenants/:tenant/limits", a.GetTenantLimits, admin)
+	v1.PUT("/admin/v1/tenants/:tenant/limits", a.PutTenantLimits, admin)
+	v1.NotFound("/v1/*")
+	v1.NotFound("/admin/*")
 
 	// The dashboard: server-rendered pages behind a session cookie; every
-	// state change is a POST with a CSRF token.
-	sess, csrf := s.requireSession, s.requireCSRF
-	e.GET("/static/:name", s.staticAsset)
-	e.GET("/signin", s.signInPage)
-	e.POST("/signin", s.signIn)
-	e.GET("/signout", s.signOutPage, sess)
-	e.POST("/signout", s.signOut, sess, csrf)
-	e.GET("/", s.overview, sess)
-	e.GET("/tasks", s.tasksPage, sess)
-	e.GET("/tasks/new", s.newTaskPage, sess)
-	e.POST("/tasks/new", s.createTaskFromForm, sess, csrf, s.limitCreates)
-	e.GET("/tasks/:id", s.taskPage, sess)
-	e.GET("/tasks/:id/row", s.taskRow, sess)
-	e.POST("/tasks/:id/cancel", s.cancelFromDashboard, sess, csrf)
-	e.POST("/tasks/:id/redeliver", s.redeliverFromDashboard, sess, csrf)
-	e.GET("/dead-letters", s.deadLettersPage, sess)
-	e.POST("/dead-letters/redeliver", s.redeliverDeadLetters, sess, csrf)
-	e.GET("/settings", s.settingsPage, sess)
-	e.POST("/settings/keys", s.createKeyFromDashboard, sess, csrf)
-	e.POST("/settings/keys/:key/revoke", s.revokeKeyFromDashboard, sess, csrf)
-	e.POST("/settings/secret/rotate", s.rotateSecretFromDashboard, sess, csrf)
-	e.GET("/live", s.tenantEvents, sess) // live updates of the pages
+	// state change is a POST with a CSRF token. Its assets and its live
+	// updates (the API's tenant event stream, for the signed-in tenant)
+	// answer problems, as the API does.
+	d := s.dash
+	pages := s.part(d.WriteError)
+	sess, csrf := d.RequireSession, d.RequireCSRF
+	core.GET("/static/:name", d.StaticAsset)
+	core.GET("/live", a.TenantEvents, sess)
+	pages.GET("/signin", d.SignInPage)
+	pages.POST("/signin", d.SignIn)
+	pages.GET("/signout", d.SignOutPage, sess)
+	pages.POST("/signout", d.SignOut, sess, csrf)
+	pages.GET("/", d.Overview, sess)
+	pages.GET("/tasks", d.TasksPage, sess)
+	pages.GET("/tasks/new", d.NewTaskPage, sess)
+	pages.POST("/tasks/new", d.CreateTask, sess, csrf, a.LimitCreates)
+	pages.GET("/tasks/:id", d.TaskPage, sess)
+	pages.GET("/tasks/:id/row", d.TaskRow, sess)
+	pages.POST("/tasks/:id/cancel", d.CancelTask, sess, csrf)
+	pages.POST("/tasks/:id/redeliver", d.RedeliverTask, sess, csrf)
+	pages.GET("/dead-letters", d.DeadLettersPage, sess)
+	pages.POST("/dead-letters/redeliver", d.RedeliverDeadLetters, sess, csrf)
+	pages.GET("/settings", d.SettingsPage, sess)
+	pages.POST("/settings/keys", d.CreateKey, sess, csrf)
+	pages.POST("/settings/keys/:key/revoke", d.RevokeKey, sess, csrf)
+	pages.POST("/settings/secret/rotate", d.RotateSecret, sess, csrf)
+	pages.NotFound("/*")
 
 	if devTools != nil {
-		e.Any("/dev/*", echo.WrapHandler(devTools))
+		core.Any("/dev/*", echo.WrapHandler(devTools))
 	}
 }

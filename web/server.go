@@ -1,13 +1,17 @@
-// Package web serves Boomerang over HTTP: the tenant API under /v1, the
-// operator API under /admin/v1, health and metrics. It is the only package
-// that knows echo, and the one place where errors become problem+json.
+// Package web serves Boomerang over HTTP. It is the only package that
+// knows echo. It holds the server's core: every route (routes.go), the
+// middleware every response passes through, health, readiness, metrics
+// and the API description. The parts it serves live below it: package api
+// (/v1 and /admin/v1), package dashboard (the pages), and package problem,
+// the one place where errors become problems. Each part renders its own
+// errors.
 package web
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -15,44 +19,20 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web/api"
+	"github.com/boomerang-dev/boomerang/web/dashboard"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
-// Limits bound what a request may ask for.
-type Limits struct {
-	// MaxBody is the largest request body, in bytes (default 1 MiB).
-	MaxBody int64
-	// MaxRetries bounds a task's retries (default 25).
-	MaxRetries int
-	// MaxTimeout bounds a task's per-attempt timeout (default 900 s).
-	MaxTimeout time.Duration
-	// MaxDelay bounds how far ahead a task may be scheduled (default 30 days).
-	MaxDelay time.Duration
-	// MaxLongPoll bounds ?wait= (default 60 s).
-	MaxLongPoll time.Duration
-	// CreateRate and CreateBurst limit each tenant's creates per node
-	// (defaults DefaultCreateRate and DefaultCreateBurst).
-	CreateRate  float64
-	CreateBurst int
-}
+// Defaults the flags of `boomerang serve` show.
+const (
+	DefaultCreateRate  = api.DefaultCreateRate
+	DefaultCreateBurst = api.DefaultCreateBurst
+	DefaultHeartbeat   = api.DefaultHeartbeat
+)
 
-func (l Limits) withDefaults() Limits {
-	if l.MaxBody <= 0 {
-		l.MaxBody = 1 << 20
-	}
-	if l.MaxRetries <= 0 {
-		l.MaxRetries = 25
-	}
-	if l.MaxTimeout <= 0 {
-		l.MaxTimeout = 900 * time.Second
-	}
-	if l.MaxDelay <= 0 {
-		l.MaxDelay = 30 * 24 * time.Hour
-	}
-	if l.MaxLongPoll <= 0 {
-		l.MaxLongPoll = 60 * time.Second
-	}
-	return l
-}
+// Limits bound what a request may ask for: see api.Limits.
+type Limits = api.Limits
 
 // Config holds the server's dependencies.
 type Config struct {
@@ -61,7 +41,8 @@ type Config struct {
 	Tenants     *tenant.Store
 	TenantAdmin *tenant.Service
 	AdminToken  tenant.AdminToken
-	// Tokens issues and checks status tokens; nil disables them.
+	// Tokens issues and checks status tokens and the dashboard's sessions;
+	// nil disables status tokens.
 	Tokens *tenant.Tokens
 	// CORSOrigins may read a task with its status token from a browser on
 	// another origin; "*" allows any.
@@ -80,83 +61,73 @@ type Config struct {
 	OpenAPI []byte
 	// Registry collects the metrics served at /metrics.
 	Registry *prometheus.Registry
-	// Dev mounts DevTools under /dev/ (the echo target and webhook inbox
+	// DevTools is mounted under /dev/ (the echo target and webhook inbox
 	// of `serve --dev`); nil mounts nothing.
 	DevTools http.Handler
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Now is the clock (time.Now when nil): validation, the create rate
+	// limit and the pages read it.
+	Now func() time.Time
 }
 
 // Server is the HTTP face of a node.
 type Server struct {
-	tasks       *broker.Tasks
-	hub         *broker.Hub
-	tenants     *tenant.Store
-	tenantAdmin *tenant.Service
-	adminToken  tenant.AdminToken
-	tokens      *tenant.Tokens
-	corsOrigins []string
-	heartbeat   time.Duration
-	closing     chan struct{}
-	closeOnce   sync.Once
-	knownFields sync.Map // reflect.Type -> map[string]bool: see fieldNames
-	checkURL    func(*url.URL) error
-	limits      Limits
-	ready       func() error
-	registry    *prometheus.Registry
-	openAPI     []byte
-	retention   time.Duration
-	dash        *dashboard
-	createLimit *createLimiter
-	logger      *slog.Logger
-	now         func() time.Time
-	metrics     *httpMetrics
-	echo        *echo.Echo
+	echo     *echo.Echo
+	api      *api.API
+	dash     *dashboard.Dashboard
+	problems *problem.Mapper
+	routing  *routing
+	tasks    *broker.Tasks
+	ready    func() error
+	openAPI  []byte
+	registry *prometheus.Registry
+	metrics  *httpMetrics
+	logger   *slog.Logger
 }
 
-// New returns a server with its routes.
-func New(cfg Config) *Server {
-	s := &Server{
-		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
-		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
-		closing:  make(chan struct{}),
-		checkURL: cfg.CheckURL, limits: cfg.Limits.withDefaults(),
-		ready: cfg.Ready, registry: cfg.Registry, openAPI: cfg.OpenAPI, retention: cfg.Retention, logger: cfg.Logger, now: cfg.Now,
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.heartbeat <= 0 {
-		s.heartbeat = DefaultHeartbeat
+// New returns a server with its routes. It fails only when the dashboard's
+// templates do not parse.
+func New(cfg Config) (*Server, error) {
+	s := &Server{tasks: cfg.Tasks, ready: cfg.Ready, openAPI: cfg.OpenAPI, registry: cfg.Registry, logger: cfg.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
-	s.limits.MaxDelay = delayLimit(s.limits.MaxDelay, s.retention)
-	if s.checkURL == nil {
-		s.checkURL = func(*url.URL) error { return nil }
-	}
-	s.metrics = newHTTPMetrics(s.registry)
-	s.createLimit = newCreateLimiter(s.limits.CreateRate, s.limits.CreateBurst, s.tenants)
-	dash, err := newDashboard(templateFuncs())
+	limits := cfg.Limits.WithDefaults()
+	s.problems = problem.NewMapper(s.logger, limits.MaxBody)
+	s.api = api.New(api.Config{
+		Tasks: cfg.Tasks, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
+		AdminToken: cfg.AdminToken, Tokens: cfg.Tokens, CORSOrigins: cfg.CORSOrigins, Heartbeat: cfg.Heartbeat,
+		CheckURL: cfg.CheckURL, Limits: limits, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
+	})
+	dash, err := dashboard.New(dashboard.Config{
+		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
+		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
+	})
 	if err != nil {
-		panic("web: dashboard templates: " + err.Error()) // a build defect, caught by every test
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	s.dash = dash
+	s.metrics = newHTTPMetrics(s.registry)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = s.handleError
-	// observe is outermost so that it counts and logs every answer,
-	// including the 500 that recoverPanics makes of a panic.
-	e.Use(s.observe, s.recoverPanics, securityHeaders, s.cors)
+	// Each route renders its own errors (see routes.go); what reaches echo's
+	// handler failed outside every route.
+	e.HTTPErrorHandler = func(err error, c echo.Context) { s.problems.WriteError(c, err) }
+	// observe is outermost so that it counts and logs every answer. CORS
+	// runs on every request: a preflight names no route.
+	e.Use(s.observe, securityHeaders, s.api.CORS)
 	s.echo = e
+	s.routing = newRouting(e)
 	s.routes(cfg.DevTools)
-	return s
+	return s, nil
 }
 
-// Close ends the long-lived responses (event streams) so that a graceful
-// HTTP shutdown need not wait for them.
-func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+// Close ends the long-lived responses (event streams, long-polls) so that a
+// graceful HTTP shutdown need not wait for them.
+func (s *Server) Close() { s.api.Close() }
 
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }
@@ -166,19 +137,11 @@ func (s *Server) Handler() http.Handler { return s.echo }
 func (s *Server) Routes() [][2]string {
 	var out [][2]string
 	for _, r := range s.echo.Routes() {
-		out = append(out, [2]string{r.Method, r.Path})
+		if r.Method != echo.RouteNotFound {
+			out = append(out, [2]string{r.Method, r.Path})
+		}
 	}
 	return out
-}
-
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin") // no-referrer would make browsers send "Origin: null" on our own form posts
-		h.Set("X-Frame-Options", "DENY")
-		return next(c)
-	}
 }
 
 // Tasks returns the task operations the server uses, for tools and tests.

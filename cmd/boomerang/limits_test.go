@@ -13,48 +13,6 @@ import (
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
-func TestCreateRateLimitPerTenant(t *testing.T) {
-	t.Parallel()
-	node := MustRunMain(t, "--create-rate", "0.5", "--create-burst", "2")
-	alice, aliceCreds := node.tenantClient(t, "alice")
-	bob, _ := node.tenantClient(t, "bob")
-	body := map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 60}
-	for i := range 2 {
-		r := alice.Do(t, http.MethodPost, "/v1/tasks", body)
-		if r.Status != http.StatusAccepted || r.Header.Get("RateLimit-Policy") != `"create";q=2;w=4` || !strings.HasPrefix(r.Header.Get("RateLimit"), `"create";r=`) {
-			t.Fatalf("create %d: %d, RateLimit-Policy %q, RateLimit %q", i, r.Status, r.Header.Get("RateLimit-Policy"), r.Header.Get("RateLimit"))
-		}
-	}
-	before := node.taskLastSeq(t)
-	r := alice.Do(t, http.MethodPost, "/v1/tasks", body)
-	var p problemBody
-	r.JSON(t, &p)
-	if r.Status != http.StatusTooManyRequests || p.Type != "https://boomerang.dev/problems/rate-limited" || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("third create: %d %s Retry-After %q", r.Status, r.Body, r.Header.Get("Retry-After"))
-	}
-	if node.taskLastSeq(t) != before {
-		t.Fatal("a refused create was published")
-	}
-	// Another tenant has its own budget.
-	if r := bob.Do(t, http.MethodPost, "/v1/tasks", body); r.Status != http.StatusAccepted {
-		t.Fatalf("bob: got %d, want 202", r.Status)
-	}
-	// The operator raises alice's limit; it applies at once.
-	r = node.Admin.Do(t, http.MethodPut, "/admin/v1/tenants/"+aliceCreds.TenantID+"/limits", map[string]any{"createRate": 100, "createBurst": 10})
-	if r.Status != http.StatusOK {
-		t.Fatalf("set limits: %d %s", r.Status, r.Body)
-	}
-	if r := alice.Do(t, http.MethodPost, "/v1/tasks", body); r.Status != http.StatusAccepted || r.Header.Get("RateLimit-Policy") != `"create";q=10;w=1` {
-		t.Fatalf("after the override: %d, policy %q", r.Status, r.Header.Get("RateLimit-Policy"))
-	}
-	if r := node.Admin.Do(t, http.MethodPut, "/admin/v1/tenants/"+aliceCreds.TenantID+"/limits", map[string]any{"createRate": -1}); r.Status != http.StatusBadRequest {
-		t.Fatalf("a negative rate: got %d, want 400", r.Status)
-	}
-	if r := node.Admin.Do(t, http.MethodGet, "/admin/v1/tenants/ten_nosuchtenant/limits", nil); r.Status != http.StatusNotFound {
-		t.Fatalf("limits of an unknown tenant: got %d, want 404", r.Status)
-	}
-}
-
 // TestSlowTenantCannotTakeEverySlot floods a node with one tenant's tasks to
 // a target that does not answer: the tenant gets its cap of slots, not
 // more, and another tenant's task goes through meanwhile.

@@ -13,6 +13,7 @@ import (
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
 const testAdminToken = "test-admin-token-0123456789"
@@ -162,45 +163,13 @@ func (n *testNode) taskLastSeq(tb testing.TB) uint64 {
 // createTask posts a task and returns it, failing unless the answer is 202.
 func createTask(tb testing.TB, c *testenv.Client, body map[string]any) broker.Task {
 	tb.Helper()
-	r := c.Do(tb, http.MethodPost, "/v1/tasks", body)
-	if r.Status != http.StatusAccepted {
-		tb.Fatalf("create task: got %d %s, want 202", r.Status, r.Body)
-	}
-	var task broker.Task
-	r.JSON(tb, &task)
-	if want := "/v1/tasks/" + task.ID + "/status"; r.Header.Get("Location") != want {
-		tb.Fatalf("Location: got %q, want %q", r.Header.Get("Location"), want)
-	}
-	return task
+	return webtest.CreateTask(tb, c, body)
 }
 
 // waitTask long-polls the task until cond holds, failing after timeout.
 func waitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration, cond func(broker.Task) bool) broker.Task {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var task broker.Task
-	etag := ""
-	for {
-		// The long-poll answers when the task differs from the version
-		// named in If-None-Match: at once if it already does.
-		path := "/v1/tasks/" + id + "?wait=2s"
-		if etag == "" {
-			path = "/v1/tasks/" + id // first, the task as it is now
-		}
-		r := c.Do(tb, http.MethodGet, path, nil, "If-None-Match", etag)
-		etag = r.Header.Get("ETag")
-		if r.Status != http.StatusOK {
-			tb.Fatalf("get task: got %d %s", r.Status, r.Body)
-		}
-		task = broker.Task{}
-		r.JSON(tb, &task)
-		if cond(task) {
-			return task
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("task %s did not reach the expected state; last: %s", id, r.Body)
-		}
-	}
+	return webtest.WaitTask(tb, c, id, timeout, cond)
 }
 
 func finished(t broker.Task) bool { return t.Status.Finished() }

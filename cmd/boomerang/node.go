@@ -202,7 +202,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 
 // newWebServer returns the server of the API and the dashboard.
 func newWebServer(cfg web.Config) (*web.Server, error) {
-	return web.New(cfg), nil
+	return web.New(cfg)
 }
 
 // newRegistry returns the metrics registry with the Go runtime's and the

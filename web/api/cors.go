@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"net/http"
@@ -12,13 +12,14 @@ import (
 // reads a status token allows. Everything else is same-origin only.
 var corsPaths = regexp.MustCompile(`^/v1/tasks/[^/]+(/status|/result|/events)?$`)
 
-// cors answers preflights and adds CORS headers on the status-token
-// endpoints, for the origins the operator allows ("*" allows any).
-func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
+// CORS answers preflights and adds CORS headers on the status-token
+// endpoints, for the origins the operator allows ("*" allows any). It runs
+// before routing, on every request: a preflight names no route.
+func (a *API) CORS(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		origin := req.Header.Get("Origin")
-		if origin == "" || !corsPaths.MatchString(req.URL.Path) || !s.originAllowed(origin) {
+		if origin == "" || !corsPaths.MatchString(req.URL.Path) || !a.originAllowed(origin) {
 			return next(c)
 		}
 		h := c.Response().Header()
@@ -35,8 +36,8 @@ func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (s *Server) originAllowed(origin string) bool {
-	for _, o := range s.corsOrigins {
+func (a *API) originAllowed(origin string) bool {
+	for _, o := range a.corsOrigins {
 		if o == "*" || strings.EqualFold(o, origin) {
 			return true
 		}

@@ -1,26 +1,22 @@
-package web
+package api
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/signing"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
-// Defaults of a task's optional fields.
+// Defaults and bounds of a task's optional fields.
 const (
 	defaultMethod  = http.MethodPost
 	defaultRetries = 3
@@ -31,9 +27,10 @@ const (
 	maxIdemKeyLen  = 255
 )
 
-// createTaskRequest is the body of POST /v1/tasks. Pointers tell a missing
-// field from a zero one.
-type createTaskRequest struct {
+// TaskRequest is a new task as a client sends it: the body of POST
+// /v1/tasks, or the dashboard's form. Pointers tell a missing field from a
+// zero one.
+type TaskRequest struct {
 	TargetURL  *string           `json:"targetUrl"`
 	Method     *string           `json:"method"`
 	Headers    map[string]string `json:"headers"`
@@ -67,86 +64,32 @@ func lowerSet(names ...string) map[string]bool {
 	return set
 }
 
-// createTask handles POST /v1/tasks.
-func (s *Server) createTask(c echo.Context) error {
-	var req createTaskRequest
-	body, err := s.decodeJSON(c, &req)
-	if err != nil {
-		return err
-	}
-	spec, errs := s.validateTask(req, c.Request().Header.Get("Idempotency-Key"))
-	if len(errs) > 0 {
-		return problemValidation(errs)
-	}
-	hash := ""
-	if spec.IdempotencyKey != "" {
-		hash = requestHash(body)
-	}
-	task, replay, err := s.tasks.Create(c.Request().Context(), principal(c).TenantID, spec, hash)
-	switch {
-	case errors.Is(err, broker.ErrIdempotencyMismatch):
-		return problem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
-			"This Idempotency-Key was used with a different request body within the idempotency window.")
-	case err != nil:
-		return err
-	case replay:
-		c.Response().Header().Set("Idempotent-Replayed", "true")
-		return s.createdResponse(c, http.StatusOK, task)
-	}
-	return s.createdResponse(c, http.StatusAccepted, task)
+// Validator checks new tasks against the server's limits: the one
+// validation behind the API and the dashboard's form.
+type Validator struct {
+	limits   Limits
+	checkURL func(*url.URL) error
+	now      func() time.Time
 }
 
-// requestHash identifies a create request for idempotency: its JSON body
-// with insignificant white space removed, and nothing else.
-func requestHash(body []byte) string {
-	var compact bytes.Buffer
-	if json.Compact(&compact, body) != nil {
-		compact.Reset()
-		compact.Write(body)
-	}
-	sum := sha256.Sum256(compact.Bytes())
-	return hex.EncodeToString(sum[:])
-}
-
-// createdTaskBody is the answer to a create: the task and a status token
-// that lets a browser follow it.
-type createdTaskBody struct {
-	*broker.Task
-	StatusToken          string     `json:"statusToken,omitempty"`
-	StatusTokenExpiresAt *time.Time `json:"statusTokenExpiresAt,omitempty"`
-}
-
-func (s *Server) createdResponse(c echo.Context, status int, task *broker.Task) error {
-	body := createdTaskBody{Task: task}
-	if s.tokens != nil {
-		token, exp, err := s.tokens.IssueTaskToken(principal(c).TenantID, task.ID)
-		if err != nil {
-			return err
-		}
-		body.StatusToken, body.StatusTokenExpiresAt = token, &exp
-	}
-	c.Response().Header().Set("Location", "/v1/tasks/"+task.ID+"/status")
-	return c.JSON(status, body)
-}
-
-// validateTask checks a create request and returns the spec with defaults
-// filled in, or every problem found.
-func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spec, []FieldError) {
-	var errs []FieldError
+// Task checks a new task and returns its spec with defaults filled in, or
+// every problem found, each naming its field. idemKey is the
+// Idempotency-Key header ("" for none).
+func (v *Validator) Task(req TaskRequest, idemKey string) (broker.Spec, []problem.FieldError) {
+	var errs []problem.FieldError
 	fail := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+		errs = append(errs, problem.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	spec := broker.Spec{Method: defaultMethod, Retries: defaultRetries, Timeout: defaultTimeout, Headers: req.Headers}
-
 	if req.TargetURL == nil || *req.TargetURL == "" {
 		fail("targetUrl", "is required")
-	} else if msg := s.checkTaskURL(*req.TargetURL); msg != "" {
+	} else if msg := v.checkTaskURL(*req.TargetURL); msg != "" {
 		fail("targetUrl", "%s", msg)
 	} else {
 		spec.TargetURL = *req.TargetURL
 	}
 	if req.WebhookURL != nil && *req.WebhookURL != "" {
-		if msg := s.checkTaskURL(*req.WebhookURL); msg != "" {
+		if msg := v.checkTaskURL(*req.WebhookURL); msg != "" {
 			fail("webhookUrl", "%s", msg)
 		} else {
 			spec.WebhookURL = *req.WebhookURL
@@ -164,20 +107,32 @@ func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spe
 		spec.Payload = p
 	}
 	if req.Retries != nil {
-		if *req.Retries < 0 || *req.Retries > s.limits.MaxRetries {
-			fail("retries", "must be between 0 and %d", s.limits.MaxRetries)
+		if *req.Retries < 0 || *req.Retries > v.limits.MaxRetries {
+			fail("retries", "must be between 0 and %d", v.limits.MaxRetries)
 		}
 		spec.Retries = *req.Retries
 	}
 	if req.Timeout != nil {
-		max := s.limits.MaxTimeout.Seconds()
+		max := v.limits.MaxTimeout.Seconds()
 		if !(*req.Timeout > 0 && *req.Timeout <= max) {
 			fail("timeout", "must be more than 0 and at most %g seconds", max)
 		}
 		spec.Timeout = *req.Timeout
 	}
-	now := s.now().UTC()
-	maxDelay := s.limits.MaxDelay
+	v.schedule(req, &spec, fail)
+	if idemKey != "" {
+		if len(idemKey) > maxIdemKeyLen || !printable(idemKey) {
+			fail("Idempotency-Key", "must be 1 to %d printable ASCII characters", maxIdemKeyLen)
+		}
+		spec.IdempotencyKey = idemKey
+	}
+	return spec, errs
+}
+
+// schedule checks delay and notBefore and sets the spec's start time.
+func (v *Validator) schedule(req TaskRequest, spec *broker.Spec, fail func(field, format string, args ...any)) {
+	now := v.now().UTC()
+	maxDelay := v.limits.MaxDelay
 	switch {
 	case req.Delay != nil && req.NotBefore != nil:
 		fail("delay", "give delay or notBefore, not both")
@@ -201,13 +156,6 @@ func (s *Server) validateTask(req createTaskRequest, idemKey string) (broker.Spe
 			spec.NotBefore = &at
 		}
 	}
-	if idemKey != "" {
-		if len(idemKey) > maxIdemKeyLen || !printable(idemKey) {
-			fail("Idempotency-Key", "must be 1 to %d printable ASCII characters", maxIdemKeyLen)
-		}
-		spec.IdempotencyKey = idemKey
-	}
-	return spec, errs
 }
 
 // retentionMargin is kept between the latest start of a task and the end
@@ -225,7 +173,7 @@ func delayLimit(d, retention time.Duration) time.Duration {
 }
 
 // checkTaskURL returns what is wrong with a target or webhook URL, or "".
-func (s *Server) checkTaskURL(raw string) string {
+func (v *Validator) checkTaskURL(raw string) string {
 	if len(raw) > maxURLLength {
 		return fmt.Sprintf("must be at most %d characters", maxURLLength)
 	}
@@ -239,16 +187,16 @@ func (s *Server) checkTaskURL(raw string) string {
 	if u.Hostname() == "" {
 		return "must have a host"
 	}
-	if err := s.checkURL(u); err != nil {
+	if err := v.checkURL(u); err != nil {
 		return err.Error()
 	}
 	return ""
 }
 
-func checkHeaders(h map[string]string) []FieldError {
-	var errs []FieldError
+func checkHeaders(h map[string]string) []problem.FieldError {
+	var errs []problem.FieldError
 	if len(h) > maxHeaders {
-		return []FieldError{{Field: "headers", Message: fmt.Sprintf("at most %d headers", maxHeaders)}}
+		return []problem.FieldError{{Field: "headers", Message: fmt.Sprintf("at most %d headers", maxHeaders)}}
 	}
 	size := 0
 	for k, v := range h {
@@ -256,15 +204,15 @@ func checkHeaders(h map[string]string) []FieldError {
 		size += len(k) + len(v)
 		switch {
 		case !httpguts.ValidHeaderFieldName(k):
-			errs = append(errs, FieldError{Field: field, Message: "is not a valid header name"})
+			errs = append(errs, problem.FieldError{Field: field, Message: "is not a valid header name"})
 		case !httpguts.ValidHeaderFieldValue(v):
-			errs = append(errs, FieldError{Field: field, Message: "has a character not allowed in a header value (CR, LF or a control character)"})
+			errs = append(errs, problem.FieldError{Field: field, Message: "has a character not allowed in a header value (CR, LF or a control character)"})
 		case reservedHeaders[strings.ToLower(k)]:
-			errs = append(errs, FieldError{Field: field, Message: "is set by Boomerang and may not be overridden"})
+			errs = append(errs, problem.FieldError{Field: field, Message: "is set by Boomerang and may not be overridden"})
 		}
 	}
 	if size > maxHeaderBytes {
-		errs = append(errs, FieldError{Field: "headers", Message: fmt.Sprintf("at most %d bytes of names and values", maxHeaderBytes)})
+		errs = append(errs, problem.FieldError{Field: "headers", Message: fmt.Sprintf("at most %d bytes of names and values", maxHeaderBytes)})
 	}
 	return errs
 }

@@ -1,4 +1,4 @@
-package web
+package dashboard
 
 import (
 	"bytes"
@@ -78,13 +78,13 @@ func TestChartAxisStandsUnderTheBars(t *testing.T) {
 
 // The pages that use the task's and the chart's own fields render.
 func TestPagesRender(t *testing.T) {
-	d, err := newDashboard(templateFuncs())
+	d, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	task := &broker.Task{ID: "tsk_1", Status: broker.StatusSucceeded, CreatedAt: now,
-		Spec: broker.Spec{TargetURL: "https://e.com", Method: "POST", Retries: 2, Timeout: 30, WebhookURL: "https://h.example"},
+		Spec:    broker.Spec{TargetURL: "https://e.com", Method: "POST", Retries: 2, Timeout: 30, WebhookURL: "https://h.example"},
 		Webhook: &broker.Webhook{ID: "msg_1"}}
 	for page, data := range map[string]any{
 		"task":     taskData{Task: task},

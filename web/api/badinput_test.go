@@ -1,17 +1,16 @@
-package main
+package api_test
 
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
 type problemBody struct {
@@ -27,14 +26,14 @@ type problemBody struct {
 
 func TestBadTaskInputIsRefusedAndChangesNothing(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t)
-	client, _ := node.tenantClient(t, "acme")
-	target := testenv.NewTarget(t, answer(200))
+	env := webtest.Start(t, webtest.Options{})
+	client, _ := env.Tenant(t, "acme")
+	target := testenv.NewTarget(t, webtest.Answer(200))
 	ok := `"targetUrl": "` + target.URL + `"`
 
 	// One good task first: nothing below may change it.
-	good := createTask(t, client, map[string]any{"targetUrl": target.URL, "delay": 60})
-	seqBefore := node.taskLastSeq(t)
+	good := webtest.CreateTask(t, client, map[string]any{"targetUrl": target.URL, "delay": 60})
+	seqBefore := env.TaskLastSeq(t)
 
 	tests := []struct {
 		name   string
@@ -86,7 +85,7 @@ func TestBadTaskInputIsRefusedAndChangesNothing(t *testing.T) {
 		}
 	}
 
-	if got := node.taskLastSeq(t); got != seqBefore {
+	if got := env.TaskLastSeq(t); got != seqBefore {
 		t.Fatalf("the task stream moved from %d to %d: bad input was published", seqBefore, got)
 	}
 	if n := len(target.Calls()); n != 0 {
@@ -104,8 +103,8 @@ func TestBadTaskInputIsRefusedAndChangesNothing(t *testing.T) {
 
 func TestBadQueryParameters(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t)
-	client, _ := node.tenantClient(t, "acme")
+	env := webtest.Start(t, webtest.Options{})
+	client, _ := env.Tenant(t, "acme")
 	for _, path := range []string{
 		"/v1/tasks?limit=0", "/v1/tasks?limit=201", "/v1/tasks?limit=x", "/v1/tasks?status=done",
 		"/v1/tasks?cursor=bm90LWEtY3Vyc29y", "/v1/tasks/tsk_x?wait=forever", "/v1/tasks/tsk_x?wait=61s",
@@ -119,9 +118,9 @@ func TestBadQueryParameters(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t)
-	client, _ := node.tenantClient(t, "acme")
-	anon := &testenv.Client{Base: node.URL()}
+	env := webtest.Start(t, webtest.Options{})
+	client, _ := env.Tenant(t, "acme")
+	anon := env.Client(t, "")
 	tests := []struct {
 		name    string
 		client  *testenv.Client
@@ -131,9 +130,9 @@ func TestAuthentication(t *testing.T) {
 		problem bool
 	}{
 		{"no key", anon, "GET", "/v1/tasks", 401, true},
-		{"unknown key", &testenv.Client{Base: node.URL(), Key: "bk_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}, "GET", "/v1/tasks", 401, true},
-		{"malformed key", &testenv.Client{Base: node.URL(), Key: "hello"}, "GET", "/v1/tasks", 401, true},
-		{"admin token on the tenant API", &testenv.Client{Base: node.URL(), Key: testAdminToken}, "GET", "/v1/tasks", 401, true},
+		{"unknown key", env.Client(t, "bk_aaaaaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"), "GET", "/v1/tasks", 401, true},
+		{"malformed key", env.Client(t, "hello"), "GET", "/v1/tasks", 401, true},
+		{"admin token on the tenant API", env.Client(t, webtest.AdminToken), "GET", "/v1/tasks", 401, true},
 		{"API key on the admin API", client, "POST", "/admin/v1/tenants", 401, true},
 		{"no token on the admin API", anon, "POST", "/admin/v1/tenants", 401, true},
 		{"valid key", client, "GET", "/v1/tasks", 200, false},
@@ -154,11 +153,11 @@ func TestAuthentication(t *testing.T) {
 
 func TestTenantsAreIsolated(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t)
-	alice, _ := node.tenantClient(t, "alice")
-	bob, _ := node.tenantClient(t, "bob")
-	target := testenv.NewTarget(t, answer(200))
-	task := createTask(t, alice, map[string]any{"targetUrl": target.URL, "delay": 60})
+	env := webtest.Start(t, webtest.Options{})
+	alice, _ := env.Tenant(t, "alice")
+	bob, _ := env.Tenant(t, "bob")
+	target := testenv.NewTarget(t, webtest.Answer(200))
+	task := webtest.CreateTask(t, alice, map[string]any{"targetUrl": target.URL, "delay": 60})
 
 	for _, req := range []struct{ method, path string }{
 		{"GET", "/v1/tasks/" + task.ID},
@@ -187,88 +186,14 @@ func TestTenantsAreIsolated(t *testing.T) {
 	}
 }
 
-func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
-	t.Parallel()
-	node := MustRunMain(t)
-	client, _ := node.tenantClient(t, "acme")
-	for _, req := range []struct {
-		method, path string
-		status       int
-	}{
-		{"GET", "/nope", 404},
-		{"PATCH", "/v1/tasks", 405},
-		{"GET", "/v1/tasks/tsk_doesnotexist", 404},
-		{"GET", "/v1/tasks/..%2f..%2fadmin", 404},
-	} {
-		r := client.Do(t, req.method, req.path, nil)
-		if r.Status != req.status || r.Header.Get("Content-Type") != "application/problem+json" {
-			t.Errorf("%s %s: got %d %q, want a %d problem", req.method, req.path, r.Status, r.Header.Get("Content-Type"), req.status)
-		}
-	}
-}
-
-// TestEveryTaskRouteRefusesAnotherTenant walks every route of the router
-// that names a task, API and dashboard alike, with another tenant's
-// credentials: each must answer 404, never data and never a 500.
-func TestEveryTaskRouteRefusesAnotherTenant(t *testing.T) {
-	t.Parallel()
-	node := MustRunMain(t)
-	alice, _ := node.tenantClient(t, "alice")
-	bob, bobCreds := node.tenantClient(t, "bob")
-	target := testenv.NewTarget(t, answer(200))
-	task := createTask(t, alice, map[string]any{"targetUrl": target.URL + "/secret-path", "delay": 60})
-	session, csrf := dashboardSession(t, node.URL(), bobCreds.APIKey)
-	token := csrf("/tasks")
-	walked := 0
-	for _, r := range node.webServer.Routes() {
-		method, path := r[0], r[1]
-		if !strings.Contains(path, ":id") || method == "echo_route_any" {
-			continue
-		}
-		url := node.URL() + strings.ReplaceAll(path, ":id", task.ID)
-		var status int
-		var body string
-		if isAPIPath(path) {
-			resp := bob.Do(t, method, strings.TrimPrefix(url, node.URL()), nil)
-			status, body = resp.Status, string(resp.Body)
-		} else {
-			req, _ := http.NewRequest(method, url, strings.NewReader("csrf="+token))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Accept", "text/html")
-			resp, err := session.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			status, body = resp.StatusCode, string(b)
-		}
-		walked++
-		if status != http.StatusNotFound {
-			t.Errorf("%s %s with another tenant's credentials: got %d, want 404", method, path, status)
-		}
-		if strings.Contains(body, "secret-path") {
-			t.Errorf("%s %s leaks the other tenant's task", method, path)
-		}
-	}
-	if walked < 10 {
-		t.Fatalf("walked only %d routes", walked)
-	}
-	var got broker.Task
-	alice.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil).JSON(t, &got)
-	if got.Status != broker.StatusPending {
-		t.Fatalf("alice's task after bob's walk: %s, want pending", got.Status)
-	}
-}
-
 // TestHostileRequestsGetOnlyProblems sends malformed requests of many kinds,
 // raw on the socket so that nothing cleans them up first: each must get a
 // 4xx, a problem when it reached the API, and never a 500.
 func TestHostileRequestsGetOnlyProblems(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t)
-	_, creds := node.tenantClient(t, "acme")
-	host := strings.TrimPrefix(node.URL(), "http://")
+	env := webtest.Start(t, webtest.Options{})
+	_, creds := env.Tenant(t, "acme")
+	host := strings.TrimPrefix(env.URL, "http://")
 	auth := "Authorization: Bearer " + creds.APIKey + "\r\n"
 	deep := strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)
 	post := func(body string) string {
@@ -323,10 +248,10 @@ func TestHostileRequestsGetOnlyProblems(t *testing.T) {
 			t.Errorf("%s: %d with %q, want %q", name, status, contentType, want)
 		}
 	}
-	if r := (&testenv.Client{Base: node.URL()}).Do(t, http.MethodGet, "/healthz", nil); r.Status != http.StatusOK {
-		t.Fatal("the node is not healthy after the hostile requests")
+	if r := env.Client(t, "").Do(t, http.MethodGet, "/healthz", nil); r.Status != http.StatusOK {
+		t.Fatal("the server is not healthy after the hostile requests")
 	}
-	if strings.Contains(node.Log.String(), "panic") {
+	if strings.Contains(env.Log.String(), "panic") {
 		t.Fatal("a handler panicked")
 	}
 }

@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 // FuzzCreateTaskBody feeds arbitrary bodies through the create decoder and
@@ -28,25 +30,24 @@ func FuzzCreateTaskBody(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s := &Server{limits: Limits{}.withDefaults(), now: func() time.Time { return time.Unix(1_800_000_000, 0) },
-		checkURL: func(*url.URL) error { return nil }}
+	a := New(Config{Now: func() time.Time { return time.Unix(1_800_000_000, 0) }})
 	e := echo.New()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/tasks", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		c := e.NewContext(req, httptest.NewRecorder())
-		var in createTaskRequest
-		raw, err := s.decodeJSON(c, &in)
+		var in TaskRequest
+		raw, err := a.decoder.decodeJSON(c, &in)
 		if err != nil {
-			if _, ok := err.(*Problem); !ok {
-				t.Fatalf("decode error is not a problem: %v", err)
+			if p, internal := problem.For(err, req, a.limits.MaxBody); internal || p.Status >= 500 {
+				t.Fatalf("decode error %v answers %d, not a client error", err, p.Status)
 			}
 			return
 		}
 		if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) || !bytes.Equal(raw, body) {
 			t.Fatalf("accepted a body that is not a single JSON object: %q", body)
 		}
-		spec, errs := s.validateTask(in, "")
+		spec, errs := a.validator.Task(in, "")
 		if len(errs) > 0 {
 			return
 		}

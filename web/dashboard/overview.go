@@ -1,4 +1,4 @@
-package web
+package dashboard
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/api"
 
 	"github.com/boomerang-dev/boomerang/broker"
 )
@@ -91,16 +93,16 @@ type label struct {
 
 type legendItem struct{ Class, Text string }
 
-// overview handles GET /: counts, rates and charts of the tenant's tasks.
-func (s *Server) overview(c echo.Context) error {
-	tenantID := principal(c).TenantID
-	now := s.now().UTC()
-	counts, err := s.tasks.Counts(tenantID)
+// Overview handles GET /: counts, rates and charts of the tenant's tasks.
+func (d *Dashboard) Overview(c echo.Context) error {
+	tenantID := api.Principal(c).TenantID
+	now := d.now().UTC()
+	counts, err := d.tasks.Counts(tenantID)
 	if err != nil {
 		return err
 	}
 	dayStart := now.Truncate(time.Minute).Add(-24*time.Hour + time.Minute)
-	stats, err := s.tasks.Stats(tenantID, dayStart, now.Add(time.Minute))
+	stats, err := d.tasks.Stats(tenantID, dayStart, now.Add(time.Minute))
 	if err != nil {
 		return err
 	}
@@ -126,7 +128,7 @@ func (s *Server) overview(c echo.Context) error {
 	for k, v := range counts.Webhook {
 		data.Webhook[string(k)] = v
 	}
-	return s.render(c, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: data})
+	return d.render(c, http.StatusOK, "overview", view{Title: "Overview", Nav: "overview", Data: data})
 }
 
 // perMinuteChart stacks each minute's succeeded, failed and canceled tasks.

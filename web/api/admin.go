@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"net/http"
@@ -8,27 +8,28 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 type createTenantRequest struct {
 	Name *string `json:"name"`
 }
 
-// createTenant handles POST /admin/v1/tenants: 201 with the new tenant's id,
-// API key and signing secret, shown only in this answer.
-func (s *Server) createTenant(c echo.Context) error {
+// CreateTenant handles POST /admin/v1/tenants: 201 with the new tenant's
+// id, API key and signing secret, shown only in this answer.
+func (a *API) CreateTenant(c echo.Context) error {
 	var req createTenantRequest
-	if _, err := s.decodeJSON(c, &req); err != nil {
+	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.Name == nil || strings.TrimSpace(*req.Name) == "" {
-		return problemValidation([]FieldError{{Field: "name", Message: "is required"}})
+		return problem.Invalid(problem.FieldError{Field: "name", Message: "is required"})
 	}
 	name := strings.TrimSpace(*req.Name)
 	if utf8.RuneCountInString(name) > 100 {
-		return problemValidation([]FieldError{{Field: "name", Message: "must be at most 100 characters"}})
+		return problem.Invalid(problem.FieldError{Field: "name", Message: "must be at most 100 characters"})
 	}
-	creds, err := s.tenantAdmin.Create(c.Request().Context(), name)
+	creds, err := a.tenantAdmin.Create(c.Request().Context(), name)
 	if err != nil {
 		return err
 	}
@@ -45,26 +46,26 @@ type limitsBody struct {
 	MaxPerHost  *int     `json:"maxPerHost"`
 }
 
-// getTenantLimits handles GET /admin/v1/tenants/:tenant/limits.
-func (s *Server) getTenantLimits(c echo.Context) error {
-	t, err := s.tenants.Get(c.Param("tenant"))
+// GetTenantLimits handles GET /admin/v1/tenants/:tenant/limits.
+func (a *API) GetTenantLimits(c echo.Context) error {
+	t, err := a.tenants.Get(c.Param("tenant"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, t.Limits)
 }
 
-// putTenantLimits handles PUT /admin/v1/tenants/:tenant/limits.
-func (s *Server) putTenantLimits(c echo.Context) error {
+// PutTenantLimits handles PUT /admin/v1/tenants/:tenant/limits.
+func (a *API) PutTenantLimits(c echo.Context) error {
 	var req limitsBody
-	if _, err := s.decodeJSON(c, &req); err != nil {
+	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	var l tenant.Limits
-	var errs []FieldError
+	var errs []problem.FieldError
 	if req.CreateRate != nil {
 		if *req.CreateRate < 0 || *req.CreateRate > 1e6 {
-			errs = append(errs, FieldError{Field: "createRate", Message: "must be between 0 and 1000000"})
+			errs = append(errs, problem.FieldError{Field: "createRate", Message: "must be between 0 and 1000000"})
 		}
 		l.CreateRate = *req.CreateRate
 	}
@@ -77,14 +78,14 @@ func (s *Server) putTenantLimits(c echo.Context) error {
 			continue
 		}
 		if *f.v < 0 || *f.v > 1_000_000 {
-			errs = append(errs, FieldError{Field: f.name, Message: "must be between 0 and 1000000"})
+			errs = append(errs, problem.FieldError{Field: f.name, Message: "must be between 0 and 1000000"})
 		}
 		*f.dst = *f.v
 	}
 	if len(errs) > 0 {
-		return problemValidation(errs)
+		return problem.Invalid(errs...)
 	}
-	if err := s.tenantAdmin.SetLimits(c.Request().Context(), c.Param("tenant"), l); err != nil {
+	if err := a.tenantAdmin.SetLimits(c.Request().Context(), c.Param("tenant"), l); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, l)

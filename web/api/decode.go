@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"bytes"
@@ -10,25 +10,34 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
+
+// decoder reads JSON request bodies.
+type decoder struct {
+	maxBody     int64
+	knownFields sync.Map // reflect.Type -> map[string]bool: see fieldNames
+}
 
 // decodeJSON reads the request body (at most the body limit) into v, a
 // pointer to a struct, and returns the body as read. It refuses other media
 // types before reading, anything but one JSON object, and member names that
-// are not exactly a field's; every error is a problem that names the field.
-func (s *Server) decodeJSON(c echo.Context, v any) ([]byte, error) {
+// are not exactly a field's; every error is a problem that names the field,
+// or the *http.MaxBytesError of a body over the limit.
+func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return nil, problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
-			"Send the body as application/json.")
+		return nil, problem.UnsupportedMediaType.New("Send the body as application/json.")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.limits.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, d.maxBody))
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return nil, problemTooLarge(maxErr.Limit)
+			return nil, fmt.Errorf("read body: %w", maxErr)
 		}
 		return nil, problemMalformed("Could not read the request body.")
 	}
@@ -39,7 +48,7 @@ func (s *Server) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if err := json.Unmarshal(body, &members); err != nil {
 		return nil, decodeProblem(err)
 	}
-	if p := checkFieldNames(members, s.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
+	if p := checkFieldNames(members, d.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
 		return nil, p
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -49,7 +58,7 @@ func (s *Server) decodeJSON(c echo.Context, v any) ([]byte, error) {
 }
 
 // checkObject refuses, before parsing, a body that cannot be a JSON object.
-func checkObject(body []byte) *Problem {
+func checkObject(body []byte) *problem.Problem {
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case !utf8.Valid(body):
@@ -63,7 +72,7 @@ func checkObject(body []byte) *Problem {
 }
 
 // decodeProblem turns an error of json.Unmarshal into a problem.
-func decodeProblem(err error) *Problem {
+func decodeProblem(err error) *problem.Problem {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
@@ -74,14 +83,14 @@ func decodeProblem(err error) *Problem {
 		if field == "" {
 			return problemMalformed("The body must be a JSON object.")
 		}
-		return problemValidation([]FieldError{{Field: field, Message: "must be " + jsonTypeName(typeErr.Type.String())}})
+		return problem.Invalid(problem.FieldError{Field: field, Message: "must be " + jsonTypeName(typeErr.Type.String())})
 	}
 	return problemMalformed("The body could not be decoded as the expected JSON object.")
 }
 
 // syntaxProblem tells a truncated body and trailing data from other syntax
 // errors, which json.Unmarshal all reports as *json.SyntaxError.
-func syntaxProblem(err *json.SyntaxError) *Problem {
+func syntaxProblem(err *json.SyntaxError) *problem.Problem {
 	switch msg := err.Error(); {
 	case msg == "unexpected end of JSON input":
 		return problemMalformed("The body ends in the middle of a JSON value.")
@@ -111,8 +120,8 @@ func jsonTypeName(goType string) string {
 
 // fieldNames returns the JSON member names of struct type t, computed once
 // per type.
-func (s *Server) fieldNames(t reflect.Type) map[string]bool {
-	if known, ok := s.knownFields.Load(t); ok {
+func (d *decoder) fieldNames(t reflect.Type) map[string]bool {
+	if known, ok := d.knownFields.Load(t); ok {
 		return known.(map[string]bool)
 	}
 	known := map[string]bool{}
@@ -127,23 +136,25 @@ func (s *Server) fieldNames(t reflect.Type) map[string]bool {
 		}
 		known[name] = true
 	}
-	s.knownFields.Store(t, known)
+	d.knownFields.Store(t, known)
 	return known
 }
 
 // checkFieldNames refuses top-level members that are not exactly the name
 // of a field: encoding/json would accept "webhookURL" for "webhookUrl",
 // hiding the client's typo.
-func checkFieldNames(members map[string]json.RawMessage, known map[string]bool) *Problem {
-	var errs []FieldError
+func checkFieldNames(members map[string]json.RawMessage, known map[string]bool) *problem.Problem {
+	var errs []problem.FieldError
 	for name := range members {
 		if !known[name] {
-			errs = append(errs, FieldError{Field: name, Message: "unknown field"})
+			errs = append(errs, problem.FieldError{Field: name, Message: "unknown field"})
 		}
 	}
 	if len(errs) == 0 {
 		return nil
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
-	return problemValidation(errs)
+	return problem.Invalid(errs...)
 }
+
+func problemMalformed(detail string) *problem.Problem { return problem.Malformed.New(detail) }

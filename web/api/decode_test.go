@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 // readSpy fails the test if the body is read.
@@ -53,7 +55,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"not UTF-8", "{\"targetUrl\": \"\xff\"}", "", 400, "UTF-8", ""},
 		{"too large", `{"payload": "` + strings.Repeat("x", 100) + `"}`, "", 413, "exceeds 64 bytes", ""},
 	}
-	s := &Server{limits: Limits{MaxBody: 64}.withDefaults()}
+	d := &decoder{maxBody: 64}
 	e := echo.New()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,17 +67,20 @@ func TestDecodeJSON(t *testing.T) {
 			if tt.contentType != "" {
 				req.Header.Set("Content-Type", tt.contentType)
 			}
-			var v createTaskRequest
-			raw, err := s.decodeJSON(e.NewContext(req, httptest.NewRecorder()), &v)
+			var v TaskRequest
+			raw, err := d.decodeJSON(e.NewContext(req, httptest.NewRecorder()), &v)
 			if tt.status == 0 {
 				if err != nil || !bytes.Equal(raw, []byte(tt.body)) || v.TargetURL == nil || *v.TargetURL != "https://e.com" {
 					t.Fatalf("got %q, %+v, %v; want the body and the target", raw, v, err)
 				}
 				return
 			}
-			p, isProblem := err.(*Problem)
-			if !isProblem || raw != nil {
-				t.Fatalf("got %q, %v; want a problem and no body", raw, err)
+			if err == nil || raw != nil {
+				t.Fatalf("got %q, %v; want an error and no body", raw, err)
+			}
+			p, internal := problem.For(err, req, 64)
+			if internal {
+				t.Fatalf("got %v, which answers 500; want a problem", err)
 			}
 			if p.Status != tt.status || !strings.Contains(p.Detail, tt.detail) {
 				t.Errorf("got %d %q, want %d with %q", p.Status, p.Detail, tt.status, tt.detail)

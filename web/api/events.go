@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -11,20 +11,17 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
-
-// DefaultHeartbeat is how often an idle event stream sends a comment, so
-// that proxies and clients know it is alive.
-const DefaultHeartbeat = 15 * time.Second
 
 // eventBatch bounds the events read from the view at a time.
 const eventBatch = 500
 
-// taskEvents handles GET /v1/tasks/:id/events: Server-Sent Events of every
+// TaskEvents handles GET /v1/tasks/:id/events: Server-Sent Events of every
 // change of one task, from the beginning or after Last-Event-ID. The stream
 // ends once the task has finished and its webhook has settled.
-func (s *Server) taskEvents(c echo.Context) error {
-	task, err := s.loadTask(c)
+func (a *API) TaskEvents(c echo.Context) error {
+	task, err := LoadTask(c, a.tasks)
 	if err != nil {
 		return err
 	}
@@ -32,17 +29,17 @@ func (s *Server) taskEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tenantID := principal(c).TenantID
-	return s.streamEvents(c, after, func() (<-chan struct{}, func()) {
-		return s.hub.WatchTask(tenantID, task.ID)
+	tenantID := Principal(c).TenantID
+	return a.streamEvents(c, after, func() (<-chan struct{}, func()) {
+		return a.hub.WatchTask(tenantID, task.ID)
 	}, func(after uint64) ([]broker.Event, bool, error) {
-		events, err := s.tasks.TaskEvents(tenantID, task.ID, after, eventBatch)
+		events, err := a.tasks.TaskEvents(tenantID, task.ID, after, eventBatch)
 		if err != nil || len(events) == eventBatch {
 			return events, false, err
 		}
 		// Everything up to now has been read: the stream may end if the
 		// task will not change any more.
-		t, err := s.tasks.Get(c.Request().Context(), tenantID, task.ID)
+		t, err := a.tasks.Get(c.Request().Context(), tenantID, task.ID)
 		if err != nil {
 			return events, false, err
 		}
@@ -54,24 +51,24 @@ func (s *Server) taskEvents(c echo.Context) error {
 	})
 }
 
-// tenantEvents handles GET /v1/events, and GET /live for the dashboard's
+// TenantEvents handles GET /v1/events, and GET /live for the dashboard's
 // live updates: every change of all the tenant's tasks, from now on or
 // after Last-Event-ID. It does not end by itself.
-func (s *Server) tenantEvents(c echo.Context) error {
-	tenantID := principal(c).TenantID
+func (a *API) TenantEvents(c echo.Context) error {
+	tenantID := Principal(c).TenantID
 	after, given, err := lastEventID(c)
 	if err != nil {
 		return err
 	}
 	if !given {
-		if after, err = s.tasks.LastTenantEvent(c.Request().Context(), tenantID); err != nil {
+		if after, err = a.tasks.LastTenantEvent(c.Request().Context(), tenantID); err != nil {
 			return err
 		}
 	}
-	return s.streamEvents(c, after, func() (<-chan struct{}, func()) {
-		return s.hub.WatchTenant(tenantID)
+	return a.streamEvents(c, after, func() (<-chan struct{}, func()) {
+		return a.hub.WatchTenant(tenantID)
 	}, func(after uint64) ([]broker.Event, bool, error) {
-		events, err := s.tasks.TenantEvents(tenantID, after, eventBatch)
+		events, err := a.tasks.TenantEvents(tenantID, after, eventBatch)
 		return events, false, err
 	})
 }
@@ -89,7 +86,7 @@ func lastEventID(c echo.Context) (after uint64, given bool, err error) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, true, problemValidation([]FieldError{{Field: "Last-Event-ID", Message: "must be an event id from this stream"}})
+		return 0, true, problem.Invalid(problem.FieldError{Field: "Last-Event-ID", Message: "must be an event id from this stream"})
 	}
 	return n, true, nil
 }
@@ -97,7 +94,7 @@ func lastEventID(c echo.Context) (after uint64, given bool, err error) {
 // streamEvents writes Server-Sent Events. watch registers for the next
 // change; read returns the events after a sequence and whether the stream
 // is complete. Registering before reading means no change is missed.
-func (s *Server) streamEvents(c echo.Context, after uint64,
+func (a *API) streamEvents(c echo.Context, after uint64,
 	watch func() (<-chan struct{}, func()),
 	read func(after uint64) ([]broker.Event, bool, error),
 ) error {
@@ -110,14 +107,14 @@ func (s *Server) streamEvents(c echo.Context, after uint64,
 	w.Flush()
 
 	ctx := c.Request().Context()
-	heartbeat := time.NewTicker(s.heartbeat)
+	heartbeat := time.NewTicker(a.heartbeat)
 	defer heartbeat.Stop()
 	for {
 		changed, stop := watch()
 		events, done, err := read(after)
 		if err != nil {
 			stop()
-			s.logger.Warn("event stream read failed", "err", err)
+			a.logger.Warn("event stream read failed", "err", err)
 			return nil // the response has started: just end the stream
 		}
 		for _, e := range events {
@@ -138,7 +135,7 @@ func (s *Server) streamEvents(c echo.Context, after uint64,
 			stop()
 			continue // more to catch up on before waiting
 		}
-		if !s.waitForChange(ctx, changed, heartbeat.C, w) {
+		if !a.waitForChange(ctx, changed, heartbeat.C, w) {
 			stop()
 			return nil
 		}
@@ -148,7 +145,7 @@ func (s *Server) streamEvents(c echo.Context, after uint64,
 
 // waitForChange blocks until changed fires (true), writing heartbeats while
 // idle, or until the client goes away or the server shuts down (false).
-func (s *Server) waitForChange(ctx context.Context, changed <-chan struct{}, beat <-chan time.Time, w *echo.Response) bool {
+func (a *API) waitForChange(ctx context.Context, changed <-chan struct{}, beat <-chan time.Time, w *echo.Response) bool {
 	for {
 		select {
 		case <-changed:
@@ -160,7 +157,7 @@ func (s *Server) waitForChange(ctx context.Context, changed <-chan struct{}, bea
 			w.Flush()
 		case <-ctx.Done():
 			return false
-		case <-s.closing:
+		case <-a.closing:
 			return false
 		}
 	}

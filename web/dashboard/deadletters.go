@@ -1,4 +1,4 @@
-package web
+package dashboard
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/api"
 
 	"github.com/boomerang-dev/boomerang/broker"
 )
@@ -22,16 +24,16 @@ type deadLettersData struct {
 	NextURL string
 }
 
-// deadLettersPage handles GET /dead-letters: webhooks that ran out of
+// DeadLettersPage handles GET /dead-letters: webhooks that ran out of
 // retries, newest first.
-func (s *Server) deadLettersPage(c echo.Context) error {
-	tenantID := principal(c).TenantID
+func (d *Dashboard) DeadLettersPage(c echo.Context) error {
+	tenantID := api.Principal(c).TenantID
 	host := strings.TrimSpace(c.QueryParam("host"))
-	page, err := s.tasks.List(c.Request().Context(), tenantID, broker.ListQuery{Webhook: broker.WebhookDead, Host: host, Cursor: c.QueryParam("cursor"), Limit: 50})
+	page, err := d.tasks.List(c.Request().Context(), tenantID, broker.ListQuery{Webhook: broker.WebhookDead, Host: host, Cursor: c.QueryParam("cursor"), Limit: 50})
 	if err != nil {
 		return err
 	}
-	counts, err := s.tasks.Counts(tenantID)
+	counts, err := d.tasks.Counts(tenantID)
 	if err != nil {
 		return err
 	}
@@ -39,7 +41,7 @@ func (s *Server) deadLettersPage(c echo.Context) error {
 	if page.NextCursor != "" {
 		data.NextURL = "/dead-letters?" + url.Values{"host": {host}, "cursor": {page.NextCursor}}.Encode()
 	}
-	return s.render(c, http.StatusOK, "deadletters", view{Title: "Dead letters", Nav: "dead", Data: data,
+	return d.render(c, http.StatusOK, "deadletters", view{Title: "Dead letters", Nav: "dead", Data: data,
 		Flash: redeliveredFlash(c.QueryParam("redelivered"))})
 }
 
@@ -53,11 +55,11 @@ func redeliveredFlash(n string) string {
 	return fmt.Sprintf("Redelivering %d webhook(s).", sent)
 }
 
-// redeliverDeadLetters handles POST /dead-letters/redeliver: the selected
+// RedeliverDeadLetters handles POST /dead-letters/redeliver: the selected
 // ids, or with all=1 every dead letter matching the host filter (at most
 // maxBulkRedeliver at a time).
-func (s *Server) redeliverDeadLetters(c echo.Context) error {
-	tenantID := principal(c).TenantID
+func (d *Dashboard) RedeliverDeadLetters(c echo.Context) error {
+	tenantID := api.Principal(c).TenantID
 	ctx := c.Request().Context()
 	form, err := c.FormParams()
 	if err != nil {
@@ -68,7 +70,7 @@ func (s *Server) redeliverDeadLetters(c echo.Context) error {
 		ids = ids[:0]
 		q := broker.ListQuery{Webhook: broker.WebhookDead, Host: strings.TrimSpace(c.FormValue("host")), Limit: 200}
 		for len(ids) < maxBulkRedeliver {
-			page, err := s.tasks.List(ctx, tenantID, q)
+			page, err := d.tasks.List(ctx, tenantID, q)
 			if err != nil {
 				return err
 			}
@@ -86,7 +88,7 @@ func (s *Server) redeliverDeadLetters(c echo.Context) error {
 		if !broker.ValidToken(id) {
 			continue
 		}
-		if _, err := s.tasks.Redeliver(ctx, tenantID, id); err == nil {
+		if _, err := d.tasks.Redeliver(ctx, tenantID, id); err == nil {
 			sent++
 		}
 	}

@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"context"
@@ -12,72 +12,78 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
-// taskParam returns the :id path parameter, refusing ids that cannot be ours
-// with the same 404 as unknown ones.
-func taskParam(c echo.Context) (string, error) {
+// noSuchTask is the detail of the 404 for an unknown task, or another
+// tenant's, on every route, API or dashboard.
+const noSuchTask = "No such task."
+
+// TaskParam returns the :id path parameter, refusing ids that cannot be
+// ours with the same 404 as unknown ones.
+func TaskParam(c echo.Context) (string, error) {
 	id := c.Param("id")
 	if !broker.ValidToken(id) {
-		return "", problemNotFound("No such task.")
+		return "", problem.NotFound.New(noSuchTask)
 	}
 	return id, nil
 }
 
-// loadTask returns the signed-in tenant's task named by the :id parameter.
-func (s *Server) loadTask(c echo.Context) (*broker.Task, error) {
-	id, err := taskParam(c)
+// LoadTask returns the task named by the :id parameter, of the tenant the
+// request acts for.
+func LoadTask(c echo.Context, tasks *broker.Tasks) (*broker.Task, error) {
+	id, err := TaskParam(c)
 	if err != nil {
 		return nil, err
 	}
-	return s.getTaskByID(c.Request().Context(), principal(c).TenantID, id)
+	return getTask(c.Request().Context(), tasks, Principal(c).TenantID, id)
 }
 
-// getTaskByID returns the tenant's task, with the same 404 problem for an
-// unknown task on every route, API or dashboard.
-func (s *Server) getTaskByID(ctx context.Context, tenantID, id string) (*broker.Task, error) {
-	task, err := s.tasks.Get(ctx, tenantID, id)
+// getTask returns the tenant's task, with the same 404 problem for an
+// unknown task on every route.
+func getTask(ctx context.Context, tasks *broker.Tasks, tenantID, id string) (*broker.Task, error) {
+	task, err := tasks.Get(ctx, tenantID, id)
 	if errors.Is(err, broker.ErrNotFound) {
-		return nil, problemNotFound("No such task.")
+		return nil, problem.WithDetail(err, noSuchTask)
 	}
 	return task, err
 }
 
-// getTask handles GET /v1/tasks/:id. With ?wait= it long-polls: see
+// GetTask handles GET /v1/tasks/:id. With ?wait= it long-polls: see
 // longPoll.
-func (s *Server) getTask(c echo.Context) error {
-	id, err := taskParam(c)
+func (a *API) GetTask(c echo.Context) error {
+	id, err := TaskParam(c)
 	if err != nil {
 		return err
 	}
-	wait, err := s.parseWait(c.QueryParam("wait"))
+	wait, err := a.parseWait(c.QueryParam("wait"))
 	if err != nil {
 		return err
 	}
 	if wait > 0 {
-		return s.longPoll(c, id, wait)
+		return a.longPoll(c, id, wait)
 	}
-	task, err := s.loadTask(c)
+	task, err := LoadTask(c, a.tasks)
 	if err != nil {
 		return err
 	}
-	return s.taskResponse(c, task)
+	return taskResponse(c, task)
 }
 
 // longPoll answers as soon as the task differs from the version the client
 // names in If-None-Match (from the ETag of an earlier answer), or, without
 // one, at the task's next change; a settled task is answered at once. At the
 // deadline, or when the server closes, it answers with the unchanged task.
-func (s *Server) longPoll(c echo.Context, id string, wait time.Duration) error {
-	tenantID := principal(c).TenantID
+func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
+	tenantID := Principal(c).TenantID
 	ctx := c.Request().Context()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	known := c.Request().Header.Get("If-None-Match")
 	for {
 		// Watch before reading, so that a change in between is seen.
-		changed, stop := s.hub.WatchTask(tenantID, id)
-		task, err := s.getTaskByID(ctx, tenantID, id)
+		changed, stop := a.hub.WatchTask(tenantID, id)
+		task, err := getTask(ctx, a.tasks, tenantID, id)
 		if err != nil {
 			stop()
 			return err
@@ -87,20 +93,20 @@ func (s *Server) longPoll(c echo.Context, id string, wait time.Duration) error {
 		}
 		if task.Settled() || etag(task) != known {
 			stop()
-			return s.taskResponse(c, task)
+			return taskResponse(c, task)
 		}
 		select {
 		case <-changed:
 			stop()
 		case <-deadline.C:
 			stop()
-			return s.taskResponse(c, task)
+			return taskResponse(c, task)
 		case <-ctx.Done():
 			stop()
-			return s.taskResponse(c, task)
-		case <-s.closing:
+			return taskResponse(c, task)
+		case <-a.closing:
 			stop()
-			return s.taskResponse(c, task)
+			return taskResponse(c, task)
 		}
 	}
 }
@@ -108,13 +114,13 @@ func (s *Server) longPoll(c echo.Context, id string, wait time.Duration) error {
 // etag is the entity tag of a task's current version.
 func etag(t *broker.Task) string { return `"` + strconv.FormatUint(t.Version, 10) + `"` }
 
-func (s *Server) taskResponse(c echo.Context, task *broker.Task) error {
+func taskResponse(c echo.Context, task *broker.Task) error {
 	c.Response().Header().Set("ETag", etag(task))
 	return c.JSON(http.StatusOK, task)
 }
 
 // parseWait parses ?wait=: a Go duration ("30s") or a number of seconds.
-func (s *Server) parseWait(v string) (time.Duration, error) {
+func (a *API) parseWait(v string) (time.Duration, error) {
 	if v == "" {
 		return 0, nil
 	}
@@ -122,20 +128,20 @@ func (s *Server) parseWait(v string) (time.Duration, error) {
 	if err != nil {
 		secs, perr := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if perr != nil {
-			return 0, problemValidation([]FieldError{{Field: "wait", Message: "must be a duration like 30s"}})
+			return 0, problem.Invalid(problem.FieldError{Field: "wait", Message: "must be a duration like 30s"})
 		}
 		d = time.Duration(secs * float64(time.Second))
 	}
-	if d < 0 || d > s.limits.MaxLongPoll {
-		return 0, problemValidation([]FieldError{{Field: "wait", Message: "must be between 0s and " + s.limits.MaxLongPoll.String()}})
+	if d < 0 || d > a.limits.MaxLongPoll {
+		return 0, problem.Invalid(problem.FieldError{Field: "wait", Message: "must be between 0s and " + a.limits.MaxLongPoll.String()})
 	}
 	return d, nil
 }
 
-// taskStatus handles GET /v1/tasks/:id/status, the status monitor: 200 with
+// TaskStatus handles GET /v1/tasks/:id/status, the status monitor: 200 with
 // Retry-After while the task runs, 303 to the result once it has finished.
-func (s *Server) taskStatus(c echo.Context) error {
-	task, err := s.loadTask(c)
+func (a *API) TaskStatus(c echo.Context) error {
+	task, err := LoadTask(c, a.tasks)
 	if err != nil {
 		return err
 	}
@@ -146,7 +152,7 @@ func (s *Server) taskStatus(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, location)
 	}
-	c.Response().Header().Set("Retry-After", strconv.Itoa(s.retryAfterSeconds(task)))
+	c.Response().Header().Set("Retry-After", strconv.Itoa(a.retryAfterSeconds(task)))
 	return c.JSON(http.StatusOK, taskStatusBody{
 		ID: task.ID, Status: task.Status, AttemptCount: task.AttemptCount, NextAttemptAt: task.NextAttemptAt,
 	})
@@ -161,25 +167,24 @@ type taskStatusBody struct {
 
 // retryAfterSeconds is when polling the status is next worth it: the next
 // attempt's time, or a second while an attempt may be running.
-func (s *Server) retryAfterSeconds(t *broker.Task) int {
+func (a *API) retryAfterSeconds(t *broker.Task) int {
 	if t.NextAttemptAt != nil {
-		if d := time.Until(*t.NextAttemptAt); d > time.Second {
+		if d := t.NextAttemptAt.Sub(a.now()); d > time.Second {
 			return int((d + time.Second - 1) / time.Second)
 		}
 	}
 	return 1
 }
 
-// taskResult handles GET /v1/tasks/:id/result: the final response or error,
-// 409 before the task has finished.
-func (s *Server) taskResult(c echo.Context) error {
-	task, err := s.loadTask(c)
+// TaskResult handles GET /v1/tasks/:id/result: the final response or
+// error, 409 before the task has finished.
+func (a *API) TaskResult(c echo.Context) error {
+	task, err := LoadTask(c, a.tasks)
 	if err != nil {
 		return err
 	}
 	if !task.Status.Finished() {
-		return problemConflict("task-not-finished", "Task not finished",
-			"The task is "+string(task.Status)+"; its result is not known yet.")
+		return problem.WithDetail(broker.ErrNotFinished, "The task is "+string(task.Status)+"; its result is not known yet.")
 	}
 	res := taskResultBody{ID: task.ID, Status: task.Status}
 	if task.Result != nil {

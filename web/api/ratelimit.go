@@ -1,8 +1,6 @@
-package web
+package api
 
 import (
-	"github.com/labstack/echo/v4"
-
 	"fmt"
 	"math"
 	"net/http"
@@ -10,9 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 // Default limits on creating tasks, per tenant and node.
@@ -39,12 +39,6 @@ type bucket struct {
 }
 
 func newCreateLimiter(r float64, burst int, tenants *tenant.Store) *createLimiter {
-	if r <= 0 {
-		r = DefaultCreateRate
-	}
-	if burst <= 0 {
-		burst = DefaultCreateBurst
-	}
 	return &createLimiter{rate: r, burst: burst, tenants: tenants, buckets: map[string]*bucket{}}
 }
 
@@ -86,18 +80,19 @@ func (b *bucket) setHeaders(h http.Header, now time.Time) {
 	h.Set("RateLimit", fmt.Sprintf(`"create";r=%d;t=%d`, int(tokens), int(reset)))
 }
 
-// limitCreates answers 429 when the tenant has spent its create budget,
-// before the body is read, so a flood costs as little as possible.
-func (s *Server) limitCreates(next echo.HandlerFunc) echo.HandlerFunc {
+// LimitCreates answers 429 when the tenant has spent its create budget,
+// before the body is read, so a flood costs as little as possible. The
+// budget is read on the API's clock.
+func (a *API) LimitCreates(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		now := s.now()
-		ok, wait, b := s.createLimit.take(principal(c).TenantID, now)
+		now := a.now()
+		ok, wait, b := a.createLimit.take(Principal(c).TenantID, now)
 		b.setHeaders(c.Response().Header(), now)
 		if !ok {
 			secs := int(math.Ceil(wait.Seconds()))
-			return problem(http.StatusTooManyRequests, "rate-limited", "Too many requests",
+			return problem.RateLimited.New(
 				fmt.Sprintf("This tenant may create %g tasks a second (bursts of %d) on this node; retry in %d s.", b.rate, b.burst, secs)).
-				withHeader("Retry-After", strconv.Itoa(secs))
+				WithHeader("Retry-After", strconv.Itoa(secs))
 		}
 		return next(c)
 	}

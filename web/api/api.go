@@ -1,0 +1,163 @@
+// Package api serves Boomerang's HTTP API: the tenant API under /v1 (tasks,
+// their status, result and Server-Sent Events), the operator API under
+// /admin/v1, and what they share with the dashboard: the principal of a
+// request, the create rate limit and the validation of a new task. Every
+// error it returns becomes application/problem+json through package
+// problem. The routes themselves are listed in package web.
+package api
+
+import (
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web/problem"
+)
+
+// DefaultHeartbeat is how often an idle event stream sends a comment, so
+// that proxies and clients know it is alive.
+const DefaultHeartbeat = 15 * time.Second
+
+// Limits bound what a request may ask for.
+type Limits struct {
+	// MaxBody is the largest request body, in bytes (default 1 MiB).
+	MaxBody int64
+	// MaxRetries bounds a task's retries (default 25).
+	MaxRetries int
+	// MaxTimeout bounds a task's per-attempt timeout (default 900 s).
+	MaxTimeout time.Duration
+	// MaxDelay bounds how far ahead a task may be scheduled (default 30 days).
+	MaxDelay time.Duration
+	// MaxLongPoll bounds ?wait= (default 60 s).
+	MaxLongPoll time.Duration
+	// CreateRate and CreateBurst limit each tenant's creates per node
+	// (defaults DefaultCreateRate and DefaultCreateBurst).
+	CreateRate  float64
+	CreateBurst int
+}
+
+// WithDefaults returns l with every unset limit at its default.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxBody <= 0 {
+		l.MaxBody = 1 << 20
+	}
+	if l.MaxRetries <= 0 {
+		l.MaxRetries = 25
+	}
+	if l.MaxTimeout <= 0 {
+		l.MaxTimeout = 900 * time.Second
+	}
+	if l.MaxDelay <= 0 {
+		l.MaxDelay = 30 * 24 * time.Hour
+	}
+	if l.MaxLongPoll <= 0 {
+		l.MaxLongPoll = 60 * time.Second
+	}
+	if l.CreateRate <= 0 {
+		l.CreateRate = DefaultCreateRate
+	}
+	if l.CreateBurst <= 0 {
+		l.CreateBurst = DefaultCreateBurst
+	}
+	return l
+}
+
+// Config holds the API's dependencies.
+type Config struct {
+	Tasks       *broker.Tasks
+	Hub         *broker.Hub
+	Tenants     *tenant.Store
+	TenantAdmin *tenant.Service
+	AdminToken  tenant.AdminToken
+	// Tokens issues and checks status tokens; nil disables them.
+	Tokens *tenant.Tokens
+	// CORSOrigins may read a task with its status token from a browser on
+	// another origin; "*" allows any.
+	CORSOrigins []string
+	// Heartbeat is how often idle event streams send a comment
+	// (DefaultHeartbeat when zero).
+	Heartbeat time.Duration
+	// CheckURL vets a target or webhook URL when a task is created (nil
+	// accepts any).
+	CheckURL func(*url.URL) error
+	Limits   Limits
+	// Retention is how long task events are kept: no task may be scheduled
+	// so far ahead that its history would be dropped first.
+	Retention time.Duration
+	// Problems turns errors into problems (a mapper that logs to Logger
+	// when nil).
+	Problems *problem.Mapper
+	Logger   *slog.Logger
+	// Now is the clock (time.Now when nil): validation, rate limits and
+	// Retry-After read it.
+	Now func() time.Time
+}
+
+// API holds the handlers of the HTTP API.
+type API struct {
+	tasks       *broker.Tasks
+	hub         *broker.Hub
+	tenants     *tenant.Store
+	tenantAdmin *tenant.Service
+	adminToken  tenant.AdminToken
+	tokens      *tenant.Tokens
+	corsOrigins []string
+	heartbeat   time.Duration
+	limits      Limits
+	validator   *Validator
+	createLimit *createLimiter
+	decoder     *decoder
+	problems    *problem.Mapper
+	logger      *slog.Logger
+	now         func() time.Time
+
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns the API's handlers.
+func New(cfg Config) *API {
+	a := &API{
+		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
+		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
+		limits: cfg.Limits.WithDefaults(), problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
+		closing: make(chan struct{}),
+	}
+	if a.logger == nil {
+		a.logger = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.heartbeat <= 0 {
+		a.heartbeat = DefaultHeartbeat
+	}
+	if a.problems == nil {
+		a.problems = problem.NewMapper(a.logger, a.limits.MaxBody)
+	}
+	a.limits.MaxDelay = delayLimit(a.limits.MaxDelay, cfg.Retention)
+	a.validator = &Validator{limits: a.limits, checkURL: cfg.CheckURL, now: a.now}
+	if a.validator.checkURL == nil {
+		a.validator.checkURL = func(*url.URL) error { return nil }
+	}
+	a.createLimit = newCreateLimiter(a.limits.CreateRate, a.limits.CreateBurst, a.tenants)
+	a.decoder = &decoder{maxBody: a.limits.MaxBody}
+	return a
+}
+
+// Close ends the long-lived responses (event streams, long-polls) so that
+// a graceful HTTP shutdown need not wait for them.
+func (a *API) Close() { a.closeOnce.Do(func() { close(a.closing) }) }
+
+// Validator returns the validation of new tasks, which the dashboard's
+// form shares.
+func (a *API) Validator() *Validator { return a.validator }
+
+// WriteError answers with the problem of err: the API's errors are always
+// application/problem+json.
+func (a *API) WriteError(c echo.Context, err error) { a.problems.WriteError(c, err) }

@@ -1,0 +1,219 @@
+// Package dashboard serves Boomerang's web dashboard: server-rendered pages
+// (html/template and static assets embedded in the binary) behind a session
+// cookie, with a CSRF token on every state change. Its errors are pages for
+// browsers and problems for scripts. It shares the API's validation of new
+// tasks and its principal; the routes are listed in package web.
+package dashboard
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web/api"
+	"github.com/boomerang-dev/boomerang/web/problem"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static/*
+var staticFS embed.FS
+
+// contentSecurityPolicy allows only this origin's scripts and styles: no
+// inline script, no inline style, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+// Config holds the dashboard's dependencies.
+type Config struct {
+	Tasks       *broker.Tasks
+	Tenants     *tenant.Store
+	TenantAdmin *tenant.Service
+	// Tokens issues and checks sessions, sign-in links and CSRF tokens.
+	Tokens *tenant.Tokens
+	// Validator checks the new-task form: the API's own validation.
+	Validator *api.Validator
+	// Retention is how long task events are kept, shown in the settings.
+	Retention time.Duration
+	// Problems turns errors into the problems the error page shows.
+	Problems *problem.Mapper
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Dashboard holds the pages' handlers and what they need, parsed once.
+type Dashboard struct {
+	tasks       *broker.Tasks
+	tenants     *tenant.Store
+	tenantAdmin *tenant.Service
+	tokens      *tenant.Tokens
+	validator   *api.Validator
+	retention   time.Duration
+	problems    *problem.Mapper
+	now         func() time.Time
+
+	pages  map[string]*template.Template
+	assets map[string]asset // logical name -> content and fingerprinted name
+	byURL  map[string]asset // fingerprinted name -> asset
+
+	mu        sync.Mutex
+	usedLinks map[string]time.Time // sign-in link ids already used, until they expire
+}
+
+type asset struct {
+	name, url, contentType string
+	data                   []byte
+}
+
+// New parses the templates and fingerprints the static assets. An error
+// means a template does not parse: a defect of the build.
+func New(cfg Config) (*Dashboard, error) {
+	d := &Dashboard{
+		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
+		validator: cfg.Validator, retention: cfg.Retention, problems: cfg.Problems, now: cfg.Now,
+		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
+		usedLinks: map[string]time.Time{},
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.problems == nil {
+		d.problems = problem.NewMapper(nil, 0)
+	}
+	if err := d.loadAssets(); err != nil {
+		return nil, fmt.Errorf("dashboard: static assets: %w", err)
+	}
+	if err := d.parseTemplates(); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	return d, nil
+}
+
+// loadAssets reads the static files and names each by its content's hash.
+func (d *Dashboard) loadAssets() error {
+	return fs.WalkDir(staticFS, "static", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := staticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		name := path.Base(p)
+		ext := path.Ext(name)
+		fingerprinted := strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+		a := asset{name: name, url: "/static/" + fingerprinted, data: data, contentType: map[string]string{
+			".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml",
+		}[ext]}
+		d.assets[name], d.byURL[fingerprinted] = a, a
+		return nil
+	})
+}
+
+// parseTemplates parses each page with the layout and the partials.
+func (d *Dashboard) parseTemplates() error {
+	funcs := templateFuncs()
+	funcs["asset"] = func(name string) string { return d.assets[name].url }
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
+	if err != nil {
+		return fmt.Errorf("templates: %w", err)
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		page := path.Base(n)
+		if page == "layout.html" || page == "partials.html" {
+			continue
+		}
+		t, err := base.Clone()
+		if err == nil {
+			t, err = t.ParseFS(templateFS, n)
+		}
+		if err != nil {
+			return fmt.Errorf("template %s: %w", page, err)
+		}
+		d.pages[strings.TrimSuffix(page, ".html")] = t
+	}
+	return nil
+}
+
+// view is what every page template gets.
+type view struct {
+	Title   string
+	Nav     string
+	Session *tenant.Session
+	Tenant  string
+	CSRF    string
+	Flash   string
+	Error   string
+	Now     time.Time
+	Data    any
+}
+
+// render executes a page into a buffer first, so a template error becomes a
+// clean 500 rather than half a page.
+func (d *Dashboard) render(c echo.Context, status int, page string, v view) error {
+	t, ok := d.pages[page]
+	if !ok {
+		return fmt.Errorf("no page %q", page)
+	}
+	if sess := session(c); sess != nil {
+		v.Session = sess
+		v.CSRF = d.tokens.CSRFToken(sess.ID)
+		if t, err := d.tenants.Get(sess.TenantID); err == nil {
+			v.Tenant = t.Name
+		}
+	}
+	v.Now = d.now()
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		return fmt.Errorf("render %s: %w", page, err)
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// WriteError answers a page request that failed: the error page, with the
+// problem's status, title and detail, for a browser (Accept: text/html);
+// the problem itself for any other client, such as the pages' scripts.
+func (d *Dashboard) WriteError(c echo.Context, err error) {
+	if c.Response().Committed {
+		return
+	}
+	p := d.problems.Problem(c, err)
+	if strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		if rerr := d.render(c, p.Status, "error", view{Title: p.Title, Error: p.Detail}); rerr == nil {
+			return
+		}
+	}
+	problem.Write(c, p)
+}
+
+// StaticAsset serves fingerprinted assets, cacheable for a year.
+func (d *Dashboard) StaticAsset(c echo.Context) error {
+	a, ok := d.byURL[c.Param("name")]
+	if !ok {
+		return problem.NotFound.New("No such asset.")
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	return c.Blob(http.StatusOK, a.contentType, a.data)
+}

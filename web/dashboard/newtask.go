@@ -1,0 +1,89 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/api"
+)
+
+// newTaskForm is the form on /tasks/new, as typed.
+type newTaskForm struct {
+	TargetURL, Method, Headers, Payload, WebhookURL, Retries, Timeout, Delay string
+	Errors                                                                   map[string]string
+}
+
+// NewTaskPage handles GET /tasks/new.
+func (d *Dashboard) NewTaskPage(c echo.Context) error {
+	return d.render(c, http.StatusOK, "newtask", view{Title: "New task", Nav: "new",
+		Data: newTaskForm{Method: "POST", Retries: "3", Timeout: "30"}})
+}
+
+// CreateTask handles POST /tasks/new: the same validation as the
+// API, errors shown next to their fields.
+func (d *Dashboard) CreateTask(c echo.Context) error {
+	form := newTaskForm{
+		TargetURL: c.FormValue("targetUrl"), Method: c.FormValue("method"), Headers: c.FormValue("headers"),
+		Payload: c.FormValue("payload"), WebhookURL: c.FormValue("webhookUrl"), Retries: c.FormValue("retries"),
+		Timeout: c.FormValue("timeout"), Delay: c.FormValue("delay"), Errors: map[string]string{},
+	}
+	req := api.TaskRequest{TargetURL: &form.TargetURL, Method: &form.Method, WebhookURL: &form.WebhookURL, Headers: map[string]string{}}
+	for i, line := range strings.Split(form.Headers, "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			form.Errors["headers"] = "line " + strconv.Itoa(i+1) + " is not “Name: value”"
+			continue
+		}
+		req.Headers[strings.TrimSpace(name)] = strings.TrimSpace(value)
+	}
+	if p := strings.TrimSpace(form.Payload); p != "" {
+		if !json.Valid([]byte(p)) {
+			form.Errors["payload"] = "is not valid JSON"
+		} else {
+			req.Payload = json.RawMessage(p)
+		}
+	}
+	number := func(field, text string, integer bool, dst any) {
+		if strings.TrimSpace(text) == "" {
+			return
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+		if err != nil || (integer && f != float64(int(f))) {
+			form.Errors[field] = "must be a number"
+			return
+		}
+		switch p := dst.(type) {
+		case **int:
+			n := int(f)
+			*p = &n
+		case **float64:
+			*p = &f
+		}
+	}
+	number("retries", form.Retries, true, &req.Retries)
+	number("timeout", form.Timeout, false, &req.Timeout)
+	number("delay", form.Delay, false, &req.Delay)
+	spec, errs := d.validator.Task(req, "")
+	for _, e := range errs {
+		field, _, _ := strings.Cut(e.Field, ".")
+		if _, taken := form.Errors[field]; !taken {
+			form.Errors[field] = e.Message
+		}
+	}
+	if len(form.Errors) > 0 {
+		return d.render(c, http.StatusBadRequest, "newtask", view{Title: "New task", Nav: "new", Data: form,
+			Error: "The task was not created: see the fields marked below."})
+	}
+	task, _, err := d.tasks.Create(c.Request().Context(), api.Principal(c).TenantID, spec, "")
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/tasks/"+task.ID+"?created=1")
+}

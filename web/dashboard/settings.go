@@ -1,0 +1,79 @@
+package dashboard
+
+import (
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/api"
+
+	"github.com/boomerang-dev/boomerang/tenant"
+)
+
+type settingsData struct {
+	Tenant     *tenant.Tenant
+	NewKey     string // shown once, right after it was created
+	NewSecret  string // shown once, right after rotation
+	Retention  time.Duration
+	SessionKey string
+}
+
+var overlaps = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}
+
+// SettingsPage handles GET /settings.
+func (d *Dashboard) SettingsPage(c echo.Context) error {
+	return d.renderSettings(c, http.StatusOK, settingsData{}, "", "")
+}
+
+func (d *Dashboard) renderSettings(c echo.Context, status int, data settingsData, flash, problemText string) error {
+	p := api.Principal(c)
+	t, err := d.tenants.Get(p.TenantID)
+	if err != nil {
+		return err
+	}
+	data.Tenant, data.Retention, data.SessionKey = t, d.retention, p.KeyID
+	return d.render(c, status, "settings", view{Title: "Settings", Nav: "settings", Data: data, Flash: flash, Error: problemText})
+}
+
+// CreateKey handles POST /settings/keys: the new key is shown
+// in this answer only.
+func (d *Dashboard) CreateKey(c echo.Context) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	if name == "" || utf8.RuneCountInString(name) > 60 {
+		return d.renderSettings(c, http.StatusBadRequest, settingsData{}, "", "Give the key a name of 1 to 60 characters.")
+	}
+	key, _, err := d.tenantAdmin.CreateKey(c.Request().Context(), api.Principal(c).TenantID, name)
+	if err != nil {
+		return err
+	}
+	return d.renderSettings(c, http.StatusOK, settingsData{NewKey: key}, "Key “"+name+"” created. Copy it now: it is not shown again.", "")
+}
+
+// RevokeKey handles POST /settings/keys/:key/revoke.
+func (d *Dashboard) RevokeKey(c echo.Context) error {
+	if err := d.tenantAdmin.RevokeKey(c.Request().Context(), api.Principal(c).TenantID, c.Param("key")); err != nil {
+		return err
+	}
+	if c.Param("key") == api.Principal(c).KeyID {
+		clearSession(c) // the session stood on that key
+		return c.Redirect(http.StatusSeeOther, "/signin")
+	}
+	return d.renderSettings(c, http.StatusOK, settingsData{}, "Key revoked: it no longer works.", "")
+}
+
+// RotateSecret handles POST /settings/secret/rotate.
+func (d *Dashboard) RotateSecret(c echo.Context) error {
+	overlap, ok := overlaps[c.FormValue("overlap")]
+	if !ok {
+		return d.renderSettings(c, http.StatusBadRequest, settingsData{}, "", "Choose an overlap period.")
+	}
+	secret, err := d.tenantAdmin.RotateSecret(c.Request().Context(), api.Principal(c).TenantID, overlap)
+	if err != nil {
+		return err
+	}
+	return d.renderSettings(c, http.StatusOK, settingsData{NewSecret: secret.String()},
+		"Signing secret rotated. Webhooks carry signatures of both secrets for "+c.FormValue("overlap")+"; copy the new one now.", "")
+}

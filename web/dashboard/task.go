@@ -1,0 +1,82 @@
+package dashboard
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/web/api"
+
+	"github.com/boomerang-dev/boomerang/broker"
+)
+
+type taskData struct {
+	Task    *broker.Task
+	Curl    string
+	CanStop bool
+	CanSend bool
+}
+
+// TaskPage handles GET /tasks/:id: the request, every attempt and delivery,
+// and the actions.
+func (d *Dashboard) TaskPage(c echo.Context) error {
+	return d.renderTask(c, http.StatusOK, flashFor(c.QueryParam("created"), c.QueryParam("done")), "")
+}
+
+func flashFor(created, done string) string {
+	switch {
+	case created != "":
+		return "Task created."
+	case done == "canceled":
+		return "Task canceled."
+	case done == "redeliver":
+		return "Webhook redelivery on its way."
+	}
+	return ""
+}
+
+func (d *Dashboard) renderTask(c echo.Context, status int, flash, problemText string) error {
+	task, err := api.LoadTask(c, d.tasks)
+	if err != nil {
+		return err // an unknown task: WriteError renders the 404 page
+	}
+	data := taskData{
+		Task: task, Curl: curlCommand(task, c.Scheme()+"://"+c.Request().Host),
+		CanStop: !task.Status.Finished(),
+		CanSend: task.Status.Finished() && task.Status != broker.StatusCanceled && task.Webhook != nil,
+	}
+	return d.render(c, status, "task", view{Title: "Task " + task.ID, Nav: "tasks", Data: data, Flash: flash, Error: problemText})
+}
+
+// CancelTask handles POST /tasks/:id/cancel.
+func (d *Dashboard) CancelTask(c echo.Context) error {
+	id, err := api.TaskParam(c)
+	if err != nil {
+		return err
+	}
+	_, err = d.tasks.Cancel(c.Request().Context(), api.Principal(c).TenantID, id)
+	if errors.Is(err, broker.ErrFinished) {
+		return d.renderTask(c, d.problems.Problem(c, err).Status, "", "The task finished before it could be canceled.")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/tasks/"+id+"?done=canceled")
+}
+
+// RedeliverTask handles POST /tasks/:id/redeliver.
+func (d *Dashboard) RedeliverTask(c echo.Context) error {
+	id, err := api.TaskParam(c)
+	if err != nil {
+		return err
+	}
+	_, err = d.tasks.Redeliver(c.Request().Context(), api.Principal(c).TenantID, id)
+	if errors.Is(err, broker.ErrNotFinished) || errors.Is(err, broker.ErrNoWebhook) {
+		return d.renderTask(c, d.problems.Problem(c, err).Status, "", "This task has no webhook to send (yet).")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/tasks/"+id+"?done=redeliver")
+}

@@ -1,0 +1,276 @@
+// Package webtest runs the HTTP server for handler tests on the real parts
+// of a node, without the node: an embedded JetStream in a temp dir, the
+// streams, a bbolt view file, the task and tenant projectors, tenants,
+// tokens and, on request, the dispatcher and the deliverer. The server
+// listens on an httptest server; clients check every exchange against
+// docs/openapi.yaml. Everything it starts stops at the test's cleanup.
+package webtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/delivery"
+	"github.com/boomerang-dev/boomerang/docs"
+	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/internal/viewfile"
+	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/web"
+)
+
+// AdminToken is the admin token of every test server.
+const AdminToken = "test-admin-token-0123456789"
+
+// setupTimeout bounds starting the parts; generous, for a busy machine.
+const setupTimeout = 30 * time.Second
+
+// Options change the server a test gets.
+type Options struct {
+	// Now is the web server's clock (time.Now when nil): the create rate
+	// limit, validation and the pages read it.
+	Now func() time.Time
+	// Limits are the server's limits (the defaults of web.Limits).
+	Limits web.Limits
+	// CORSOrigins may read a task with its status token from a browser.
+	CORSOrigins []string
+	// Workers runs the dispatcher and the deliverer, so that tasks run.
+	// Without them tasks stay pending.
+	Workers bool
+}
+
+// Env is a running server and the parts behind it.
+type Env struct {
+	// URL is the server's base URL.
+	URL     string
+	Server  *web.Server
+	Tasks   *broker.Tasks
+	Tenants *tenant.Store
+	Tokens  *tenant.Tokens
+	// Admin calls the API with the admin token.
+	Admin *testenv.Client
+	// Log holds the server's log; it is printed when the test fails.
+	Log *Log
+
+	js jetstream.JetStream
+}
+
+// parts is what Start wires together, before the server.
+type parts struct {
+	js              jetstream.JetStream
+	hub             *broker.Hub
+	view            *broker.View
+	tenants         *tenant.Store
+	taskProjector   *projector.Projector
+	tenantProjector *projector.Projector
+}
+
+// Start starts a server on the real parts and stops it all at cleanup.
+func Start(tb testing.TB, opts Options) *Env {
+	tb.Helper()
+	logBuf := &Log{}
+	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("server log:\n%s", logBuf.String())
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	p := startParts(ctx, tb, logger)
+	tenantAdmin := tenant.NewService(p.js, p.tenants, p.tenantProjector, nil)
+	tokenKey, err := tenant.LoadTokenKey(ctx, p.js, 1)
+	if err != nil {
+		tb.Fatalf("token key: %v", err)
+	}
+	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, nil)
+	tasks := broker.NewTasks(broker.NewPublisher(p.js), p.view, p.taskProjector, logger, nil)
+	guard := delivery.Guard{AllowPrivate: true} // targets listen on 127.0.0.1
+	if opts.Workers {
+		runWorkers(tb, p, guard, logger)
+	}
+	srv, err := web.New(web.Config{
+		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
+		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
+		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now,
+		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI,
+	})
+	if err != nil {
+		tb.Fatalf("web.New: %v", err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ReadHeaderTimeout, ts.Config.MaxHeaderBytes = 10*time.Second, 64<<10 // as serve's
+	ts.Start()
+	tb.Cleanup(func() {
+		srv.Close() // end event streams and long-polls first
+		ts.Close()
+	})
+	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, Log: logBuf, js: p.js,
+		Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
+}
+
+// startParts starts JetStream, the streams, the view and both projectors,
+// and returns once the projectors have caught up.
+func startParts(ctx context.Context, tb testing.TB, logger *slog.Logger) parts {
+	tb.Helper()
+	js, _ := testenv.StartJetStream(tb)
+	if err := broker.EnsureStreams(ctx, js, broker.StreamOptions{}); err != nil {
+		tb.Fatalf("streams: %v", err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, tenant.StreamConfig(1)); err != nil {
+		tb.Fatalf("tenant stream: %v", err)
+	}
+	vf, err := viewfile.Open(filepath.Join(tb.TempDir(), "view.db"), logger)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = vf.Close() })
+	p := parts{js: js, hub: broker.NewHub()}
+	p.view = broker.NewView(vf.DB, p.hub)
+	p.tenants = tenant.NewStore(vf.DB, nil)
+	p.taskProjector = projector.New(js, vf.DB, broker.StreamTasks, p.view, logger)
+	p.tenantProjector = projector.New(js, vf.DB, tenant.Stream, p.tenants, logger)
+	p.tenants.OnMiss(p.tenantProjector.CatchUp)
+	run(tb, "projector", []runner{p.taskProjector, p.tenantProjector}, nil)
+	for _, pr := range []*projector.Projector{p.taskProjector, p.tenantProjector} {
+		select {
+		case <-pr.Ready():
+		case <-ctx.Done():
+			tb.Fatal("a projector did not catch up in time")
+		}
+	}
+	return p
+}
+
+// runWorkers runs the dispatcher and the deliverer with fast retries.
+func runWorkers(tb testing.TB, p parts, guard delivery.Guard, logger *slog.Logger) {
+	tb.Helper()
+	client := delivery.NewHTTPClient(guard, delivery.ClientOptions{})
+	policy := delivery.RetryPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
+		WebhookSchedule: []time.Duration{0, 200 * time.Millisecond, 200 * time.Millisecond}}
+	pub := broker.NewPublisher(p.js)
+	cfg := broker.WorkerConfig{MaxInFlight: 100}
+	dispatcher := broker.NewDispatcher(p.js, pub, p.view, delivery.NewCaller(client, p.tenants, 0, nil), policy, logger, cfg)
+	deliverer := broker.NewDeliverer(p.js, pub, p.view, p.taskProjector, delivery.NewNotifier(client, p.tenants, 0, nil), policy, logger, cfg)
+	run(tb, "worker", []runner{dispatcher, deliverer}, func() {
+		dispatcher.Abort()
+		deliverer.Abort()
+	})
+	tb.Cleanup(func() {
+		select {
+		case <-p.js.PublishAsyncComplete():
+		case <-time.After(setupTimeout):
+		}
+	})
+}
+
+type runner interface{ Run(context.Context) error }
+
+// run runs each part until cleanup, which cancels them and waits; abort,
+// if set, ends their work in flight when they take long to stop. A part
+// that fails before it fails the test.
+func run(tb testing.TB, kind string, rs []runner, abort func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				tb.Errorf("%s stopped: %v", kind, err)
+			}
+		}()
+	}
+	tb.Cleanup(func() {
+		cancel()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		if abort != nil {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				abort()
+			}
+		}
+		<-done
+	})
+}
+
+// Tenant creates a tenant through the admin API and returns a client with
+// its API key, and its credentials.
+func (e *Env) Tenant(tb testing.TB, name string) (*testenv.Client, tenant.Credentials) {
+	tb.Helper()
+	r := e.Admin.Do(tb, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": name})
+	if r.Status != http.StatusCreated {
+		tb.Fatalf("create tenant: got %d %s, want 201", r.Status, r.Body)
+	}
+	var creds tenant.Credentials
+	r.JSON(tb, &creds)
+	return e.Client(tb, creds.APIKey), creds
+}
+
+// Client returns a client of the server sending key as its Bearer token
+// ("" sends none), checking every exchange against the contract.
+func (e *Env) Client(tb testing.TB, key string) *testenv.Client {
+	return &testenv.Client{Base: e.URL, Key: key, Contract: Contract(tb)}
+}
+
+// TaskLastSeq is the task stream's last sequence: it moves on every
+// publish, so a test can show that a refused request published nothing.
+func (e *Env) TaskLastSeq(tb testing.TB) uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	s, err := e.js.Stream(ctx, broker.StreamTasks)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// loadContract parses docs/openapi.yaml once per test binary.
+var loadContract = sync.OnceValues(func() (*testenv.Contract, error) { return testenv.LoadContract(docs.OpenAPI) })
+
+// Contract is the API description every client checks its exchanges
+// against.
+func Contract(tb testing.TB) *testenv.Contract {
+	c, err := loadContract()
+	if err != nil {
+		tb.Fatalf("docs/openapi.yaml: %v", err)
+	}
+	return c
+}
+
+// Log collects a server's log, safe for concurrent writes.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns what was logged so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
