@@ -49,22 +49,9 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 	var note Notification
 	if kind != KindRedeliver {
-		if msg.Headers().Get(headerWebhook) == "0" {
-			_ = msg.Ack() // no webhook: nothing to decode or deliver
+		var deliver bool
+		if note, deliver = d.endNotification(msg, tenantID, taskID, kind); !deliver {
 			return
-		}
-		var ev finishedEvent
-		if json.Unmarshal(msg.Data(), &ev) != nil {
-			_ = msg.Term()
-			return
-		}
-		if ev.WebhookURL == "" {
-			_ = msg.Ack() // nothing to deliver: skip the view entirely
-			return
-		}
-		note = Notification{
-			TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: ev.WebhookURL,
-			Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
 		}
 	}
 	log := d.logFor(tenantID, taskID, "round", seq)
@@ -121,6 +108,29 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		return
 	}
 	d.deliver(msg, due, log)
+}
+
+// endNotification decodes the notification a task's end (succeeded or
+// failed) asks for. When there is nothing to deliver — no webhook, or an
+// event that cannot be decoded — it settles msg and reports false.
+func (d *Deliverer) endNotification(msg jetstream.Msg, tenantID, taskID, kind string) (Notification, bool) {
+	if msg.Headers().Get(headerWebhook) == "0" {
+		_ = msg.Ack() // no webhook: nothing to decode or deliver
+		return Notification{}, false
+	}
+	var ev finishedEvent
+	if json.Unmarshal(msg.Data(), &ev) != nil {
+		_ = msg.Term()
+		return Notification{}, false
+	}
+	if ev.WebhookURL == "" {
+		_ = msg.Ack() // nothing to deliver: skip the view entirely
+		return Notification{}, false
+	}
+	return Notification{
+		TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: ev.WebhookURL,
+		Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
+	}, true
 }
 
 func (d *Deliverer) handleDue(msg jetstream.Msg) {
