@@ -237,6 +237,13 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	formTaskID := get(t, b, chromedp.AttributeValue(css("[data-task-page]"), "data-task-page")).Value
 	waitTask(t, client, formTaskID, 20*time.Second, finished)
+	// The page refreshes itself as the task changes, and keeps the
+	// confirmation the form's redirect brought.
+	get(t, b, chromedp.Poll[bool](`document.querySelector("main .badge")?.textContent === "succeeded"`,
+		chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if flash := b.text(t, ".flash"); flash != "Task created." {
+		t.Fatalf("after the page refreshed itself: flash %q", flash)
+	}
 	calls := target.CallsFor(formTaskID)
 	if len(calls) == 0 || calls[0].Header.Get("X-From") != "dashboard" || string(calls[0].Body) != `{"hello":"form"}` {
 		t.Fatalf("the form's task reached the target as %+v", calls)

@@ -90,7 +90,11 @@ async function refreshMain() {
   // Keep each disclosure as the user left it, by its index among all of
   // them; ones that are new (a new attempt) keep the server's default.
   const before = [...document.querySelectorAll("main details")];
+  // The confirmation of what the user just did ("Task created.") came with
+  // the page's address, which the refresh leaves out: keep it.
+  const flash = document.querySelector("main > .flash");
   document.querySelector("main").replaceWith(fresh);
+  if (flash && !fresh.querySelector(":scope > .flash")) fresh.prepend(flash);
   fresh.querySelectorAll("details").forEach((d, i) => { if (i < before.length) d.open = before[i].open; });
   enableCopyButtons();
 }
