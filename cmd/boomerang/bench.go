@@ -215,7 +215,7 @@ func spawnServer(ctx context.Context, syncMode string, maxInFlight int, stderr i
 
 func benchChart(files []string, stdout io.Writer) error {
 	if len(files) == 0 {
-		return errors.New("usage: boomerang bench chart REPORT.json...")
+		return errors.New("usage: boomerang bench chart REPORT.json [REPORT.json ...]")
 	}
 	var reports []bench.Report
 	for _, f := range files {

@@ -146,20 +146,6 @@ func newTenant(tb testing.TB, base, name string) (*testenv.Client, tenant.Creden
 	return &testenv.Client{Base: base, Key: creds.APIKey, Contract: apiContract}, creds
 }
 
-// taskLastSeq is the task stream's last sequence: it moves on every publish.
-func (n *testNode) taskLastSeq(tb testing.TB) uint64 {
-	tb.Helper()
-	s, err := n.js.Stream(context.Background(), broker.StreamTasks)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return info.State.LastSeq
-}
-
 // createTask posts a task and returns it, failing unless the answer is 202.
 func createTask(tb testing.TB, c *testenv.Client, body map[string]any) broker.Task {
 	tb.Helper()
