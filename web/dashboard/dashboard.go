@@ -165,6 +165,10 @@ type view struct {
 	Error   string
 	Now     time.Time
 	Data    any
+	// LiveFrom is the tenant's last event when a live page's data was
+	// read: its live updates start after it, so that no change between
+	// rendering and subscribing is missed. Zero on other pages.
+	LiveFrom uint64
 }
 
 // render executes a page into a buffer first, so a template error becomes a

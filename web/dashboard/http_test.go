@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -212,4 +213,49 @@ func TestLiveStreamsTheTenantsEvents(t *testing.T) {
 		}
 	}
 	t.Fatalf("the stream ended before the task's event: %v", sc.Err())
+}
+
+// TestLivePagesResumeAfterWhatTheyShow checks that a live page names the
+// tenant's last event it was rendered with, and that /live from there
+// delivers a change made between rendering and subscribing — the window in
+// which a page used to miss its task finishing.
+func TestLivePagesResumeAfterWhatTheyShow(t *testing.T) {
+	t.Parallel()
+	env := webtest.Start(t, webtest.Options{})
+	apiClient, creds := env.Tenant(t, "acme")
+	browser, _ := env.SignIn(t, creds.APIKey)
+	liveFrom := regexp.MustCompile(`<body data-live-from="(\d+)">`)
+	for _, page := range []string{"/tasks", "/tasks/{id}"} {
+		task := webtest.CreateTask(t, apiClient, map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 60})
+		page = strings.Replace(page, "{id}", task.ID, 1)
+		resp, err := browser.Get(env.URL + page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := liveFrom.FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("%s: no data-live-from on <body>", page)
+		}
+		// The change comes after the page was rendered, before /live opens.
+		if r := apiClient.Do(t, http.MethodDelete, "/v1/tasks/"+task.ID, nil); r.Status != http.StatusOK {
+			t.Fatalf("cancel: got %d %s", r.Status, r.Body)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.URL+"/live?lastEventId="+string(m[1]), nil)
+		resp, err = browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sawCancel := false
+		for s := bufio.NewScanner(resp.Body); !sawCancel && s.Scan(); {
+			sawCancel = s.Text() == "event: canceled"
+		}
+		resp.Body.Close()
+		cancel()
+		if !sawCancel {
+			t.Fatalf("%s: /live from data-live-from=%s did not deliver the cancel made after rendering", page, m[1])
+		}
+	}
 }

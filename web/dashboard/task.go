@@ -37,6 +37,10 @@ func flashFor(created, done string) string {
 }
 
 func (d *Dashboard) renderTask(c echo.Context, status int, flash, problemText string) error {
+	liveFrom, err := d.tasks.LastTenantEvent(c.Request().Context(), api.Principal(c).TenantID) // before the task: see view.LiveFrom
+	if err != nil {
+		return err
+	}
 	task, err := api.LoadTask(c, d.tasks)
 	if err != nil {
 		return err // an unknown task: WriteError renders the 404 page
@@ -46,7 +50,7 @@ func (d *Dashboard) renderTask(c echo.Context, status int, flash, problemText st
 		CanStop: !task.Status.Finished(),
 		CanSend: task.Status.Finished() && task.Status != broker.StatusCanceled && task.Webhook != nil,
 	}
-	return d.render(c, status, "task", view{Title: "Task " + task.ID, Nav: "tasks", Data: data, Flash: flash, Error: problemText})
+	return d.render(c, status, "task", view{Title: "Task " + task.ID, Nav: "tasks", Data: data, Flash: flash, Error: problemText, LiveFrom: liveFrom})
 }
 
 // CancelTask handles POST /tasks/:id/cancel.

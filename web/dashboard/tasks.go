@@ -77,6 +77,10 @@ func (d *Dashboard) TasksPage(c echo.Context) error {
 	} else {
 		f.Range = ""
 	}
+	liveFrom, err := d.tasks.LastTenantEvent(c.Request().Context(), tenantID) // before the list: see view.LiveFrom
+	if err != nil {
+		return err
+	}
 	page, err := d.tasks.List(c.Request().Context(), tenantID, q)
 	if errors.Is(err, broker.ErrBadCursor) {
 		return c.Redirect(http.StatusSeeOther, "/tasks?"+f.values().Encode())
@@ -90,7 +94,7 @@ func (d *Dashboard) TasksPage(c echo.Context) error {
 		v.Set("cursor", page.NextCursor)
 		data.NextURL = "/tasks?" + v.Encode()
 	}
-	v := view{Title: "Tasks", Nav: "tasks", Data: data}
+	v := view{Title: "Tasks", Nav: "tasks", Data: data, LiveFrom: liveFrom}
 	if len(problems) > 0 {
 		v.Error = "Ignored: " + strings.Join(problems, ", ") + "."
 	}

@@ -46,7 +46,10 @@ function followLive() {
   const table = document.querySelector("table#tasks[data-live]");
   const taskPage = document.querySelector("[data-task-page]");
   if (!table && !taskPage) return;
-  const source = new EventSource("/live");
+  // Resume after the last event the page was rendered with, so that a
+  // change between rendering and subscribing is not missed.
+  const from = document.body.dataset.liveFrom;
+  const source = new EventSource(from ? `/live?lastEventId=${encodeURIComponent(from)}` : "/live");
   let pending = Promise.resolve();
   const onEvent = (e) => {
     const data = JSON.parse(e.data);
