@@ -179,7 +179,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	}
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), p.view, p.taskProjector, m.Logger, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
-	m.webServer, err = newWebServer(web.Config{
+	m.webServer, err = web.New(web.Config{
 		Tasks:       tasks,
 		Hub:         p.hub,
 		Tenants:     m.tenants,
@@ -198,11 +198,6 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		Logger:      m.Logger,
 	})
 	return devCreds, err
-}
-
-// newWebServer returns the server of the API and the dashboard.
-func newWebServer(cfg web.Config) (*web.Server, error) {
-	return web.New(cfg)
 }
 
 // newRegistry returns the metrics registry with the Go runtime's and the
