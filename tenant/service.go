@@ -61,6 +61,8 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
+		// Records of ended sessions and used sign-in links expire.
+		AllowMsgTTL: true,
 	}
 }
 
@@ -179,15 +181,14 @@ func (s *Service) RotateSecret(ctx context.Context, tenantID string, overlap tim
 	return secret, s.publish(ctx, tenantID, kindSecretRotated, event{At: s.now().UTC(), Secret: secret, Overlap: overlap})
 }
 
-func (s *Service) publish(ctx context.Context, tenantID, kind string, ev event, opts ...jetstream.PublishOpt) error {
+func (s *Service) publish(ctx context.Context, tenantID, kind string, ev any, opts ...jetstream.PublishOpt) error {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("tenant: encode %s: %w", kind, err)
 	}
 	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: "tenant." + tenantID + "." + kind, Data: data}, opts...)
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		if wrongLastSequence(err) {
 			return ErrExists
 		}
 		return fmt.Errorf("tenant: publish %s: %w", kind, err)
@@ -198,4 +199,12 @@ func (s *Service) publish(ctx context.Context, tenantID, kind string, ev event, 
 		return fmt.Errorf("tenant: view did not apply %s: %w", kind, err)
 	}
 	return nil
+}
+
+// wrongLastSequence reports whether a publish was refused because its
+// subject was not at the expected sequence: it exists already.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

@@ -53,6 +53,8 @@ type Store struct {
 	// beforeFill, when set, runs between a cache miss's read and its fill:
 	// tests use it to apply an event exactly there.
 	beforeFill func()
+
+	sessions sessionWatch // wakes what waits for sessions to end
 }
 
 // OnMiss sets how the store catches up with the tenant stream when a key is
@@ -241,11 +243,20 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 		return nil, err
 	}
 	changedTenants, changedKeys := map[string]bool{}, map[string]bool{}
+	sessionsChanged := false
 	for _, m := range msgs {
 		parts := strings.Split(m.Subject(), ".")
 		if len(parts) != 3 || parts[0] != "tenant" {
+			continue // such as link_used, which only the stream needs
+		}
+		if ok, err := applySessionEvent(tx, parts[1], parts[2], m.Data()); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			sessionsChanged = true
 			continue
 		}
+		sessionsChanged = sessionsChanged || parts[2] == kindKeyRevoked
 		keyID, err := applyEvent(tenants, keys, parts[1], parts[2], m.Data())
 		if err != nil {
 			return nil, err
@@ -256,6 +267,9 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 		}
 	}
 	return func() {
+		if sessionsChanged {
+			defer s.sessions.wake() // after the caches are dropped
+		}
 		s.mu.Lock()
 		s.gen++
 		for id := range changedTenants {

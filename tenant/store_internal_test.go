@@ -3,16 +3,10 @@ package tenant
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
@@ -21,21 +15,10 @@ import (
 func newProjectedStore(t *testing.T) (*Store, *Service) {
 	t.Helper()
 	js, _ := testenv.StartJetStream(t)
-	ctx := context.Background()
-	if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(1)); err != nil {
+	if _, err := js.CreateOrUpdateStream(context.Background(), StreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store := NewStore(db, nil)
-	proj := projector.New(js, db, Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = proj.Run(pctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	store, _, proj := projectedView(t, js)
 	return store, NewService(js, store, proj, nil)
 }
 

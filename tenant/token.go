@@ -35,22 +35,23 @@ type taskClaims struct {
 // Tokens issues and checks the JWTs Boomerang hands out. The algorithm is
 // pinned to HS256 with a key every node shares.
 type Tokens struct {
-	key    []byte
-	ttl    time.Duration
-	now    func() time.Time
-	parser *jwt.Parser
+	key           []byte
+	ttl           time.Duration
+	sessionMaxAge time.Duration
+	now           func() time.Time
+	parser        *jwt.Parser
 }
 
 // NewTokens returns a token issuer with key; ttl is a status token's life
 // (DefaultStatusTokenTTL when zero), now the clock (nil: time.Now).
-func NewTokens(key []byte, ttl time.Duration, now func() time.Time) *Tokens {
+func NewTokens(key []byte, ttl time.Duration, now func() time.Time, opts ...TokenOption) *Tokens {
 	if ttl <= 0 {
 		ttl = DefaultStatusTokenTTL
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{key: key, ttl: ttl, now: now, parser: jwt.NewParser(
+	t := &Tokens{key: key, ttl: ttl, sessionMaxAge: DefaultSessionMaxAge, now: now, parser: jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(tokenIssuer),
 		jwt.WithAudience(AudienceTaskStatus),
@@ -58,6 +59,10 @@ func NewTokens(key []byte, ttl time.Duration, now func() time.Time) *Tokens {
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(now),
 	)}
+	for _, opt := range opts {
+		opt(t)
+	}
+	return t
 }
 
 // IssueTaskToken returns a token that reads one task's status, result and
@@ -120,45 +125,109 @@ const (
 	AudienceSignIn  = "signin"
 )
 
-// Lifetimes of the dashboard's tokens.
+// Lifetimes of the dashboard's tokens. A session token lasts SessionTTL and
+// is renewed while in use, but a session ends DefaultSessionMaxAge after
+// its sign-in however often it was renewed (WithSessionMaxAge changes it).
 const (
-	SessionTTL    = time.Hour
-	SignInLinkTTL = 15 * time.Minute
+	SessionTTL           = time.Hour
+	DefaultSessionMaxAge = 12 * time.Hour
+	SignInLinkTTL        = 15 * time.Minute
 )
 
-// sessionClaims are a dashboard session's claims: the tenant, the API key
-// it signed in with (empty for a sign-in link), and a random id.
+// TokenOption changes how Tokens issues and checks tokens.
+type TokenOption func(*Tokens)
+
+// WithSessionMaxAge sets a session's absolute lifetime: how long after its
+// sign-in it ends, however often it is renewed. Zero or less keeps
+// DefaultSessionMaxAge.
+func WithSessionMaxAge(d time.Duration) TokenOption {
+	return func(t *Tokens) {
+		if d > 0 {
+			t.sessionMaxAge = d
+		}
+	}
+}
+
+// sessionClaims are the claims of a dashboard session and of a sign-in
+// link: the tenant, the API key it signed in with (empty for a link), the
+// session's id, which stays the same across renewals (sid), and when it
+// signed in (sat, Unix milliseconds), which bounds its life. Every token
+// has its own random jti.
 type sessionClaims struct {
-	Tenant string `json:"tid"`
-	KeyID  string `json:"kid,omitempty"`
+	Tenant     string `json:"tid"`
+	KeyID      string `json:"kid,omitempty"`
+	SessionID  string `json:"sid"`
+	SignedInAt int64  `json:"sat"`
 	jwt.RegisteredClaims
 }
 
-// Session is a signed-in dashboard user.
+// Session is a signed-in dashboard user, or a sign-in link.
 type Session struct {
 	Principal
-	ID        string // the token's jti: CSRF tokens derive from it
+	// ID names the session: the same in every renewal of it, so that
+	// signing out ends them all; CSRF tokens derive from it. For a
+	// sign-in link, the link's id.
+	ID string
+	// SignedInAt is when the session began (a link: when it was issued).
+	SignedInAt time.Time
+	// ExpiresAt is when this token expires; a renewal moves it on.
 	ExpiresAt time.Time
+	// EndsAt is when the session ends, however often it is renewed.
+	EndsAt time.Time
 }
 
-// IssueSession returns a session token for p, valid for SessionTTL.
+// SessionMaxAge is how long a session lasts at most after its sign-in.
+func (t *Tokens) SessionMaxAge() time.Duration { return t.sessionMaxAge }
+
+// IssueSession returns the token of a new session for p, signed in now.
 func (t *Tokens) IssueSession(p Principal) (string, Session, error) {
-	return t.issue(AudienceSession, SessionTTL, p.TenantID, p.KeyID)
+	now := time.UnixMilli(t.now().UnixMilli()) // as the token carries it
+	return t.sign(AudienceSession, Session{Principal: p, ID: randomToken(16), SignedInAt: now, EndsAt: now.Add(t.sessionMaxAge)})
+}
+
+// RenewSession returns a fresh token of the same session: same id, same
+// sign-in time, expiring SessionTTL from now but never after the session
+// ends. It returns ErrUnauthorized once the session has ended.
+func (t *Tokens) RenewSession(s Session) (string, Session, error) {
+	if !t.now().Before(s.EndsAt) {
+		return "", Session{}, ErrUnauthorized
+	}
+	return t.sign(AudienceSession, s)
+}
+
+// RenewDue reports whether a session's token is worth renewing: it expires
+// within half of SessionTTL and a renewal would move its expiry on.
+func (t *Tokens) RenewDue(s Session) bool {
+	left := s.ExpiresAt.Sub(t.now())
+	return left < SessionTTL/2 && s.EndsAt.Sub(s.ExpiresAt) > time.Second
 }
 
 // IssueSignInLink returns a token for a one-time sign-in link, valid for
 // SignInLinkTTL.
 func (t *Tokens) IssueSignInLink(tenantID string) (string, Session, error) {
-	return t.issue(AudienceSignIn, SignInLinkTTL, tenantID, "")
+	now := time.UnixMilli(t.now().UnixMilli())
+	return t.sign(AudienceSignIn, Session{Principal: Principal{TenantID: tenantID}, ID: randomToken(16), SignedInAt: now, EndsAt: now.Add(SignInLinkTTL)})
 }
 
-func (t *Tokens) issue(audience string, ttl time.Duration, tenantID, keyID string) (string, Session, error) {
+// sign signs s as a token of audience, expiring after its audience's
+// lifetime from now, but not after s ends.
+func (t *Tokens) sign(audience string, s Session) (string, Session, error) {
 	now := t.now()
-	s := Session{Principal: Principal{TenantID: tenantID, KeyID: keyID}, ID: randomToken(16), ExpiresAt: now.Add(ttl)}
-	claims := sessionClaims{Tenant: tenantID, KeyID: keyID, RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: tokenIssuer, Audience: jwt.ClaimStrings{audience}, ID: s.ID,
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(s.ExpiresAt),
-	}}
+	ttl := SessionTTL
+	if audience == AudienceSignIn {
+		ttl = SignInLinkTTL
+	}
+	expires := now.Add(ttl)
+	if s.EndsAt.Before(expires) {
+		expires = s.EndsAt
+	}
+	exp := jwt.NewNumericDate(expires)
+	s.ExpiresAt = exp.Time
+	claims := sessionClaims{Tenant: s.TenantID, KeyID: s.KeyID, SessionID: s.ID, SignedInAt: s.SignedInAt.UnixMilli(),
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: tokenIssuer, Audience: jwt.ClaimStrings{audience}, ID: randomToken(16),
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: exp,
+		}}
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.key)
 	if err != nil {
 		return "", Session{}, fmt.Errorf("tenant: sign token: %w", err)
@@ -167,28 +236,39 @@ func (t *Tokens) issue(audience string, ttl time.Duration, tenantID, keyID strin
 }
 
 // ParseSession checks a session token; ErrUnauthorized when it is not a
-// valid, unexpired session.
+// valid, unexpired session, or the session has outlived its maximum age.
 func (t *Tokens) ParseSession(token string) (Session, error) {
-	return t.parse(token, AudienceSession)
+	return t.parse(token, AudienceSession, t.sessionMaxAge)
 }
 
 // ParseSignInLink checks a sign-in link's token; the caller must make sure
 // each link is used once (its Session.ID).
 func (t *Tokens) ParseSignInLink(token string) (Session, error) {
-	return t.parse(token, AudienceSignIn)
+	return t.parse(token, AudienceSignIn, SignInLinkTTL)
 }
 
-func (t *Tokens) parse(token, audience string) (Session, error) {
+// parse checks a token of audience whose session lasts at most maxAge from
+// its sign-in.
+func (t *Tokens) parse(token, audience string, maxAge time.Duration) (Session, error) {
 	var claims sessionClaims
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithIssuer(tokenIssuer),
 		jwt.WithAudience(audience), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(t.now),
 	)
 	parsed, err := parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil })
-	if err != nil || !parsed.Valid || claims.Tenant == "" || claims.ID == "" || claims.ExpiresAt == nil {
+	if err != nil || !parsed.Valid || claims.Tenant == "" || claims.SessionID == "" || claims.ExpiresAt == nil ||
+		claims.IssuedAt == nil || claims.SignedInAt <= 0 {
 		return Session{}, ErrUnauthorized
 	}
-	return Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID}, ID: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
+	s := Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID}, ID: claims.SessionID,
+		SignedInAt: time.UnixMilli(claims.SignedInAt), ExpiresAt: claims.ExpiresAt.Time}
+	s.EndsAt = s.SignedInAt.Add(maxAge)
+	// A renewal keeps the sign-in time: a token issued before its session
+	// began, or used after it ended, is not one of ours.
+	if s.SignedInAt.After(claims.IssuedAt.Add(time.Second)) || !t.now().Before(s.EndsAt) {
+		return Session{}, ErrUnauthorized
+	}
+	return s, nil
 }
 
 // CSRFToken returns the CSRF token of a session: an HMAC of its id, so it

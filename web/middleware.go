@@ -52,14 +52,20 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// securityHeaders are set on every response.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin") // no-referrer would make browsers send "Origin: null" on our own form posts
-		h.Set("X-Frame-Options", "DENY")
-		return next(c)
+// securityHeaders are set on every response; with https also
+// Strict-Transport-Security.
+func securityHeaders(https bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "same-origin") // no-referrer would make browsers send "Origin: null" on our own form posts
+			h.Set("X-Frame-Options", "DENY")
+			if https {
+				h.Set("Strict-Transport-Security", hstsValue)
+			}
+			return next(c)
+		}
 	}
 }
 

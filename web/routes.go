@@ -46,7 +46,7 @@ func (s *Server) routes(devTools http.Handler) {
 	pages := s.part(d.WriteError)
 	sess, csrf := d.RequireSession, d.RequireCSRF
 	core.GET("/static/:name", d.StaticAsset)
-	core.GET("/live", a.TenantEvents, sess)
+	core.GET("/live", a.TenantEvents, sess, d.EndWithSession)
 	pages.GET("/signin", d.SignInPage)
 	pages.POST("/signin", d.SignIn)
 	pages.GET("/signout", d.SignOutPage, sess)
@@ -65,6 +65,7 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.POST("/settings/keys", d.CreateKey, sess, csrf)
 	pages.POST("/settings/keys/:key/revoke", d.RevokeKey, sess, csrf)
 	pages.POST("/settings/secret/rotate", d.RotateSecret, sess, csrf)
+	pages.POST("/settings/sessions/end", d.EndAllSessions, sess, csrf)
 	pages.NotFound("/*")
 
 	if devTools != nil {

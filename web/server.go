@@ -68,7 +68,18 @@ type Config struct {
 	// Now is the clock (time.Now when nil): validation, the create rate
 	// limit and the pages read it.
 	Now func() time.Time
+	// PublicURL is the node's base URL as users reach it, behind a TLS
+	// proxy say; nil when users reach the node itself. An https URL makes
+	// the session cookie Secure and turns HSTS on.
+	PublicURL *url.URL
+	// ServesTLS says the node serves HTTPS itself: the session cookie is
+	// Secure and every response carries HSTS.
+	ServesTLS bool
 }
+
+// hstsValue is the Strict-Transport-Security of an HTTPS node: a year,
+// this host only (the operator's other subdomains are theirs to decide).
+const hstsValue = "max-age=31536000"
 
 // Server is the HTTP face of a node.
 type Server struct {
@@ -96,6 +107,7 @@ func New(cfg Config) (*Server, error) {
 		s.registry = prometheus.NewRegistry()
 	}
 	limits := cfg.Limits.WithDefaults()
+	https := cfg.ServesTLS || (cfg.PublicURL != nil && cfg.PublicURL.Scheme == "https")
 	s.problems = problem.NewMapper(s.logger, limits.MaxBody)
 	s.api = api.New(api.Config{
 		Tasks: cfg.Tasks, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
@@ -105,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 	dash, err := dashboard.New(dashboard.Config{
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
+		PublicURL: cfg.PublicURL, SecureCookies: https,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
@@ -118,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = func(err error, c echo.Context) { s.problems.WriteError(c, err) }
 	// observe is outermost so that it counts and logs every answer. CORS
 	// runs on every request: a preflight names no route.
-	e.Use(s.observe, securityHeaders, s.api.CORS)
+	e.Use(s.observe, securityHeaders(https), s.api.CORS)
 	s.echo = e
 	s.routing = newRouting(e)
 	s.routes(cfg.DevTools)

@@ -45,7 +45,7 @@ func (m *Main) devTenant(ctx context.Context, admin *tenant.Service) (tenant.Cre
 }
 
 func (m *Main) printDevBanner(creds tenant.Credentials, signInToken string) {
-	base := m.URL()
+	base := m.publicBase()
 	fmt.Fprintf(m.Stdout, `
 Boomerang is running in development mode on %[1]s
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,6 +54,11 @@ type ServeConfig struct {
 	CreateBurst     int
 	TenantInFlight  int
 	HostInFlight    int
+
+	TLSCert       string
+	TLSKey        string
+	PublicURL     string
+	SessionMaxAge time.Duration
 }
 
 // ParseFlags reads the configuration from args and the environment
@@ -72,7 +79,13 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	if m.guard, err = m.Config.outboundGuard(); err != nil {
 		return err
 	}
-	m.policy, err = m.Config.retryPolicy()
+	if m.policy, err = m.Config.retryPolicy(); err != nil {
+		return err
+	}
+	if m.Config.SessionMaxAge < time.Minute {
+		return fmt.Errorf("--session-max-age must be at least 1m")
+	}
+	m.tlsConfig, m.publicURL, err = m.Config.https()
 	return err
 }
 
@@ -113,6 +126,40 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
 	fs.DurationVar(&c.IdemWindow, "idempotency-window", broker.DefaultIdempotencyWindow, "how long an Idempotency-Key returns the task it created")
 	fs.DurationVar(&c.Heartbeat, "sse-heartbeat", web.DefaultHeartbeat, "how often an idle event stream sends a heartbeat")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the URL users reach this node at, e.g. https://boomerang.example.com behind a TLS proxy: https makes session cookies Secure and turns HSTS on; printed links use it")
+	fs.DurationVar(&c.SessionMaxAge, "session-max-age", tenant.DefaultSessionMaxAge, "how long a dashboard session lasts after sign-in, however active")
+}
+
+// https returns the TLS configuration of --tls-cert and --tls-key (nil
+// without them) and the --public-url (nil without it), refusing a
+// half-configured or unreadable pair and a URL that is not a base URL.
+func (c *ServeConfig) https() (*tls.Config, *url.URL, error) {
+	var cfg *tls.Config
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return nil, nil, errors.New("--tls-cert and --tls-key go together: give both or neither")
+	case c.TLSCert != "":
+		pair, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	}
+	if c.PublicURL == "" {
+		return cfg, nil, nil
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, nil, fmt.Errorf("--public-url %q: want an http or https URL with a host and nothing after it, like https://boomerang.example.com", c.PublicURL)
+	}
+	if cfg != nil && u.Scheme != "https" {
+		return nil, nil, fmt.Errorf("--public-url %q: the node serves HTTPS (--tls-cert), so its public URL is https", c.PublicURL)
+	}
+	u.Path = ""
+	return cfg, u, nil
 }
 
 // outboundGuard is the network guard the flags ask for.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"sync"
@@ -116,13 +118,28 @@ func (n *testNode) Stop() {
 func (n *testNode) waitReady(tb testing.TB) {
 	tb.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	client := &testenv.Client{Base: n.URL(), HTTP: n.httpClient(tb)}
 	for time.Now().Before(deadline) {
-		if r := (&testenv.Client{Base: n.URL()}).Do(tb, http.MethodGet, "/readyz", nil); r.Status == http.StatusOK {
+		if r := client.Do(tb, http.MethodGet, "/readyz", nil); r.Status == http.StatusOK {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	tb.Fatal("node not ready in time")
+}
+
+// httpClient is a client of the node that follows no redirect; it trusts
+// the node's own certificate when the node serves HTTPS.
+func (n *testNode) httpClient(tb testing.TB) *http.Client {
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if n.tlsConfig != nil {
+		roots := x509.NewCertPool()
+		roots.AddCert(n.tlsConfig.Certificates[0].Leaf)
+		transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+		tb.Cleanup(transport.CloseIdleConnections)
+		c.Transport = transport
+	}
+	return c
 }
 
 // tenantClient creates a tenant and returns a client with its key.

@@ -168,7 +168,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	if err != nil {
 		return devCreds, err
 	}
-	m.tokens = tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil)
+	m.tokens = tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil, tenant.WithSessionMaxAge(c.SessionMaxAge))
 	var dev http.Handler
 	if c.Dev {
 		if devCreds, err = m.devTenant(ctx, admin); err != nil {
@@ -196,6 +196,8 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		OpenAPI:     docs.OpenAPI,
 		DevTools:    dev,
 		Logger:      m.Logger,
+		PublicURL:   m.publicURL,
+		ServesTLS:   m.tlsConfig != nil,
 	})
 	return devCreds, err
 }
@@ -229,6 +231,7 @@ func (m *Main) listen() error {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         m.tlsConfig,
 	}
 	// Event streams and long-polls end first, so that the requests in
 	// flight can finish within the drain time.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -58,6 +60,9 @@ type Main struct {
 
 	guard  delivery.Guard       // from the flags, checked by ParseFlags
 	policy delivery.RetryPolicy // from the flags, checked by ParseFlags
+
+	tlsConfig *tls.Config // --tls-cert and --tls-key, loaded by ParseFlags; nil: plain HTTP
+	publicURL *url.URL    // --public-url, checked by ParseFlags; nil: none
 }
 
 // NewMain returns a Main with the default configuration.
@@ -102,7 +107,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.listen(); err != nil {
 		return err
 	}
-	m.Logger.Info("boomerang serving", "addr", m.listener.Addr().String(), "data_dir", m.Config.DataDir, "embedded_nats", m.embedded != nil)
+	m.Logger.Info("boomerang serving", "addr", m.listener.Addr().String(), "data_dir", m.Config.DataDir, "embedded_nats", m.embedded != nil,
+		"tls", m.tlsConfig != nil)
 	if m.Config.Dev {
 		link, _, err := m.tokens.IssueSignInLink(devCreds.TenantID)
 		if err != nil {
@@ -185,7 +191,22 @@ func (m *Main) stopParts() error {
 }
 
 // URL is the node's base URL, for tests.
-func (m *Main) URL() string { return "http://" + hostPort(m.listener.Addr().String()) }
+func (m *Main) URL() string {
+	scheme := "http://"
+	if m.tlsConfig != nil {
+		scheme = "https://"
+	}
+	return scheme + hostPort(m.listener.Addr().String())
+}
+
+// publicBase is the base URL of the links the node prints: the public URL
+// when there is one.
+func (m *Main) publicBase() string {
+	if m.publicURL != nil {
+		return m.publicURL.String()
+	}
+	return m.URL()
+}
 
 func hostPort(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
@@ -210,7 +231,13 @@ type httpPart struct {
 
 func (p httpPart) Run(ctx context.Context) error {
 	served := make(chan error, 1)
-	go func() { served <- p.srv.Serve(p.ln) }()
+	go func() {
+		if p.srv.TLSConfig != nil {
+			served <- p.srv.ServeTLS(p.ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		served <- p.srv.Serve(p.ln)
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

@@ -14,9 +14,9 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -53,6 +53,13 @@ type Config struct {
 	Problems *problem.Mapper
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// PublicURL is the node's base URL as users reach it (behind a proxy,
+	// say): sign-in posts from its origin are same-origin, and the pages'
+	// curl commands name it. Nil: the request's own.
+	PublicURL *url.URL
+	// SecureCookies makes the session cookie Secure on every response; it
+	// is Secure on requests that came over TLS anyway.
+	SecureCookies bool
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -65,13 +72,12 @@ type Dashboard struct {
 	retention   time.Duration
 	problems    *problem.Mapper
 	now         func() time.Time
+	publicURL   *url.URL
+	secure      bool
 
 	pages  map[string]*template.Template
 	assets map[string]asset // logical name -> content and fingerprinted name
 	byURL  map[string]asset // fingerprinted name -> asset
-
-	mu        sync.Mutex
-	usedLinks map[string]time.Time // sign-in link ids already used, until they expire
 }
 
 type asset struct {
@@ -85,8 +91,8 @@ func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, problems: cfg.Problems, now: cfg.Now,
+		publicURL: cfg.PublicURL, secure: cfg.SecureCookies,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
-		usedLinks: map[string]time.Time{},
 	}
 	if d.now == nil {
 		d.now = time.Now

@@ -1,12 +1,11 @@
 package dashboard
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,6 +16,9 @@ import (
 const (
 	sessionCookie = "boomerang_session"
 	sessionKey    = "session"
+	// csrfHeader carries the CSRF token of a script's POST; forms send
+	// it as the field csrf.
+	csrfHeader = "X-CSRF-Token"
 )
 
 // session returns the signed-in session of the request, or nil.
@@ -25,43 +27,106 @@ func session(c echo.Context) *tenant.Session {
 	return sess
 }
 
-// RequireSession lets signed-in users through: a valid session cookie whose
-// API key (if it signed in with one) has not been revoked since. Others are
-// sent to sign in. A session nearing its end is renewed. The session's
-// principal is the request's, for the handlers shared with the API.
+// RequireSession lets signed-in users through: a valid session cookie of a
+// session that has not ended (signed out, ended with all the tenant's
+// sessions, or past its maximum age) and whose API key, if it signed in
+// with one, has not been revoked. Others are sent to sign in. A session
+// nearing its token's expiry gets a fresh token, up to its maximum age.
+// The session's principal is the request's, for the handlers shared with
+// the API.
 func (d *Dashboard) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cookie, err := c.Cookie(sessionCookie)
-		var sess tenant.Session
-		if err == nil {
-			sess, err = d.tokens.ParseSession(cookie.Value)
-		}
-		if err == nil && sess.KeyID != "" && !d.tenants.KeyActive(sess.TenantID, sess.KeyID) {
-			err = tenant.ErrUnauthorized
-		}
+		sess, err := d.currentSession(c)
 		if err != nil {
-			clearSession(c)
+			d.clearSession(c)
 			if c.Request().Method != http.MethodGet {
 				return c.Redirect(http.StatusSeeOther, "/signin")
 			}
-			return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+			return c.Redirect(http.StatusSeeOther, signInURL(c.Request().RequestURI))
 		}
-		if sess.ExpiresAt.Sub(d.now()) < tenant.SessionTTL/2 {
-			if err := d.startSession(c, sess.Principal); err != nil {
+		if d.tokens.RenewDue(sess) {
+			token, renewed, err := d.tokens.RenewSession(sess)
+			if err != nil {
 				return err
 			}
-		} else {
-			c.Set(sessionKey, &sess)
+			d.setSessionCookie(c, token, renewed)
+			sess = renewed
 		}
-		api.SetPrincipal(c, session(c).Principal)
+		c.Set(sessionKey, &sess)
+		api.SetPrincipal(c, sess.Principal)
 		return next(c)
 	}
 }
 
-// RequireCSRF refuses a state change whose form lacks the session's token.
+// EndWithSession ends a long-lived response of a session, such as the live
+// event stream, when the session ends: signed out, ended with all the
+// tenant's sessions or by its key's revocation, on any node, or when the
+// token it was opened with expires (the page then opens a new one, which
+// renews the session or sends to sign in).
+func (d *Dashboard) EndWithSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithCancel(c.Request().Context())
+		defer cancel()
+		go d.watchSession(ctx, cancel, *session(c))
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// watchSession calls cancel when sess ends, unless ctx ends first.
+func (d *Dashboard) watchSession(ctx context.Context, cancel func(), sess tenant.Session) {
+	expiry := time.NewTimer(sess.ExpiresAt.Sub(d.now()))
+	defer expiry.Stop()
+	for {
+		changed := d.tenants.SessionsChanged() // before the check: no change is missed
+		if !d.tenants.SessionActive(sess) {
+			cancel()
+			return
+		}
+		select {
+		case <-changed:
+		case <-expiry.C:
+			cancel()
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// currentSession returns the request's session, or ErrUnauthorized.
+func (d *Dashboard) currentSession(c echo.Context) (tenant.Session, error) {
+	cookie, err := c.Cookie(sessionCookie)
+	if err != nil {
+		return tenant.Session{}, tenant.ErrUnauthorized
+	}
+	sess, err := d.tokens.ParseSession(cookie.Value)
+	if err != nil || !d.tenants.SessionActive(sess) {
+		return tenant.Session{}, tenant.ErrUnauthorized
+	}
+	return sess, nil
+}
+
+// signInURL is the sign-in page that returns to requestURI, if that is a
+// path of this site.
+func signInURL(requestURI string) string {
+	next := safeNext(requestURI)
+	if next == "/" {
+		return "/signin"
+	}
+	return "/signin?next=" + url.QueryEscape(next)
+}
+
+// RequireCSRF refuses a state change that lacks the session's CSRF token
+// in its form body or in the X-CSRF-Token header. The query string does not
+// count: a token there leaks through logs, history and Referer.
 func (d *Dashboard) RequireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !d.tokens.CheckCSRF(session(c).ID, c.FormValue("csrf")) {
+		token := c.Request().Header.Get(csrfHeader)
+		if token == "" {
+			token = c.Request().PostFormValue("csrf")
+		}
+		if !d.tokens.CheckCSRF(session(c).ID, token) {
 			return d.render(c, http.StatusForbidden, "error", view{Title: "Form expired",
 				Error: "This form has expired or did not come from this dashboard. Go back, reload the page and try again."})
 		}
@@ -69,53 +134,104 @@ func (d *Dashboard) RequireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// startSession signs p in: a new session, in a new cookie.
 func (d *Dashboard) startSession(c echo.Context, p tenant.Principal) error {
 	token, sess, err := d.tokens.IssueSession(p)
 	if err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request().TLS != nil,
-	})
+	d.setSessionCookie(c, token, sess)
 	c.Set(sessionKey, &sess)
 	return nil
 }
 
-func clearSession(c echo.Context) {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: c.Request().TLS != nil})
+func (d *Dashboard) setSessionCookie(c echo.Context, token string, sess tenant.Session) {
+	c.SetCookie(&http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", Expires: sess.ExpiresAt,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: d.secureCookies(c),
+	})
 }
 
-// useLink marks a sign-in link as used and reports whether it was unused.
-func (d *Dashboard) useLink(id string, expires time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := d.now()
-	for k, exp := range d.usedLinks {
-		if now.After(exp) {
-			delete(d.usedLinks, k)
-		}
+func (d *Dashboard) clearSession(c echo.Context) {
+	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: d.secureCookies(c)})
+}
+
+// secureCookies reports whether the session cookie is Secure: when the
+// node's public URL is https, or the request came over TLS.
+func (d *Dashboard) secureCookies(c echo.Context) bool {
+	return d.secure || c.Request().TLS != nil
+}
+
+// maxNext bounds a post-sign-in path; a longer one gives "/".
+const maxNext = 2048
+
+// maxDecodes is how many layers of percent-encoding a post-sign-in path
+// may carry; one with more gives "/".
+const maxDecodes = 4
+
+// safeNext keeps a post-sign-in redirect on this site: it returns next when
+// next is a path of this site however it is read, and "/" otherwise. Next
+// must be made of URI characters only (no space, control, backslash or
+// non-ASCII character: browsers drop tabs and newlines and read "\" as
+// "/", so "/\t/evil.example" would become "//evil.example"), and its path,
+// as it stands and after each percent-decoding, must start with one "/",
+// have no empty, "." or ".." segment (dot segments could make "//"), and
+// decode to URI characters only ("/%2F/evil.example", "/%5Cevil" and their
+// double encodings give "/"). Its query and fragment cannot change where
+// the browser goes.
+func safeNext(next string) string {
+	if len(next) > maxNext || !onlyBytes(next, uriByte) {
+		return "/"
 	}
-	if _, used := d.usedLinks[id]; used {
+	p, _, _ := strings.Cut(next, "#")
+	p, _, _ = strings.Cut(p, "?")
+	for range maxDecodes {
+		if !plainPath(p) {
+			return "/"
+		}
+		decoded, err := url.PathUnescape(p)
+		if err != nil {
+			return "/"
+		}
+		if decoded == p {
+			return next
+		}
+		p = decoded
+	}
+	return "/"
+}
+
+// plainPath reports whether p is an absolute path of pchar segments, none
+// of them empty (but the last), "." or "..".
+func plainPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || !onlyBytes(p, pathByte) {
 		return false
 	}
-	d.usedLinks[id] = expires
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		if (s == "" && i < len(segs)-1) || s == "." || s == ".." {
+			return false
+		}
+	}
 	return true
 }
 
-// safeNext keeps a post-sign-in redirect on this site: a path that starts
-// with a single "/", has no control character or backslash (browsers drop
-// tabs and newlines and read a backslash as "/": "/\t/evil.example" would
-// become "//evil.example") and no scheme or host. Anything else gives "/".
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || !utf8.ValidString(next) ||
-		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) {
-		return "/"
+func onlyBytes(s string, ok func(byte) bool) bool {
+	for i := range len(s) {
+		if !ok(s[i]) {
+			return false
+		}
 	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return "/"
-	}
-	return next
+	return true
 }
+
+// pathByte reports whether b may stand in a path: RFC 3986's pchar
+// (unreserved, sub-delims, ":" and "@"), "/" and "%".
+func pathByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@/%", b) >= 0
+}
+
+// uriByte reports whether b may stand in a relative URI: a path byte, "?"
+// or "#".
+func uriByte(b byte) bool { return pathByte(b) || b == '?' || b == '#' }

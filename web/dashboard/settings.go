@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,8 @@ type settingsData struct {
 	NewSecret  string // shown once, right after rotation
 	Retention  time.Duration
 	SessionKey string
+	// SessionMaxAge is how long a session lasts at most, for people.
+	SessionMaxAge string
 }
 
 var overlaps = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}
@@ -35,6 +38,7 @@ func (d *Dashboard) renderSettings(c echo.Context, status int, data settingsData
 		return err
 	}
 	data.Tenant, data.Retention, data.SessionKey = t, d.retention, p.KeyID
+	data.SessionMaxAge = hoursText(d.tokens.SessionMaxAge())
 	return d.render(c, status, "settings", view{Title: "Settings", Nav: "settings", Data: data, Flash: flash, Error: problemText})
 }
 
@@ -58,7 +62,7 @@ func (d *Dashboard) RevokeKey(c echo.Context) error {
 		return err
 	}
 	if c.Param("key") == api.Principal(c).KeyID {
-		clearSession(c) // the session stood on that key
+		d.clearSession(c) // the session stood on that key
 		return c.Redirect(http.StatusSeeOther, "/signin")
 	}
 	return d.renderSettings(c, http.StatusOK, settingsData{}, "Key revoked: it no longer works.", "")
@@ -76,4 +80,28 @@ func (d *Dashboard) RotateSecret(c echo.Context) error {
 	}
 	return d.renderSettings(c, http.StatusOK, settingsData{NewSecret: secret.String()},
 		"Signing secret rotated. Webhooks carry signatures of both secrets for "+c.FormValue("overlap")+"; copy the new one now.", "")
+}
+
+// EndAllSessions handles POST /settings/sessions/end: every dashboard
+// session of the tenant ends on every node, this one included, whether it
+// was opened with an API key or a sign-in link; so do sign-in links issued
+// before it.
+func (d *Dashboard) EndAllSessions(c echo.Context) error {
+	if err := d.tenantAdmin.EndAllSessions(c.Request().Context(), api.Principal(c).TenantID); err != nil {
+		return err
+	}
+	d.clearSession(c)
+	return c.Redirect(http.StatusSeeOther, "/signin")
+}
+
+// hoursText says a duration in whole hours when it is some ("12 hours"),
+// as Go does otherwise ("90m0s").
+func hoursText(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "1 hour"
+	case d > 0 && d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + " hours"
+	}
+	return d.String()
 }

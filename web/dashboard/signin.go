@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,12 +18,12 @@ type signInData struct{ Next string }
 func (d *Dashboard) SignInPage(c echo.Context) error {
 	next := safeNext(c.QueryParam("next"))
 	if token := c.QueryParam("token"); token != "" {
-		sess, err := d.tokens.ParseSignInLink(token)
-		if err != nil || !d.useLink(sess.ID, sess.ExpiresAt) {
+		err := d.useSignInLink(c, token)
+		if errors.Is(err, tenant.ErrUnauthorized) || errors.Is(err, tenant.ErrLinkUsed) {
 			return d.render(c, http.StatusUnauthorized, "signin", view{Title: "Sign in", Data: signInData{Next: next},
 				Error: "This sign-in link has expired or has been used already. Sign in with an API key."})
 		}
-		if err := d.startSession(c, tenant.Principal{TenantID: sess.TenantID}); err != nil {
+		if err != nil {
 			return err
 		}
 		return c.Redirect(http.StatusSeeOther, next)
@@ -30,10 +31,24 @@ func (d *Dashboard) SignInPage(c echo.Context) error {
 	return d.render(c, http.StatusOK, "signin", view{Title: "Sign in", Data: signInData{Next: next}})
 }
 
+// useSignInLink signs in with a one-time link: valid, issued after the
+// tenant last ended its sessions, and used for the first time on any node.
+// It returns ErrUnauthorized or ErrLinkUsed when it may not.
+func (d *Dashboard) useSignInLink(c echo.Context, token string) error {
+	link, err := d.tokens.ParseSignInLink(token)
+	if err != nil || !d.tenants.SessionActive(link) {
+		return tenant.ErrUnauthorized
+	}
+	if err := d.tenantAdmin.UseSignInLink(c.Request().Context(), link); err != nil {
+		return err
+	}
+	return d.startSession(c, tenant.Principal{TenantID: link.TenantID})
+}
+
 // SignIn handles POST /signin with an API key.
 func (d *Dashboard) SignIn(c echo.Context) error {
 	next := safeNext(c.FormValue("next"))
-	if !sameOrigin(c) {
+	if !d.sameOrigin(c) {
 		return d.render(c, http.StatusForbidden, "signin", view{Title: "Sign in", Data: signInData{Next: next},
 			Error: "Sign in from this dashboard's own page."})
 	}
@@ -54,19 +69,31 @@ func (d *Dashboard) SignOutPage(c echo.Context) error {
 	return d.render(c, http.StatusOK, "signout", view{Title: "Sign out"})
 }
 
-// SignOut handles POST /signout.
+// SignOut handles POST /signout: the session ends on every node, whichever
+// of its tokens (renewed or not) is presented.
 func (d *Dashboard) SignOut(c echo.Context) error {
-	clearSession(c)
+	sess := session(c)
+	d.clearSession(c)
+	if err := d.tenantAdmin.EndSession(c.Request().Context(), sess.TenantID, sess.ID, sess.EndsAt); err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, "/signin")
 }
 
 // sameOrigin refuses form posts from other sites: a browser sends Origin
-// on every cross-site POST.
-func sameOrigin(c echo.Context) bool {
+// on every cross-site POST. The request's own host and the public URL's
+// origin are this site.
+func (d *Dashboard) sameOrigin(c echo.Context) bool {
 	origin := c.Request().Header.Get("Origin")
 	if origin == "" || origin == "null" {
 		return origin == ""
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host == c.Request().Host
+	if err != nil {
+		return false
+	}
+	if pub := d.publicURL; pub != nil && u.Scheme == pub.Scheme && u.Host == pub.Host {
+		return true
+	}
+	return u.Host == c.Request().Host
 }

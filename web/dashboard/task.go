@@ -3,6 +3,7 @@ package dashboard
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -46,7 +47,7 @@ func (d *Dashboard) renderTask(c echo.Context, status int, flash, problemText st
 		return err // an unknown task: WriteError renders the 404 page
 	}
 	data := taskData{
-		Task: task, Curl: curlCommand(task, c.Scheme()+"://"+c.Request().Host),
+		Task: task, Curl: curlCommand(task, d.baseURL(c)),
 		CanStop: !task.Status.Finished(),
 		CanSend: task.Status.Finished() && task.Status != broker.StatusCanceled && task.Webhook != nil,
 	}
@@ -83,4 +84,13 @@ func (d *Dashboard) RedeliverTask(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/tasks/"+id+"?done=redeliver")
+}
+
+// baseURL is the node's base URL as users reach it: the public URL when
+// there is one, the request's own otherwise.
+func (d *Dashboard) baseURL(c echo.Context) string {
+	if d.publicURL != nil {
+		return strings.TrimSuffix(d.publicURL.String(), "/")
+	}
+	return c.Scheme() + "://" + c.Request().Host
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -48,6 +49,8 @@ type Options struct {
 	// Workers runs the dispatcher and the deliverer, so that tasks run.
 	// Without them tasks stay pending.
 	Workers bool
+	// PublicURL is the server's public URL (none when nil).
+	PublicURL *url.URL
 }
 
 // Env is a running server and the parts behind it.
@@ -63,7 +66,8 @@ type Env struct {
 	// Log holds the server's log; it is printed when the test fails.
 	Log *Log
 
-	js jetstream.JetStream
+	js              jetstream.JetStream
+	tenantProjector *projector.Projector
 }
 
 // parts is what Start wires together, before the server.
@@ -79,6 +83,21 @@ type parts struct {
 // Start starts a server on the real parts and stops it all at cleanup.
 func Start(tb testing.TB, opts Options) *Env {
 	tb.Helper()
+	js, _ := testenv.StartJetStream(tb)
+	return startOn(tb, js, opts)
+}
+
+// Peer starts another server on e's JetStream, with a view file and
+// projectors of its own: a second node, or this node after a restart,
+// which rebuilds its view from the streams. It stops at cleanup.
+func (e *Env) Peer(tb testing.TB, opts Options) *Env {
+	tb.Helper()
+	return startOn(tb, e.js, opts)
+}
+
+// startOn starts a server on js.
+func startOn(tb testing.TB, js jetstream.JetStream, opts Options) *Env {
+	tb.Helper()
 	logBuf := &Log{}
 	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tb.Cleanup(func() {
@@ -88,13 +107,13 @@ func Start(tb testing.TB, opts Options) *Env {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	p := startParts(ctx, tb, logger)
-	tenantAdmin := tenant.NewService(p.js, p.tenants, p.tenantProjector, nil)
+	p := startParts(ctx, tb, js, logger)
+	tenantAdmin := tenant.NewService(p.js, p.tenants, p.tenantProjector, opts.Now)
 	tokenKey, err := tenant.LoadTokenKey(ctx, p.js, 1)
 	if err != nil {
 		tb.Fatalf("token key: %v", err)
 	}
-	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, nil)
+	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, opts.Now)
 	tasks := broker.NewTasks(broker.NewPublisher(p.js), p.view, p.taskProjector, logger, nil)
 	guard := delivery.Guard{AllowPrivate: true} // targets listen on 127.0.0.1
 	if opts.Workers {
@@ -104,7 +123,7 @@ func Start(tb testing.TB, opts Options) *Env {
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now,
-		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI,
+		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL,
 	})
 	if err != nil {
 		tb.Fatalf("web.New: %v", err)
@@ -117,14 +136,13 @@ func Start(tb testing.TB, opts Options) *Env {
 		ts.Close()
 	})
 	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, Log: logBuf, js: p.js,
-		Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
+		tenantProjector: p.tenantProjector, Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
 }
 
 // startParts starts JetStream, the streams, the view and both projectors,
 // and returns once the projectors have caught up.
-func startParts(ctx context.Context, tb testing.TB, logger *slog.Logger) parts {
+func startParts(ctx context.Context, tb testing.TB, js jetstream.JetStream, logger *slog.Logger) parts {
 	tb.Helper()
-	js, _ := testenv.StartJetStream(tb)
 	if err := broker.EnsureStreams(ctx, js, broker.StreamOptions{}); err != nil {
 		tb.Fatalf("streams: %v", err)
 	}
@@ -224,6 +242,17 @@ func (e *Env) Tenant(tb testing.TB, name string) (*testenv.Client, tenant.Creden
 // ("" sends none), checking every exchange against the contract.
 func (e *Env) Client(tb testing.TB, key string) *testenv.Client {
 	return &testenv.Client{Base: e.URL, Key: key, Contract: Contract(tb)}
+}
+
+// TenantsCaughtUp waits until this server's tenant view has applied
+// everything in the tenant stream: changes made on a peer, say.
+func (e *Env) TenantsCaughtUp(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	if err := e.tenantProjector.CatchUp(ctx); err != nil {
+		tb.Fatalf("tenant view: %v", err)
+	}
 }
 
 // TaskLastSeq is the task stream's last sequence: it moves on every
