@@ -30,7 +30,7 @@ func newProjectedStore(t *testing.T) (*Store, *Service) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store := NewStore(db, nil)
+	store := NewStore(db, testenv.SecretKeys(t), nil)
 	proj := projector.New(js, db, Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -18,6 +18,7 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web"
@@ -58,6 +59,9 @@ type Main struct {
 
 	guard  delivery.Guard       // from the flags, checked by ParseFlags
 	policy delivery.RetryPolicy // from the flags, checked by ParseFlags
+
+	secretKeys *secretbox.Keyring // --secret-key, or the data dir's key (secrets.go)
+	natsAuth   []nats.Option      // how --nats-url connects (secrets.go)
 }
 
 // NewMain returns a Main with the default configuration.
@@ -79,6 +83,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := m.openStore(setup); err != nil {
+		return err
+	}
+	if err := m.sealSecrets(setup); err != nil {
 		return err
 	}
 	m.proj = m.newProjections()

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/signing"
 )
 
@@ -295,6 +296,21 @@ func StartJetStream(tb testing.TB) (jetstream.JetStream, *nats.Conn) {
 	}
 	tb.Cleanup(func() { nc.Close(); srv.Shutdown() })
 	return js, nc
+}
+
+// SecretKeys returns a keyring of one new key, for the tenant store and
+// the token key, which seal their secrets with it.
+func SecretKeys(tb testing.TB) *secretbox.Keyring {
+	tb.Helper()
+	key, err := secretbox.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := secretbox.Parse(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return keys
 }
 
 // InGoroutine wraps tb for use on a goroutine other than the test's own:

@@ -24,6 +24,7 @@ import (
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/tenant"
@@ -74,6 +75,7 @@ type parts struct {
 	tenants         *tenant.Store
 	taskProjector   *projector.Projector
 	tenantProjector *projector.Projector
+	keys            *secretbox.Keyring // seal the signing secrets and the token key
 }
 
 // Start starts a server on the real parts and stops it all at cleanup.
@@ -90,7 +92,7 @@ func Start(tb testing.TB, opts Options) *Env {
 	defer cancel()
 	p := startParts(ctx, tb, logger)
 	tenantAdmin := tenant.NewService(p.js, p.tenants, p.tenantProjector, nil)
-	tokenKey, err := tenant.LoadTokenKey(ctx, p.js, 1)
+	tokenKey, err := tenant.LoadTokenKey(ctx, p.js, 1, p.keys)
 	if err != nil {
 		tb.Fatalf("token key: %v", err)
 	}
@@ -136,9 +138,9 @@ func startParts(ctx context.Context, tb testing.TB, logger *slog.Logger) parts {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = vf.Close() })
-	p := parts{js: js, hub: broker.NewHub()}
+	p := parts{js: js, hub: broker.NewHub(), keys: testenv.SecretKeys(tb)}
 	p.view = broker.NewView(vf.DB, p.hub)
-	p.tenants = tenant.NewStore(vf.DB, nil)
+	p.tenants = tenant.NewStore(vf.DB, p.keys, nil)
 	p.taskProjector = projector.New(js, vf.DB, broker.StreamTasks, p.view, logger)
 	p.tenantProjector = projector.New(js, vf.DB, tenant.Stream, p.tenants, logger)
 	p.tenants.OnMiss(p.tenantProjector.CatchUp)
