@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,25 +163,11 @@ func (b *sealBundle) otherEvents(tenantID string) {
 	b.publish(tenantID, kindKeyRevoked, event{At: b.now.Add(time.Hour), KeyID: keyID})
 }
 
-// forms are the ways a secret's bytes could show up: raw, in every base64
-// alphabet, in hex.
-func forms(raw []byte) [][]byte {
-	out := [][]byte{raw, []byte(hex.EncodeToString(raw))}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		out = append(out, []byte(enc.EncodeToString(raw)))
-	}
-	return out
-}
-
-// assertNowhere fails if any form of any secret is in data.
+// assertNowhere fails if data holds any form of any of secrets.
 func assertNowhere(t *testing.T, where string, data []byte, secrets ...[]byte) {
 	t.Helper()
-	for i, s := range secrets {
-		for _, f := range forms(s) {
-			if bytes.Contains(data, f) {
-				t.Fatalf("%s holds secret %d (%q)", where, i, f)
-			}
-		}
+	if i, form, found := testenv.FindSecret(data, secrets...); found {
+		t.Fatalf("%s holds secret %d (%q)", where, i, form)
 	}
 }
 

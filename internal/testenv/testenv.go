@@ -6,6 +6,8 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -311,6 +313,25 @@ func SecretKeys(tb testing.TB) *secretbox.Keyring {
 		tb.Fatal(err)
 	}
 	return keys
+}
+
+// FindSecret reports the first of secrets that data holds in any form
+// it could be stored in: raw, in any base64 alphabet (padded or not, which
+// covers "whsec_…"), or in hex. It returns the secret's index and the form
+// found.
+func FindSecret(data []byte, secrets ...[]byte) (int, string, bool) {
+	for i, s := range secrets {
+		forms := [][]byte{s, []byte(hex.EncodeToString(s))}
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			forms = append(forms, []byte(enc.EncodeToString(s)))
+		}
+		for _, f := range forms {
+			if bytes.Contains(data, f) {
+				return i, string(f), true
+			}
+		}
+	}
+	return 0, "", false
 }
 
 // InGoroutine wraps tb for use on a goroutine other than the test's own:
