@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
@@ -9,71 +10,68 @@ import (
 	"github.com/boomerang-dev/boomerang/internal/projector"
 )
 
-// bucketGaps records the runs of stream sequences this view never saw:
-// messages deleted before its projector reached them. Key: the run's first
-// sequence; value: the sequence after its last; both 8-byte big-endian.
-// With them a view tells whether it has applied the original of a copy
-// Reseal made (see reseal.go).
-var bucketGaps = []byte("tenantgaps")
+// headerOrigin marks a copy Reseal made of an event: the sequence at which
+// the event first entered the stream, its origin. An event that is no copy
+// has its own sequence as origin.
+const headerOrigin = "Boomerang-Origin"
 
-// copyFilter follows a batch through the stream: it records the gaps
-// before each message and tells the copies whose originals this view
+// Origins only grow along the stream, except where Reseal's copies repeat
+// events (see reseal.go): a view applies an event only if its origin is
+// beyond the last one it applied, and so applies each event once, in
+// order, whether it saw the original, the copy, or the original of some
+// events and the copies of the rest.
+var (
+	bucketOrigins = []byte("tenantorigins")
+	keyLastOrigin = []byte("last") // 8-byte big-endian
+)
+
+// copyFilter tells, message by message, the copies of events a view has
 // applied.
 type copyFilter struct {
-	gaps *bolt.Bucket
-	prev uint64 // the sequence of the last message seen
+	b    *bolt.Bucket
+	last uint64 // the origin of the last event applied
 }
 
+// newCopyFilter reads the origin of the last event the view applied; a
+// view from before copies existed has applied every event up to its last
+// sequence.
 func newCopyFilter(tx *bolt.Tx) (*copyFilter, error) {
-	gaps, err := tx.CreateBucketIfNotExists(bucketGaps)
+	b, err := tx.CreateBucketIfNotExists(bucketOrigins)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := projector.LastApplied(tx, Stream)
-	if err != nil {
-		return nil, err
+	if v := b.Get(keyLastOrigin); len(v) == 8 {
+		return &copyFilter{b: b, last: binary.BigEndian.Uint64(v)}, nil
 	}
-	return &copyFilter{gaps: gaps, prev: prev}, nil
+	last, err := projector.LastApplied(tx, Stream)
+	return &copyFilter{b: b, last: last}, err
 }
 
-// skip records the gap before m, if any, and reports whether m is a copy
-// of an event this view has applied; a copy whose header is not one Reseal
-// writes is skipped too.
+// skip reports whether m repeats an event the view has applied; if not,
+// m's origin becomes the last.
 func (f *copyFilter) skip(m jetstream.Msg) (bool, error) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return false, err
 	}
-	seq := meta.Sequence.Stream
-	if seq > f.prev+1 {
-		if err := f.gaps.Put(seqKey(f.prev+1), seqKey(seq)); err != nil {
-			return false, err
-		}
-	}
-	f.prev = seq
-	if m.Headers().Get(headerCopyOf) == "" {
-		return false, nil
-	}
-	of, ok := copyOf(m)
-	if !ok || of >= seq {
+	origin := originOf(m, meta.Sequence.Stream)
+	if origin <= f.last {
 		return true, nil
 	}
-	return !f.missed(of), nil
+	f.last = origin
+	return false, f.b.Put(keyLastOrigin, binary.BigEndian.AppendUint64(nil, origin))
 }
 
-// missed reports whether seq lies in a recorded gap.
-func (f *copyFilter) missed(seq uint64) bool {
-	c := f.gaps.Cursor()
-	k, v := c.Seek(seqKey(seq))
-	if k != nil && binary.BigEndian.Uint64(k) == seq {
-		return true
+// originOf returns the origin of the message at seq: its own sequence,
+// or an earlier one for a copy.
+func originOf(m jetstream.Msg, seq uint64) uint64 {
+	v := m.Headers().Get(headerOrigin)
+	if v == "" {
+		return seq
 	}
-	if k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
+	origin, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || origin >= seq {
+		return seq // not a header Reseal wrote
 	}
-	return k != nil && seq < binary.BigEndian.Uint64(v)
+	return origin
 }
-
-func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }

@@ -22,24 +22,21 @@ import (
 // it appends a copy of every event, in order, with each signing secret
 // sealed with the current key, then deletes the originals, newest first
 // (the secret-bearing ones securely: their bytes are overwritten on disk).
-// A copy carries the Boomerang-Copy-Of header with its original's
-// sequence, and the copies are published as one unbroken run (each expects
-// the stream's last sequence to be the one before it): a write from another
-// node in between makes the rewrite start again, before anything is
-// deleted.
+// A copy carries its event's origin (copies.go): the sequence at which the
+// event first entered the stream. The copies are published as one unbroken
+// run (each expects the stream's last sequence to be the one before it): a
+// write from another node in between makes the rewrite start again, before
+// anything is deleted.
 //
-// A view applies a copy only if it never saw the original, because the
-// original was deleted before its projector got there (copyFilter records
-// those gaps): a running view skips every copy, a view rebuilt after the
+// A view applies an event only if its origin is beyond the last one it
+// applied: a running view skips every copy, a view rebuilt after the
 // rewrite applies them all, and one that was behind applies the copies of
-// what it missed. Since the originals are deleted newest first, those still
-// present are always the oldest ones: in every state of the rewrite, and
-// after a crash in the middle of it, a view sees each event exactly once
-// and in order. A rewrite that finds copies from an interrupted one copies
-// only those whose original is gone.
-
-// headerCopyOf marks a copy Reseal made of the event at that sequence.
-const headerCopyOf = "Boomerang-Copy-Of"
+// what it had not reached. Since the originals are deleted newest first,
+// those still present are always the oldest ones, so in every state of the
+// rewrite — after a crash in the middle of it, or while another node runs
+// one too — a view sees each event once, in order. The rewrite copies by
+// the same rule (an event already copied, by an interrupted rewrite, is not
+// copied twice): it copies what a view rebuilt from the stream would apply.
 
 // secretSubjects are the events that carry a signing secret: Reseal reads
 // only these to decide whether the stream needs sealing again. An event
@@ -90,11 +87,12 @@ func Reseal(ctx context.Context, js jetstream.JetStream, keys *secretbox.Keyring
 // their originals (a rewrite was interrupted).
 func staleSecrets(ctx context.Context, stream jetstream.Stream, keys *secretbox.Keyring) (int, error) {
 	stale := 0
-	seen := map[uint64]bool{}
+	var last uint64 // the greatest origin so far
 	err := scan(ctx, stream, secretSubjects, func(m jetstream.Msg, seq uint64) error {
-		seen[seq] = true
-		if of, ok := copyOf(m); ok && seen[of] {
-			stale++
+		if origin := originOf(m, seq); origin <= last {
+			stale++ // a copy after its original
+		} else {
+			last = origin
 		}
 		tenantID := subjectTenant(m.Subject())
 		var ev struct {
@@ -140,9 +138,9 @@ type copied struct {
 	copied          int
 }
 
-// copyAll appends a copy of every event of the stream (but an interrupted
-// rewrite's copies whose originals are still there), its secret sealed with
-// the current key, as one unbroken run.
+// copyAll appends a copy of every event of the stream (once, though an
+// interrupted rewrite left two), its secret sealed with the current key, as
+// one unbroken run.
 func copyAll(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, keys *secretbox.Keyring) (copied, error) {
 	info, err := stream.Info(ctx)
 	if err != nil || info.State.Msgs == 0 {
@@ -151,6 +149,7 @@ func copyAll(ctx context.Context, js jetstream.JetStream, stream jetstream.Strea
 	c := copied{first: info.State.FirstSeq, last: info.State.LastSeq}
 	c.present, c.secret = newSeqSet(c.first, c.last), newSeqSet(c.first, c.last)
 	pub := copyPublisher{js: js, next: c.last}
+	var lastOrigin uint64
 	err = scan(ctx, stream, nil, func(m jetstream.Msg, seq uint64) error {
 		if seq > c.last {
 			return nil
@@ -159,10 +158,12 @@ func copyAll(ctx context.Context, js jetstream.JetStream, stream jetstream.Strea
 		if holdsSecret(m.Data()) {
 			c.secret.add(seq)
 		}
-		if of, ok := copyOf(m); ok && c.present.has(of) {
-			return nil // an interrupted rewrite's copy: the original is copied instead
+		origin := originOf(m, seq)
+		if origin <= lastOrigin {
+			return nil // copied already (an interrupted rewrite's copy)
 		}
-		out, err := resealedCopy(m, seq, keys)
+		lastOrigin = origin
+		out, err := resealedCopy(m, seq, origin, keys)
 		if err != nil {
 			return err
 		}
@@ -186,24 +187,32 @@ func deleteNewestFirst(ctx context.Context, stream jetstream.Stream, present, se
 		if secret.has(seq) {
 			del = stream.SecureDeleteMsg
 		}
-		if err := del(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		if err := del(ctx, seq); err != nil && !gone(ctx, stream, seq) {
 			return fmt.Errorf("delete event %d: %w", seq, err)
 		}
 	}
 	return nil
 }
 
-// resealedCopy returns the copy of m (at seq) to publish: its subject, its
-// headers but JetStream's (except its time to live), and its payload with
-// the signing secret, if any, sealed with the current key.
-func resealedCopy(m jetstream.Msg, seq uint64, keys *secretbox.Keyring) (*nats.Msg, error) {
+// gone reports, after a delete failed, whether the message was gone
+// already: expired, or deleted by another node's rewrite.
+func gone(ctx context.Context, stream jetstream.Stream, seq uint64) bool {
+	_, err := stream.GetMsg(ctx, seq)
+	return errors.Is(err, jetstream.ErrMsgNotFound)
+}
+
+// resealedCopy returns the copy of m (at seq, of an event from origin) to
+// publish: its subject, its headers but JetStream's (except its time to
+// live), and its payload with the signing secret, if any, sealed with the
+// current key.
+func resealedCopy(m jetstream.Msg, seq, origin uint64, keys *secretbox.Keyring) (*nats.Msg, error) {
 	out := &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: nats.Header{}}
 	for name, values := range m.Headers() {
 		if !strings.HasPrefix(name, "Nats-") || name == jetstream.MsgTTLHeader {
 			out.Header[name] = values
 		}
 	}
-	out.Header.Set(headerCopyOf, strconv.FormatUint(seq, 10))
+	out.Header.Set(headerOrigin, strconv.FormatUint(origin, 10))
 	var ev event
 	if !holdsSecret(m.Data()) || json.Unmarshal(m.Data(), &ev) != nil {
 		return out, nil // nothing to seal, or malformed: copied as it is, the view skips it
@@ -238,16 +247,6 @@ func holdsSecret(data []byte) bool {
 	_, plain := fields["secret"]
 	_, sealed := fields["sealedSecret"]
 	return plain || sealed
-}
-
-// copyOf returns the sequence a copy was made of.
-func copyOf(m jetstream.Msg) (uint64, bool) {
-	v := m.Headers().Get(headerCopyOf)
-	if v == "" {
-		return 0, false
-	}
-	seq, err := strconv.ParseUint(v, 10, 64)
-	return seq, err == nil
 }
 
 func subjectTenant(subject string) string {

@@ -571,7 +571,7 @@ func TestResealInterrupted(t *testing.T) {
 	}
 	var copies int
 	_ = scanStream(b.js, nil, func(m jetstream.Msg) {
-		if m.Headers().Get(headerCopyOf) != "" {
+		if m.Headers().Get(headerOrigin) != "" {
 			copies++
 		}
 	})
@@ -603,6 +603,103 @@ func (s *crashingStream) SecureDeleteMsg(ctx context.Context, seq uint64) error 
 	}
 	s.left--
 	return s.Stream.SecureDeleteMsg(ctx, seq)
+}
+
+// TestResealFinishesAnInterruptedRotation: a rotation's rewrite crashed
+// after deleting the only events sealed with the old key; the next start
+// still finds the rewrite unfinished (copies next to their originals) and
+// finishes it.
+func TestResealFinishesAnInterruptedRotation(t *testing.T) {
+	t.Parallel()
+	b := newSealBundle(t)
+	ctx := context.Background()
+	keyA, keyB := newKey(t), newKey(t)
+	ba := mustKeys(t, keyB, keyA)
+	v := b.newView(ba)
+	first, err := v.run(ba).Create(ctx, "sealed with B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := v.run(mustKeys(t, keyA)).Create(ctx, "sealed with A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{first.TenantID, second.TenantID}
+	want := b.newView(ba).snapshot(ids...)
+	stream, _ := b.js.Stream(ctx, Stream)
+	if _, err := rewrite(ctx, b.js, &crashingStream{Stream: stream, left: 1}, ba); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	reseal(t, b.js, ba)
+	var copies int
+	_ = scanStream(b.js, nil, func(jetstream.Msg) { copies++ })
+	if copies != 2 {
+		t.Fatalf("the stream holds %d events after the second reseal, want the 2 copies", copies)
+	}
+	if got := b.newView(ba).snapshot(ids...); got != want {
+		t.Fatalf("rebuilt:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestConcurrentRewrites: two nodes rewrite at once, their deletions
+// interleaved; a view rebuilt at any point, and a running one, see each
+// event once and in order.
+func TestConcurrentRewrites(t *testing.T) {
+	t.Parallel()
+	b := newSealBundle(t)
+	ctx := context.Background()
+	keys := mustKeys(t, newKey(t))
+	var ids []string
+	for _, name := range []string{"a", "b", "c"} {
+		creds, _ := b.legacyTenant(name)
+		b.otherEvents(creds.TenantID)
+		b.legacyRotation(creds.TenantID)
+		ids = append(ids, creds.TenantID)
+	}
+	live := b.newView(keys)
+	want := live.snapshot(ids...)
+	stream, _ := b.js.Stream(ctx, Stream)
+	check := func(when string) {
+		t.Helper()
+		if got := b.newView(keys).snapshot(ids...); got != want {
+			t.Fatalf("a view rebuilt %s:\n%s\nwant\n%s", when, got, want)
+		}
+	}
+
+	one, err := copyAll(ctx, b.js, stream, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := &crashingStream{Stream: stream, left: 5}
+	if err := deleteNewestFirst(ctx, crash, one.present, one.secret, one.first, one.last); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	check("while node one deletes")
+	two, err := copyAll(ctx, b.js, stream, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if two.copied != len(ids)*6 {
+		t.Fatalf("node two copied %d events, want each of the %d once", two.copied, len(ids)*6)
+	}
+	check("after node two copied")
+	crash = &crashingStream{Stream: stream, left: 20}
+	if err := deleteNewestFirst(ctx, crash, two.present, two.secret, two.first, two.last); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	check("while both delete")
+	if err := deleteNewestFirst(ctx, stream, one.present, one.secret, one.first, one.last); err != nil {
+		t.Fatal(err)
+	}
+	check("after node one finished")
+	if err := deleteNewestFirst(ctx, stream, two.present, two.secret, two.first, two.last); err != nil {
+		t.Fatal(err)
+	}
+	check("after both finished")
+	live.run(keys)
+	if got := live.snapshot(ids...); got != want {
+		t.Fatalf("the running view:\n%s\nwant\n%s", got, want)
+	}
 }
 
 // interleaving wraps the real JetStream: before the copy numbered at, it

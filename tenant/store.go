@@ -260,7 +260,7 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 			if err != nil {
 				return nil, err
 			}
-			continue // a copy of an event this view has applied (see reseal.go)
+			continue // a copy of an event this view has applied (see copies.go)
 		}
 		parts := strings.Split(m.Subject(), ".")
 		if len(parts) != 3 || parts[0] != "tenant" {

@@ -161,7 +161,7 @@ func eraseStale(ctx context.Context, js jetstream.JetStream, stream jetstream.St
 		if err == nil && msg.Subject == tokenKeySubject {
 			err = stream.SecureDeleteMsg(ctx, seq)
 		}
-		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		if err != nil && !gone(ctx, stream, seq) {
 			return fmt.Errorf("tenant: erase an old token key: %w", err)
 		}
 	}
