@@ -46,11 +46,12 @@ func (b *sealBundle) clock() time.Time { return b.now }
 
 // view is a tenant view in its own file, fed by a projector while it runs.
 type view struct {
-	b     *sealBundle
-	path  string
-	db    *bolt.DB
-	store *Store
-	stop  func()
+	b       *sealBundle
+	path    string
+	db      *bolt.DB
+	store   *Store
+	service *Service // publishes, and waits for this view
+	stop    func()
 }
 
 // newView opens a new view file with keys and runs its projector until
@@ -70,7 +71,7 @@ func (b *sealBundle) newView(keys *secretbox.Keyring) *view {
 
 // run starts the view's projector with a store of keys, and waits until it
 // has caught up with the stream.
-func (v *view) run(keys *secretbox.Keyring) *Service {
+func (v *view) run(keys *secretbox.Keyring) {
 	v.b.t.Helper()
 	if v.stop != nil {
 		v.stop()
@@ -96,7 +97,7 @@ func (v *view) run(keys *secretbox.Keyring) *Service {
 	if err := proj.CatchUp(wctx); err != nil {
 		v.b.t.Fatal(err)
 	}
-	return NewService(v.b.js, v.store, proj, v.b.clock)
+	v.service = NewService(v.b.js, v.store, proj, v.b.clock)
 }
 
 // snapshot is everything the view answers about the tenants, secrets
@@ -256,7 +257,7 @@ func TestSecretsAreSealed(t *testing.T) {
 	b := newSealBundle(t)
 	keys := mustKeys(t, newKey(t))
 	v := b.newView(keys)
-	service := v.run(keys)
+	service := v.service
 	ctx := context.Background()
 	var secrets [][]byte
 	var ids []string
@@ -307,7 +308,7 @@ func TestSealedSecretsStayWithTheirTenant(t *testing.T) {
 	b := newSealBundle(t)
 	keys := mustKeys(t, newKey(t))
 	v := b.newView(keys)
-	service := v.run(keys)
+	service := v.service
 	ctx := context.Background()
 	victim, err := service.Create(ctx, "victim")
 	if err != nil {
@@ -387,7 +388,7 @@ func TestRotateTheSecretKey(t *testing.T) {
 	keyA, keyB := newKey(t), newKey(t)
 	a, ba, onlyB := mustKeys(t, keyA), mustKeys(t, keyB, keyA), mustKeys(t, keyB)
 	live := b.newView(a)
-	service := live.run(a)
+	service := live.service
 	creds, err := service.Create(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)
@@ -616,11 +617,12 @@ func TestResealFinishesAnInterruptedRotation(t *testing.T) {
 	keyA, keyB := newKey(t), newKey(t)
 	ba := mustKeys(t, keyB, keyA)
 	v := b.newView(ba)
-	first, err := v.run(ba).Create(ctx, "sealed with B")
+	first, err := v.service.Create(ctx, "sealed with B")
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := v.run(mustKeys(t, keyA)).Create(ctx, "sealed with A")
+	v.run(mustKeys(t, keyA))
+	second, err := v.service.Create(ctx, "sealed with A")
 	if err != nil {
 		t.Fatal(err)
 	}
