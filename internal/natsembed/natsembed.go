@@ -129,9 +129,11 @@ func addPortUsers(opts *server.Options, cfg Config) error {
 		if cfg.Password == "" {
 			return errors.New("natsembed: User needs a Password")
 		}
-		// The server keeps the bcrypt hash only (and does not warn about
-		// plaintext passwords).
-		hash, err := bcrypt.GenerateFromPassword([]byte(cfg.Password), bcrypt.DefaultCost)
+		// The server keeps a bcrypt hash, not the password (and does not
+		// warn about plaintext passwords). The hash never leaves the
+		// process, so the cost guards against nothing and the lowest is
+		// enough: every connection pays it.
+		hash, err := bcrypt.GenerateFromPassword([]byte(cfg.Password), bcrypt.MinCost)
 		if err != nil {
 			return fmt.Errorf("natsembed: password: %w", err)
 		}
