@@ -163,10 +163,10 @@ func (m *Main) sealSecrets(ctx context.Context) error {
 	if err != nil {
 		return withKeyHint(err)
 	}
-	if resealed > 0 {
-		m.Logger.Info("sealed the view's signing secrets with the current secret key", "secrets", resealed)
-	}
 	if plain == 0 {
+		if resealed > 0 {
+			m.Logger.Info("sealed the view's signing secrets with the current secret key", "secrets", resealed)
+		}
 		return nil
 	}
 	m.Logger.Warn("the view held signing secrets in plain text, from before they were sealed: rebuilding it from the stream")
