@@ -92,7 +92,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS servers to use instead of the embedded one (comma-separated)")
 	fs.IntVar(&c.NatsPort, "nats-port", 0, "client port of the embedded nats-server (0: none); it admits only the --nats-nkey user (default: the seed in <data-dir>/nats-client.nk, made on first start) or --nats-user, and gives them everything the node stores")
 	fs.StringVar(&c.NatsHost, "nats-host", "127.0.0.1", "interface of --nats-port; another one exposes the whole store to the network, guarded only by the port's credentials (and sends a --nats-password in clear)")
-	fs.StringVar(&c.NatsUser, "nats-user", "", "NATS user: the one --nats-url connects as, or one more user --nats-port admits (with --nats-password)")
+	fs.StringVar(&c.NatsUser, "nats-user", "", "NATS user (with --nats-password): the one --nats-url connects as, or one --nats-port admits, in place of the made nkey user")
 	fs.StringVar(&c.NatsPassword, "nats-password", "", "password of --nats-user (prefer BOOMERANG_NATS_PASSWORD: a command line is visible to other users)")
 	fs.StringVar(&c.NatsNkey, "nats-nkey", "", "file with a NATS user's nkey seed: the one --nats-url connects as, or the one --nats-port admits")
 	fs.StringVar(&c.NatsCreds, "nats-creds", "", "NATS credentials file (JWT and seed) --nats-url connects with")
