@@ -37,7 +37,8 @@ const keyUsedEvery = time.Hour
 type event struct {
 	At      time.Time      `json:"at"`
 	Name    string         `json:"name,omitempty"`
-	Secret  signing.Secret `json:"secret,omitempty"`
+	Secret  signing.Secret `json:"secret,omitempty"` // before secrets were sealed: Reseal replaces it
+	Sealed  string         `json:"sealedSecret,omitempty"`
 	Overlap time.Duration  `json:"overlap,omitempty"`
 	Key     *keyEvent      `json:"key,omitempty"`
 	KeyID   string         `json:"keyId,omitempty"`
@@ -105,7 +106,7 @@ func (s *Service) CreateWithID(ctx context.Context, tenantID, name string) (Cred
 		return Credentials{}, err
 	}
 	key, keyID := newAPIKey()
-	ev := event{At: s.now().UTC(), Name: name, Secret: secret, Key: newKeyEvent(key, keyID, "default")}
+	ev := event{At: s.now().UTC(), Name: name, Sealed: sealSecret(s.store.secretKeys, tenantID, secret), Key: newKeyEvent(key, keyID, "default")}
 	if err := s.publish(ctx, tenantID, kindCreated, ev, jetstream.WithExpectLastSequencePerSubject(0)); err != nil {
 		return Credentials{}, err
 	}
@@ -178,7 +179,8 @@ func (s *Service) RotateSecret(ctx context.Context, tenantID string, overlap tim
 	if err != nil {
 		return nil, err
 	}
-	return secret, s.publish(ctx, tenantID, kindSecretRotated, event{At: s.now().UTC(), Secret: secret, Overlap: overlap})
+	ev := event{At: s.now().UTC(), Sealed: sealSecret(s.store.secretKeys, tenantID, secret), Overlap: overlap}
+	return secret, s.publish(ctx, tenantID, kindSecretRotated, ev)
 }
 
 func (s *Service) publish(ctx context.Context, tenantID, kind string, ev any, opts ...jetstream.PublishOpt) error {

@@ -34,7 +34,7 @@ func projectedView(t *testing.T, js jetstream.JetStream) (*Store, *bolt.DB, *pro
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store := NewStore(db, nil)
+	store := NewStore(db, testenv.SecretKeys(t), nil)
 	proj := projector.New(js, db, Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/signing"
 )
 
@@ -26,6 +27,8 @@ type tenantRecord struct {
 	Secrets   []secretEntry `json:"secrets"` // newest first
 	KeyIDs    []string      `json:"keyIds"`
 	Limits    Limits        `json:"limits"`
+
+	open []signing.Secret // Secrets opened, in the cache only
 }
 
 type keyRecord struct {
@@ -40,6 +43,9 @@ type Store struct {
 	db      *bolt.DB
 	now     func() time.Time
 	catchUp func(context.Context) error
+
+	// secretKeys seal and open the signing secrets.
+	secretKeys *secretbox.Keyring
 
 	// Caches of decoded records, dropped when the projector applies an
 	// event that touches them: authentication and signing read them on
@@ -64,12 +70,13 @@ func (s *Store) OnMiss(catchUp func(context.Context) error) { s.catchUp = catchU
 // missWait bounds the wait for the view on an unknown key.
 const missWait = time.Second
 
-// NewStore returns the tenant view in db; now is the clock (nil: time.Now).
-func NewStore(db *bolt.DB, now func() time.Time) *Store {
+// NewStore returns the tenant view in db; secretKeys seal and open the
+// signing secrets, now is the clock (nil: time.Now).
+func NewStore(db *bolt.DB, secretKeys *secretbox.Keyring, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now, tenants: map[string]*tenantRecord{}, keys: map[string]*keyRecord{}}
+	return &Store{db: db, now: now, secretKeys: secretKeys, tenants: map[string]*tenantRecord{}, keys: map[string]*keyRecord{}}
 }
 
 // Authenticate returns who apiKey belongs to, or ErrUnauthorized for a
@@ -154,6 +161,9 @@ func (s *Store) tenantRecord(tenantID string) (*tenantRecord, error) {
 		rec, err = getTenant(tx, tenantID)
 		return err
 	})
+	if err == nil {
+		err = s.openSecrets(tenantID, rec)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -208,9 +218,9 @@ func (s *Store) SigningSecrets(tenantID string) ([]signing.Secret, error) {
 	}
 	now := s.now()
 	out := make([]signing.Secret, 0, len(rec.Secrets))
-	for _, e := range rec.Secrets {
+	for i, e := range rec.Secrets {
 		if e.ExpiresAt == nil || now.Before(*e.ExpiresAt) {
-			out = append(out, e.Secret)
+			out = append(out, rec.open[i])
 		}
 	}
 	return out, nil
@@ -244,7 +254,17 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	}
 	changedTenants, changedKeys := map[string]bool{}, map[string]bool{}
 	sessionsChanged := false
+	copies, err := newCopyFilter(tx)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range msgs {
+		if skip, err := copies.skip(m); skip || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue // a copy of an event this view has applied (see copies.go)
+		}
 		parts := strings.Split(m.Subject(), ".")
 		if len(parts) != 3 || parts[0] != "tenant" {
 			continue // such as link_used, which only the stream needs
@@ -309,7 +329,7 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 		if existing != nil || ev.Key == nil {
 			return nil
 		}
-		rec = tenantRecord{Name: ev.Name, CreatedAt: ev.At, Secrets: []secretEntry{{Secret: ev.Secret}}}
+		rec = tenantRecord{Name: ev.Name, CreatedAt: ev.At, Secrets: []secretEntry{{Sealed: ev.Sealed, Secret: ev.Secret}}}
 		fallthrough
 	case kindKeyCreated:
 		if ev.Key == nil || (existing == nil && kind != kindCreated) {
@@ -344,9 +364,9 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 		old := rec.Secrets
 		if len(old) > 0 {
 			expires := ev.At.Add(ev.Overlap)
-			old = []secretEntry{{Secret: old[0].Secret, ExpiresAt: &expires}}
+			old = []secretEntry{{Sealed: old[0].Sealed, Secret: old[0].Secret, ExpiresAt: &expires}}
 		}
-		rec.Secrets = append([]secretEntry{{Secret: ev.Secret}}, old...)
+		rec.Secrets = append([]secretEntry{{Sealed: ev.Sealed, Secret: ev.Secret}}, old...)
 	default:
 		return nil
 	}

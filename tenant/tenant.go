@@ -107,8 +107,11 @@ func hashKey(key string) []byte {
 }
 
 // secretEntry is a signing secret and, for a rotated-out one, when it stops
-// signing.
+// signing. The secret is sealed (see seal.go); Secret holds it in plain
+// text only in a view written before secrets were sealed, until
+// ResealView seals it.
 type secretEntry struct {
-	Secret    signing.Secret `json:"secret"`
+	Sealed    string         `json:"sealed,omitempty"`
+	Secret    signing.Secret `json:"secret,omitempty"`
 	ExpiresAt *time.Time     `json:"expiresAt,omitempty"`
 }

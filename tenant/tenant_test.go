@@ -49,7 +49,7 @@ func setup(t *testing.T) bundle {
 	}
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	store := tenant.NewStore(db, clk.Now)
+	store := tenant.NewStore(db, testenv.SecretKeys(t), clk.Now)
 	proj := projector.New(js, db, tenant.Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

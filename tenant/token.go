@@ -1,17 +1,13 @@
 package tenant
 
 import (
-	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Token audiences: what a token may be used for.
@@ -91,32 +87,6 @@ func (t *Tokens) ParseTaskToken(token string) (Principal, error) {
 		return Principal{}, ErrUnauthorized
 	}
 	return Principal{TenantID: claims.Tenant, TaskID: claims.Subject}, nil
-}
-
-// LoadTokenKey returns the key every node signs tokens with, creating it in
-// a JetStream key-value bucket on first use; concurrent first starts agree
-// on one key.
-func LoadTokenKey(ctx context.Context, js jetstream.JetStream, replicas int) ([]byte, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: configBucket, Description: "Boomerang cluster configuration", Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tenant: config bucket: %w", err)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if _, err := kv.Create(ctx, tokenKeyName, key); err == nil {
-		return key, nil
-	} else if !errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, fmt.Errorf("tenant: store token key: %w", err)
-	}
-	entry, err := kv.Get(ctx, tokenKeyName)
-	if err != nil {
-		return nil, fmt.Errorf("tenant: load token key: %w", err)
-	}
-	return entry.Value(), nil
 }
 
 // Audiences of the dashboard's tokens.

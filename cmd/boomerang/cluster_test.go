@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +21,12 @@ func TestTwoNodesShareTheWork(t *testing.T) {
 	t.Parallel()
 	natsAddr := freeAddr(t)
 	_, port, _ := strings.Cut(natsAddr, ":")
-	a := MustRunMain(t, "--nats-port", port)
-	b := MustRunMain(t, "--nats-url", "nats://"+natsAddr)
+	// Every node has the cluster's secret key; node B connects to node A's
+	// port as the user node A made.
+	secretKey := newSecretKey(t)
+	dirA := t.TempDir()
+	a := mustRunMainIn(t, dirA, "--nats-port", port, "--secret-key", secretKey)
+	b := MustRunMain(t, "--nats-url", "nats://"+natsAddr, "--nats-nkey", filepath.Join(dirA, clientNkeyFile), "--secret-key", secretKey)
 	clientA, creds := a.tenantClient(t, "acme")
 	clientB := &testenv.Client{Base: b.URL(), Key: creds.APIKey}
 	target := testenv.NewTarget(t, answer(503, 200))

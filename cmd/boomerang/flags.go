@@ -23,6 +23,12 @@ type ServeConfig struct {
 	DataDir       string
 	NatsURL       string
 	NatsPort      int
+	NatsHost      string
+	NatsUser      string
+	NatsPassword  string
+	NatsNkey      string
+	NatsCreds     string
+	SecretKey     string
 	Replicas      int
 	Dev           bool
 	AdminToken    string
@@ -75,6 +81,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	if c := m.Config; c.Sync != "interval" && c.Sync != "always" {
 		return fmt.Errorf("--sync must be interval or always")
 	}
+	if err := m.checkSecretFlags(); err != nil {
+		return err
+	}
 	var err error
 	if m.guard, err = m.Config.outboundGuard(); err != nil {
 		return err
@@ -94,7 +103,13 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", ":8080", "HTTP listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded JetStream store and the view (view.db)")
 	fs.StringVar(&c.NatsURL, "nats-url", "", "NATS servers to use instead of the embedded one (comma-separated)")
-	fs.IntVar(&c.NatsPort, "nats-port", 0, "client port for the embedded nats-server on 127.0.0.1 (0: none)")
+	fs.IntVar(&c.NatsPort, "nats-port", 0, "client port of the embedded nats-server (0: none); it admits only the --nats-nkey user (default: the seed in <data-dir>/nats-client.nk, made on first start) or --nats-user, and gives them everything the node stores")
+	fs.StringVar(&c.NatsHost, "nats-host", "127.0.0.1", "interface of --nats-port; another one exposes the whole store to the network, guarded only by the port's credentials (and sends a --nats-password in clear)")
+	fs.StringVar(&c.NatsUser, "nats-user", "", "NATS user (with --nats-password): the one --nats-url connects as, or one --nats-port admits, in place of the made nkey user")
+	fs.StringVar(&c.NatsPassword, "nats-password", "", "password of --nats-user (prefer BOOMERANG_NATS_PASSWORD: a command line is visible to other users)")
+	fs.StringVar(&c.NatsNkey, "nats-nkey", "", "file with a NATS user's nkey seed: the one --nats-url connects as, or the one --nats-port admits")
+	fs.StringVar(&c.NatsCreds, "nats-creds", "", "NATS credentials file (JWT and seed) --nats-url connects with")
+	fs.StringVar(&c.SecretKey, "secret-key", "", "keys sealing the signing secrets and the token key in the stream: base64 of 32 bytes, comma-separated, the sealing one first (NEW,OLD to rotate); the same on every node; empty: the key in <data-dir>/secret-key, made on first start (prefer BOOMERANG_SECRET_KEY: a command line is visible to other users)")
 	fs.IntVar(&c.Replicas, "replicas", 1, "JetStream replicas of the streams (3 in a cluster)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: create a dev tenant, allow private-network URLs, mount /dev/echo and /dev/inbox")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "token for the admin API (/admin/v1); empty disables it")

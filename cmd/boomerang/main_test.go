@@ -13,6 +13,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/docs"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web/webtest"
@@ -179,4 +180,14 @@ func finished(t broker.Task) bool { return t.Status.Finished() }
 
 func webhookSettled(t broker.Task) bool {
 	return t.Status.Finished() && t.Webhook != nil && (t.Webhook.Status == broker.WebhookDelivered || t.Webhook.Status == broker.WebhookDead)
+}
+
+// newSecretKey returns a new --secret-key.
+func newSecretKey(tb testing.TB) string {
+	tb.Helper()
+	key, err := secretbox.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
 }

@@ -43,6 +43,9 @@ func (m *Main) openStore(ctx context.Context) error {
 	if m.viewFile, err = viewfile.Open(filepath.Join(c.DataDir, "view.db"), m.Logger); err != nil {
 		return err
 	}
+	if err := m.loadSecretKeys(); err != nil {
+		return err
+	}
 	if err := m.startNATS(); err != nil {
 		return err
 	}
@@ -69,11 +72,22 @@ func (m *Main) startNATS() error {
 	if c.NatsURL != "" {
 		return nil
 	}
-	var err error
-	m.embedded, err = natsembed.Start(natsembed.Config{
-		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, SyncAlways: c.Sync == "always",
-	}, m.Logger)
-	return err
+	cfg := natsembed.Config{
+		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, Host: c.NatsHost, SyncAlways: c.Sync == "always",
+		User: c.NatsUser, Password: c.NatsPassword,
+	}
+	seedFile, err := m.clientPortUser(&cfg)
+	if err != nil {
+		return err
+	}
+	if m.embedded, err = natsembed.Start(cfg, m.Logger); err != nil {
+		return err
+	}
+	if c.NatsPort != 0 {
+		m.Logger.Info("the embedded NATS client port admits only its users, and gives them everything the node stores",
+			"addr", m.embedded.Addr().String(), "nkey_seed_file", seedFile, "user", c.NatsUser)
+	}
+	return nil
 }
 
 // connectJetStream opens one more connection, in-process to the embedded
@@ -84,7 +98,7 @@ func (m *Main) connectJetStream() (jetstream.JetStream, error) {
 	if m.embedded != nil {
 		nc, err = m.embedded.Connect()
 	} else {
-		nc, err = nats.Connect(m.Config.NatsURL, nats.Name("boomerang"), nats.MaxReconnects(-1))
+		nc, err = nats.Connect(m.Config.NatsURL, append([]nats.Option{nats.Name("boomerang"), nats.MaxReconnects(-1)}, m.natsAuth...)...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -111,7 +125,7 @@ func (m *Main) newProjections() projections {
 	db := m.viewFile.DB
 	p := projections{hub: broker.NewHub()}
 	p.view = broker.NewView(db, p.hub)
-	m.tenants = tenant.NewStore(db, nil)
+	m.tenants = tenant.NewStore(db, m.secretKeys, nil)
 	p.taskProjector = projector.New(m.projectJS, db, broker.StreamTasks, p.view, m.Logger)
 	p.tenantProjector = projector.New(m.projectJS, db, tenant.Stream, m.tenants, m.Logger)
 	m.tenants.OnMiss(p.tenantProjector.CatchUp)
@@ -164,7 +178,7 @@ func (a afterReady) Abort() { a.worker.Abort() }
 func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Credentials, err error) {
 	c := m.Config
 	admin := tenant.NewService(m.js, m.tenants, p.tenantProjector, nil)
-	tokenKey, err := tenant.LoadTokenKey(ctx, m.js, c.Replicas)
+	tokenKey, err := tenant.LoadTokenKey(ctx, m.js, c.Replicas, m.secretKeys)
 	if err != nil {
 		return devCreds, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web"
@@ -63,6 +64,9 @@ type Main struct {
 
 	tlsConfig *tls.Config // --tls-cert and --tls-key, loaded by ParseFlags; nil: plain HTTP
 	publicURL *url.URL    // --public-url, checked by ParseFlags; nil: none
+
+	secretKeys *secretbox.Keyring // --secret-key, or the data dir's key (secrets.go)
+	natsAuth   []nats.Option      // how --nats-url connects (secrets.go)
 }
 
 // NewMain returns a Main with the default configuration.
@@ -84,6 +88,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := m.openStore(setup); err != nil {
+		return err
+	}
+	if err := m.sealSecrets(setup); err != nil {
 		return err
 	}
 	m.proj = m.newProjections()

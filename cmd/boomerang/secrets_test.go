@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,8 @@ import (
 // scans everything logged for every secret the scenario handled.
 func TestNoSecretsInLogs(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t, "--dev", "--log-level", "debug")
+	_, natsPort, _ := strings.Cut(freeAddr(t), ":")
+	node := MustRunMain(t, "--dev", "--log-level", "debug", "--nats-port", natsPort)
 	client, creds := node.tenantClient(t, "acme")
 	target := testenv.NewTarget(t, answer(503, 200))
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
@@ -64,6 +67,14 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 	current, _ := node.tenants.SigningSecrets(creds.TenantID)
 	secrets["rotated secret"] = current[0].String()
+
+	for name, file := range map[string]string{"secret key": secretKeyFile, "NATS port user's seed": clientNkeyFile} {
+		data, err := os.ReadFile(filepath.Join(node.Config.DataDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets[name] = strings.TrimSpace(string(data))
+	}
 
 	logged := node.Log.String()
 	if len(logged) < 1000 || !strings.Contains(logged, "level=DEBUG") {

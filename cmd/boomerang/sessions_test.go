@@ -76,8 +76,9 @@ func TestSessionsEndOnEveryNode(t *testing.T) {
 	t.Parallel()
 	natsURL := startExternalNATS(t)
 	dirA := t.TempDir()
-	a := mustRunMainIn(t, dirA, "--nats-url", natsURL)
-	b := MustRunMain(t, "--nats-url", natsURL)
+	secretKey := newSecretKey(t) // the nodes of a cluster share the operator's key
+	a := mustRunMainIn(t, dirA, "--nats-url", natsURL, "--secret-key", secretKey)
+	b := MustRunMain(t, "--nats-url", natsURL, "--secret-key", secretKey)
 	_, creds := a.tenantClient(t, "acme")
 	c := a.httpClient(t)
 
@@ -142,7 +143,7 @@ func TestSessionsEndOnEveryNode(t *testing.T) {
 	}
 
 	a.Stop()
-	restarted := mustRunMainIn(t, dirA, "--nats-url", natsURL)
+	restarted := mustRunMainIn(t, dirA, "--nats-url", natsURL, "--secret-key", secretKey)
 	if st, _, _, _ := dashboardRequest(t, c, restarted.URL(), http.MethodGet, "/signin?token="+link, "", nil); st != http.StatusUnauthorized {
 		t.Errorf("the used link after node A restarted: got %d, want 401", st)
 	}

@@ -4,23 +4,35 @@
 package natsembed
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config says how to run the embedded server.
 type Config struct {
 	// Dir holds the JetStream file store (the server adds jetstream/).
 	Dir string
-	// Port is the client port to listen on, on 127.0.0.1; zero listens on
-	// none, so only this process can reach the server.
+	// Port is the client port to listen on; zero listens on none, so only
+	// this process can reach the server. The port admits only the users
+	// below, and gives them everything the server holds.
 	Port int
+	// Host is the interface of the client port; empty means 127.0.0.1.
+	Host string
+	// ClientNkey is the public key ("U…") of a user the client port
+	// admits: the client proves it holds the seed by signing a nonce.
+	ClientNkey string
+	// User and Password, when set, are a user the client port admits.
+	User, Password string
 	// SyncAlways makes JetStream fsync every write before acknowledging it.
 	// When false the server syncs on its own interval (two minutes), which
 	// survives a process crash but not a power loss.
@@ -33,26 +45,25 @@ const readyTimeout = 10 * time.Second
 // Server is a running embedded nats-server.
 type Server struct {
 	ns *server.Server
+	// inProcess is the user of this process's own connections, made
+	// afresh at every start and admitted on in-process connections only.
+	inProcess nkeys.KeyPair
 }
 
+// Connection types a user may be limited to (nats-server's names).
+const (
+	connInProcess = "IN_PROCESS"
+	connStandard  = "STANDARD"
+)
+
 // Start starts a nats-server with JetStream on cfg.Dir and waits until it
-// accepts connections.
+// accepts connections. Every connection must authenticate: this process's
+// own, through Connect, as a user that exists only in memory and only for
+// in-process connections; the client port's, as cfg's users.
 func Start(cfg Config, logger *slog.Logger) (*Server, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("natsembed: no directory for the JetStream store")
-	}
-	opts := &server.Options{
-		ServerName: "boomerang",
-		JetStream:  true,
-		StoreDir:   cfg.Dir,
-		SyncAlways: cfg.SyncAlways,
-		NoSigs:     true,
-		MaxPayload: 8 << 20,
-	}
-	if cfg.Port == 0 {
-		opts.DontListen = true
-	} else {
-		opts.Host, opts.Port = "127.0.0.1", cfg.Port
+	opts, inProcess, err := options(cfg)
+	if err != nil {
+		return nil, err
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -66,13 +77,84 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("natsembed: server not ready in time")
 	}
-	return &Server{ns: ns}, nil
+	return &Server{ns: ns, inProcess: inProcess}, nil
 }
+
+// options returns the server's options for cfg and the key pair of the
+// in-process user.
+func options(cfg Config) (*server.Options, nkeys.KeyPair, error) {
+	if cfg.Dir == "" {
+		return nil, nil, errors.New("natsembed: no directory for the JetStream store")
+	}
+	inProcess, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, nil, fmt.Errorf("natsembed: in-process user: %w", err)
+	}
+	pub, err := inProcess.PublicKey()
+	if err != nil {
+		return nil, nil, fmt.Errorf("natsembed: in-process user: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: "boomerang",
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		SyncAlways: cfg.SyncAlways,
+		NoSigs:     true,
+		MaxPayload: 8 << 20,
+		Nkeys:      []*server.NkeyUser{{Nkey: pub, AllowedConnectionTypes: only(connInProcess)}},
+	}
+	if cfg.Port == 0 {
+		opts.DontListen = true
+		return opts, inProcess, nil
+	}
+	opts.Host, opts.Port = cmp.Or(cfg.Host, "127.0.0.1"), cfg.Port
+	if err := addPortUsers(opts, cfg); err != nil {
+		return nil, nil, err
+	}
+	return opts, inProcess, nil
+}
+
+// addPortUsers adds the users the client port admits.
+func addPortUsers(opts *server.Options, cfg Config) error {
+	if cfg.ClientNkey == "" && cfg.User == "" {
+		return errors.New("natsembed: a client port needs a user (ClientNkey, or User and Password)")
+	}
+	if cfg.ClientNkey != "" {
+		if !nkeys.IsValidPublicUserKey(cfg.ClientNkey) {
+			return errors.New("natsembed: ClientNkey is not the public key of a user")
+		}
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: cfg.ClientNkey, AllowedConnectionTypes: only(connStandard)})
+	}
+	if cfg.User != "" {
+		if cfg.Password == "" {
+			return errors.New("natsembed: User needs a Password")
+		}
+		// The server keeps a bcrypt hash, not the password (and does not
+		// warn about plaintext passwords). The hash never leaves the
+		// process, so the cost guards against nothing and the lowest is
+		// enough: every connection pays it.
+		hash, err := bcrypt.GenerateFromPassword([]byte(cfg.Password), bcrypt.MinCost)
+		if err != nil {
+			return fmt.Errorf("natsembed: password: %w", err)
+		}
+		opts.Users = []*server.User{{Username: cfg.User, Password: string(hash), AllowedConnectionTypes: only(connStandard)}}
+	}
+	return nil
+}
+
+func only(connType string) map[string]struct{} { return map[string]struct{}{connType: {}} }
+
+// Addr returns the address of the client port, or nil when there is none.
+func (s *Server) Addr() net.Addr { return s.ns.Addr() }
 
 // Connect returns a client connection to the server that does not touch the
 // network, whether or not the server listens on a port.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("boomerang")}, opts...)
+	pub, err := s.inProcess.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: connect: %w", err)
+	}
+	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("boomerang"), nats.Nkey(pub, s.inProcess.Sign)}, opts...)
 	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: connect: %w", err)

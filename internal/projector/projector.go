@@ -341,26 +341,39 @@ func (p *Projector) apply(batch []jetstream.Msg) (uint64, error) {
 	return last, nil
 }
 
-func (p *Projector) seqKey() []byte { return []byte("seq/" + p.stream) }
+func (p *Projector) seqKey() []byte { return seqKey(p.stream) }
+
+func seqKey(stream string) []byte { return []byte("seq/" + stream) }
 
 func (p *Projector) loadApplied() (uint64, error) {
 	var seq uint64
 	err := p.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketMeta)
-		if b == nil {
-			return nil
-		}
-		if v := b.Get(p.seqKey()); len(v) == 8 {
-			seq = binary.BigEndian.Uint64(v)
-		} else if v != nil {
-			return errors.New("corrupt sequence")
-		}
-		return nil
+		var err error
+		seq, err = LastApplied(tx, p.stream)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("projector %s: load sequence: %w", p.stream, err)
 	}
 	return seq, nil
+}
+
+// LastApplied returns the last sequence of stream applied to the view in
+// tx (zero for none): within Apply, the sequence before the batch's first
+// message.
+func LastApplied(tx *bolt.Tx, stream string) (uint64, error) {
+	b := tx.Bucket(bucketMeta)
+	if b == nil {
+		return 0, nil
+	}
+	v := b.Get(seqKey(stream))
+	switch {
+	case len(v) == 8:
+		return binary.BigEndian.Uint64(v), nil
+	case v != nil:
+		return 0, errors.New("corrupt sequence")
+	}
+	return 0, nil
 }
 
 func (p *Projector) setApplied(seq uint64) {

@@ -6,6 +6,8 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/signing"
 )
 
@@ -295,6 +298,40 @@ func StartJetStream(tb testing.TB) (jetstream.JetStream, *nats.Conn) {
 	}
 	tb.Cleanup(func() { nc.Close(); srv.Shutdown() })
 	return js, nc
+}
+
+// SecretKeys returns a keyring of one new key, for the tenant store and
+// the token key, which seal their secrets with it.
+func SecretKeys(tb testing.TB) *secretbox.Keyring {
+	tb.Helper()
+	key, err := secretbox.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := secretbox.Parse(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return keys
+}
+
+// FindSecret reports the first of secrets that data holds in any form
+// it could be stored in: raw, in any base64 alphabet (padded or not, which
+// covers "whsec_…"), or in hex. It returns the secret's index and the form
+// found.
+func FindSecret(data []byte, secrets ...[]byte) (int, string, bool) {
+	for i, s := range secrets {
+		forms := [][]byte{s, []byte(hex.EncodeToString(s))}
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			forms = append(forms, []byte(enc.EncodeToString(s)))
+		}
+		for _, f := range forms {
+			if bytes.Contains(data, f) {
+				return i, string(f), true
+			}
+		}
+	}
+	return 0, "", false
 }
 
 // InGoroutine wraps tb for use on a goroutine other than the test's own:

@@ -25,6 +25,7 @@ import (
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/tenant"
@@ -67,6 +68,7 @@ type Env struct {
 	Log *Log
 
 	js              jetstream.JetStream
+	keys            *secretbox.Keyring // the operator's key: peers share it, as a cluster's nodes do
 	tenantProjector *projector.Projector
 }
 
@@ -78,13 +80,14 @@ type parts struct {
 	tenants         *tenant.Store
 	taskProjector   *projector.Projector
 	tenantProjector *projector.Projector
+	keys            *secretbox.Keyring // seal the signing secrets and the token key
 }
 
 // Start starts a server on the real parts and stops it all at cleanup.
 func Start(tb testing.TB, opts Options) *Env {
 	tb.Helper()
 	js, _ := testenv.StartJetStream(tb)
-	return startOn(tb, js, opts)
+	return startOn(tb, js, testenv.SecretKeys(tb), opts)
 }
 
 // Peer starts another server on e's JetStream, with a view file and
@@ -92,11 +95,11 @@ func Start(tb testing.TB, opts Options) *Env {
 // which rebuilds its view from the streams. It stops at cleanup.
 func (e *Env) Peer(tb testing.TB, opts Options) *Env {
 	tb.Helper()
-	return startOn(tb, e.js, opts)
+	return startOn(tb, e.js, e.keys, opts)
 }
 
 // startOn starts a server on js.
-func startOn(tb testing.TB, js jetstream.JetStream, opts Options) *Env {
+func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opts Options) *Env {
 	tb.Helper()
 	logBuf := &Log{}
 	logger := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -107,9 +110,9 @@ func startOn(tb testing.TB, js jetstream.JetStream, opts Options) *Env {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	p := startParts(ctx, tb, js, logger)
+	p := startParts(ctx, tb, js, keys, logger)
 	tenantAdmin := tenant.NewService(p.js, p.tenants, p.tenantProjector, opts.Now)
-	tokenKey, err := tenant.LoadTokenKey(ctx, p.js, 1)
+	tokenKey, err := tenant.LoadTokenKey(ctx, p.js, 1, p.keys)
 	if err != nil {
 		tb.Fatalf("token key: %v", err)
 	}
@@ -135,13 +138,13 @@ func startOn(tb testing.TB, js jetstream.JetStream, opts Options) *Env {
 		srv.Close() // end event streams and long-polls first
 		ts.Close()
 	})
-	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, Log: logBuf, js: p.js,
+	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, Log: logBuf, js: p.js, keys: keys,
 		tenantProjector: p.tenantProjector, Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
 }
 
 // startParts starts JetStream, the streams, the view and both projectors,
 // and returns once the projectors have caught up.
-func startParts(ctx context.Context, tb testing.TB, js jetstream.JetStream, logger *slog.Logger) parts {
+func startParts(ctx context.Context, tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, logger *slog.Logger) parts {
 	tb.Helper()
 	if err := broker.EnsureStreams(ctx, js, broker.StreamOptions{}); err != nil {
 		tb.Fatalf("streams: %v", err)
@@ -154,9 +157,9 @@ func startParts(ctx context.Context, tb testing.TB, js jetstream.JetStream, logg
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = vf.Close() })
-	p := parts{js: js, hub: broker.NewHub()}
+	p := parts{js: js, hub: broker.NewHub(), keys: keys}
 	p.view = broker.NewView(vf.DB, p.hub)
-	p.tenants = tenant.NewStore(vf.DB, nil)
+	p.tenants = tenant.NewStore(vf.DB, p.keys, nil)
 	p.taskProjector = projector.New(js, vf.DB, broker.StreamTasks, p.view, logger)
 	p.tenantProjector = projector.New(js, vf.DB, tenant.Stream, p.tenants, logger)
 	p.tenants.OnMiss(p.tenantProjector.CatchUp)
