@@ -19,6 +19,14 @@ type RetentionBounds struct {
 	Default, Min, Max time.Duration
 }
 
+// DefaultRetentionBounds returns the bounds of a server that names none:
+// 30 days by default, from 2 to 30.
+func DefaultRetentionBounds() RetentionBounds {
+	return RetentionBounds{Default: 30 * day, Min: 2 * day, Max: 30 * day}
+}
+
+const day = 24 * time.Hour
+
 // Allows reports whether d is within the bounds.
 func (b RetentionBounds) Allows(d time.Duration) bool { return d >= b.Min && d <= b.Max }
 

@@ -45,6 +45,8 @@ func TestErrorsMapToTheirProblems(t *testing.T) {
 			"This Idempotency-Key was used with a different request body within the idempotency window.", "", [2]string{}},
 		{"tenant exists", tenant.ErrExists, 409, "tenant-exists", "Tenant already exists",
 			"A tenant with this id exists already; nothing was changed.", "", [2]string{}},
+		{"retention out of bounds", fmt.Errorf("set: %w", tenant.ErrRetentionOutOfBounds), 400, "validation", "Invalid request",
+			"One or more fields are invalid.", "days", [2]string{}},
 		{"conflict", broker.ErrConflict, 409, "conflict", "Conflict",
 			"The change conflicts with one stored before it; nothing was changed.", "", [2]string{}},
 		{"body too large", &http.MaxBytesError{Limit: 64}, 413, "request-too-large", "Request body too large",
