@@ -63,6 +63,10 @@ type Main struct {
 
 	tlsConfig *tls.Config // --tls-cert and --tls-key, loaded by ParseFlags; nil: plain HTTP
 	publicURL *url.URL    // --public-url, checked by ParseFlags; nil: none
+
+	retention tenant.RetentionBounds // --retention and its bounds, checked by ParseFlags
+	janitor   *broker.Janitor
+	now       func() time.Time // the janitor's clock; nil: time.Now (tests move it)
 }
 
 // NewMain returns a Main with the default configuration.
@@ -100,6 +104,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	ready := m.proj.taskProjector.Ready()
 	m.working.start("dispatcher", afterReady{worker: m.dispatcher, ready: ready})
 	m.working.start("deliverer", afterReady{worker: m.deliverer, ready: ready})
+	m.working.start("janitor", afterReady{worker: m.janitor, ready: ready})
 	devCreds, err := m.newWeb(setup, m.proj)
 	if err != nil {
 		return err
