@@ -342,3 +342,33 @@ func TestJanitorPrunesEachTenantByItsRetention(t *testing.T) {
 		t.Errorf("after a new interval the stream holds %d prune schedules, want 1", n)
 	}
 }
+
+// TestRedeliverStopsWhenTheRetentionHasPassed: a finished task's webhook
+// can be redelivered until its tenant's retention has passed since it
+// finished, not after, so that redeliveries cannot keep a task in the view
+// for ever; nothing is published for a refused one.
+func TestRedeliverStopsWhenTheRetentionHasPassed(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, _ := b.runProjector(t)
+	finished := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := finished.Add(24*time.Hour - time.Second)
+	tasks := NewTasks(b.pub, b.view, p, quiet, func() time.Time { return now })
+	tasks.Retention = func(string) time.Duration { return 24 * time.Hour }
+	b.publish(t, "ten_a", "tsk_1", KindCreated, createdEvent{Spec: Spec{TargetURL: "https://x", WebhookURL: "https://hook"}, CreatedAt: finished})
+	b.publish(t, "ten_a", "tsk_1", KindSucceeded, finishedEvent{Attempt: &Attempt{Number: 1, Outcome: OutcomeSucceeded}, Attempts: 1,
+		FinishedAt: finished, WebhookURL: "https://hook"})
+	waitFor(t, p, b.publish(t, "ten_a", "tsk_1", KindDelivered, deliveryEvent{Delivery: Delivery{Number: 1, Outcome: "delivered"}}))
+	ctx := context.Background()
+	if _, err := tasks.Redeliver(ctx, "ten_a", "tsk_1"); err != nil {
+		t.Fatalf("a second before the retention has passed: %v", err)
+	}
+	now = finished.Add(24 * time.Hour)
+	last := b.pub.LastTaskSeq()
+	if _, err := tasks.Redeliver(ctx, "ten_a", "tsk_1"); !errors.Is(err, ErrRetentionPassed) {
+		t.Fatalf("once the retention has passed: got %v, want ErrRetentionPassed", err)
+	}
+	if b.pub.LastTaskSeq() != last {
+		t.Fatal("a refused redeliver was published")
+	}
+}

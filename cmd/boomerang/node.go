@@ -185,6 +185,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	}
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), p.view, p.taskProjector, m.Logger, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
+	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
 	m.webServer, err = web.New(web.Config{
 		Tasks:           tasks,
 		Hub:             p.hub,

@@ -47,6 +47,8 @@ func TestErrorsMapToTheirProblems(t *testing.T) {
 			"A tenant with this id exists already; nothing was changed.", "", [2]string{}},
 		{"retention out of bounds", fmt.Errorf("set: %w", tenant.ErrRetentionOutOfBounds), 400, "validation", "Invalid request",
 			"One or more fields are invalid.", "days", [2]string{}},
+		{"retention passed", broker.ErrRetentionPassed, 404, "not-found", "Not found",
+			"The task's retention has passed since it finished: it is being removed.", "", [2]string{}},
 		{"conflict", broker.ErrConflict, 409, "conflict", "Conflict",
 			"The change conflicts with one stored before it; nothing was changed.", "", [2]string{}},
 		{"body too large", &http.MaxBytesError{Limit: 64}, 413, "request-too-large", "Request body too large",
