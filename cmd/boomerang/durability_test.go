@@ -109,9 +109,7 @@ func TestViewRebuildsIdentically(t *testing.T) {
 	node := mustRunMainWith(t, dir, aheadBy(49*time.Hour), "--prune-interval", "1s")
 	client, creds := node.tenantClient(t, "acme")
 	other, otherCreds := node.tenantClient(t, "other")
-	if r := node.Admin.Do(t, http.MethodPut, "/admin/v1/tenants/"+otherCreds.TenantID+"/retention", map[string]any{"days": 1}); r.Status != http.StatusOK {
-		t.Fatalf("set retention: got %d %s", r.Status, r.Body)
-	}
+	node.setRetention(t, otherCreds.TenantID, 1)
 	target := mixedTarget(t)
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
 	ids := mixedLoad(t, client, target, receiver, nil, 30)

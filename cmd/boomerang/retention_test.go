@@ -16,6 +16,14 @@ func aheadBy(d time.Duration) func(*Main) {
 	return func(m *Main) { m.now = func() time.Time { return time.Now().Add(d) } }
 }
 
+// setRetention sets the tenant's retention through the admin API.
+func (n *testNode) setRetention(t *testing.T, tenantID string, days int) {
+	t.Helper()
+	if r := n.Admin.Do(t, http.MethodPut, "/admin/v1/tenants/"+tenantID+"/retention", map[string]any{"days": days}); r.Status != http.StatusOK {
+		t.Fatalf("set retention: got %d %s", r.Status, r.Body)
+	}
+}
+
 // waitGone waits, up to a generous deadline, until the task answers 404.
 func waitGone(t *testing.T, c *testenv.Client, id string) {
 	t.Helper()
@@ -39,9 +47,7 @@ func TestFinishedTasksLeaveAfterTheirTenantsRetention(t *testing.T) {
 	node := mustRunMainWith(t, t.TempDir(), aheadBy(49*time.Hour), "--prune-interval", "1s", "--webhook-schedule", "0s,1h")
 	acme, creds := node.tenantClient(t, "acme")
 	other, otherCreds := node.tenantClient(t, "other")
-	if r := node.Admin.Do(t, http.MethodPut, "/admin/v1/tenants/"+creds.TenantID+"/retention", map[string]any{"days": 1}); r.Status != http.StatusOK {
-		t.Fatalf("set retention: got %d %s", r.Status, r.Body)
-	}
+	node.setRetention(t, creds.TenantID, 1)
 	target := mixedTarget(t)
 	up := testenv.NewReceiver(t, creds.SigningSecret)
 	down := testenv.NewReceiver(t, creds.SigningSecret)
