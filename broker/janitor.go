@@ -165,26 +165,39 @@ type tenantCutoff struct {
 }
 
 // pruneDue returns the tenants that have a finished task or statistics
-// from before their cutoff (cutoff's false: never).
+// from before their cutoff (cutoff's false: never). cutoff is called
+// outside the view's transactions: it may read the same file.
 func (v *View) pruneDue(cutoff func(tenantID string) (time.Time, bool)) ([]tenantCutoff, error) {
-	var due []tenantCutoff
+	var tenants []string
 	err := v.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketTasks)
 		if root == nil {
 			return nil
 		}
 		return root.ForEachBucket(func(name []byte) error {
-			before, ok := cutoff(string(name))
-			if !ok {
-				return nil
-			}
-			tb := root.Bucket(name)
-			if first(tb, bucketByFinish, finishKey(before, nil)) ||
-				first(tb, bucketStats, binary.BigEndian.AppendUint64(nil, uint64(before.Unix()/60))) {
-				due = append(due, tenantCutoff{tenantID: string(name), before: before})
-			}
+			tenants = append(tenants, string(name))
 			return nil
 		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var candidates []tenantCutoff
+	for _, id := range tenants {
+		if before, ok := cutoff(id); ok {
+			candidates = append(candidates, tenantCutoff{tenantID: id, before: before})
+		}
+	}
+	var due []tenantCutoff
+	err = v.db.View(func(tx *bolt.Tx) error {
+		for _, c := range candidates {
+			tb := tenantBucket(tx, c.tenantID)
+			if tb != nil && (first(tb, bucketByFinish, finishKey(c.before, nil)) ||
+				first(tb, bucketStats, binary.BigEndian.AppendUint64(nil, uint64(c.before.Unix()/60)))) {
+				due = append(due, c)
+			}
+		}
+		return nil
 	})
 	return due, err
 }
