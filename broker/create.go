@@ -22,6 +22,10 @@ var (
 	// ErrIdempotencyMismatch is returned when an idempotency key already
 	// created a task from a different request.
 	ErrIdempotencyMismatch = errors.New("broker: idempotency key used with a different request")
+	// ErrRetentionPassed is returned when redelivering the webhook of a
+	// task whose tenant's retention has passed since it finished: the task
+	// is on its way out of the view.
+	ErrRetentionPassed = errors.New("broker: the task's retention has passed")
 )
 
 // DefaultIdempotencyWindow is how long an idempotency key keeps returning
@@ -45,6 +49,11 @@ type Tasks struct {
 	// IdempotencyWindow is how long an idempotency key returns its task
 	// (DefaultIdempotencyWindow unless set).
 	IdempotencyWindow time.Duration
+	// Retention returns how long the tenant's finished tasks stay (nil or
+	// zero: for ever). Redelivery stops when it has passed, so that no
+	// webhook round keeps a task in the view past the task stream's age
+	// limit.
+	Retention func(tenantID string) time.Duration
 }
 
 // NewTasks returns the task operations over a publisher and a view whose
@@ -175,12 +184,24 @@ func (t *Tasks) Redeliver(ctx context.Context, tenantID, taskID string) (*Task, 
 		return task, ErrNotFinished
 	case task.WebhookURL == "" || task.Status == StatusCanceled:
 		return task, ErrNoWebhook
+	case t.retentionPassed(tenantID, task):
+		return nil, ErrRetentionPassed
 	}
 	seq, err := t.pub.PublishEvent(ctx, tenantID, taskID, KindRedeliver, redeliverEvent{At: t.now().UTC()})
 	if err != nil {
 		return nil, err
 	}
 	return t.waitAndGet(ctx, seq, tenantID, taskID)
+}
+
+// retentionPassed reports whether the tenant's retention has passed since
+// the task finished.
+func (t *Tasks) retentionPassed(tenantID string, task *Task) bool {
+	if t.Retention == nil || task.FinishedAt == nil {
+		return false
+	}
+	r := t.Retention(tenantID)
+	return r > 0 && t.now().Sub(*task.FinishedAt) >= r
 }
 
 func (t *Tasks) waitAndGet(ctx context.Context, seq uint64, tenantID, taskID string) (*Task, error) {

@@ -63,3 +63,12 @@ type deliveryEvent struct {
 type redeliverEvent struct {
 	At time.Time `json:"at"`
 }
+
+// pruneEvent is the payload of prune: the tenant's finished tasks whose
+// webhook is settled and that finished before Before leave the view, with
+// their history. Before is computed by the publisher (the janitor) from its
+// clock and the tenant's retention; applying it reads no clock, so a view
+// rebuilt from the stream drops the same tasks.
+type pruneEvent struct {
+	Before time.Time `json:"before"`
+}

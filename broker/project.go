@@ -13,9 +13,8 @@ import (
 // Apply applies a batch of task events to the view, inside the projector's
 // write transaction: it is the task stream's projector.Applier
 // (internal/projector), and returns the hub's wake-up to run after the
-// commit. Events of tasks the view
-// does not know (their creation aged out of the stream) and malformed events
-// are skipped. The first terminal event of a task wins: a success published
+// commit. Events of tasks the view does not know (pruned by the tenant's
+// retention, see prune.go) and malformed events are skipped. The first terminal event of a task wins: a success published
 // after a cancel does not revive it.
 func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	root, err := tx.CreateBucketIfNotExists(bucketTasks)
@@ -61,6 +60,7 @@ type event struct {
 type tenantBuckets struct {
 	state, spec, attempts, deliveries, byTime, events, taskEvents *bolt.Bucket
 	byStatus, byHost, byWebhook, byIdem, counters, stats          *bolt.Bucket
+	byFinish                                                      *bolt.Bucket
 }
 
 type applyBatch struct {
@@ -84,7 +84,8 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 	}{{bucketState, &tb.state}, {bucketSpec, &tb.spec}, {bucketAttempts, &tb.attempts}, {bucketDeliveries, &tb.deliveries}, {bucketByTime, &tb.byTime},
 		{bucketEvents, &tb.events}, {bucketTaskEvents, &tb.taskEvents},
 		{bucketByStatus, &tb.byStatus}, {bucketByHost, &tb.byHost}, {bucketByWebhook, &tb.byWebhook},
-		{bucketByIdem, &tb.byIdem}, {bucketCounters, &tb.counters}, {bucketStats, &tb.stats}} {
+		{bucketByIdem, &tb.byIdem}, {bucketCounters, &tb.counters}, {bucketStats, &tb.stats},
+		{bucketByFinish, &tb.byFinish}} {
 		if *sub.dst, err = b.CreateBucketIfNotExists(sub.name); err != nil {
 			return nil, err
 		}
@@ -97,8 +98,11 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 	return tb, nil
 }
 
-// apply applies one event and reports whether it changed the view.
+// apply applies one event and reports whether it changed a task.
 func (a *applyBatch) apply(ev event) (bool, error) {
+	if ev.kind == KindPrune {
+		return false, a.prune(ev)
+	}
 	tb, err := a.buckets(ev.tenantID)
 	if err != nil {
 		return false, err

@@ -80,6 +80,11 @@ func reindex(tb *tenantBuckets, g *tenantAgg, taskID []byte, rec *taskRecord, be
 			return err
 		}
 	}
+	if after.status.Finished() && (before == nil || !before.status.Finished()) && rec.FinishedAt != nil {
+		if err := tb.byFinish.Put(finishKey(*rec.FinishedAt, taskID), nil); err != nil {
+			return err
+		}
+	}
 	if before == nil || before.webhook != after.webhook {
 		if before != nil && before.webhook != "" {
 			g.counts.Webhook[before.webhook]--
@@ -95,6 +100,17 @@ func reindex(tb *tenantBuckets, g *tenantAgg, taskID []byte, rec *taskRecord, be
 		}
 	}
 	return nil
+}
+
+// nonZero returns the entries of counts that are not zero.
+func nonZero[K comparable](counts map[K]int) map[K]int {
+	out := make(map[K]int, len(counts))
+	for k, n := range counts {
+		if n != 0 {
+			out[k] = n
+		}
+	}
+	return out
 }
 
 // observe adds an applied event to the minute statistics.
@@ -130,7 +146,10 @@ func observe(g *tenantAgg, ev event, e *Event) {
 func (a *applyBatch) flush() error {
 	for tenantID, g := range a.aggs {
 		tb := a.tenants[tenantID]
-		if err := putJSON(tb.counters, countersKey, g.counts); err != nil {
+		// Zero counts are left out, so that the counts of a view do not
+		// depend on the statuses of tasks it no longer holds.
+		counts := Counts{Status: nonZero(g.counts.Status), Webhook: nonZero(g.counts.Webhook)}
+		if err := putJSON(tb.counters, countersKey, &counts); err != nil {
 			return err
 		}
 		for minute, add := range g.minutes {

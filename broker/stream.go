@@ -86,6 +86,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		{StreamTasks, consumerConfig(consumerDeliver, opts,
 			taskSubject("*", "*", KindSucceeded), taskSubject("*", "*", KindFailed), taskSubject("*", "*", KindRedeliver))},
 		{StreamSchedules, consumerConfig(consumerDeliverDue, opts, dueSubject(dueHook, "*", "*"))},
+		{StreamSchedules, consumerConfig(consumerPrune, opts, pruneDueSubject)},
 	}
 	for _, c := range consumers {
 		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {

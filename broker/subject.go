@@ -17,7 +17,15 @@ const (
 	KindDelivered = "delivered"
 	KindDead      = "dead"
 	KindRedeliver = "redeliver"
+	// KindPrune drops a tenant's finished tasks from the view: it is
+	// published on task.<tenant>.tenant.prune (pruneSubject), a subject no
+	// worker consumes, and applied by every node's projector (prune.go).
+	KindPrune = "prune"
 )
+
+// pruneToken stands for the task in a prune event's subject: the event is
+// about the whole tenant, and no task id (tsk_…) can be "tenant".
+const pruneToken = "tenant"
 
 // Schedule kinds: a pending schedule waits on sched.<kind>.<tenant>.<task>
 // and fires onto due.<kind>.<tenant>.<task>.
@@ -33,6 +41,9 @@ var errBadSubject = errors.New("broker: unexpected subject")
 func taskSubject(tenantID, taskID, kind string) string {
 	return "task." + tenantID + "." + taskID + "." + kind
 }
+
+// pruneSubject is the subject of a tenant's prune events.
+func pruneSubject(tenantID string) string { return taskSubject(tenantID, pruneToken, KindPrune) }
 
 func scheduleSubject(kind, tenantID, taskID string) string {
 	return "sched." + kind + "." + tenantID + "." + taskID

@@ -23,6 +23,9 @@ var (
 	bucketAttempts   = []byte("attempts")   // task id, 0, uint32 number -> Attempt
 	bucketDeliveries = []byte("deliveries") // task id, 0, uint32 number -> Delivery
 	bucketByTime     = []byte("bytime")     // uint64 created nanos, task id -> nil
+	// bucketByFinish lists finished tasks by when they finished, for the
+	// tenant's retention to drop the oldest (prune.go).
+	bucketByFinish = []byte("byfinish") // uint64 finished nanos, task id -> nil
 )
 
 // Buckets of the event history, under each tenant's bucket.
@@ -97,6 +100,12 @@ func tenantBucket(tx *bolt.Tx, tenantID string) *bolt.Bucket {
 // timeKey is a bucketByTime key: created nanoseconds, task id.
 func timeKey(created time.Time, taskID string) []byte {
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(taskID)), uint64(created.UnixNano()))
+	return append(k, taskID...)
+}
+
+// finishKey is a bucketByFinish key: finished nanoseconds, task id.
+func finishKey(finished time.Time, taskID []byte) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(taskID)), uint64(finished.UnixNano()))
 	return append(k, taskID...)
 }
 

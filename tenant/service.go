@@ -27,6 +27,7 @@ const (
 	kindSecretRotated = "secret_rotated"
 	kindKeyUsed       = "key_used"
 	kindLimitsUpdated = "limits_updated"
+	kindRetentionSet  = "retention_set"
 )
 
 // keyUsedEvery is how often a key's use is recorded: often enough for a
@@ -43,6 +44,8 @@ type event struct {
 	Key     *keyEvent      `json:"key,omitempty"`
 	KeyID   string         `json:"keyId,omitempty"`
 	Limits  *Limits        `json:"limits,omitempty"`
+	// Retention is retention_set's: how long finished tasks stay.
+	Retention time.Duration `json:"retention,omitempty"`
 }
 
 // keyEvent is a new key as the stream records it: the hash, never the key.

@@ -27,6 +27,9 @@ type tenantRecord struct {
 	Secrets   []secretEntry `json:"secrets"` // newest first
 	KeyIDs    []string      `json:"keyIds"`
 	Limits    Limits        `json:"limits"`
+	// Retention is how long the tenant's finished tasks stay in the view;
+	// zero: the server's default.
+	Retention time.Duration `json:"retention,omitempty"`
 
 	open []signing.Secret // Secrets opened, in the cache only
 }
@@ -195,7 +198,7 @@ func (s *Store) Get(tenantID string) (*Tenant, error) {
 		if err != nil {
 			return err
 		}
-		t = &Tenant{ID: tenantID, Name: rec.Name, CreatedAt: rec.CreatedAt, Keys: []Key{}, Limits: rec.Limits}
+		t = &Tenant{ID: tenantID, Name: rec.Name, CreatedAt: rec.CreatedAt, Keys: []Key{}, Limits: rec.Limits, Retention: rec.Retention}
 		keys := tx.Bucket(bucketKeys)
 		for _, id := range rec.KeyIDs {
 			var k keyRecord
@@ -357,6 +360,11 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 			return nil
 		}
 		rec.Limits = *ev.Limits
+	case kindRetentionSet:
+		if existing == nil || ev.Retention <= 0 {
+			return nil
+		}
+		rec.Retention = ev.Retention
 	case kindSecretRotated:
 		if existing == nil {
 			return nil

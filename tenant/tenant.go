@@ -25,6 +25,10 @@ type Tenant struct {
 	CreatedAt time.Time `json:"createdAt"`
 	Keys      []Key     `json:"keys"`
 	Limits    Limits    `json:"limits"`
+	// Retention is how long the tenant's finished tasks stay in the view,
+	// as the tenant or the operator set it; zero: the server's default
+	// (RetentionBounds.Default).
+	Retention time.Duration `json:"-"`
 }
 
 // Limits are a tenant's overrides of the server's defaults; a zero field

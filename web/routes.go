@@ -35,6 +35,8 @@ func (s *Server) routes(devTools http.Handler) {
 	v1.POST("/admin/v1/tenants", a.CreateTenant, admin)
 	v1.GET("/admin/v1/tenants/:tenant/limits", a.GetTenantLimits, admin)
 	v1.PUT("/admin/v1/tenants/:tenant/limits", a.PutTenantLimits, admin)
+	v1.GET("/admin/v1/tenants/:tenant/retention", a.GetTenantRetention, admin)
+	v1.PUT("/admin/v1/tenants/:tenant/retention", a.PutTenantRetention, admin)
 	v1.NotFound("/v1/*")
 	v1.NotFound("/admin/*")
 
@@ -66,6 +68,7 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.POST("/settings/keys/:key/revoke", d.RevokeKey, sess, csrf)
 	pages.POST("/settings/secret/rotate", d.RotateSecret, sess, csrf)
 	pages.POST("/settings/sessions/end", d.EndAllSessions, sess, csrf)
+	pages.POST("/settings/retention", d.SetRetention, sess, csrf)
 	pages.NotFound("/*")
 
 	if devTools != nil {

@@ -57,6 +57,10 @@ type Config struct {
 	Ready func() error
 	// Retention is how long task events are kept, shown in the settings.
 	Retention time.Duration
+	// TenantRetention bounds how long a tenant's finished tasks stay in
+	// the view, and is the default (tenant.DefaultRetentionBounds() when
+	// zero).
+	TenantRetention tenant.RetentionBounds
 	// OpenAPI is the API description served at /openapi.yaml.
 	OpenAPI []byte
 	// Registry collects the metrics served at /metrics.
@@ -109,15 +113,19 @@ func New(cfg Config) (*Server, error) {
 	limits := cfg.Limits.WithDefaults()
 	https := cfg.ServesTLS || (cfg.PublicURL != nil && cfg.PublicURL.Scheme == "https")
 	s.problems = problem.NewMapper(s.logger, limits.MaxBody)
+	if cfg.TenantRetention == (tenant.RetentionBounds{}) {
+		cfg.TenantRetention = tenant.DefaultRetentionBounds()
+	}
 	s.api = api.New(api.Config{
 		Tasks: cfg.Tasks, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
 		AdminToken: cfg.AdminToken, Tokens: cfg.Tokens, CORSOrigins: cfg.CORSOrigins, Heartbeat: cfg.Heartbeat,
 		CheckURL: cfg.CheckURL, Limits: limits, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
+		TenantRetention: cfg.TenantRetention,
 	})
 	dash, err := dashboard.New(dashboard.Config{
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
-		PublicURL: cfg.PublicURL, SecureCookies: https,
+		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

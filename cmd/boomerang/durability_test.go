@@ -100,21 +100,30 @@ func TestRestartMidwayLosesNothing(t *testing.T) {
 }
 
 // TestViewRebuildsIdentically deletes view.db and restarts: the projector
-// rebuilds the view from the stream, byte for byte the same.
+// rebuilds the view from the stream, byte for byte the same. One tenant's
+// retention has pruned its finished tasks meanwhile (the janitor's clock is
+// two days ahead, its retention one day): the rebuild prunes them too.
 func TestViewRebuildsIdentically(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	node := mustRunMainIn(t, dir)
+	node := mustRunMainWith(t, dir, aheadBy(49*time.Hour), "--prune-interval", "1s")
 	client, creds := node.tenantClient(t, "acme")
-	other, _ := node.tenantClient(t, "other")
+	other, otherCreds := node.tenantClient(t, "other")
+	node.setRetention(t, otherCreds.TenantID, 1)
 	target := mixedTarget(t)
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
 	ids := mixedLoad(t, client, target, receiver, nil, 30)
 	canceled := createTask(t, other, map[string]any{"targetUrl": target.URL, "delay": 60})
 	other.Do(t, "DELETE", "/v1/tasks/"+canceled.ID, nil)
+	otherReceiver := testenv.NewReceiver(t, otherCreds.SigningSecret)
+	pruned := mixedLoad(t, other, target, otherReceiver, nil, 5)
 	for _, id := range ids {
 		waitTask(t, client, id, 30*time.Second, webhookSettled)
 	}
+	for _, id := range append(pruned, canceled.ID) {
+		waitGone(t, other, id)
+	}
+	waiting := createTask(t, other, map[string]any{"targetUrl": target.URL, "delay": 3600})
 	node.Stop()
 	before := dumpBolt(t, filepath.Join(dir, "view.db"))
 
@@ -130,6 +139,13 @@ func TestViewRebuildsIdentically(t *testing.T) {
 	client.Base = node.URL()
 	if r := client.Do(t, "GET", "/v1/tasks/"+ids[0], nil); r.Status != http.StatusOK {
 		t.Fatalf("after rebuild: got %d", r.Status)
+	}
+	other.Base = node.URL()
+	if r := other.Do(t, "GET", "/v1/tasks/"+waiting.ID, nil); r.Status != http.StatusOK {
+		t.Fatalf("the unfinished task after rebuild: got %d", r.Status)
+	}
+	if r := other.Do(t, "GET", "/v1/tasks/"+pruned[0], nil); r.Status != http.StatusNotFound {
+		t.Fatalf("a pruned task after rebuild: got %d, want 404", r.Status)
 	}
 
 	if len(before) < 100 {

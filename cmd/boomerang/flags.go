@@ -41,6 +41,8 @@ type ServeConfig struct {
 	MaxDeliveries int
 	ShutdownGrace time.Duration
 	TaskRetention time.Duration
+	Retention     time.Duration
+	PruneInterval time.Duration
 	AckWait       time.Duration
 
 	RetryInitial    time.Duration
@@ -94,6 +96,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	if m.Config.SessionMaxAge < time.Minute {
 		return fmt.Errorf("--session-max-age must be at least 1m")
 	}
+	if m.retention, err = m.Config.retentionBounds(m.policy); err != nil {
+		return err
+	}
 	m.tlsConfig, m.publicURL, err = m.Config.https()
 	return err
 }
@@ -122,6 +127,8 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxDeliveries, "max-deliveries-in-flight", 1000, "webhook deliveries running at once on this node")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 25*time.Second, "how long attempts in flight may finish at shutdown")
 	fs.DurationVar(&c.TaskRetention, "task-retention", 90*24*time.Hour, "how long task events stay in the stream (0: forever)")
+	fs.DurationVar(&c.Retention, "retention", 30*24*time.Hour, "how long a tenant's finished tasks stay in the view unless it chose otherwise (whole days, less than --task-retention allows)")
+	fs.DurationVar(&c.PruneInterval, "prune-interval", broker.DefaultPruneInterval, "how often finished tasks past their tenant's retention leave the view (on one node of all)")
 	fs.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how long before unacknowledged work is redelivered")
 	retry := delivery.DefaultRetryPolicy()
 	fs.DurationVar(&c.RetryInitial, "retry-initial", retry.InitialBackoff, "backoff after the first failed attempt (doubles each time)")

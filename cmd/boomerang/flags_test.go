@@ -61,6 +61,16 @@ func TestBadConfigurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 		{"--webhook-schedule", "0s,soon"},
 		{"--webhook-schedule", "-5s"},
 		{"--sync", "never"},
+		// A tenant's retention must end before the task stream's age
+		// limit drops the events of any task the view still holds.
+		{"--retention", "1440h"},
+		{"--retention", "2136h"},
+		{"--task-retention", "1800h"},
+		{"--task-retention", "720h"},
+		{"--retention", "36h"},
+		{"--retention", "24h"},
+		{"--retention", "0s"},
+		{"--prune-interval", "500ms"},
 	} {
 		m := NewMain()
 		dir := t.TempDir()
@@ -76,5 +86,39 @@ func TestBadConfigurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"serve", "--data-dir", t.TempDir() + "/data", "--allow-cidr", "nonsense"}, nil, &out, &out); code != 1 {
 		t.Fatalf("serve with a bad --allow-cidr: exit %d, want 1\n%s", code, out.String())
+	}
+}
+
+// TestRetentionBoundsFollowTheTaskStream: with the defaults a tenant may
+// keep finished tasks 2 to 30 days; a longer task stream allows more, and
+// one kept for ever allows years; a shorter webhook schedule and
+// idempotency window allow a day.
+func TestRetentionBoundsFollowTheTaskStream(t *testing.T) {
+	const d = 24 * time.Hour
+	for _, tc := range []struct {
+		args     []string
+		min, max time.Duration
+	}{
+		{nil, 2 * d, 30 * d},
+		{[]string{"--task-retention", "4320h", "--retention", "90d"}, 0, 0},
+		{[]string{"--task-retention", "4320h", "--retention", "2160h"}, 2 * d, 120 * d},
+		{[]string{"--task-retention", "0s", "--retention", "8760h"}, 2 * d, 3650 * d},
+		{[]string{"--webhook-schedule", "0s,1m", "--idempotency-window", "1h", "--retention", "24h"}, d, 33 * d},
+	} {
+		m := NewMain()
+		err := m.ParseFlags(tc.args, func(string) string { return "" }, io.Discard)
+		if tc.max == 0 {
+			if err == nil {
+				t.Errorf("%v: accepted", tc.args)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if m.retention.Min != tc.min || m.retention.Max != tc.max || m.retention.Default != m.Config.Retention {
+			t.Errorf("%v: got bounds %+v, want %s..%s", tc.args, m.retention, tc.min, tc.max)
+		}
 	}
 }

@@ -68,7 +68,17 @@ func MustRunMain(tb testing.TB, args ...string) *testNode {
 
 func mustRunMainIn(tb testing.TB, dataDir string, args ...string) *testNode {
 	tb.Helper()
+	return mustRunMainWith(tb, dataDir, nil, args...)
+}
+
+// mustRunMainWith is mustRunMainIn with change applied to the Main before
+// it runs (when not nil): to set what no flag sets, such as a clock.
+func mustRunMainWith(tb testing.TB, dataDir string, change func(*Main), args ...string) *testNode {
+	tb.Helper()
 	m, logBuf := newTestMain(tb, dataDir, args...)
+	if change != nil {
+		change(m)
+	}
 	if err := m.Run(context.Background()); err != nil {
 		tb.Fatalf("run: %v\nnode log:\n%s", err, logBuf.String())
 	}

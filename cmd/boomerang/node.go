@@ -150,16 +150,17 @@ func (m *Main) newWorkers(p projections) {
 	cfg.MaxInFlight = c.MaxDeliveries
 	notifier := delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil)
 	m.deliverer = broker.NewDeliverer(m.workerJS, pub, p.view, p.taskProjector, notifier, m.policy, m.Logger, cfg)
+	m.janitor = broker.NewJanitor(m.workerJS, pub, p.view, m.Logger, broker.JanitorConfig{
+		Interval: c.PruneInterval, AckWait: c.AckWait, Now: m.now,
+		Retention: func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) },
+	})
 }
 
 // afterReady runs a worker once the task view has caught up with the
 // stream, so that the worker can tell redelivered work from new work.
 type afterReady struct {
-	worker interface {
-		part
-		aborter
-	}
-	ready <-chan struct{}
+	worker part
+	ready  <-chan struct{}
 }
 
 func (a afterReady) Run(ctx context.Context) error {
@@ -171,7 +172,12 @@ func (a afterReady) Run(ctx context.Context) error {
 	}
 }
 
-func (a afterReady) Abort() { a.worker.Abort() }
+// Abort aborts the worker's work in flight, if it has a hard stop.
+func (a afterReady) Abort() {
+	if w, ok := a.worker.(aborter); ok {
+		w.Abort()
+	}
+}
 
 // newWeb builds the HTTP API and the dashboard; with --dev also the dev
 // tenant and the dev tools, and it returns the dev tenant's credentials.
@@ -193,25 +199,27 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	}
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), p.view, p.taskProjector, m.Logger, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
+	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
 	m.webServer, err = web.New(web.Config{
-		Tasks:       tasks,
-		Hub:         p.hub,
-		Tenants:     m.tenants,
-		TenantAdmin: admin,
-		AdminToken:  tenant.NewAdminToken(c.AdminToken),
-		Tokens:      m.tokens,
-		Retention:   c.TaskRetention,
-		CORSOrigins: splitList(c.CORSOrigins),
-		Heartbeat:   c.Heartbeat,
-		CheckURL:    m.guard.CheckURL,
-		Limits:      web.Limits{MaxBody: c.MaxRequestBody, CreateRate: c.CreateRate, CreateBurst: c.CreateBurst},
-		Ready:       m.ready,
-		Registry:    newRegistry(),
-		OpenAPI:     docs.OpenAPI,
-		DevTools:    dev,
-		Logger:      m.Logger,
-		PublicURL:   m.publicURL,
-		ServesTLS:   m.tlsConfig != nil,
+		Tasks:           tasks,
+		Hub:             p.hub,
+		Tenants:         m.tenants,
+		TenantAdmin:     admin,
+		AdminToken:      tenant.NewAdminToken(c.AdminToken),
+		Tokens:          m.tokens,
+		Retention:       c.TaskRetention,
+		TenantRetention: m.retention,
+		CORSOrigins:     splitList(c.CORSOrigins),
+		Heartbeat:       c.Heartbeat,
+		CheckURL:        m.guard.CheckURL,
+		Limits:          web.Limits{MaxBody: c.MaxRequestBody, CreateRate: c.CreateRate, CreateBurst: c.CreateBurst},
+		Ready:           m.ready,
+		Registry:        newRegistry(),
+		OpenAPI:         docs.OpenAPI,
+		DevTools:        dev,
+		Logger:          m.Logger,
+		PublicURL:       m.publicURL,
+		ServesTLS:       m.tlsConfig != nil,
 	})
 	return devCreds, err
 }

@@ -67,6 +67,10 @@ type Main struct {
 
 	secretKeys *secretbox.Keyring // --secret-key, or the data dir's key (secrets.go)
 	natsAuth   []nats.Option      // how --nats-url connects (secrets.go)
+
+	retention tenant.RetentionBounds // --retention and its bounds, checked by ParseFlags
+	janitor   *broker.Janitor
+	now       func() time.Time // the janitor's clock; nil: time.Now (tests move it)
 }
 
 // NewMain returns a Main with the default configuration.
@@ -107,6 +111,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	ready := m.proj.taskProjector.Ready()
 	m.working.start("dispatcher", afterReady{worker: m.dispatcher, ready: ready})
 	m.working.start("deliverer", afterReady{worker: m.deliverer, ready: ready})
+	m.working.start("janitor", afterReady{worker: m.janitor, ready: ready})
 	devCreds, err := m.newWeb(setup, m.proj)
 	if err != nil {
 		return err

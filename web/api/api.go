@@ -89,6 +89,9 @@ type Config struct {
 	// Retention is how long task events are kept: no task may be scheduled
 	// so far ahead that its history would be dropped first.
 	Retention time.Duration
+	// TenantRetention bounds a tenant's retention of finished tasks, which
+	// the admin API sets.
+	TenantRetention tenant.RetentionBounds
 	// Problems turns errors into problems (a mapper that logs to Logger
 	// when nil).
 	Problems *problem.Mapper
@@ -109,6 +112,7 @@ type API struct {
 	corsOrigins []string
 	heartbeat   time.Duration
 	limits      Limits
+	retention   tenant.RetentionBounds
 	validator   *Validator
 	createLimit *createLimiter
 	decoder     *decoder
@@ -125,7 +129,7 @@ func New(cfg Config) *API {
 	a := &API{
 		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
-		limits: cfg.Limits.WithDefaults(), problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
+		limits: cfg.Limits.WithDefaults(), retention: cfg.TenantRetention, problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
 		closing: make(chan struct{}),
 	}
 	if a.logger == nil {

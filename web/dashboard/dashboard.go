@@ -49,6 +49,9 @@ type Config struct {
 	Validator *api.Validator
 	// Retention is how long task events are kept, shown in the settings.
 	Retention time.Duration
+	// TenantRetention bounds the retention of finished tasks a tenant
+	// chooses in the settings, and is the default.
+	TenantRetention tenant.RetentionBounds
 	// Problems turns errors into the problems the error page shows.
 	Problems *problem.Mapper
 	// Now is the clock (time.Now when nil).
@@ -70,6 +73,7 @@ type Dashboard struct {
 	tokens      *tenant.Tokens
 	validator   *api.Validator
 	retention   time.Duration
+	bounds      tenant.RetentionBounds
 	problems    *problem.Mapper
 	now         func() time.Time
 	publicURL   *url.URL
@@ -90,7 +94,7 @@ type asset struct {
 func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
-		validator: cfg.Validator, retention: cfg.Retention, problems: cfg.Problems, now: cfg.Now,
+		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
 		publicURL: cfg.PublicURL, secure: cfg.SecureCookies,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,10 +16,12 @@ import (
 )
 
 type settingsData struct {
-	Tenant     *tenant.Tenant
-	NewKey     string // shown once, right after it was created
-	NewSecret  string // shown once, right after rotation
-	Retention  time.Duration
+	Tenant    *tenant.Tenant
+	NewKey    string // shown once, right after it was created
+	NewSecret string // shown once, right after rotation
+	Retention time.Duration
+	// Keep is the tenant's retention of finished tasks.
+	Keep       keepData
 	SessionKey string
 	// SessionMaxAge is how long a session lasts at most, for people.
 	SessionMaxAge string
@@ -38,6 +41,8 @@ func (d *Dashboard) renderSettings(c echo.Context, status int, data settingsData
 		return err
 	}
 	data.Tenant, data.Retention, data.SessionKey = t, d.retention, p.KeyID
+	data.Keep = keepData{Days: int(d.bounds.Effective(t.Retention) / (24 * time.Hour)), Default: t.Retention == 0,
+		MinDays: api.MinRetentionDays(d.bounds), MaxDays: int(d.bounds.Max / (24 * time.Hour))}
 	data.SessionMaxAge = hoursText(d.tokens.SessionMaxAge())
 	return d.render(c, status, "settings", view{Title: "Settings", Nav: "settings", Data: data, Flash: flash, Error: problemText})
 }
@@ -80,6 +85,32 @@ func (d *Dashboard) RotateSecret(c echo.Context) error {
 	}
 	return d.renderSettings(c, http.StatusOK, settingsData{NewSecret: secret.String()},
 		"Signing secret rotated. Webhooks carry signatures of both secrets for "+c.FormValue("overlap")+"; copy the new one now.", "")
+}
+
+// keepData is the tenant's retention of finished tasks, in days, and the
+// bounds it may choose within.
+type keepData struct {
+	Days             int
+	Default          bool
+	MinDays, MaxDays int
+}
+
+// SetRetention handles POST /settings/retention: how many days the
+// tenant's finished tasks stay, within the server's bounds.
+func (d *Dashboard) SetRetention(c echo.Context) error {
+	days, err := strconv.Atoi(strings.TrimSpace(c.FormValue("days")))
+	if err != nil {
+		days = 0 // refused below, with the bounds
+	}
+	keep, err := api.CheckRetentionDays("days", days, d.bounds)
+	if err != nil {
+		return d.renderSettings(c, http.StatusBadRequest, settingsData{}, "", fmt.Sprintf(
+			"Choose a whole number of days between %d and %d.", api.MinRetentionDays(d.bounds), int(d.bounds.Max/(24*time.Hour))))
+	}
+	if err := d.tenantAdmin.SetRetention(c.Request().Context(), api.Principal(c).TenantID, keep, d.bounds); err != nil {
+		return err
+	}
+	return d.renderSettings(c, http.StatusOK, settingsData{}, fmt.Sprintf("Finished tasks now stay %d days.", days), "")
 }
 
 // EndAllSessions handles POST /settings/sessions/end: every dashboard

@@ -33,6 +33,9 @@ var table = []struct {
 	{err: broker.ErrIdempotencyMismatch, kind: IdempotencyKeyReused,
 		detail: "This Idempotency-Key was used with a different request body within the idempotency window."},
 	{err: tenant.ErrExists, kind: TenantExists, detail: "A tenant with this id exists already; nothing was changed."},
+	{err: tenant.ErrRetentionOutOfBounds, kind: Validation, detail: "One or more fields are invalid.",
+		field: FieldError{Field: "days", Message: "is outside the retention this server allows"}},
+	{err: broker.ErrRetentionPassed, kind: NotFound, detail: "The task's retention has passed since it finished: it is being removed."},
 	{err: broker.ErrConflict, kind: Conflict, detail: "The change conflicts with one stored before it; nothing was changed."},
 }
 
