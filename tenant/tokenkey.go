@@ -129,21 +129,13 @@ func legacyTokenKey(ctx context.Context, js jetstream.JetStream) ([]byte, error)
 // still last (0: none).
 func putTokenKey(ctx context.Context, js jetstream.JetStream, sealed string, last uint64) error {
 	_, err := js.PublishMsg(ctx, &nats.Msg{Subject: tokenKeySubject, Data: []byte(sealed)}, jetstream.WithExpectLastSequencePerSubject(last))
-	if publishRaced(err) {
+	if wrongLastSequence(err) {
 		return errTokenKeyRace
 	}
 	if err != nil {
 		return fmt.Errorf("tenant: store token key: %w", err)
 	}
 	return nil
-}
-
-// publishRaced reports whether a publish was refused because its
-// subject was not at the expected sequence.
-func publishRaced(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // eraseStale erases what replaced revisions of the token key and the
