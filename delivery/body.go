@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -62,14 +63,64 @@ func trimPartialRune(b []byte) []byte {
 	return b
 }
 
-// flattenHeaders records response headers as one string per name.
-func flattenHeaders(h http.Header) map[string]string {
+// Bounds on what is kept of a response's headers. The HTTP client refuses a
+// response whose headers (1xx responses included) exceed
+// MaxResponseHeaderBytes: that attempt fails. Of the headers of the others,
+// at most MaxKeptHeaders names are kept, names of at most MaxHeaderName
+// bytes, each value (repeated fields joined with ", ") cut to
+// MaxHeaderValue bytes, and MaxKeptHeaderBytes of names and values in all;
+// a response that lost any is marked HeadersTruncated.
+const (
+	MaxResponseHeaderBytes = 256 << 10
+	MaxKeptHeaders         = 64
+	MaxHeaderName          = 256
+	MaxHeaderValue         = 2 << 10
+	MaxKeptHeaderBytes     = 16 << 10
+)
+
+// firstHeaders are kept before the others, which follow in name order: what
+// a reader of the response most needs.
+var firstHeaders = []string{"Content-Type", "Content-Length", "Retry-After", "Location", "Date"}
+
+// keepHeaders records response headers as one string per name, within the
+// bounds above, as valid UTF-8; it reports whether any were cut or left
+// out. The choice is deterministic: priority names, then name order.
+func keepHeaders(h http.Header) (map[string]string, bool) {
 	if len(h) == 0 {
-		return nil
+		return nil, false
 	}
-	out := make(map[string]string, len(h))
-	for k, v := range h {
-		out[k] = strings.Join(v, ", ")
+	names := make([]string, 0, len(h))
+	for name := range h {
+		if !slices.Contains(firstHeaders, name) {
+			names = append(names, name)
+		}
 	}
-	return out
+	slices.Sort(names)
+	names = append(slices.DeleteFunc(slices.Clone(firstHeaders), func(n string) bool { _, ok := h[n]; return !ok }), names...)
+	out := make(map[string]string, min(len(names), MaxKeptHeaders))
+	truncated, used := false, 0
+	for _, name := range names {
+		if len(out) == MaxKeptHeaders {
+			return out, true
+		}
+		value, cut := cutUTF8(strings.Join(h[name], ", "), MaxHeaderValue)
+		if len(name) > MaxHeaderName || used+len(name)+len(value) > MaxKeptHeaderBytes {
+			truncated = true
+			continue
+		}
+		out[strings.ToValidUTF8(name, "\uFFFD")] = value
+		used += len(name) + len(value)
+		truncated = truncated || cut
+	}
+	return out, truncated
+}
+
+// cutUTF8 returns s as valid UTF-8 (invalid bytes replaced) and at most
+// limit bytes long, cut at a rune boundary, and whether it was cut.
+func cutUTF8(s string, limit int) (string, bool) {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= limit {
+		return s, false
+	}
+	return string(trimPartialRune([]byte(s[:limit]))), true
 }
