@@ -25,7 +25,14 @@ type Config struct {
 	// When false the server syncs on its own interval (two minutes), which
 	// survives a process crash but not a power loss.
 	SyncAlways bool
+	// MaxPayload is the largest message the server takes, headers
+	// included; zero means DefaultMaxPayload.
+	MaxPayload int32
 }
+
+// DefaultMaxPayload is the embedded server's message limit: room for a
+// task's payload (1 MiB by default) and for an attempt's recorded response.
+const DefaultMaxPayload = 8 << 20
 
 // readyTimeout bounds the wait for the server to start.
 const readyTimeout = 10 * time.Second
@@ -47,7 +54,10 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 		StoreDir:   cfg.Dir,
 		SyncAlways: cfg.SyncAlways,
 		NoSigs:     true,
-		MaxPayload: 8 << 20,
+		MaxPayload: cfg.MaxPayload,
+	}
+	if opts.MaxPayload <= 0 {
+		opts.MaxPayload = DefaultMaxPayload
 	}
 	if cfg.Port == 0 {
 		opts.DontListen = true

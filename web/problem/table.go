@@ -34,6 +34,7 @@ var table = []struct {
 		detail: "This Idempotency-Key was used with a different request body within the idempotency window."},
 	{err: tenant.ErrExists, kind: TenantExists, detail: "A tenant with this id exists already; nothing was changed."},
 	{err: broker.ErrConflict, kind: Conflict, detail: "The change conflicts with one stored before it; nothing was changed."},
+	{err: broker.ErrEventTooLarge, kind: TooLarge, detail: "The task is larger than the event log takes (its NATS server's max_payload); nothing was stored."},
 }
 
 // internalDetail is all a client learns of a fault on our side.
