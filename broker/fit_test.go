@@ -85,6 +85,29 @@ func TestOutcomesFitASmallMaxPayload(t *testing.T) {
 	if _, err := pub.PublishEvent(ctx, "ten_a", "tsk_z", KindCreated, huge); !errors.Is(err, ErrEventTooLarge) {
 		t.Fatalf("a created event over the limit: got %v, want ErrEventTooLarge", err)
 	}
+	// The largest task the stream accepts can still be scheduled: its due
+	// message carries the same spec.
+	lo, hi := 0, maxPayload // accepted, refused
+	var spec Spec
+	tenantID, taskID := "ten_0123456789abcdef", NewTaskID()
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		s := Spec{TargetURL: "https://x", Method: "POST", Payload: json.RawMessage(`"` + strings.Repeat("p", mid) + `"`),
+			Headers: map[string]string{"X": "y"}, WebhookURL: "https://hook.example", IdempotencyKey: strings.Repeat("k", 255)}
+		_, err := pub.PublishEvent(ctx, tenantID, taskID, KindCreated, &createdEvent{Spec: s, CreatedAt: time.Now()})
+		switch {
+		case err == nil:
+			lo, spec = mid, s
+		case errors.Is(err, ErrEventTooLarge):
+			hi = mid
+		default:
+			t.Fatal(err)
+		}
+	}
+	due := taskDue{TenantID: tenantID, TaskID: taskID, Attempt: 25, CreatedAt: time.Now(), Spec: spec}
+	if err := pub.schedule(ctx, dueTask, tenantID, taskID, time.Now().Add(time.Hour), due); err != nil {
+		t.Fatalf("the largest task accepted (payload of %d bytes) cannot be scheduled: %v", lo, err)
+	}
 }
 
 func repeatHeaders(h map[string]string, n int) map[string]string {

@@ -71,12 +71,21 @@ func (p *Publisher) PublishEventNoWait(tenantID, taskID, kind string, v any) err
 // eventMsg is the message of a task event: v as JSON on its task subject,
 // cut down to fit the stream when it records responses (see encodeFit).
 func (p *Publisher) eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, error) {
-	data, err := encodeFit(v, p.maxData())
+	limit := p.maxData()
+	if kind == KindCreated {
+		// The task's due messages carry the same spec and a few fields
+		// more: a task accepted must be one that can be scheduled.
+		limit -= dueOverhead
+	}
+	data, err := encodeFit(v, limit)
 	if err != nil {
 		return nil, fmt.Errorf("broker: encode %s: %w", kind, err)
 	}
 	return &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}, nil
 }
+
+// dueOverhead is what a task's due message may add to its created event.
+const dueOverhead = 1 << 10
 
 // maxData is the most data one message may carry: the connection's max
 // payload (8 MiB embedded; 1 MiB by default on an external NATS), less room
