@@ -18,6 +18,7 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web"
@@ -58,6 +59,10 @@ type Main struct {
 
 	guard  delivery.Guard       // from the flags, checked by ParseFlags
 	policy delivery.RetryPolicy // from the flags, checked by ParseFlags
+
+	// wrapApplier, when set (by tests), wraps each stream's applier: a
+	// way to inject faults into the real view.
+	wrapApplier func(stream string, a projector.Applier) projector.Applier
 }
 
 // NewMain returns a Main with the default configuration.
@@ -118,10 +123,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 func (m *Main) Died() <-chan struct{} { return m.parts.Died() }
 
 // ready reports whether this node can serve: every part running, every
-// NATS connection up and both views caught up with their streams.
+// NATS connection up and both views caught up with their streams and able
+// to apply them.
 func (m *Main) ready() error {
 	if m.parts.failure() != nil {
 		return errors.New("a part of this node has stopped")
+	}
+	for _, p := range []*projector.Projector{m.proj.taskProjector, m.proj.tenantProjector} {
+		if p.Err() != nil {
+			return errors.New("the view cannot apply the stream (see the log); retrying")
+		}
 	}
 	for _, nc := range m.conns {
 		if !nc.IsConnected() {
