@@ -23,20 +23,27 @@ func readCapped(r io.Reader, limit int) ([]byte, bool, error) {
 
 // encodeBody turns a response body into its recorded form: embedded JSON
 // when it is whole, valid JSON with a JSON (or no) content type; otherwise a
-// JSON string, base64-encoded (encoding "base64") when it is not UTF-8.
+// JSON string, base64-encoded (encoding "base64") when it is not UTF-8. A
+// form that JSON's escaping would make more than twice the body's size and
+// 4 KiB (control characters and <, >, & take six bytes each) gives way to
+// the next one, so that what is recorded stays within about twice the cap.
 func encodeBody(body []byte, contentType string, truncated bool) (json.RawMessage, string) {
 	if len(body) == 0 {
 		return nil, ""
 	}
+	limit := 2*len(body) + 4<<10
 	if !truncated && isJSONType(contentType) && json.Valid(body) {
-		return json.RawMessage(body), ""
+		if enc, _ := json.Marshal(json.RawMessage(body)); len(enc) <= limit {
+			return json.RawMessage(body), ""
+		}
 	}
 	if truncated {
 		body = trimPartialRune(body)
 	}
 	if utf8.Valid(body) {
-		s, _ := json.Marshal(string(body))
-		return s, ""
+		if s, _ := json.Marshal(string(body)); len(s) <= limit {
+			return s, ""
+		}
 	}
 	s, _ := json.Marshal(base64.StdEncoding.EncodeToString(body))
 	return s, "base64"
@@ -68,8 +75,9 @@ func trimPartialRune(b []byte) []byte {
 // MaxResponseHeaderBytes: that attempt fails. Of the headers of the others,
 // at most MaxKeptHeaders names are kept, names of at most MaxHeaderName
 // bytes, each value (repeated fields joined with ", ") cut to
-// MaxHeaderValue bytes, and MaxKeptHeaderBytes of names and values in all;
-// a response that lost any is marked HeadersTruncated.
+// MaxHeaderValue bytes, and MaxKeptHeaderBytes of names and values in all,
+// counted as recorded (JSON-escaped); a response that lost any is marked
+// HeadersTruncated.
 const (
 	MaxResponseHeaderBytes = 256 << 10
 	MaxKeptHeaders         = 64
@@ -104,12 +112,13 @@ func keepHeaders(h http.Header) (map[string]string, bool) {
 			return out, true
 		}
 		value, cut := cutUTF8(strings.Join(h[name], ", "), MaxHeaderValue)
-		if len(name) > MaxHeaderName || used+len(name)+len(value) > MaxKeptHeaderBytes {
+		cost := jsonLen(name) + jsonLen(value)
+		if len(name) > MaxHeaderName || used+cost > MaxKeptHeaderBytes {
 			truncated = true
 			continue
 		}
 		out[strings.ToValidUTF8(name, "\uFFFD")] = value
-		used += len(name) + len(value)
+		used += cost
 		truncated = truncated || cut
 	}
 	return out, truncated
@@ -123,4 +132,10 @@ func cutUTF8(s string, limit int) (string, bool) {
 		return s, false
 	}
 	return string(trimPartialRune([]byte(s[:limit]))), true
+}
+
+// jsonLen is the size of s as a JSON string, without its quotes.
+func jsonLen(s string) int {
+	enc, _ := json.Marshal(s)
+	return len(enc) - 2
 }

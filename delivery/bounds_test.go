@@ -43,7 +43,7 @@ func checkKept(t *testing.T, res broker.CallResult) {
 	if total > MaxKeptHeaderBytes {
 		t.Errorf("kept %d bytes of headers, over %d", total, MaxKeptHeaderBytes)
 	}
-	if len(res.Body) > 6*DefaultMaxResponseBody+2 || len(res.Error) > MaxErrorText || !utf8.ValidString(res.Error) {
+	if len(res.Body) > 2*DefaultMaxResponseBody+4<<10 || len(res.Error) > MaxErrorText || !utf8.ValidString(res.Error) {
 		t.Errorf("body of %d bytes or error of %d bytes: beyond the bounds", len(res.Body), len(res.Error))
 	}
 	if _, err := json.Marshal(res); err != nil {
@@ -152,6 +152,17 @@ func TestCallerBoundsWhatATargetSends(t *testing.T) {
 		check: func(t *testing.T, res broker.CallResult) {
 			if res.Outcome != broker.OutcomeSucceeded || !res.BodyTruncated {
 				t.Errorf("got %s truncated %v, want its beginning, marked", res.Outcome, res.BodyTruncated)
+			}
+		},
+	}, {
+		name: "a body JSON would escape six-fold",
+		handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`"` + strings.Repeat("<", 60<<10) + `"`))
+		},
+		check: func(t *testing.T, res broker.CallResult) {
+			if res.BodyEncoding != "base64" || res.BodyTruncated {
+				t.Errorf("got encoding %q truncated %v, want the whole body in base64", res.BodyEncoding, res.BodyTruncated)
 			}
 		},
 	}, {

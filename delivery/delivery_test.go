@@ -87,6 +87,8 @@ func TestEncodeBody(t *testing.T) {
 		{"binary as base64", "\xff\xfe\x00", "application/octet-stream", false, `"//4A"`, "base64"},
 		{"cut rune trimmed", "h\xc3", "text/plain", true, `"h"`, ""},
 		{"empty", "", "application/json", false, "", ""},
+		{"html stays text", "<p>a</p>", "text/html", false, `"\u003cp\u003ea\u003c/p\u003e"`, ""},
+		{"a few control characters stay text", "\x01\x02", "text/plain", false, `"\u0001\u0002"`, ""},
 	}
 	for _, tt := range tests {
 		got, enc := encodeBody([]byte(tt.body), tt.contentType, tt.truncated)
@@ -95,6 +97,25 @@ func TestEncodeBody(t *testing.T) {
 		}
 		if len(got) > 0 && !json.Valid(got) {
 			t.Errorf("%s: %s is not valid JSON", tt.name, got)
+		}
+	}
+}
+
+// TestEncodeBodyBoundsEscaping: a body JSON would escape six-fold is kept
+// in base64, so that what is recorded stays within twice the body and 4 KiB.
+func TestEncodeBodyBoundsEscaping(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		body, contentType, encoding string
+	}{
+		"control characters":    {strings.Repeat("\x01", 10<<10), "text/plain", "base64"},
+		"markup only":           {strings.Repeat("<>", 5<<10), "text/html", "base64"},
+		"JSON of markup":        {`"` + strings.Repeat("<", 10<<10) + `"`, "application/json", "base64"},
+		"an ordinary HTML page": {strings.Repeat("<p>Service unavailable, try again in a minute.</p>\n", 400), "text/html", ""},
+	} {
+		got, enc := encodeBody([]byte(tt.body), tt.contentType, false)
+		if enc != tt.encoding || len(got) > 2*len(tt.body)+4<<10 {
+			t.Errorf("%s: got %d bytes encoded %q, want %q within twice the body", name, len(got), enc, tt.encoding)
 		}
 	}
 }

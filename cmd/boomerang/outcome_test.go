@@ -165,18 +165,18 @@ func TestReceiverWithHugeHeadersGetsItsScheduleOnly(t *testing.T) {
 }
 
 // TestOutcomeOverTheMaxPayloadIsRecordedCutDown: with a response body cap
-// the stream cannot hold (4 MiB of control characters is 24 MiB of JSON;
-// the embedded server takes 8 MiB), the answer is recorded without its
-// body, marked and noted, once: the target is called once and the webhook
-// carries the same result.
+// the stream cannot hold (7 MiB of control characters is 9.3 MiB in
+// base64; the embedded server takes 8 MiB), the answer is recorded without
+// its body, marked and noted, once: the target is called once and the
+// webhook carries the same result.
 func TestOutcomeOverTheMaxPayloadIsRecordedCutDown(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t, "--max-response-body", strconv.Itoa(4<<20))
+	node := MustRunMain(t, "--max-response-body", strconv.Itoa(7<<20))
 	client, creds := node.tenantClient(t, "acme")
 	target := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("X-Kept", "yes")
-		_, _ = w.Write([]byte(strings.Repeat("\x01", 4<<20)))
+		_, _ = w.Write([]byte(strings.Repeat("\x01", 7<<20)))
 	})
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
 	task := createTask(t, client, map[string]any{"targetUrl": target.URL, "webhookUrl": receiver.URL, "retries": 3})
