@@ -32,21 +32,51 @@ func encodeBody(body []byte, contentType string, truncated bool) (json.RawMessag
 		return nil, ""
 	}
 	limit := 2*len(body) + 4<<10
-	if !truncated && isJSONType(contentType) && json.Valid(body) {
-		if enc, _ := json.Marshal(json.RawMessage(body)); len(enc) <= limit {
-			return json.RawMessage(body), ""
-		}
+	if !truncated && isJSONType(contentType) && json.Valid(body) && escapedLen(body, false) <= limit {
+		return json.RawMessage(body), ""
 	}
 	if truncated {
 		body = trimPartialRune(body)
 	}
-	if utf8.Valid(body) {
-		if s, _ := json.Marshal(string(body)); len(s) <= limit {
-			return s, ""
-		}
+	if utf8.Valid(body) && escapedLen(body, true) <= limit {
+		s, _ := json.Marshal(string(body))
+		return s, ""
 	}
 	s, _ := json.Marshal(base64.StdEncoding.EncodeToString(body))
 	return s, "base64"
+}
+
+// escapedLen is, without writing it, the size encoding/json gives valid
+// UTF-8 b: as a JSON string (quotes, backslashes and control characters
+// escaped), or at most that size as a JSON document embedded as it is
+// (HTML escaping only): <, > and &, U+2028 and U+2029 take six bytes.
+func escapedLen(b []byte, asString bool) int {
+	n := len(b)
+	if asString {
+		n += 2 // the quotes
+	}
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(b[i:])
+			if r == '\u2028' || r == '\u2029' {
+				n += 6 - size
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			n += 5
+		case !asString:
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+			n++
+		case c < 0x20:
+			n += 5
+		}
+		i++
+	}
+	return n
 }
 
 func isJSONType(contentType string) bool {

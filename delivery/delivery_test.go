@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/signing"
@@ -202,4 +203,27 @@ func TestCallerRefusesBlockedAddressAtDialTime(t *testing.T) {
 	if res.Outcome != broker.OutcomeFailed || !strings.Contains(res.Error, "blocked") {
 		t.Fatalf("got %+v, want a permanent failure naming the blocked network", res)
 	}
+}
+
+// FuzzEscapedLen checks escapedLen against encoding/json itself: exact for
+// a string, an upper bound for a JSON document, which compacting shrinks.
+func FuzzEscapedLen(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"b\s`, "\n\r\t\x00\x1f", "<a>&b", "\u2028\u2029é", `{"a": "<b>", "c": [1, 2]}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		enc, _ := json.Marshal(s)
+		if got := escapedLen([]byte(s), true); got != len(enc) {
+			t.Fatalf("%q as a string: escapedLen %d, encoding/json %d", s, got, len(enc))
+		}
+		if json.Valid([]byte(s)) {
+			enc, _ := json.Marshal(json.RawMessage(s))
+			if got := escapedLen([]byte(s), false); got < len(enc) {
+				t.Fatalf("%q embedded: escapedLen %d, under encoding/json's %d", s, got, len(enc))
+			}
+		}
+	})
 }

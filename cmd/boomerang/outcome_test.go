@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -15,12 +16,30 @@ import (
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
-// hugeHeaders answers with n headers named X-H-<i>, each value size bytes.
-func hugeHeaders(w http.ResponseWriter, n, size int) {
+// headerBlock is n header lines named X-H-<i>, each value size bytes.
+func headerBlock(n, size int) []byte {
+	var b bytes.Buffer
 	value := strings.Repeat("a", size)
 	for i := range n {
-		w.Header()["X-H-"+strconv.Itoa(i)] = []string{value}
+		b.WriteString("X-H-" + strconv.Itoa(i) + ": " + value + "\r\n")
 	}
+	return b.Bytes()
+}
+
+// answerWithHeaders writes a whole answer with block among its headers,
+// straight on the connection: quick to send, however large, even on a busy
+// machine.
+func answerWithHeaders(t *testing.T, w http.ResponseWriter, status int, block []byte) {
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	_, _ = buf.WriteString("HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) + "\r\n")
+	_, _ = buf.Write(block)
+	_, _ = buf.WriteString("Content-Length: 0\r\nConnection: close\r\n\r\n")
+	_ = buf.Flush()
 }
 
 // waitIdle waits until no work is pending or in flight on any consumer of
@@ -68,18 +87,17 @@ func TestHugeResponseHeadersCannotDefeatRetries(t *testing.T) {
 	tests := []struct {
 		name    string
 		retries int
-		answer  func(w http.ResponseWriter)
+		block   []byte
 	}{
-		{"9 MB of headers", 2, func(w http.ResponseWriter) { hugeHeaders(w, 9, 1<<20) }},
-		{"200,000 headers", 1, func(w http.ResponseWriter) { hugeHeaders(w, 200_000, 8) }},
+		{"9 MB of headers", 2, headerBlock(9, 1<<20)},
+		{"200,000 headers", 1, headerBlock(200_000, 8)},
 	}
 	for _, tt := range tests {
 		target := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
-			tt.answer(w)
-			w.WriteHeader(http.StatusOK)
+			answerWithHeaders(t, w, http.StatusOK, tt.block)
 		})
-		task := createTask(t, client, map[string]any{"targetUrl": target.URL, "retries": tt.retries})
-		got := waitTask(t, client, task.ID, 60*time.Second, finished)
+		task := createTask(t, client, map[string]any{"targetUrl": target.URL, "retries": tt.retries, "timeout": 600})
+		got := waitTask(t, client, task.ID, 120*time.Second, finished)
 		node.waitIdle(t)
 		if calls := len(target.CallsFor(task.ID)); calls != tt.retries+1 {
 			t.Errorf("%s: the target got %d calls, want retries + 1 = %d", tt.name, calls, tt.retries+1)
@@ -115,7 +133,9 @@ func TestManyHeadersAreKeptBounded(t *testing.T) {
 	node := MustRunMain(t)
 	client, _ := node.tenantClient(t, "acme")
 	target := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		hugeHeaders(w, 2000, 60) // 150 KiB in all: read, not kept whole
+		for i := range 2000 { // 150 KiB in all: read, not kept whole
+			w.Header()["X-H-"+strconv.Itoa(i)] = []string{strings.Repeat("a", 60)}
+		}
 		for i := range 1000 {
 			w.Header().Add("Set-Cookie", "c"+strconv.Itoa(i)+"=x")
 		}
@@ -145,10 +165,10 @@ func TestReceiverWithHugeHeadersGetsItsScheduleOnly(t *testing.T) {
 	node := MustRunMain(t)
 	client, _ := node.tenantClient(t, "acme")
 	var deliveries atomic.Int64
+	block := headerBlock(9, 1<<20)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		deliveries.Add(1)
-		hugeHeaders(w, 9, 1<<20)
-		w.WriteHeader(http.StatusNoContent)
+		answerWithHeaders(t, w, http.StatusNoContent, block)
 	}))
 	t.Cleanup(receiver.Close)
 	target := testenv.NewTarget(t, answer(200))
