@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // TestApplySkipsMalformedEventsAndRetriesFailedWrites feeds the tenant
@@ -18,9 +24,22 @@ import (
 // once the write can succeed.
 func TestApplySkipsMalformedEventsAndRetriesFailedWrites(t *testing.T) {
 	t.Parallel()
-	p := startProjected(t)
-	js, db, store, proj := p.js, p.db, p.store, p.proj
+	js, _ := testenv.StartJetStream(t)
 	ctx := context.Background()
+	if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := NewStore(db, nil)
+	proj := projector.New(js, db, Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = proj.Run(pctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 
 	const id = "ten_0123456789abcdef"
 	conflict := func(fn func(b *bolt.Bucket) error) {

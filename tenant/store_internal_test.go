@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/boomerang-dev/boomerang/internal/projector"
@@ -20,21 +19,6 @@ import (
 // newProjectedStore returns a store fed by a running projector, and the
 // service that publishes to it.
 func newProjectedStore(t *testing.T) (*Store, *Service) {
-	t.Helper()
-	p := startProjected(t)
-	return p.store, NewService(p.js, p.store, p.proj, nil)
-}
-
-// projected is a store in a real bbolt file, fed from a real stream by a
-// running projector.
-type projected struct {
-	js    jetstream.JetStream
-	db    *bolt.DB
-	store *Store
-	proj  *projector.Projector
-}
-
-func startProjected(t *testing.T) projected {
 	t.Helper()
 	js, _ := testenv.StartJetStream(t)
 	ctx := context.Background()
@@ -52,7 +36,7 @@ func startProjected(t *testing.T) projected {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = proj.Run(pctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return projected{js: js, db: db, store: store, proj: proj}
+	return store, NewService(js, store, proj, nil)
 }
 
 // onFirstFill makes the store's first cache fill run change first, between
