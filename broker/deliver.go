@@ -168,7 +168,7 @@ func (d *Deliverer) repair(rec *taskRecord, due hookDue) error {
 	due.Index, due.Number = w.Index+1, w.Count+1
 	ctx, cancel := publishCtx()
 	defer cancel()
-	return d.pub.schedule(ctx, dueHook, due.Notification.TenantID, due.Notification.TaskID, *w.NextAttemptAt, due)
+	return d.pub.schedule(ctx, dueHook, due.Notification.TenantID, due.Notification.TaskID, *w.NextAttemptAt, &due)
 }
 
 // deliver makes delivery due.Number, records it, and schedules the next one
@@ -189,7 +189,7 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	}
 	del := Delivery{
 		Number: due.Number, AttemptedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
-		StatusCode: res.StatusCode, Error: res.Error, ResponseBody: res.ResponseBody,
+		StatusCode: res.StatusCode, Error: boundText(res.Error), ResponseBody: boundText(res.ResponseBody),
 		Round: due.Round, Index: due.Index,
 	}
 	ctx, cancel := publishCtx()
@@ -203,7 +203,7 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 		next := d.cfg.Now().Add(wait).UTC()
 		if _, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDelivery, deliveryEvent{Delivery: del, NextAttemptAt: &next}); err == nil {
 			due.Index, due.Number = due.Index+1, due.Number+1
-			err = d.pub.schedule(ctx, dueHook, n.TenantID, n.TaskID, next, due)
+			err = d.pub.schedule(ctx, dueHook, n.TenantID, n.TaskID, next, &due)
 		}
 	} else {
 		del.Outcome = "dead"

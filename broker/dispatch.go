@@ -192,6 +192,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	started := d.announceRunning(due, log)
 	res := d.caller.Call(ctx, CallRequest{TenantID: due.TenantID, TaskID: due.TaskID, Attempt: due.Attempt, Spec: due.Spec})
 	started()
+	res.Error = boundText(res.Error)
 	a := Attempt{
 		Number: due.Attempt, StartedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
 		Outcome: res.Outcome, Error: res.Error, Response: res.Response,
@@ -205,7 +206,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		return
 	case errors.Is(cause, errTaskCanceled):
 		a.Outcome, a.Error = OutcomeCanceled, "task canceled during the attempt"
-		_, err := d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, attemptEvent{Attempt: a})
+		_, err := d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a})
 		d.settle(msg, err, log)
 		return
 	}
@@ -219,14 +220,14 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		if a.Outcome == OutcomeFailed {
 			kind = KindFailed
 		}
-		_, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, kind, finishedEvent{
+		_, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, kind, &finishedEvent{
 			Attempt: &a, Error: res.Error, Attempts: due.Attempt,
 			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
 		}, webhookHeader(due.Spec.WebhookURL != ""))
 		log.Debug("task finished", slog.String("status", kind), slog.Int("status_code", res.StatusCode))
 	default:
 		next := d.cfg.Now().Add(d.policy.TaskBackoff(due.Attempt, res.RetryAfter)).UTC()
-		if _, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, attemptEvent{Attempt: a, NextAttemptAt: &next}); err == nil {
+		if _, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a, NextAttemptAt: &next}); err == nil {
 			err = d.scheduleNext(pctx, due, next)
 		}
 		log.Debug("attempt failed; retry scheduled", slog.Time("next_attempt_at", next), slog.Int("status_code", res.StatusCode), slog.String("err", res.Error))

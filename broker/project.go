@@ -3,7 +3,9 @@ package broker
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,8 +16,12 @@ import (
 // write transaction: it is the task stream's projector.Applier
 // (internal/projector), and returns the hub's wake-up to run after the
 // commit. Events of tasks the view does not know (pruned by the tenant's
-// retention, see prune.go) and malformed events are skipped. The first terminal event of a task wins: a success published
-// after a cancel does not revive it.
+// retention, see prune.go, or whose creation aged out of the stream) change
+// nothing. A malformed event — a subject or payload that does not decode,
+// an unknown kind, an impossible number — is skipped (marked with Skip, so
+// that the projector logs and counts it); an error writing the view is
+// returned, and the projector retries the batch. The first terminal event
+// of a task wins: a success published after a cancel does not revive it.
 func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	root, err := tx.CreateBucketIfNotExists(bucketTasks)
 	if err != nil {
@@ -29,12 +35,17 @@ func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 			return nil, err
 		}
 		tenantID, taskID, kind, err := parseTaskSubject(m.Subject())
-		if err != nil {
+		if err != nil || !ValidToken(tenantID) || !ValidToken(taskID) {
+			skip(m, "not a task subject")
 			continue
 		}
 		ev := event{tenantID: tenantID, taskID: []byte(taskID), kind: kind,
 			seq: meta.Sequence.Stream, at: meta.Timestamp.UTC(), data: m.Data()}
 		applied, err := a.apply(ev)
+		if errors.Is(err, errMalformed) {
+			skip(m, err.Error())
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("apply %s at %d: %w", m.Subject(), ev.seq, err)
 		}
@@ -46,6 +57,25 @@ func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 		return nil, err
 	}
 	return func() { v.hub.publish(changes) }, nil
+}
+
+// maxIndexedLen bounds the values a created event puts in index keys.
+const maxIndexedLen = 8 << 10
+
+// errMalformed marks an event the view cannot use: it is skipped, not
+// retried. Every other error of applying is a failure to write the view.
+var errMalformed = errors.New("malformed event")
+
+func malformed(what string) error { return fmt.Errorf("%w: %s", errMalformed, what) }
+
+// skipper is what the projector's messages offer (projector.Skipper): a
+// way to say that the view skipped one as malformed.
+type skipper interface{ Skip(reason string) }
+
+func skip(m jetstream.Msg, reason string) {
+	if s, ok := m.(skipper); ok {
+		s.Skip(reason)
+	}
 }
 
 type event struct {
@@ -125,12 +155,12 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 			return false, nil
 		}
 		if err := json.Unmarshal(data, &rec); err != nil {
-			return false, err
+			return false, fmt.Errorf("the view's record of the task: %w", err)
 		}
 		ix := indexOf(&rec)
 		before = &ix
-		if !applyToRecord(tb, &rec, ev, &detail) {
-			return false, nil
+		if changed, err := applyToRecord(tb, &rec, ev, &detail); err != nil || !changed {
+			return false, err
 		}
 		rec.UpdatedAt, rec.LastSeq = ev.at, ev.seq
 		if err := putJSON(tb.state, ev.taskID, &rec); err != nil {
@@ -175,7 +205,12 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 		CreatedAt      time.Time  `json:"createdAt"`
 	}
 	if json.Unmarshal(ev.data, &c) != nil || c.TargetURL == "" {
-		return false, nil
+		return false, malformed("a created event without a spec")
+	}
+	// Index keys hold these: bbolt refuses keys over 32 KiB, and such a
+	// refusal must not pass for a failing disk. The API allows far less.
+	if len(c.IdempotencyKey) > maxIndexedLen || len(c.TargetURL) > maxIndexedLen {
+		return false, malformed("an idempotency key or target URL too long to index")
 	}
 	*rec = taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore,
 		Host: HostOf(c.TargetURL)}
@@ -198,90 +233,123 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 
 // applyToRecord changes rec and the task's child records for ev, fills in
 // the event's details for event streams, and reports whether anything
-// changed. Malformed payloads change nothing.
-func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) bool {
+// changed. A malformed event is an errMalformed error; any other error is
+// a failed write.
+func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) (bool, error) {
 	switch ev.kind {
 	case KindStarted:
 		var e startedEvent
+		if err := decode(ev, &e); err != nil {
+			return false, err
+		}
 		// A started event that lands after its attempt's outcome is stale.
-		if json.Unmarshal(ev.data, &e) != nil || rec.Status.Finished() || e.Attempt <= rec.AttemptCount {
-			return false
+		if rec.Status.Finished() || e.Attempt <= rec.AttemptCount {
+			return false, nil
 		}
 		rec.Status, rec.NextAttemptAt = StatusRunning, nil
 		detail.Attempt = &AttemptEvent{Number: e.Attempt}
 	case KindAttempt:
 		var e attemptEvent
-		if json.Unmarshal(ev.data, &e) != nil || putAttempt(tb, ev.taskID, rec, e.Attempt) != nil {
-			return false
+		if err := decode(ev, &e); err != nil {
+			return false, err
+		}
+		if err := putAttempt(tb, ev.taskID, rec, e.Attempt); err != nil {
+			return false, err
 		}
 		detail.Attempt = attemptSummary(&e.Attempt)
 		if !rec.Status.Finished() {
 			rec.Status, rec.NextAttemptAt = StatusRetrying, e.NextAttemptAt
 		}
 	case KindSucceeded, KindFailed:
-		var e finishedEvent
-		if json.Unmarshal(ev.data, &e) != nil {
-			return false
-		}
-		if e.Attempt != nil && putAttempt(tb, ev.taskID, rec, *e.Attempt) != nil {
-			return false
-		}
-		detail.Attempt = attemptSummary(e.Attempt)
-		if rec.Status.Finished() {
-			return e.Attempt != nil
-		}
-		rec.Status = Status(ev.kind)
-		rec.ResultError, rec.FinishedAt, rec.NextAttemptAt, rec.TerminalSeq = e.Error, &e.FinishedAt, nil, ev.seq
-		if e.Attempt != nil {
-			rec.ResultAttempt = e.Attempt.Number
-		}
-		if e.WebhookURL != "" {
-			rec.Webhook = &webhookRecord{Status: WebhookPending, Round: ev.seq, Index: -1}
-		}
+		return applyFinished(tb, rec, ev, detail)
 	case KindCanceled:
 		var e canceledEvent
-		if json.Unmarshal(ev.data, &e) != nil || rec.Status.Finished() {
-			return false
+		if err := decode(ev, &e); err != nil || rec.Status.Finished() {
+			return false, err
 		}
 		rec.Status, rec.FinishedAt, rec.NextAttemptAt, rec.TerminalSeq = StatusCanceled, &e.At, nil, ev.seq
 	case KindDelivery, KindDelivered, KindDead:
-		var e deliveryEvent
-		if json.Unmarshal(ev.data, &e) != nil || rec.Webhook == nil {
-			return false
-		}
-		d := e.Delivery
-		if putJSON(tb.deliveries, childKey(ev.taskID, d.Number), &d) != nil {
-			return false
-		}
-		w := rec.Webhook
-		w.Count = max(w.Count, d.Number)
-		w.Round, w.Index, w.NextAttemptAt = d.Round, d.Index, e.NextAttemptAt
-		switch ev.kind {
-		case KindDelivery:
-			w.Status = WebhookRetrying
-		case KindDelivered:
-			w.Status = WebhookDelivered
-		case KindDead:
-			w.Status = WebhookDead
-		}
-		detail.Webhook = &WebhookEvent{Status: w.Status, NextAttemptAt: w.NextAttemptAt, Delivery: &DeliveryEvent{
-			Number: d.Number, Outcome: d.Outcome, StatusCode: d.StatusCode, Error: d.Error, DurationMs: d.DurationMs,
-		}}
+		return applyDelivery(tb, rec, ev, detail)
 	case KindRedeliver:
 		if rec.Webhook == nil {
-			return false
+			return false, nil
 		}
 		rec.Webhook.Status, rec.Webhook.NextAttemptAt = WebhookPending, nil
 		rec.Webhook.Round, rec.Webhook.Index = ev.seq, -1
 	default:
-		return false
+		return false, malformed("unknown kind " + strconv.Quote(ev.kind))
 	}
-	return true
+	return true, nil
+}
+
+// decode decodes ev's payload into v, or says the event is malformed.
+func decode(ev event, v any) error {
+	if err := json.Unmarshal(ev.data, v); err != nil {
+		return malformed("a " + ev.kind + " event that does not decode")
+	}
+	return nil
+}
+
+func applyFinished(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) (bool, error) {
+	var e finishedEvent
+	if err := decode(ev, &e); err != nil {
+		return false, err
+	}
+	if e.Attempt != nil {
+		if err := putAttempt(tb, ev.taskID, rec, *e.Attempt); err != nil {
+			return false, err
+		}
+	}
+	detail.Attempt = attemptSummary(e.Attempt)
+	if rec.Status.Finished() {
+		return e.Attempt != nil, nil
+	}
+	rec.Status = Status(ev.kind)
+	rec.ResultError, rec.FinishedAt, rec.NextAttemptAt, rec.TerminalSeq = e.Error, &e.FinishedAt, nil, ev.seq
+	if e.Attempt != nil {
+		rec.ResultAttempt = e.Attempt.Number
+	}
+	if e.WebhookURL != "" {
+		rec.Webhook = &webhookRecord{Status: WebhookPending, Round: ev.seq, Index: -1}
+	}
+	return true, nil
+}
+
+func applyDelivery(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) (bool, error) {
+	var e deliveryEvent
+	if err := decode(ev, &e); err != nil {
+		return false, err
+	}
+	d := e.Delivery
+	if d.Number < 1 {
+		return false, malformed(fmt.Sprintf("delivery number %d", d.Number))
+	}
+	if rec.Webhook == nil {
+		return false, nil
+	}
+	if err := putJSON(tb.deliveries, childKey(ev.taskID, d.Number), &d); err != nil {
+		return false, err
+	}
+	w := rec.Webhook
+	w.Count = max(w.Count, d.Number)
+	w.Round, w.Index, w.NextAttemptAt = d.Round, d.Index, e.NextAttemptAt
+	switch ev.kind {
+	case KindDelivery:
+		w.Status = WebhookRetrying
+	case KindDelivered:
+		w.Status = WebhookDelivered
+	case KindDead:
+		w.Status = WebhookDead
+	}
+	detail.Webhook = &WebhookEvent{Status: w.Status, NextAttemptAt: w.NextAttemptAt, Delivery: &DeliveryEvent{
+		Number: d.Number, Outcome: d.Outcome, StatusCode: d.StatusCode, Error: d.Error, DurationMs: d.DurationMs,
+	}}
+	return true, nil
 }
 
 func putAttempt(tb *tenantBuckets, taskID []byte, rec *taskRecord, a Attempt) error {
 	if a.Number < 1 {
-		return fmt.Errorf("attempt number %d", a.Number)
+		return malformed(fmt.Sprintf("attempt number %d", a.Number))
 	}
 	rec.AttemptCount = max(rec.AttemptCount, a.Number)
 	return putJSON(tb.attempts, childKey(taskID, a.Number), &a)

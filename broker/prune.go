@@ -23,7 +23,7 @@ import (
 func (a *applyBatch) prune(ev event) error {
 	var e pruneEvent
 	if string(ev.taskID) != pruneToken || json.Unmarshal(ev.data, &e) != nil || e.Before.IsZero() {
-		return nil
+		return malformed("a prune event without a cutoff")
 	}
 	tb, err := a.buckets(ev.tenantID)
 	if err != nil {

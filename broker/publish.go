@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -36,7 +35,7 @@ func NewPublisher(js jetstream.JetStream) *Publisher {
 // stream sequence. It returns ErrConflict when opts include an expected
 // last subject sequence that does not hold.
 func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind string, v any, opts ...eventOpt) (uint64, error) {
-	msg, err := eventMsg(tenantID, taskID, kind, v)
+	msg, err := p.eventMsg(tenantID, taskID, kind, v)
 	if err != nil {
 		return 0, err
 	}
@@ -61,7 +60,7 @@ func (p *Publisher) PublishEvent(ctx context.Context, tenantID, taskID, kind str
 // Order with later publishes on the same connection is kept; it is for
 // informational events whose loss in a crash is harmless.
 func (p *Publisher) PublishEventNoWait(tenantID, taskID, kind string, v any) error {
-	msg, err := eventMsg(tenantID, taskID, kind, v)
+	msg, err := p.eventMsg(tenantID, taskID, kind, v)
 	if err != nil {
 		return err
 	}
@@ -69,13 +68,30 @@ func (p *Publisher) PublishEventNoWait(tenantID, taskID, kind string, v any) err
 	return err
 }
 
-// eventMsg is the message of a task event: v as JSON on its task subject.
-func eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, error) {
-	data, err := json.Marshal(v)
+// eventMsg is the message of a task event: v as JSON on its task subject,
+// cut down to fit the stream when it records responses (see encodeFit).
+func (p *Publisher) eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, error) {
+	limit := p.maxData()
+	if kind == KindCreated {
+		// The task's due messages carry the same spec and a few fields
+		// more: a task accepted must be one that can be scheduled.
+		limit -= dueOverhead
+	}
+	data, err := encodeFit(v, limit)
 	if err != nil {
 		return nil, fmt.Errorf("broker: encode %s: %w", kind, err)
 	}
 	return &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}, nil
+}
+
+// dueOverhead is what a task's due message may add to its created event.
+const dueOverhead = 1 << 10
+
+// maxData is the most data one message may carry: the connection's max
+// payload (8 MiB embedded; 1 MiB by default on an external NATS), less room
+// for the headers.
+func (p *Publisher) maxData() int {
+	return int(p.js.Conn().MaxPayload()) - messageHeadroom
 }
 
 // publish publishes msg and waits for its acknowledgement, returning its

@@ -81,6 +81,9 @@ type Response struct {
 	Body          json.RawMessage `json:"body,omitempty"`
 	BodyEncoding  string          `json:"bodyEncoding,omitempty"`
 	BodyTruncated bool            `json:"bodyTruncated,omitempty"`
+	// HeadersTruncated says that some headers were left out or cut: past
+	// the caller's bounds, or dropped so that the record fits the stream.
+	HeadersTruncated bool `json:"headersTruncated,omitempty"`
 }
 
 // Outcome classifies one attempt.

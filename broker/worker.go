@@ -101,6 +101,13 @@ func (w *worker) Abort() { w.abort(errShutdown) }
 // settle acknowledges msg, or asks for redelivery a second later when err
 // says the work could not be recorded.
 func (w *worker) settle(msg jetstream.Msg, err error, log workLog) {
+	if errors.Is(err, ErrEventTooLarge) {
+		// The stream will refuse it however often the work is done again:
+		// redelivering would only call the target again.
+		log.Error("outcome too large for the stream even cut down; giving the work up", slog.Any("err", err))
+		_ = msg.Term()
+		return
+	}
 	if err != nil {
 		log.Warn("could not record outcome; will retry", slog.Any("err", err))
 		_ = msg.NakWithDelay(time.Second)
@@ -250,12 +257,14 @@ func (w *worker) logFor(tenantID, taskID, what string, n uint64) workLog {
 	}}
 }
 
-// Debug, Info and Warn log msg with the work's attributes, then attrs.
+// Debug, Info, Warn and Error log msg with the work's attributes, then attrs.
 func (l workLog) Debug(msg string, attrs ...slog.Attr) { l.log(slog.LevelDebug, msg, attrs) }
 
 func (l workLog) Info(msg string, attrs ...slog.Attr) { l.log(slog.LevelInfo, msg, attrs) }
 
 func (l workLog) Warn(msg string, attrs ...slog.Attr) { l.log(slog.LevelWarn, msg, attrs) }
+
+func (l workLog) Error(msg string, attrs ...slog.Attr) { l.log(slog.LevelError, msg, attrs) }
 
 func (l workLog) log(level slog.Level, msg string, attrs []slog.Attr) {
 	ctx := context.Background()

@@ -77,7 +77,7 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 	}
 	httpReq, err := http.NewRequestWithContext(ctx, req.Spec.Method, req.Spec.TargetURL, bytes.NewReader(body))
 	if err != nil {
-		res.Outcome, res.Error = broker.OutcomeFailed, "invalid request: "+err.Error()
+		res.Outcome, res.Error = broker.OutcomeFailed, invalidRequest(err)
 		return finish()
 	}
 	if body == nil {
@@ -110,8 +110,11 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 		res.Outcome, res.Error = classifyError(ctx, err, timeout)
 		return finish()
 	}
+	// A body cut short by the connection is kept for what it is: the
+	// beginning of the answer.
+	truncated = truncated || err != nil
 	res.StatusCode = resp.StatusCode
-	res.Headers = flattenHeaders(resp.Header)
+	res.Headers, res.HeadersTruncated = keepHeaders(resp.Header)
 	res.Body, res.BodyEncoding = encodeBody(data, resp.Header.Get("Content-Type"), truncated)
 	res.BodyTruncated = truncated
 	res.Outcome = ClassifyStatus(resp.StatusCode)
@@ -138,7 +141,8 @@ func ClassifyStatus(code int) broker.Outcome {
 }
 
 // classifyError turns a failed round trip into an outcome: a blocked address
-// is permanent; timeouts and connection errors are retried.
+// is permanent; timeouts and connection errors are retried. The text says
+// why without naming any address (see describe).
 func classifyError(ctx context.Context, err error, timeout time.Duration) (broker.Outcome, string) {
 	switch {
 	case errors.Is(err, ErrBlockedAddress):
@@ -148,16 +152,16 @@ func classifyError(ctx context.Context, err error, timeout time.Duration) (broke
 	case ctx.Err() != nil:
 		return broker.OutcomeRetry, "aborted"
 	default:
-		return broker.OutcomeRetry, connError(err)
+		return broker.OutcomeRetry, describe(err)
 	}
 }
 
-// connError describes a transport error without the URL, which may hold
-// query-string secrets.
-func connError(err error) string {
+// invalidRequest says why a request could not be built, without the URL,
+// which may hold query-string secrets.
+func invalidRequest(err error) string {
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
-		err = urlErr.Err
+		return "invalid request: the URL does not parse"
 	}
-	return "connection failed: " + err.Error()
+	return bounded("invalid request: " + scrubAddresses(err.Error()))
 }

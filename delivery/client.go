@@ -48,6 +48,9 @@ func NewHTTPClient(guard Guard, opts ClientOptions) *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// Go's default is 10 MB: a target could make every attempt read
+		// that much before it is cut down to what is kept.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 	}
 	return &http.Client{
 		Transport: transport,
@@ -71,6 +74,9 @@ func guardedDial(guard Guard, resolver Resolver, dialer *net.Dialer) func(ctx co
 		} else if addrs, err = resolver.LookupNetIP(ctx, "ip", host); err != nil {
 			return nil, fmt.Errorf("resolve %s: %w", host, err)
 		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("resolve %s: %w", host, errNoAddresses)
+		}
 		var errs []error
 		for _, ip := range addrs {
 			if err := guard.CheckAddr(ip); err != nil {
@@ -82,9 +88,6 @@ func guardedDial(guard Guard, resolver Resolver, dialer *net.Dialer) func(ctx co
 				return conn, nil
 			}
 			errs = append(errs, err)
-		}
-		if len(errs) == 0 {
-			return nil, fmt.Errorf("resolve %s: no addresses", host)
 		}
 		return nil, errors.Join(errs...)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/signing"
@@ -87,6 +88,8 @@ func TestEncodeBody(t *testing.T) {
 		{"binary as base64", "\xff\xfe\x00", "application/octet-stream", false, `"//4A"`, "base64"},
 		{"cut rune trimmed", "h\xc3", "text/plain", true, `"h"`, ""},
 		{"empty", "", "application/json", false, "", ""},
+		{"html stays text", "<p>a</p>", "text/html", false, `"\u003cp\u003ea\u003c/p\u003e"`, ""},
+		{"a few control characters stay text", "\x01\x02", "text/plain", false, `"\u0001\u0002"`, ""},
 	}
 	for _, tt := range tests {
 		got, enc := encodeBody([]byte(tt.body), tt.contentType, tt.truncated)
@@ -95,6 +98,25 @@ func TestEncodeBody(t *testing.T) {
 		}
 		if len(got) > 0 && !json.Valid(got) {
 			t.Errorf("%s: %s is not valid JSON", tt.name, got)
+		}
+	}
+}
+
+// TestEncodeBodyBoundsEscaping: a body JSON would escape six-fold is kept
+// in base64, so that what is recorded stays within twice the body and 4 KiB.
+func TestEncodeBodyBoundsEscaping(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		body, contentType, encoding string
+	}{
+		"control characters":    {strings.Repeat("\x01", 10<<10), "text/plain", "base64"},
+		"markup only":           {strings.Repeat("<>", 5<<10), "text/html", "base64"},
+		"JSON of markup":        {`"` + strings.Repeat("<", 10<<10) + `"`, "application/json", "base64"},
+		"an ordinary HTML page": {strings.Repeat("<p>Service unavailable, try again in a minute.</p>\n", 400), "text/html", ""},
+	} {
+		got, enc := encodeBody([]byte(tt.body), tt.contentType, false)
+		if enc != tt.encoding || len(got) > 2*len(tt.body)+4<<10 {
+			t.Errorf("%s: got %d bytes encoded %q, want %q within twice the body", name, len(got), enc, tt.encoding)
 		}
 	}
 }
@@ -181,4 +203,27 @@ func TestCallerRefusesBlockedAddressAtDialTime(t *testing.T) {
 	if res.Outcome != broker.OutcomeFailed || !strings.Contains(res.Error, "blocked") {
 		t.Fatalf("got %+v, want a permanent failure naming the blocked network", res)
 	}
+}
+
+// FuzzEscapedLen checks escapedLen against encoding/json itself: exact for
+// a string, an upper bound for a JSON document, which compacting shrinks.
+func FuzzEscapedLen(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"b\s`, "\n\r\t\x00\x1f", "<a>&b", "\u2028\u2029é", `{"a": "<b>", "c": [1, 2]}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		enc, _ := json.Marshal(s)
+		if got := escapedLen([]byte(s), true); got != len(enc) {
+			t.Fatalf("%q as a string: escapedLen %d, encoding/json %d", s, got, len(enc))
+		}
+		if json.Valid([]byte(s)) {
+			enc, _ := json.Marshal(json.RawMessage(s))
+			if got := escapedLen([]byte(s), false); got < len(enc) {
+				t.Fatalf("%q embedded: escapedLen %d, under encoding/json's %d", s, got, len(enc))
+			}
+		}
+	})
 }

@@ -75,7 +75,7 @@ func (n *Notifier) Notify(ctx context.Context, note broker.Notification) broker.
 	}
 	body, err := EncodeWebhookBody(note)
 	if err != nil {
-		res.Error = "encoding webhook: " + err.Error()
+		res.Error = bounded("encoding webhook: " + err.Error())
 		return finish()
 	}
 	secrets, err := n.secrets.SigningSecrets(note.TenantID)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -245,7 +247,11 @@ func getTenant(tx *bolt.Tx, tenantID string) (*tenantRecord, error) {
 	return &rec, nil
 }
 
-// Apply implements the projector's Applier for the tenant stream.
+// Apply implements the projector's Applier for the tenant stream. A
+// malformed event (a subject or payload that does not decode, an unknown
+// kind, a key without an id) is skipped and marked with Skip, so that the
+// projector logs and counts it; an error writing the view is returned, and
+// the projector retries the batch.
 func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	tenants, err := tx.CreateBucketIfNotExists(bucketTenants)
 	if err != nil {
@@ -269,8 +275,12 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 			continue // a copy of an event this view has applied (see copies.go)
 		}
 		parts := strings.Split(m.Subject(), ".")
-		if len(parts) != 3 || parts[0] != "tenant" {
-			continue // such as link_used, which only the stream needs
+		if len(parts) == 4 && parts[0] == "tenant" && parts[2] == kindLinkUsed {
+			continue // a used sign-in link: only the stream needs it
+		}
+		if len(parts) != 3 || parts[0] != "tenant" || parts[1] == "" {
+			skip(m, "not a tenant subject")
+			continue
 		}
 		if ok, err := applySessionEvent(tx, parts[1], parts[2], m.Data()); ok || err != nil {
 			if err != nil {
@@ -281,6 +291,10 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 		}
 		sessionsChanged = sessionsChanged || parts[2] == kindKeyRevoked
 		keyID, err := applyEvent(tenants, keys, parts[1], parts[2], m.Data())
+		if errors.Is(err, errMalformed) {
+			skip(m, err.Error())
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -305,12 +319,28 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	}, nil
 }
 
+// errMalformed marks an event the view cannot use: it is skipped, not
+// retried. Every other error of applying is a failure to write the view.
+var errMalformed = errors.New("malformed event")
+
+// skipper is what the projector's messages offer (projector.Skipper).
+type skipper interface{ Skip(reason string) }
+
+func skip(m jetstream.Msg, reason string) {
+	if s, ok := m.(skipper); ok {
+		s.Skip(reason)
+	}
+}
+
 // applyEvent applies one tenant event and returns the id of the key it
 // touched, if any.
 func applyEvent(tenants, keys *bolt.Bucket, tenantID, kind string, data []byte) (string, error) {
 	var ev event
 	if json.Unmarshal(data, &ev) != nil {
-		return "", nil // malformed: skip
+		return "", fmt.Errorf("%w: a %s event that does not decode", errMalformed, kind)
+	}
+	if ev.Key != nil && ev.Key.ID == "" {
+		return "", fmt.Errorf("%w: a key without an id", errMalformed)
 	}
 	keyID := ev.KeyID
 	if ev.Key != nil {
@@ -324,7 +354,7 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 	existing := tenants.Get([]byte(tenantID))
 	if existing != nil {
 		if err := json.Unmarshal(existing, &rec); err != nil {
-			return err
+			return fmt.Errorf("the view's record of tenant %s: %w", tenantID, err)
 		}
 	}
 	switch kind {
@@ -376,7 +406,7 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 		}
 		rec.Secrets = append([]secretEntry{{Sealed: ev.Sealed, Secret: ev.Secret}}, old...)
 	default:
-		return nil
+		return fmt.Errorf("%w: unknown kind %q", errMalformed, kind)
 	}
 	return putJSON(tenants, []byte(tenantID), &rec)
 }

@@ -126,8 +126,14 @@ func (m *Main) newProjections() projections {
 	p := projections{hub: broker.NewHub()}
 	p.view = broker.NewView(db, p.hub)
 	m.tenants = tenant.NewStore(db, m.secretKeys, nil)
-	p.taskProjector = projector.New(m.projectJS, db, broker.StreamTasks, p.view, m.Logger)
-	p.tenantProjector = projector.New(m.projectJS, db, tenant.Stream, m.tenants, m.Logger)
+	appliers := map[string]projector.Applier{broker.StreamTasks: p.view, tenant.Stream: m.tenants}
+	if m.wrapApplier != nil {
+		for stream, a := range appliers {
+			appliers[stream] = m.wrapApplier(stream, a)
+		}
+	}
+	p.taskProjector = projector.New(m.projectJS, db, broker.StreamTasks, appliers[broker.StreamTasks], m.Logger)
+	p.tenantProjector = projector.New(m.projectJS, db, tenant.Stream, appliers[tenant.Stream], m.Logger)
 	m.tenants.OnMiss(p.tenantProjector.CatchUp)
 	return p
 }

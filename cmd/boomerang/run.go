@@ -20,6 +20,7 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/tenant"
@@ -71,6 +72,10 @@ type Main struct {
 	retention tenant.RetentionBounds // --retention and its bounds, checked by ParseFlags
 	janitor   *broker.Janitor
 	now       func() time.Time // the janitor's clock; nil: time.Now (tests move it)
+
+	// wrapApplier, when set (by tests), wraps each stream's applier: a
+	// way to inject faults into the real view.
+	wrapApplier func(stream string, a projector.Applier) projector.Applier
 }
 
 // NewMain returns a Main with the default configuration.
@@ -136,10 +141,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 func (m *Main) Died() <-chan struct{} { return m.parts.Died() }
 
 // ready reports whether this node can serve: every part running, every
-// NATS connection up and both views caught up with their streams.
+// NATS connection up and both views caught up with their streams and able
+// to apply them.
 func (m *Main) ready() error {
 	if m.parts.failure() != nil {
 		return errors.New("a part of this node has stopped")
+	}
+	for _, p := range []*projector.Projector{m.proj.taskProjector, m.proj.tenantProjector} {
+		if p.Err() != nil {
+			return errors.New("the view cannot apply the stream (see the log); retrying")
+		}
 	}
 	for _, nc := range m.conns {
 		if !nc.IsConnected() {

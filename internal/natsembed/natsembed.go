@@ -37,7 +37,14 @@ type Config struct {
 	// When false the server syncs on its own interval (two minutes), which
 	// survives a process crash but not a power loss.
 	SyncAlways bool
+	// MaxPayload is the largest message the server takes, headers
+	// included; zero means DefaultMaxPayload.
+	MaxPayload int32
 }
+
+// DefaultMaxPayload is the embedded server's message limit: room for a
+// task's payload (1 MiB by default) and for an attempt's recorded response.
+const DefaultMaxPayload = 8 << 20
 
 // readyTimeout bounds the wait for the server to start.
 const readyTimeout = 10 * time.Second
@@ -100,7 +107,7 @@ func options(cfg Config) (*server.Options, nkeys.KeyPair, error) {
 		StoreDir:   cfg.Dir,
 		SyncAlways: cfg.SyncAlways,
 		NoSigs:     true,
-		MaxPayload: 8 << 20,
+		MaxPayload: cmp.Or(cfg.MaxPayload, DefaultMaxPayload),
 		Nkeys:      []*server.NkeyUser{{Nkey: pub, AllowedConnectionTypes: only(connInProcess)}},
 	}
 	if cfg.Port == 0 {

@@ -11,6 +11,18 @@
 // The stored sequence of stream S is the 8-byte big-endian value of key
 // "seq/S" in the top-level bucket "meta": existing view files depend on
 // that layout.
+//
+// Failures. A message the Applier cannot use (undecodable, or an event that
+// makes no sense) is skipped: logged with its stream sequence and counted
+// (Skipped), and the batch goes on. Anything else that goes wrong while
+// projecting — a bbolt write or commit that fails (a full or failing disk),
+// the stream unreachable — loses nothing: the batch is rolled back, Err
+// reports the failure (the node's /readyz turns unready) and the projector
+// starts again from the last applied sequence, with backoff (100 ms
+// doubling to 30 s), for as long as it takes. Run returns, which stops the
+// node, only for what no retry can mend: the stored sequence cannot be
+// read, the stream does not exist at start, or the view file is closed or
+// read-only.
 package projector
 
 import (
@@ -20,10 +32,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // bucketMeta holds each projected stream's last applied sequence under
@@ -32,12 +47,24 @@ var bucketMeta = []byte("meta")
 
 // Applier turns a batch of stream messages into changes to the view. Apply
 // runs inside the batch's write transaction and must be deterministic: the
-// same messages give the same view on every node and on every rebuild. It
-// skips messages it cannot use rather than fail; an error aborts the batch
-// and stops the projector. afterCommit, when not nil, runs once the
-// transaction has committed.
+// same messages give the same view on every node and on every rebuild.
+//
+// It tells two failures apart. A message it cannot use it skips, calling
+// Skip on it (every message handed to Apply is a Skipper), and goes on. An
+// error writing the view it returns: the batch is rolled back and tried
+// again later, so an error must never follow from a message's content
+// (validate before writing), or the projector would retry it for ever.
+// afterCommit, when not nil, runs once the transaction has committed.
 type Applier interface {
 	Apply(tx *bolt.Tx, msgs []jetstream.Msg) (afterCommit func(), err error)
+}
+
+// Skipper is implemented by every message the projector hands an Applier.
+// Skip marks the message as one the applier could not use, saying why: the
+// projector logs it with its stream sequence and counts it once the batch
+// has committed.
+type Skipper interface {
+	Skip(reason string)
 }
 
 // Projector keeps a bbolt view of one stream. It reads the stream with an
@@ -57,6 +84,10 @@ type Projector struct {
 	changed chan struct{} // closed and replaced after each commit
 	ready   chan struct{}
 	isReady bool
+	failing error // the last batch's failure, until a batch commits
+
+	skipped atomic.Uint64
+	retry   *backoff.ExponentialBackOff // used by Run's goroutine only
 
 	startedAt   time.Time // when Run began, to report how fast the view caught up
 	startedFrom uint64
@@ -71,8 +102,22 @@ func New(js jetstream.JetStream, db *bolt.DB, stream string, applier Applier, lo
 		batch:   1000,
 		changed: make(chan struct{}),
 		ready:   make(chan struct{}),
+		retry: backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
+			backoff.WithMaxInterval(30*time.Second), backoff.WithMaxElapsedTime(0)),
 	}
 }
+
+// Err returns why the last batch could not be applied, until one is: the
+// view is then falling behind the stream, and the node is not ready.
+func (p *Projector) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failing
+}
+
+// Skipped returns how many messages the applier skipped as unusable since
+// the projector was made.
+func (p *Projector) Skipped() uint64 { return p.skipped.Load() }
 
 // Applied returns the last stream sequence applied to the view.
 func (p *Projector) Applied() uint64 {
@@ -126,7 +171,8 @@ func (p *Projector) streamState(ctx context.Context) (jetstream.Stream, jetstrea
 	return stream, stream.CachedInfo().State, nil
 }
 
-// Run projects until ctx ends or applying fails.
+// Run projects until ctx ends. It retries what fails and returns an error
+// only for what retrying cannot mend (see the package documentation).
 func (p *Projector) Run(ctx context.Context) error {
 	applied, err := p.loadApplied()
 	if err != nil {
@@ -152,9 +198,35 @@ func (p *Projector) Run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, errGap):
 			p.logger.Warn("events arrived out of order; resuming from the last applied one", "applied", p.Applied())
-		default:
+			continue
+		case fatal(err):
 			return err
 		}
+		wait := p.retry.NextBackOff()
+		p.logger.Error("projecting failed; nothing of the batch was kept, retrying from the last applied event",
+			"err", err, "applied", p.Applied(), "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// fatal reports whether err cannot be mended by trying again: the view
+// file is closed (the node is going down, or something closed it under
+// the projector) or was opened read-only.
+func fatal(err error) bool {
+	return errors.Is(err, berrors.ErrDatabaseNotOpen) || errors.Is(err, berrors.ErrDatabaseReadOnly)
+}
+
+// sleep waits for d or until ctx ends, reporting false in the second case.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -198,9 +270,11 @@ func (p *Projector) consume(ctx context.Context, stream jetstream.Stream, target
 			if len(run) > 0 {
 				last, err := p.apply(run)
 				if err != nil {
+					p.setFailing(err)
 					return err
 				}
 				p.setApplied(last)
+				p.retry.Reset()
 				p.markReadyIfCaughtUp(target)
 			}
 			if gap {
@@ -283,14 +357,24 @@ func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, bat
 }
 
 // parsedMsg is a message whose metadata has been parsed once: Metadata
-// returns it without parsing the reply subject again.
+// returns it without parsing the reply subject again. It is the Skipper
+// the applier marks.
 type parsedMsg struct {
 	jetstream.Msg
-	meta *jetstream.MsgMetadata
+	meta    *jetstream.MsgMetadata
+	skipped string // why the applier skipped it
 }
 
 // Metadata returns the parsed metadata.
 func (m *parsedMsg) Metadata() (*jetstream.MsgMetadata, error) { return m.meta, nil }
+
+// Skip marks the message as unusable.
+func (m *parsedMsg) Skip(reason string) {
+	if reason == "" {
+		reason = "unusable"
+	}
+	m.skipped = reason
+}
 
 // anyExists reports whether the stream still holds a message with a
 // sequence in [from, to).
@@ -338,6 +422,12 @@ func (p *Projector) apply(batch []jetstream.Msg) (uint64, error) {
 	if afterCommit != nil {
 		afterCommit()
 	}
+	for _, m := range batch {
+		if pm, ok := m.(*parsedMsg); ok && pm.skipped != "" {
+			p.skipped.Add(1)
+			p.logger.Warn("skipped an event the view cannot use", "seq", pm.meta.Sequence.Stream, "subject", pm.Subject(), "reason", pm.skipped)
+		}
+	}
 	return last, nil
 }
 
@@ -376,9 +466,19 @@ func LastApplied(tx *bolt.Tx, stream string) (uint64, error) {
 	return 0, nil
 }
 
+// setFailing records why a batch could not be applied.
+func (p *Projector) setFailing(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failing = err
+}
+
+// setApplied records a committed batch: the view has moved on, and is no
+// longer failing.
 func (p *Projector) setApplied(seq uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.failing = nil
 	p.applied = seq
 	close(p.changed)
 	p.changed = make(chan struct{})

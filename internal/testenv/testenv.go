@@ -281,10 +281,16 @@ func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...str
 }
 
 // StartJetStream starts an embedded nats-server with JetStream in a temp
-// dir and returns a JetStream client on it.
-func StartJetStream(tb testing.TB) (jetstream.JetStream, *nats.Conn) {
+// dir and returns a JetStream client on it. configure, if given, changes
+// the server's configuration first (a smaller MaxPayload, as an external
+// NATS may have).
+func StartJetStream(tb testing.TB, configure ...func(*natsembed.Config)) (jetstream.JetStream, *nats.Conn) {
 	tb.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Dir: tb.TempDir()}, nil)
+	cfg := natsembed.Config{Dir: tb.TempDir()}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	srv, err := natsembed.Start(cfg, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -37,6 +37,7 @@ var table = []struct {
 		field: FieldError{Field: "days", Message: "is outside the retention this server allows"}},
 	{err: broker.ErrRetentionPassed, kind: NotFound, detail: "The task's retention has passed since it finished: it is being removed."},
 	{err: broker.ErrConflict, kind: Conflict, detail: "The change conflicts with one stored before it; nothing was changed."},
+	{err: broker.ErrEventTooLarge, kind: TooLarge, detail: "The task is larger than the event log takes (its NATS server's max_payload); nothing was stored."},
 }
 
 // internalDetail is all a client learns of a fault on our side.

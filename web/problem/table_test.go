@@ -51,6 +51,8 @@ func TestErrorsMapToTheirProblems(t *testing.T) {
 			"The task's retention has passed since it finished: it is being removed.", "", [2]string{}},
 		{"conflict", broker.ErrConflict, 409, "conflict", "Conflict",
 			"The change conflicts with one stored before it; nothing was changed.", "", [2]string{}},
+		{"event too large", broker.ErrEventTooLarge, 413, "request-too-large", "Request body too large",
+			"The task is larger than the event log takes (its NATS server's max_payload); nothing was stored.", "", [2]string{}},
 		{"body too large", &http.MaxBytesError{Limit: 64}, 413, "request-too-large", "Request body too large",
 			"The request body exceeds 64 bytes.", "", [2]string{}},
 		{"no route", echo.ErrNotFound, 404, "not-found", "Not found", "No route for PATCH /v1/tasks.", "", [2]string{}},
