@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -71,7 +70,7 @@ func (p *Publisher) PublishEventNoWait(tenantID, taskID, kind string, v any) err
 
 // eventMsg is the message of a task event: v as JSON on its task subject.
 func eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, error) {
-	data, err := json.Marshal(v)
+	data, err := marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("broker: encode %s: %w", kind, err)
 	}

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -44,7 +43,7 @@ type hookDue struct {
 // the first one's outcome can both be acted on: at least once, as for any
 // redelivery. To remove a schedule for good, use unschedule.
 func (p *Publisher) schedule(ctx context.Context, kind, tenantID, taskID string, at time.Time, v any) error {
-	data, err := json.Marshal(v)
+	data, err := marshal(v)
 	if err != nil {
 		return fmt.Errorf("broker: encode schedule: %w", err)
 	}
