@@ -31,15 +31,21 @@ const (
 // /v1/tasks, or the dashboard's form. Pointers tell a missing field from a
 // zero one.
 type TaskRequest struct {
-	TargetURL  *string           `json:"targetUrl"`
-	Method     *string           `json:"method"`
-	Headers    map[string]string `json:"headers"`
-	Payload    json.RawMessage   `json:"payload"`
-	WebhookURL *string           `json:"webhookUrl"`
-	Retries    *int              `json:"retries"`
-	Timeout    *float64          `json:"timeout"`
-	Delay      *float64          `json:"delay"`
-	NotBefore  *string           `json:"notBefore"`
+	TargetURL *string           `json:"targetUrl"`
+	Method    *string           `json:"method"`
+	Headers   map[string]string `json:"headers"`
+	// Payload is any JSON value, kept byte for byte as the client wrote
+	// it; with a ContentType that is not JSON, a string whose text is the
+	// body.
+	Payload json.RawMessage `json:"payload"`
+	// PayloadBase64 is a body of bytes, in standard base64.
+	PayloadBase64 *string  `json:"payloadBase64"`
+	ContentType   *string  `json:"contentType"`
+	WebhookURL    *string  `json:"webhookUrl"`
+	Retries       *int     `json:"retries"`
+	Timeout       *float64 `json:"timeout"`
+	Delay         *float64 `json:"delay"`
+	NotBefore     *string  `json:"notBefore"`
 }
 
 var allowedMethods = map[string]bool{
@@ -103,9 +109,7 @@ func (v *Validator) Task(req TaskRequest, idemKey string) (broker.Spec, []proble
 		spec.Method = m
 	}
 	errs = append(errs, checkHeaders(req.Headers)...)
-	if p := req.Payload; len(p) > 0 && string(p) != "null" {
-		spec.Payload = p
-	}
+	checkPayload(req, &spec, fail)
 	if req.Retries != nil {
 		if *req.Retries < 0 || *req.Retries > v.limits.MaxRetries {
 			fail("retries", "must be between 0 and %d", v.limits.MaxRetries)
