@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,7 +29,9 @@ type decoder struct {
 // pointer to a struct, and returns the body as read. It refuses other media
 // types before reading, anything but one JSON object, and member names that
 // are not exactly a field's; every error is a problem that names the field,
-// or the *http.MaxBytesError of a body over the limit.
+// or the *http.MaxBytesError of a body over the limit. A member name given
+// twice in one object is refused too (encoding/json would keep the last),
+// except inside verbatimMembers.
 func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return nil, problem.UnsupportedMediaType.New("Send the body as application/json.")
@@ -49,6 +52,9 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 		return nil, decodeProblem(err)
 	}
 	if p := checkFieldNames(members, d.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
+		return nil, p
+	}
+	if p := checkRepeatedNames(body); p != nil {
 		return nil, p
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -158,3 +164,22 @@ func checkFieldNames(members map[string]json.RawMessage, known map[string]bool) 
 }
 
 func problemMalformed(detail string) *problem.Problem { return problem.Malformed.New(detail) }
+
+// checkRepeatedNames refuses a body, valid JSON, in which an object names a
+// member twice, outside verbatimMembers: which one counts would be a guess.
+func checkRepeatedNames(body []byte) *problem.Problem {
+	_, dupes, err := canonicalJSON(body)
+	if err != nil {
+		return problemMalformed("The body could not be decoded as the expected JSON object.")
+	}
+	if len(dupes) == 0 {
+		return nil
+	}
+	sort.Strings(dupes)
+	dupes = slices.Compact(dupes)
+	errs := make([]problem.FieldError, len(dupes))
+	for i, path := range dupes {
+		errs[i] = problem.FieldError{Field: path, Message: "is given more than once in its object: send it once"}
+	}
+	return problem.Invalid(errs...)
+}

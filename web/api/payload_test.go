@@ -179,6 +179,7 @@ func TestBadPayloadsAreRefused(t *testing.T) {
 		{"contentType too long", `"payload": "x", "contentType": "text/` + strings.Repeat("x", 300) + `"`, "contentType"},
 		{"object as text", `"payload": {"a": 1}, "contentType": "text/plain"`, "payload"},
 		{"number as form data", `"payload": 1, "contentType": "application/x-www-form-urlencoded"`, "payload"},
+		{"payload given twice", `"payload": "a", "payload": "b"`, "payload"},
 	} {
 		r := client.Do(t, http.MethodPost, "/v1/tasks", `{`+ok+`, `+tt.fields+`}`)
 		var p problemBody

@@ -16,6 +16,9 @@ import (
 
 // CreateTask handles POST /v1/tasks.
 func (a *API) CreateTask(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	var req TaskRequest
 	body, err := a.decoder.decodeJSON(c, &req)
 	if err != nil {
