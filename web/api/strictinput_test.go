@@ -1,11 +1,17 @@
 package api_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
@@ -142,5 +148,83 @@ func TestQueryParametersAreChecked(t *testing.T) {
 		if r := client.Do(t, http.MethodGet, path, nil); r.Status != http.StatusOK {
 			t.Errorf("GET %s: got %d %s, want 200", path, r.Status, r.Body)
 		}
+	}
+}
+
+// The same JSON under one Idempotency-Key is the same request whatever the
+// order of its keys, its white space or its string escapes, inside the
+// payload too: the target gets the first request's bytes, once. A real
+// difference, a number spelled otherwise included, stays a 422.
+func TestIdempotencyKeyComparesJSON(t *testing.T) {
+	t.Parallel()
+	env := webtest.Start(t, webtest.Options{Workers: true})
+	client, _ := env.Tenant(t, "acme")
+	target := testenv.NewTarget(t, webtest.Answer(200))
+	first := `{"targetUrl": "` + target.URL + `", "retries": 1, "headers": {"X-A": "1", "X-B": "2"}, "payload": {"b": [1, {"y": 1, "x": "<"}], "a": 1.0e2}}`
+	r := client.Do(t, http.MethodPost, "/v1/tasks", first, "Idempotency-Key", "k1")
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("first: got %d %s", r.Status, r.Body)
+	}
+	var task broker.Task
+	r.JSON(t, &task)
+	for _, same := range []string{
+		`{"payload":{"a":1.0e2,"b":[1,{"x":"\u003c","y":1}]},"headers":{"X-B":"2","X-A":"1"},"retries":1,"targetUrl":"` + target.URL + `"}`,
+		"{\n  \"retries\" : 1 ,\n  \"targetUrl\" : \"" + target.URL + "\",\n  \"headers\": {\"X-A\": \"1\", \"X-B\": \"2\"},\n  \"payload\": {\"a\": 1.0e2, \"b\": [1, {\"y\": 1, \"x\": \"<\"}]}\n}",
+	} {
+		r := client.Do(t, http.MethodPost, "/v1/tasks", same, "Idempotency-Key", "k1")
+		var got broker.Task
+		if r.Status == http.StatusOK {
+			r.JSON(t, &got)
+		}
+		if r.Status != http.StatusOK || got.ID != task.ID || r.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("the same JSON, written otherwise: got %d %s, want 200 with task %s", r.Status, r.Body, task.ID)
+		}
+	}
+	for _, different := range []string{
+		strings.Replace(first, "1.0e2", "100", 1),
+		strings.Replace(first, `"retries": 1`, `"retries": 2`, 1),
+		strings.Replace(first, `"X-B": "2"`, `"X-B": "3"`, 1),
+		strings.Replace(first, `[1, {`, `[{`, 1),
+		strings.Replace(first, `"retries": 1, `, ``, 1),
+	} {
+		if r := client.Do(t, http.MethodPost, "/v1/tasks", different, "Idempotency-Key", "k1"); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("a different request %s: got %d %s, want 422", different, r.Status, r.Body)
+		}
+	}
+	call := waitCalls(t, target, task.ID, 1)[0]
+	want := `{"b": [1, {"y": 1, "x": "<"}], "a": 1.0e2}`
+	if string(call.Body) != want {
+		t.Fatalf("target got %q, want the first request's payload %q", call.Body, want)
+	}
+	webtest.WaitTask(t, client, task.ID, 20*time.Second, webtest.Finished)
+	if n := len(target.CallsFor(task.ID)); n != 1 {
+		t.Fatalf("target called %d times, want once", n)
+	}
+}
+
+// A repeat of a request created before this version, whose stored hash is
+// the old one (the body without white space), is still the same request.
+func TestIdempotencyKeyMatchesTheEarlierHash(t *testing.T) {
+	t.Parallel()
+	env := webtest.Start(t, webtest.Options{})
+	client, creds := env.Tenant(t, "acme")
+	body := `{"targetUrl": "https://example.com/x", "payload": {"n": 1}}`
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, []byte(body))
+	sum := sha256.Sum256(compact.Bytes())
+	id := broker.IdempotentTaskID(creds.TenantID, "k-old", 0)
+	event := `{"targetUrl":"https://example.com/x","method":"POST","payload":{"n":1},"retries":3,"timeout":30,"idempotencyKey":"k-old","createdAt":"` +
+		time.Now().UTC().Format(time.RFC3339Nano) + `","requestHash":"` + hex.EncodeToString(sum[:]) + `"}`
+	env.Publish(t, "task."+creds.TenantID+"."+id+".created", []byte(event))
+	r := client.Do(t, http.MethodPost, "/v1/tasks", body, "Idempotency-Key", "k-old")
+	var got broker.Task
+	if r.Status == http.StatusOK {
+		r.JSON(t, &got)
+	}
+	if r.Status != http.StatusOK || got.ID != id {
+		t.Fatalf("repeat of an earlier request: got %d %s, want 200 with task %s", r.Status, r.Body, id)
+	}
+	if r := client.Do(t, http.MethodPost, "/v1/tasks", strings.Replace(body, "1", "2", 1), "Idempotency-Key", "k-old"); r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("a different request: got %d, want 422", r.Status)
 	}
 }
