@@ -2,10 +2,11 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"sort"
-	"strconv"
+	"slices"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // verbatimMembers are the top-level members of a request body that are
@@ -13,128 +14,178 @@ import (
 // name repeated in them is not ours to refuse.
 var verbatimMembers = map[string]bool{"payload": true}
 
-// canonicalJSON returns the canonical form of one JSON value: no white
-// space, the members of every object sorted by name (members with the same
-// name keep their order, which decides their meaning), strings re-encoded
-// from their value (so "\u003c" and "<" are the same), numbers exactly as
-// written (1.0e2 is not 100: a receiver may tell them apart). It also
-// returns the paths ("headers.X-A") of member names that appear twice in
-// one object outside verbatimMembers. data must be valid JSON.
-func canonicalJSON(data []byte) (canon []byte, dupes []string, err error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	w := canonWriter{dec: dec}
-	var out bytes.Buffer
-	if err := w.value(&out, "", true); err != nil {
-		return nil, nil, err
-	}
-	return out.Bytes(), w.dupes, nil
+// errUnbalanced is returned for JSON whose objects and arrays do not
+// close; callers pass only JSON that encoding/json has accepted.
+var errUnbalanced = errors.New("canonical: unbalanced JSON")
+
+func newDecoder(data []byte) *jsontext.Decoder {
+	return jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true))
 }
 
-type canonWriter struct {
-	dec   *json.Decoder
+// canonicalJSON returns the canonical form of one JSON value: no white
+// space, the members of every object sorted (by their names' canonical
+// spelling; members with the same name keep their order, which decides
+// their meaning), strings written from their value (so "\u003c" and "<"
+// are the same), numbers exactly as written (1.0e2 is not 100: a receiver
+// may tell them apart).
+//
+// The value is read into a tree held in three slices and written once, so
+// the work grows with its size, however deep it nests.
+func canonicalJSON(data []byte) ([]byte, error) {
+	t := canonTree{dec: newDecoder(data), text: make([]byte, 0, len(data))}
+	root, err := t.read()
+	if err != nil {
+		return nil, err
+	}
+	return t.appendNode(make([]byte, 0, len(data)), root), nil
+}
+
+// canonTree is a parsed JSON value: nodes, each container's children as a
+// run of kids, and every scalar and member name in canonical form in text.
+type canonTree struct {
+	dec   *jsontext.Decoder
+	nodes []canonNode
+	kids  []int32
+	text  []byte
+}
+
+type canonNode struct {
+	kind       jsontext.Kind
+	start, end int32 // a scalar's text
+	name       [2]int32
+	kidStart   int32
+	kidEnd     int32
+}
+
+// read reads the next value and returns its node.
+func (t *canonTree) read() (int32, error) {
+	tok, err := t.dec.ReadToken()
+	if err != nil {
+		return 0, err
+	}
+	n := canonNode{kind: tok.Kind(), start: int32(len(t.text))}
+	switch n.kind {
+	case '"':
+		t.text, err = jsontext.AppendQuote(t.text, tok.String())
+	case '0', 't', 'f', 'n':
+		t.text = append(t.text, tok.String()...)
+	case '[', '{':
+		var kids []int32
+		if kids, err = t.readChildren(n.kind == '{'); err == nil {
+			n.kidStart = int32(len(t.kids))
+			t.kids = append(t.kids, kids...)
+			n.kidEnd = int32(len(t.kids))
+		}
+	default:
+		err = errUnbalanced
+	}
+	n.end = int32(len(t.text))
+	t.nodes = append(t.nodes, n)
+	return int32(len(t.nodes) - 1), err
+}
+
+// readChildren reads an array's elements or an object's members, up to and
+// including the token that closes it.
+func (t *canonTree) readChildren(object bool) ([]int32, error) {
+	var kids []int32
+	for t.dec.PeekKind() != ']' && t.dec.PeekKind() != '}' {
+		var name [2]int32
+		if object {
+			tok, err := t.dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			name[0] = int32(len(t.text))
+			if t.text, err = jsontext.AppendQuote(t.text, tok.String()); err != nil {
+				return nil, err
+			}
+			name[1] = int32(len(t.text))
+		}
+		kid, err := t.read()
+		if err != nil {
+			return nil, err
+		}
+		t.nodes[kid].name = name
+		kids = append(kids, kid)
+	}
+	_, err := t.dec.ReadToken()
+	return kids, err
+}
+
+// appendNode appends node i in canonical form.
+func (t *canonTree) appendNode(b []byte, i int32) []byte {
+	n := &t.nodes[i]
+	if n.kind != '[' && n.kind != '{' {
+		return append(b, t.text[n.start:n.end]...)
+	}
+	kids := t.kids[n.kidStart:n.kidEnd]
+	name := func(k int32) []byte { return t.text[t.nodes[k].name[0]:t.nodes[k].name[1]] }
+	if n.kind == '{' {
+		slices.SortStableFunc(kids, func(x, y int32) int { return bytes.Compare(name(x), name(y)) })
+	}
+	b = append(b, byte(n.kind))
+	for j, k := range kids {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		if n.kind == '{' {
+			b = append(append(b, name(k)...), ':')
+		}
+		b = t.appendNode(b, k)
+	}
+	return append(b, byte(n.kind)+2) // ']' is '['+2, '}' is '{'+2
+}
+
+// repeatedNames returns the paths ("headers.X-A") of member names given
+// twice in one object of a JSON value, outside verbatimMembers, whose
+// values it skips unread.
+func repeatedNames(data []byte) ([]string, error) {
+	r := nameWalk{dec: newDecoder(data)}
+	err := r.walk()
+	return r.dupes, err
+}
+
+type nameWalk struct {
+	dec   *jsontext.Decoder
+	path  []string // the member names down to the current value
 	dupes []string
 }
 
-// value writes the next value to out; path names it, and checkDupes says
-// whether repeated names in it are reported.
-func (w *canonWriter) value(out *bytes.Buffer, path string, checkDupes bool) error {
-	tok, err := w.dec.Token()
+func (r *nameWalk) walk() error {
+	tok, err := r.dec.ReadToken()
 	if err != nil {
 		return err
 	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if t == '[' {
-			return w.array(out, path, checkDupes)
+	switch tok.Kind() {
+	case '[':
+		for r.dec.PeekKind() != ']' && err == nil {
+			err = r.walk()
 		}
-		return w.object(out, path, checkDupes)
-	case json.Number:
-		out.WriteString(string(t))
-	case string:
-		writeString(out, t)
-	case bool:
-		out.WriteString(strconv.FormatBool(t))
-	case nil:
-		out.WriteString("null")
+	case '{':
+		seen := map[string]bool{}
+		for r.dec.PeekKind() != '}' && err == nil {
+			if tok, err = r.dec.ReadToken(); err != nil {
+				break
+			}
+			name := tok.String() // before the next read voids tok
+			r.path = append(r.path, name)
+			if seen[name] {
+				r.dupes = append(r.dupes, strings.Join(r.path, "."))
+			}
+			seen[name] = true
+			if len(r.path) == 1 && verbatimMembers[name] {
+				err = r.dec.SkipValue()
+			} else {
+				err = r.walk()
+			}
+			r.path = r.path[:len(r.path)-1]
+		}
+	default:
+		return nil
 	}
-	return nil
-}
-
-func (w *canonWriter) array(out *bytes.Buffer, path string, checkDupes bool) error {
-	out.WriteByte('[')
-	for i := 0; w.dec.More(); i++ {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		if err := w.value(out, path, checkDupes); err != nil {
-			return err
-		}
-	}
-	return w.closing(out, ']')
-}
-
-func (w *canonWriter) object(out *bytes.Buffer, path string, checkDupes bool) error {
-	type member struct {
-		name  string
-		value []byte
-	}
-	var members []member
-	seen := map[string]bool{}
-	for w.dec.More() {
-		tok, err := w.dec.Token()
-		if err != nil {
-			return err
-		}
-		name, _ := tok.(string)
-		sub := join(path, name)
-		if checkDupes && seen[name] {
-			w.dupes = append(w.dupes, sub)
-		}
-		seen[name] = true
-		var value bytes.Buffer
-		if err := w.value(&value, sub, checkDupes && !(path == "" && verbatimMembers[name])); err != nil {
-			return err
-		}
-		members = append(members, member{name, value.Bytes()})
-	}
-	sort.SliceStable(members, func(i, j int) bool { return members[i].name < members[j].name })
-	out.WriteByte('{')
-	for i, m := range members {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		writeString(out, m.name)
-		out.WriteByte(':')
-		out.Write(m.value)
-	}
-	return w.closing(out, '}')
-}
-
-// closing consumes the delimiter that ends an array or object.
-func (w *canonWriter) closing(out *bytes.Buffer, delim byte) error {
-	tok, err := w.dec.Token()
 	if err != nil {
 		return err
 	}
-	if d, ok := tok.(json.Delim); !ok || byte(d) != delim {
-		return errors.New("canonical: unbalanced JSON")
-	}
-	out.WriteByte(delim)
-	return nil
-}
-
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
-}
-
-// writeString writes s as a JSON string, the same way for the same value.
-func writeString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	b.Truncate(b.Len() - 1)
+	_, err = r.dec.ReadToken() // the closing ] or }
+	return err
 }

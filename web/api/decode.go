@@ -168,7 +168,7 @@ func problemMalformed(detail string) *problem.Problem { return problem.Malformed
 // checkRepeatedNames refuses a body, valid JSON, in which an object names a
 // member twice, outside verbatimMembers: which one counts would be a guess.
 func checkRepeatedNames(body []byte) *problem.Problem {
-	_, dupes, err := canonicalJSON(body)
+	dupes, err := repeatedNames(body)
 	if err != nil {
 		return problemMalformed("The body could not be decoded as the expected JSON object.")
 	}

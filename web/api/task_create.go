@@ -50,7 +50,7 @@ func (a *API) CreateTask(c echo.Context) error {
 // target, but a repeat creates nothing: the target gets the first
 // request's bytes, once. Numbers count as written.
 func requestHash(body []byte) string {
-	canon, _, err := canonicalJSON(body)
+	canon, err := canonicalJSON(body)
 	if err != nil {
 		canon = body
 	}
