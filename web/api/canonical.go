@@ -18,8 +18,12 @@ var verbatimMembers = map[string]bool{"payload": true}
 // close; callers pass only JSON that encoding/json has accepted.
 var errUnbalanced = errors.New("canonical: unbalanced JSON")
 
+// newDecoder reads JSON that encoding/json has accepted, as it accepted it:
+// repeated names are reported by repeatedNames, not refused, and a string
+// with a lone surrogate escape ("\ud800", valid JSON that no UTF-8 text
+// can hold) reads as U+FFFD, as encoding/json reads it.
 func newDecoder(data []byte) *jsontext.Decoder {
-	return jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true))
+	return jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 }
 
 // canonicalJSON returns the canonical form of one JSON value: no white

@@ -44,6 +44,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"a name given twice", `{"targetUrl":"https://e.com","targetUrl":"https://evil.example"}`, "", 400, "One or more fields", "targetUrl"},
 		{"a header given twice", `{"targetUrl":"https://e.com","headers":{"X-A":"1","X-A":"2"}}`, "", 400, "One or more fields", "headers.X-A"},
 		{"a name twice in the payload", `{"targetUrl":"https://e.com","payload":{"a":1,"a":[2]}}`, "", 0, "", ""},
+		{"a lone surrogate", `{"targetUrl":"https://e.com","payload":"\ud800"}`, "", 0, "", ""},
 		{"wrong content type", ok, "text/plain", 415, "application/json", ""},
 		{"empty body", "", "", 400, "empty", ""},
 		{"white space", " \t\r\n", "", 400, "empty", ""},

@@ -16,9 +16,9 @@ import (
 )
 
 // trickyPayload is JSON that a re-encoding would change: white space,
-// <>&, \u escapes, a number spelled 1.0e2, a name given twice, a
-// non-ASCII character and U+2028.
-const trickyPayload = "{ \"q\" : \"<a&b>\",\n\t\"e\":\"\\u00e9\\u003c\\ud83d\\ude00\", \"n\": 1.0e2, \"big\": 12345678901234567890, \"q\": [ ], \"é\": \"\u2028\" }"
+// <>&, \u escapes (a lone surrogate too), a number spelled 1.0e2, a name
+// given twice, a non-ASCII character and U+2028.
+const trickyPayload = "{ \"q\" : \"<a&b>\",\n\t\"e\":\"\\u00e9\\u003c\\ud83d\\ude00\\ud800\", \"n\": 1.0e2, \"big\": 12345678901234567890, \"q\": [ ], \"é\": \"\u2028\" }"
 
 // waitCalls waits until the target has had n calls for the task.
 func waitCalls(t *testing.T, target *testenv.Target, id string, n int) []testenv.Call {
@@ -179,6 +179,7 @@ func TestBadPayloadsAreRefused(t *testing.T) {
 		{"contentType too long", `"payload": "x", "contentType": "text/` + strings.Repeat("x", 300) + `"`, "contentType"},
 		{"object as text", `"payload": {"a": 1}, "contentType": "text/plain"`, "payload"},
 		{"number as form data", `"payload": 1, "contentType": "application/x-www-form-urlencoded"`, "payload"},
+		{"text with a lone surrogate", `"payload": "a\ud800b", "contentType": "text/plain"`, "payload"},
 		{"payload given twice", `"payload": "a", "payload": "b"`, "payload"},
 	} {
 		r := client.Do(t, http.MethodPost, "/v1/tasks", `{`+ok+`, `+tt.fields+`}`)

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/boomerang-dev/boomerang/broker"
@@ -55,6 +56,8 @@ func checkPayload(req TaskRequest, spec *broker.Spec, fail func(field, format st
 		fail("contentType", "is set in headers as well (Content-Type): set it in one place")
 	case hasJSON && !broker.IsJSONContentType(ct) && !bytes.HasPrefix(req.Payload, []byte(`"`)):
 		fail("payload", "must be a string when contentType is not a JSON type (the string's text is the body); send other bytes as payloadBase64")
+	case hasJSON && !broker.IsJSONContentType(ct) && !jsontext.Value(req.Payload).IsValid():
+		fail("payload", "must be text: a \\u escape from D800 to DFFF must be half of a surrogate pair; send other bytes as payloadBase64")
 	default:
 		spec.ContentType = ct
 	}
