@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
@@ -33,8 +35,8 @@ type decoder struct {
 // twice in one object is refused too (encoding/json would keep the last),
 // except inside verbatimMembers.
 func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
-	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return nil, problem.UnsupportedMediaType.New("Send the body as application/json.")
+	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !jsonMediaType(ct) {
+		return nil, problem.UnsupportedMediaType.New("Send the body as application/json (UTF-8).")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, d.maxBody))
 	if err != nil {
@@ -182,4 +184,17 @@ func checkRepeatedNames(body []byte) *problem.Problem {
 		errs[i] = problem.FieldError{Field: path, Message: "is given more than once in its object: send it once"}
 	}
 	return problem.Invalid(errs...)
+}
+
+// jsonMediaType reports whether a request's Content-Type is JSON in UTF-8:
+// application/json or a +json type, with no charset or charset=utf-8.
+// "application/jsonp" or a UTF-16 charset would be read as what they are
+// not.
+func jsonMediaType(ct string) bool {
+	_, params, err := mime.ParseMediaType(ct)
+	if err != nil || !broker.IsJSONContentType(ct) {
+		return false
+	}
+	charset, ok := params["charset"]
+	return !ok || strings.EqualFold(charset, "utf-8")
 }

@@ -32,6 +32,8 @@ func TestAmbiguousTaskInputIsRefused(t *testing.T) {
 		{"a name with a colon", `"headers": {"X:A": "1"}`, "headers.X:A", "not a valid header name"},
 		{"an empty name", `"headers": {"": "1"}`, "headers.", "not a valid header name"},
 		{"a name outside ASCII", `"headers": {"X-É": "1"}`, "headers.X-É", "not a valid header name"},
+		{"a value with a space around it", `"headers": {"X-A": "token "}`, "headers.X-A", "spaces or tabs around"},
+		{"a value with a tab before it", `"headers": {"X-A": "\ttoken"}`, "headers.X-A", "spaces or tabs around"},
 		{"a member twice", `"retries": 1, "retries": 5`, "retries", "more than once"},
 		{"port 0", `"webhookUrl": "https://example.com:0/"`, "webhookUrl", "port"},
 		{"port 65536", `"targetUrl": "https://example.com:65536/"`, "targetUrl", "port"},

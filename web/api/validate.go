@@ -224,6 +224,8 @@ func checkHeaders(h map[string]string) []problem.FieldError {
 			errs = append(errs, problem.FieldError{Field: field, Message: "is not a valid header name"})
 		case !httpguts.ValidHeaderFieldValue(v):
 			errs = append(errs, problem.FieldError{Field: field, Message: "has a character not allowed in a header value (CR, LF or a control character)"})
+		case strings.Trim(v, " \t") != v:
+			errs = append(errs, problem.FieldError{Field: field, Message: "has spaces or tabs around its value, which HTTP drops: remove them"})
 		case reservedHeaders[strings.ToLower(k)]:
 			errs = append(errs, problem.FieldError{Field: field, Message: "is set by Boomerang and may not be overridden"})
 		}
