@@ -159,39 +159,25 @@ func TestBadPayloadsAreRefused(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{})
 	client, _ := env.Tenant(t, "acme")
-	ok := `"targetUrl": "https://example.com/x"`
-	before := env.TaskLastSeq(t)
-	for _, tt := range []struct{ name, fields, field string }{
-		{"payload and payloadBase64", `"payload": 1, "payloadBase64": "AA=="`, "payloadBase64"},
-		{"base64 not base64", `"payloadBase64": "not base64!"`, "payloadBase64"},
-		{"base64 unpadded", `"payloadBase64": "AA"`, "payloadBase64"},
-		{"base64 URL alphabet", `"payloadBase64": "-_8="`, "payloadBase64"},
-		{"base64 with a line break", `"payloadBase64": "AAAA\nAAAA"`, "payloadBase64"},
-		{"base64 empty", `"payloadBase64": ""`, "payloadBase64"},
-		{"base64 wrong type", `"payloadBase64": [1]`, "payloadBase64"},
-		{"contentType without payload", `"contentType": "text/plain"`, "contentType"},
-		{"contentType with a null payload", `"payload": null, "contentType": "text/plain"`, "contentType"},
-		{"contentType and a Content-Type header", `"payload": "x", "contentType": "text/plain", "headers": {"Content-Type": "text/plain"}`, "contentType"},
-		{"contentType and a content-type header", `"payload": "x", "contentType": "text/plain", "headers": {"content-type": "text/html"}`, "contentType"},
-		{"contentType not a media type", `"payload": "x", "contentType": "plain"`, "contentType"},
-		{"contentType empty", `"payload": "x", "contentType": ""`, "contentType"},
-		{"contentType with CR LF", `"payload": "x", "contentType": "text/plain\r\nX-Injected: 1"`, "contentType"},
-		{"contentType too long", `"payload": "x", "contentType": "text/` + strings.Repeat("x", 300) + `"`, "contentType"},
-		{"object as text", `"payload": {"a": 1}, "contentType": "text/plain"`, "payload"},
-		{"number as form data", `"payload": 1, "contentType": "application/x-www-form-urlencoded"`, "payload"},
-		{"text with a lone surrogate", `"payload": "a\ud800b", "contentType": "text/plain"`, "payload"},
-		{"payload given twice", `"payload": "a", "payload": "b"`, "payload"},
-	} {
-		r := client.Do(t, http.MethodPost, "/v1/tasks", `{`+ok+`, `+tt.fields+`}`)
-		var p problemBody
-		if r.Status == http.StatusBadRequest {
-			r.JSON(t, &p)
-		}
-		if r.Status != http.StatusBadRequest || len(p.Errors) == 0 || p.Errors[0].Field != tt.field {
-			t.Errorf("%s: got %d %s, want 400 naming %s", tt.name, r.Status, r.Body, tt.field)
-		}
-	}
-	if after := env.TaskLastSeq(t); after != before {
-		t.Fatalf("the task stream moved from %d to %d", before, after)
-	}
+	refuseEach(t, env, client, []refusal{
+		{"payload and payloadBase64", `"payload": 1, "payloadBase64": "AA=="`, "payloadBase64", ""},
+		{"base64 not base64", `"payloadBase64": "not base64!"`, "payloadBase64", ""},
+		{"base64 unpadded", `"payloadBase64": "AA"`, "payloadBase64", ""},
+		{"base64 URL alphabet", `"payloadBase64": "-_8="`, "payloadBase64", ""},
+		{"base64 with a line break", `"payloadBase64": "AAAA\nAAAA"`, "payloadBase64", ""},
+		{"base64 empty", `"payloadBase64": ""`, "payloadBase64", ""},
+		{"base64 wrong type", `"payloadBase64": [1]`, "payloadBase64", ""},
+		{"contentType without payload", `"contentType": "text/plain"`, "contentType", ""},
+		{"contentType with a null payload", `"payload": null, "contentType": "text/plain"`, "contentType", ""},
+		{"contentType and a Content-Type header", `"payload": "x", "contentType": "text/plain", "headers": {"Content-Type": "text/plain"}`, "contentType", ""},
+		{"contentType and a content-type header", `"payload": "x", "contentType": "text/plain", "headers": {"content-type": "text/html"}`, "contentType", ""},
+		{"contentType not a media type", `"payload": "x", "contentType": "plain"`, "contentType", ""},
+		{"contentType empty", `"payload": "x", "contentType": ""`, "contentType", ""},
+		{"contentType with CR LF", `"payload": "x", "contentType": "text/plain\r\nX-Injected: 1"`, "contentType", ""},
+		{"contentType too long", `"payload": "x", "contentType": "text/` + strings.Repeat("x", 300) + `"`, "contentType", ""},
+		{"object as text", `"payload": {"a": 1}, "contentType": "text/plain"`, "payload", ""},
+		{"number as form data", `"payload": 1, "contentType": "application/x-www-form-urlencoded"`, "payload", ""},
+		{"text with a lone surrogate", `"payload": "a\ud800b", "contentType": "text/plain"`, "payload", ""},
+		{"payload given twice", `"payload": "a", "payload": "b"`, "payload", ""},
+	})
 }

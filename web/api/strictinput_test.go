@@ -22,9 +22,7 @@ func TestAmbiguousTaskInputIsRefused(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{})
 	client, _ := env.Tenant(t, "acme")
-	ok := `"targetUrl": "https://example.com/x"`
-	before := env.TaskLastSeq(t)
-	for _, tt := range []struct{ name, fields, field, message string }{
+	refuseEach(t, env, client, []refusal{
 		{"headers differing in case", `"headers": {"X-Token": "a", "x-token": "b"}`, "headers.X-Token", `"X-Token" and "x-token"`},
 		{"three spellings", `"headers": {"x-a": "1", "X-A": "2", "X-a": "3"}`, "headers.X-A", `"X-A", "X-a" and "x-a"`},
 		{"a header twice", `"headers": {"X-A": "1", "X-A": "2"}`, "headers.X-A", "more than once"},
@@ -43,8 +41,29 @@ func TestAmbiguousTaskInputIsRefused(t *testing.T) {
 		{"a fragment", `"targetUrl": "https://example.com/x#y"`, "targetUrl", "fragment"},
 		{"a space", `"targetUrl": "https://example.com/a b"`, "targetUrl", "spaces"},
 		{"non-ASCII in the query", `"targetUrl": "https://example.com/?q=é"`, "targetUrl", "percent-encode"},
+	})
+	for _, fields := range []map[string]any{
+		{"headers": map[string]string{"X-Token": "a", "X-Other": "b"}},
+		{"targetUrl": "https://bücher.example:65535/a%20b?q=%C3%A9"},
+		{"targetUrl": "https://example.com./", "webhookUrl": "https://example.com:1/"},
 	} {
-		body := `{` + ok + `, ` + tt.fields + `}`
+		if _, set := fields["targetUrl"]; !set {
+			fields["targetUrl"] = "https://example.com/x"
+		}
+		webtest.CreateTask(t, client, fields)
+	}
+}
+
+// refusal is a create that must be a 400 naming field, with message in
+// its explanation; fields replace targetUrl when they name it.
+type refusal struct{ name, fields, field, message string }
+
+// refuseEach posts each refusal and checks its 400; none may publish.
+func refuseEach(t *testing.T, env *webtest.Env, client *testenv.Client, cases []refusal) {
+	t.Helper()
+	before := env.TaskLastSeq(t)
+	for _, tt := range cases {
+		body := `{"targetUrl": "https://example.com/x", ` + tt.fields + `}`
 		if strings.HasPrefix(tt.fields, `"targetUrl"`) {
 			body = `{` + tt.fields + `}`
 		}
@@ -59,16 +78,6 @@ func TestAmbiguousTaskInputIsRefused(t *testing.T) {
 	}
 	if after := env.TaskLastSeq(t); after != before {
 		t.Fatalf("the task stream moved from %d to %d", before, after)
-	}
-	for _, fields := range []map[string]any{
-		{"headers": map[string]string{"X-Token": "a", "X-Other": "b"}},
-		{"targetUrl": "https://bücher.example:65535/a%20b?q=%C3%A9"},
-		{"targetUrl": "https://example.com./", "webhookUrl": "https://example.com:1/"},
-	} {
-		if _, set := fields["targetUrl"]; !set {
-			fields["targetUrl"] = "https://example.com/x"
-		}
-		webtest.CreateTask(t, client, fields)
 	}
 }
 

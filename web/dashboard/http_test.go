@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
@@ -136,10 +137,7 @@ func TestDevSignInLinkWorksOnce(t *testing.T) {
 func TestNewTaskFormUsesTheAPIsValidation(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{})
-	apiClient, creds := env.Tenant(t, "acme")
-	browser, csrf := env.SignIn(t, creds.APIKey)
-	noRedirect := *browser
-	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	apiClient, noRedirect, csrf := formBrowser(t, env)
 	before := env.TaskLastSeq(t)
 	form := url.Values{"csrf": {csrf("/tasks/new")}, "targetUrl": {"ftp://example.com/x"}, "method": {"POST"},
 		"retries": {"26"}, "headers": {"Host: evil.example"}, "payload": {`{"a": 1}`}}
@@ -265,10 +263,7 @@ func TestLivePagesResumeAfterWhatTheyShow(t *testing.T) {
 func TestNewTaskFormPayloadsAndHeaders(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{})
-	apiClient, creds := env.Tenant(t, "acme")
-	browser, csrf := env.SignIn(t, creds.APIKey)
-	noRedirect := *browser
-	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	apiClient, noRedirect, csrf := formBrowser(t, env)
 	post := func(fields url.Values) (int, string, string) {
 		t.Helper()
 		fields.Set("csrf", csrf("/tasks/new"))
@@ -312,4 +307,16 @@ func TestNewTaskFormPayloadsAndHeaders(t *testing.T) {
 	if body, ct := task.Body(); string(body) != text || ct != "text/plain; charset=utf-8" {
 		t.Fatalf("the form's text task sends %q as %q, want %q as text/plain", body, ct, text)
 	}
+}
+
+// formBrowser creates a tenant and signs in to it; it returns the tenant's
+// API client and a browser that does not follow redirects, with a way to
+// read a page's CSRF token.
+func formBrowser(t *testing.T, env *webtest.Env) (*testenv.Client, *http.Client, func(string) string) {
+	t.Helper()
+	apiClient, creds := env.Tenant(t, "acme")
+	browser, csrf := env.SignIn(t, creds.APIKey)
+	noRedirect := *browser
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return apiClient, &noRedirect, csrf
 }
