@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -73,9 +74,11 @@ func NewTasks(pub *Publisher, view *View, progress ViewProgress, logger *slog.Lo
 // With an idempotency key the id derives from the tenant, the key and a
 // generation, and the stream refuses a second created event for it, on any
 // node. Within the idempotency window a repeat returns the first task with
-// replay true, or ErrIdempotencyMismatch when requestHash differs; after the
-// window the key starts a new generation.
-func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestHash string) (task *Task, replay bool, err error) {
+// replay true, or ErrIdempotencyMismatch when the first request's hash is
+// neither requestHash nor one of sameRequest (the hashes of this request
+// as earlier versions computed them); after the window the key starts a
+// new generation.
+func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestHash string, sameRequest ...string) (task *Task, replay bool, err error) {
 	if spec.IdempotencyKey == "" {
 		task, err := t.create(ctx, tenantID, NewTaskID(), spec, "")
 		return task, false, err
@@ -93,7 +96,7 @@ func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestH
 		if t.now().Sub(first.CreatedAt) > t.IdempotencyWindow {
 			continue // that use of the key has expired: try the next generation
 		}
-		if first.RequestHash != requestHash {
+		if first.RequestHash != requestHash && !slices.Contains(sameRequest, first.RequestHash) {
 			return nil, false, ErrIdempotencyMismatch
 		}
 		if task, err := t.Get(ctx, tenantID, id); err == nil {

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -60,13 +59,13 @@ func withNote(errText, note string) string {
 	return errText + "; " + tooLargeNote + note
 }
 
-// encodeFit encodes v as JSON in at most limit bytes. A recorder that does
+// encodeFit encodes v as JSON (see marshal) in at most limit bytes. A recorder that does
 // not fit loses its responses' bodies, or else their headers, or else both,
 // the first of these that fits, with markers (bodyTruncated,
 // headersTruncated) and a note; anything else that does not fit is
 // ErrEventTooLarge.
 func encodeFit(v any, limit int) ([]byte, error) {
-	data, err := json.Marshal(v)
+	data, err := marshal(v)
 	if err != nil || len(data) <= limit {
 		return data, err
 	}
@@ -89,7 +88,7 @@ func encodeFit(v any, limit int) ([]byte, error) {
 				continue
 			}
 			r.note(strings.Join(parts, " and ") + " dropped")
-			if data, err = json.Marshal(v); err != nil || len(data) <= limit {
+			if data, err = marshal(v); err != nil || len(data) <= limit {
 				return data, err
 			}
 		}

@@ -29,7 +29,7 @@ func TestOutcomesFitASmallMaxPayload(t *testing.T) {
 	hugeBody, _ := json.Marshal(strings.Repeat("\x01", 20<<10))
 	bigHeaders := map[string]string{}
 	for _, name := range []string{"A", "B", "C", "D", "E"} {
-		bigHeaders["X-"+name] = strings.Repeat("<", 2<<10)
+		bigHeaders["X-"+name] = strings.Repeat("\x01", 2<<10) // six bytes each in JSON
 	}
 	tests := []struct {
 		name        string

@@ -40,11 +40,20 @@ func (s Status) Valid() bool {
 
 // Spec is what a tenant asked for when it created a task.
 type Spec struct {
-	TargetURL  string            `json:"targetUrl"`
-	Method     string            `json:"method"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	Payload    json.RawMessage   `json:"payload,omitempty"`
-	WebhookURL string            `json:"webhookUrl,omitempty"`
+	TargetURL string            `json:"targetUrl"`
+	Method    string            `json:"method"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	// Payload is a JSON payload byte for byte as the client wrote it, or,
+	// when ContentType is not a JSON type, a JSON string whose text is the
+	// body. See Body.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// PayloadBase64 is a payload of bytes (base64 in JSON); a spec has
+	// Payload or PayloadBase64, not both.
+	PayloadBase64 []byte `json:"payloadBase64,omitempty"`
+	// ContentType is the payload's media type as the client named it; ""
+	// means the default (see Body).
+	ContentType string `json:"contentType,omitempty"`
+	WebhookURL  string `json:"webhookUrl,omitempty"`
 	// Retries is how many attempts may follow the first one.
 	Retries int `json:"retries"`
 	// Timeout is the limit of one attempt, in seconds.

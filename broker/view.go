@@ -122,9 +122,11 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 		NextAttemptAt: rec.NextAttemptAt, AttemptCount: rec.AttemptCount,
 		Attempts: []Attempt{}, Version: rec.LastSeq,
 	}
-	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &t.Spec); err != nil {
+	var created createdEvent // the spec record is the created event
+	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &created); err != nil {
 		return nil, fmt.Errorf("broker: task spec: %w", err)
 	}
+	t.Spec = created.Spec
 	prefix := append(append([]byte{}, id...), 0)
 	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {
 		var a Attempt

@@ -19,7 +19,7 @@ import (
 var (
 	bucketTasks      = []byte("tasks")
 	bucketState      = []byte("state")      // task id -> taskRecord
-	bucketSpec       = []byte("spec")       // task id -> Spec
+	bucketSpec       = []byte("spec")       // task id -> its created event (the Spec)
 	bucketAttempts   = []byte("attempts")   // task id, 0, uint32 number -> Attempt
 	bucketDeliveries = []byte("deliveries") // task id, 0, uint32 number -> Delivery
 	bucketByTime     = []byte("bytime")     // uint64 created nanos, task id -> nil

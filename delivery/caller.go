@@ -71,10 +71,7 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	var body []byte
-	if len(req.Spec.Payload) > 0 {
-		body = req.Spec.Payload
-	}
+	body, contentType := req.Spec.Body()
 	httpReq, err := http.NewRequestWithContext(ctx, req.Spec.Method, req.Spec.TargetURL, bytes.NewReader(body))
 	if err != nil {
 		res.Outcome, res.Error = broker.OutcomeFailed, invalidRequest(err)
@@ -86,8 +83,8 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 	for k, v := range req.Spec.Headers {
 		httpReq.Header.Set(k, v)
 	}
-	if body != nil && httpReq.Header.Get("Content-Type") == "" {
-		httpReq.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		httpReq.Header.Set("Content-Type", contentType)
 	}
 	if httpReq.Header.Get("User-Agent") == "" {
 		httpReq.Header.Set("User-Agent", userAgent)

@@ -244,8 +244,8 @@ func TestDashboardInChromium(t *testing.T) {
 	if flash := b.text(t, ".flash"); flash != "Task created." {
 		t.Fatalf("after the page refreshed itself: flash %q", flash)
 	}
-	calls := target.CallsFor(formTaskID)
-	if len(calls) == 0 || calls[0].Header.Get("X-From") != "dashboard" || string(calls[0].Body) != `{"hello":"form"}` {
+	calls := target.CallsFor(formTaskID) // the payload byte for byte as typed
+	if len(calls) == 0 || calls[0].Header.Get("X-From") != "dashboard" || string(calls[0].Body) != `{"hello": "form"}` {
 		t.Fatalf("the form's task reached the target as %+v", calls)
 	}
 

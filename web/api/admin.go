@@ -18,6 +18,9 @@ type createTenantRequest struct {
 // CreateTenant handles POST /admin/v1/tenants: 201 with the new tenant's
 // id, API key and signing secret, shown only in this answer.
 func (a *API) CreateTenant(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	var req createTenantRequest
 	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
 		return err
@@ -48,6 +51,9 @@ type limitsBody struct {
 
 // GetTenantLimits handles GET /admin/v1/tenants/:tenant/limits.
 func (a *API) GetTenantLimits(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	t, err := a.tenants.Get(c.Param("tenant"))
 	if err != nil {
 		return err
@@ -57,6 +63,9 @@ func (a *API) GetTenantLimits(c echo.Context) error {
 
 // PutTenantLimits handles PUT /admin/v1/tenants/:tenant/limits.
 func (a *API) PutTenantLimits(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	var req limitsBody
 	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
 		return err

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
@@ -28,10 +31,12 @@ type decoder struct {
 // pointer to a struct, and returns the body as read. It refuses other media
 // types before reading, anything but one JSON object, and member names that
 // are not exactly a field's; every error is a problem that names the field,
-// or the *http.MaxBytesError of a body over the limit.
+// or the *http.MaxBytesError of a body over the limit. A member name given
+// twice in one object is refused too (encoding/json would keep the last),
+// except inside verbatimMembers.
 func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
-	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return nil, problem.UnsupportedMediaType.New("Send the body as application/json.")
+	if ct := c.Request().Header.Get("Content-Type"); ct != "" && !jsonMediaType(ct) {
+		return nil, problem.UnsupportedMediaType.New("Send the body as application/json (UTF-8).")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, d.maxBody))
 	if err != nil {
@@ -49,6 +54,9 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 		return nil, decodeProblem(err)
 	}
 	if p := checkFieldNames(members, d.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
+		return nil, p
+	}
+	if p := checkRepeatedNames(body); p != nil {
 		return nil, p
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -158,3 +166,35 @@ func checkFieldNames(members map[string]json.RawMessage, known map[string]bool) 
 }
 
 func problemMalformed(detail string) *problem.Problem { return problem.Malformed.New(detail) }
+
+// checkRepeatedNames refuses a body, valid JSON, in which an object names a
+// member twice, outside verbatimMembers: which one counts would be a guess.
+func checkRepeatedNames(body []byte) *problem.Problem {
+	dupes, err := repeatedNames(body)
+	if err != nil {
+		return problemMalformed("The body could not be decoded as the expected JSON object.")
+	}
+	if len(dupes) == 0 {
+		return nil
+	}
+	sort.Strings(dupes)
+	dupes = slices.Compact(dupes)
+	errs := make([]problem.FieldError, len(dupes))
+	for i, path := range dupes {
+		errs[i] = problem.FieldError{Field: path, Message: "is given more than once in its object: send it once"}
+	}
+	return problem.Invalid(errs...)
+}
+
+// jsonMediaType reports whether a request's Content-Type is JSON in UTF-8:
+// application/json or a +json type, with no charset or charset=utf-8.
+// "application/jsonp" or a UTF-16 charset would be read as what they are
+// not.
+func jsonMediaType(ct string) bool {
+	_, params, err := mime.ParseMediaType(ct)
+	if err != nil || !broker.IsJSONContentType(ct) {
+		return false
+	}
+	charset, ok := params["charset"]
+	return !ok || strings.EqualFold(charset, "utf-8")
+}

@@ -21,6 +21,9 @@ const eventBatch = 500
 // change of one task, from the beginning or after Last-Event-ID. The stream
 // ends once the task has finished and its webhook has settled.
 func (a *API) TaskEvents(c echo.Context) error {
+	if err := checkQuery(c, "lastEventId", "token"); err != nil {
+		return err
+	}
 	task, err := LoadTask(c, a.tasks)
 	if err != nil {
 		return err
@@ -55,6 +58,9 @@ func (a *API) TaskEvents(c echo.Context) error {
 // live updates: every change of all the tenant's tasks, from now on or
 // after Last-Event-ID. It does not end by itself.
 func (a *API) TenantEvents(c echo.Context) error {
+	if err := checkQuery(c, "lastEventId"); err != nil {
+		return err
+	}
 	tenantID := Principal(c).TenantID
 	after, given, err := lastEventID(c)
 	if err != nil {

@@ -12,6 +12,9 @@ import (
 
 // CancelTask handles DELETE /v1/tasks/:id.
 func (a *API) CancelTask(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	id, err := TaskParam(c)
 	if err != nil {
 		return err
@@ -28,6 +31,9 @@ func (a *API) CancelTask(c echo.Context) error {
 
 // RedeliverTask handles POST /v1/tasks/:id/redeliver.
 func (a *API) RedeliverTask(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	id, err := TaskParam(c)
 	if err != nil {
 		return err

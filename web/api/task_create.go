@@ -16,6 +16,9 @@ import (
 
 // CreateTask handles POST /v1/tasks.
 func (a *API) CreateTask(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	var req TaskRequest
 	body, err := a.decoder.decodeJSON(c, &req)
 	if err != nil {
@@ -25,11 +28,11 @@ func (a *API) CreateTask(c echo.Context) error {
 	if len(errs) > 0 {
 		return problem.Invalid(errs...)
 	}
-	hash := ""
+	var hash, legacy string
 	if spec.IdempotencyKey != "" {
-		hash = requestHash(body)
+		hash, legacy = requestHash(body), legacyRequestHash(body)
 	}
-	task, replay, err := a.tasks.Create(c.Request().Context(), Principal(c).TenantID, spec, hash)
+	task, replay, err := a.tasks.Create(c.Request().Context(), Principal(c).TenantID, spec, hash, legacy)
 	switch {
 	case err != nil:
 		return err
@@ -40,9 +43,25 @@ func (a *API) CreateTask(c echo.Context) error {
 	return a.createdResponse(c, http.StatusAccepted, task)
 }
 
-// requestHash identifies a create request for idempotency: its JSON body
-// with insignificant white space removed, and nothing else.
+// requestHash identifies a create request for idempotency: the canonical
+// form of its JSON body (canonicalJSON), so that the same JSON with its
+// keys in another order, other white space or other string escapes is the
+// same request, payload included. The payload's bytes matter to the
+// target, but a repeat creates nothing: the target gets the first
+// request's bytes, once. Numbers count as written.
 func requestHash(body []byte) string {
+	canon, err := canonicalJSON(body)
+	if err != nil {
+		canon = body
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:])
+}
+
+// legacyRequestHash is the request hash of earlier versions (the body
+// without insignificant white space): a repeat of a request created
+// before an upgrade still matches it.
+func legacyRequestHash(body []byte) string {
 	var compact bytes.Buffer
 	if json.Compact(&compact, body) != nil {
 		compact.Reset()

@@ -13,6 +13,9 @@ import (
 
 // ListTasks handles GET /v1/tasks?status=&cursor=&limit=.
 func (a *API) ListTasks(c echo.Context) error {
+	if err := checkQuery(c, "status", "createdAfter", "createdBefore", "cursor", "limit"); err != nil {
+		return err
+	}
 	q := broker.ListQuery{Status: broker.Status(c.QueryParam("status")), Cursor: c.QueryParam("cursor")}
 	var errs []problem.FieldError
 	if q.Status != "" && !q.Status.Valid() {

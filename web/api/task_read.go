@@ -52,6 +52,9 @@ func getTask(ctx context.Context, tasks *broker.Tasks, tenantID, id string) (*br
 // GetTask handles GET /v1/tasks/:id. With ?wait= it long-polls: see
 // longPoll.
 func (a *API) GetTask(c echo.Context) error {
+	if err := checkQuery(c, "wait", "token"); err != nil {
+		return err
+	}
 	id, err := TaskParam(c)
 	if err != nil {
 		return err
@@ -141,6 +144,9 @@ func (a *API) parseWait(v string) (time.Duration, error) {
 // TaskStatus handles GET /v1/tasks/:id/status, the status monitor: 200 with
 // Retry-After while the task runs, 303 to the result once it has finished.
 func (a *API) TaskStatus(c echo.Context) error {
+	if err := checkQuery(c, "token"); err != nil {
+		return err
+	}
 	task, err := LoadTask(c, a.tasks)
 	if err != nil {
 		return err
@@ -179,6 +185,9 @@ func (a *API) retryAfterSeconds(t *broker.Task) int {
 // TaskResult handles GET /v1/tasks/:id/result: the final response or
 // error, 409 before the task has finished.
 func (a *API) TaskResult(c echo.Context) error {
+	if err := checkQuery(c, "token"); err != nil {
+		return err
+	}
 	task, err := LoadTask(c, a.tasks)
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,15 +33,21 @@ const (
 // /v1/tasks, or the dashboard's form. Pointers tell a missing field from a
 // zero one.
 type TaskRequest struct {
-	TargetURL  *string           `json:"targetUrl"`
-	Method     *string           `json:"method"`
-	Headers    map[string]string `json:"headers"`
-	Payload    json.RawMessage   `json:"payload"`
-	WebhookURL *string           `json:"webhookUrl"`
-	Retries    *int              `json:"retries"`
-	Timeout    *float64          `json:"timeout"`
-	Delay      *float64          `json:"delay"`
-	NotBefore  *string           `json:"notBefore"`
+	TargetURL *string           `json:"targetUrl"`
+	Method    *string           `json:"method"`
+	Headers   map[string]string `json:"headers"`
+	// Payload is any JSON value, kept byte for byte as the client wrote
+	// it; with a ContentType that is not JSON, a string whose text is the
+	// body.
+	Payload json.RawMessage `json:"payload"`
+	// PayloadBase64 is a body of bytes, in standard base64.
+	PayloadBase64 *string  `json:"payloadBase64"`
+	ContentType   *string  `json:"contentType"`
+	WebhookURL    *string  `json:"webhookUrl"`
+	Retries       *int     `json:"retries"`
+	Timeout       *float64 `json:"timeout"`
+	Delay         *float64 `json:"delay"`
+	NotBefore     *string  `json:"notBefore"`
 }
 
 var allowedMethods = map[string]bool{
@@ -103,9 +111,7 @@ func (v *Validator) Task(req TaskRequest, idemKey string) (broker.Spec, []proble
 		spec.Method = m
 	}
 	errs = append(errs, checkHeaders(req.Headers)...)
-	if p := req.Payload; len(p) > 0 && string(p) != "null" {
-		spec.Payload = p
-	}
+	checkPayload(req, &spec, fail)
 	if req.Retries != nil {
 		if *req.Retries < 0 || *req.Retries > v.limits.MaxRetries {
 			fail("retries", "must be between 0 and %d", v.limits.MaxRetries)
@@ -172,10 +178,16 @@ func delayLimit(d, retention time.Duration) time.Duration {
 	return d
 }
 
-// checkTaskURL returns what is wrong with a target or webhook URL, or "".
+// checkTaskURL returns what is wrong with a target or webhook URL, or "":
+// its form (see checkURLForm), then the server's check (the network guard)
+// on its host in ASCII, so that an internationalised spelling of a blocked
+// name or address is seen for what it is.
 func (v *Validator) checkTaskURL(raw string) string {
 	if len(raw) > maxURLLength {
 		return fmt.Sprintf("must be at most %d characters", maxURLLength)
+	}
+	if msg := checkURLChars(raw); msg != "" {
+		return msg
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
@@ -187,7 +199,11 @@ func (v *Validator) checkTaskURL(raw string) string {
 	if u.Hostname() == "" {
 		return "must have a host"
 	}
-	if err := v.checkURL(u); err != nil {
+	ascii, msg := checkURLForm(raw, u)
+	if msg != "" {
+		return msg
+	}
+	if err := v.checkURL(ascii); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -199,6 +215,7 @@ func checkHeaders(h map[string]string) []problem.FieldError {
 		return []problem.FieldError{{Field: "headers", Message: fmt.Sprintf("at most %d headers", maxHeaders)}}
 	}
 	size := 0
+	errs = append(errs, sameNameHeaders(h)...)
 	for k, v := range h {
 		field := "headers." + k
 		size += len(k) + len(v)
@@ -207,6 +224,8 @@ func checkHeaders(h map[string]string) []problem.FieldError {
 			errs = append(errs, problem.FieldError{Field: field, Message: "is not a valid header name"})
 		case !httpguts.ValidHeaderFieldValue(v):
 			errs = append(errs, problem.FieldError{Field: field, Message: "has a character not allowed in a header value (CR, LF or a control character)"})
+		case strings.Trim(v, " \t") != v:
+			errs = append(errs, problem.FieldError{Field: field, Message: "has spaces or tabs around its value, which HTTP drops: remove them"})
 		case reservedHeaders[strings.ToLower(k)]:
 			errs = append(errs, problem.FieldError{Field: field, Message: "is set by Boomerang and may not be overridden"})
 		}
@@ -224,4 +243,31 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// sameNameHeaders refuses header names that differ only in case: HTTP
+// names are case-insensitive, so the target would get one of them, which
+// one depending on map order.
+func sameNameHeaders(h map[string]string) []problem.FieldError {
+	byName := map[string][]string{}
+	for k := range h {
+		lower := strings.ToLower(k)
+		byName[lower] = append(byName[lower], k)
+	}
+	var errs []problem.FieldError
+	for _, names := range byName {
+		if len(names) < 2 {
+			continue
+		}
+		sort.Strings(names)
+		quoted := make([]string, len(names))
+		for i, n := range names {
+			quoted[i] = strconv.Quote(n)
+		}
+		list := strings.Join(quoted[:len(quoted)-1], ", ") + " and " + quoted[len(quoted)-1]
+		errs = append(errs, problem.FieldError{Field: "headers." + names[0],
+			Message: list + " name the same header (header names are case-insensitive): send it once"})
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	return errs
 }

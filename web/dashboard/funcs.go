@@ -22,6 +22,7 @@ func templateFuncs() template.FuncMap {
 		"fmtMs":      fmtMs,
 		"host":       broker.HostOf,
 		"pretty":     prettyJSON,
+		"payload":    payloadOf,
 		"body":       bodyText,
 		"headerList": headerList,
 		"deref":      func(t *time.Time) time.Time { return *t },
@@ -117,6 +118,25 @@ func bodyText(r broker.Response) string {
 	return s
 }
 
+// payloadView is a task's payload as its page shows it.
+type payloadView struct{ Text, ContentType string }
+
+// payloadOf shows what the target receives: JSON indented, text as it is,
+// bytes described and in base64 (as bodyText shows a binary response);
+// nil for a task without payload.
+func payloadOf(s broker.Spec) *payloadView {
+	body, ct := s.Body()
+	switch {
+	case body == nil:
+		return nil
+	case s.PayloadBase64 != nil:
+		return &payloadView{fmt.Sprintf("(%d bytes of binary data, base64)\n%s", len(body), base64.StdEncoding.EncodeToString(body)), ct}
+	case s.ContentType == "" || broker.IsJSONContentType(s.ContentType):
+		return &payloadView{prettyJSON(s.Payload), ct}
+	}
+	return &payloadView{string(body), ct}
+}
+
 // headerList sorts headers by name for display.
 func headerList(h map[string]string) [][2]string {
 	out := make([][2]string, 0, len(h))
@@ -128,19 +148,46 @@ func headerList(h map[string]string) [][2]string {
 }
 
 // curlCommand is a command that creates the same task again through the
-// API, with the key left to the shell.
+// API, with the key left to the shell. The payload is written as the task
+// has it, byte for byte, so the target gets the same bytes again.
 func curlCommand(t *broker.Task, base string) string {
-	body := map[string]any{"targetUrl": t.TargetURL, "method": t.Method, "retries": t.Retries, "timeout": t.Timeout}
+	var body bytes.Buffer
+	member := func(name string, v any) {
+		if body.Len() > 0 {
+			body.WriteString(",\n")
+		}
+		enc := json.NewEncoder(&body)
+		enc.SetEscapeHTML(false)
+		body.WriteString("  ")
+		_ = enc.Encode(name) // strings, numbers and maps of strings always encode
+		body.Truncate(body.Len() - 1)
+		body.WriteString(": ")
+		if raw, ok := v.(json.RawMessage); ok {
+			body.Write(raw)
+			return
+		}
+		_ = enc.Encode(v)
+		body.Truncate(body.Len() - 1)
+	}
+	member("targetUrl", t.TargetURL)
+	member("method", t.Method)
 	if len(t.Headers) > 0 {
-		body["headers"] = t.Headers
+		member("headers", t.Headers)
 	}
 	if len(t.Payload) > 0 {
-		body["payload"] = t.Payload
+		member("payload", t.Payload)
+	}
+	if t.PayloadBase64 != nil {
+		member("payloadBase64", base64.StdEncoding.EncodeToString(t.PayloadBase64))
+	}
+	if t.ContentType != "" {
+		member("contentType", t.ContentType)
 	}
 	if t.WebhookURL != "" {
-		body["webhookUrl"] = t.WebhookURL
+		member("webhookUrl", t.WebhookURL)
 	}
-	data, _ := json.MarshalIndent(body, "", "  ")
-	return fmt.Sprintf("curl -X POST '%s/v1/tasks' \\\n  -H \"Authorization: Bearer $BOOMERANG_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  -d '%s'",
-		base, strings.ReplaceAll(string(data), "'", `'\''`))
+	member("retries", t.Retries)
+	member("timeout", t.Timeout)
+	return fmt.Sprintf("curl -X POST '%s/v1/tasks' \\\n  -H \"Authorization: Bearer $BOOMERANG_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  --data-binary '{\n%s\n}'",
+		base, strings.ReplaceAll(body.String(), "'", `'\''`))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
@@ -136,10 +137,7 @@ func TestDevSignInLinkWorksOnce(t *testing.T) {
 func TestNewTaskFormUsesTheAPIsValidation(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{})
-	apiClient, creds := env.Tenant(t, "acme")
-	browser, csrf := env.SignIn(t, creds.APIKey)
-	noRedirect := *browser
-	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	apiClient, noRedirect, csrf := formBrowser(t, env)
 	before := env.TaskLastSeq(t)
 	form := url.Values{"csrf": {csrf("/tasks/new")}, "targetUrl": {"ftp://example.com/x"}, "method": {"POST"},
 		"retries": {"26"}, "headers": {"Host: evil.example"}, "payload": {`{"a": 1}`}}
@@ -258,4 +256,67 @@ func TestLivePagesResumeAfterWhatTheyShow(t *testing.T) {
 			t.Fatalf("%s: /live from data-live-from=%s did not deliver the cancel made after rendering", page, m[1])
 		}
 	}
+}
+
+// The new-task form sends text with a content type, and refuses what the
+// API would: JSON that is not JSON, and a header given twice.
+func TestNewTaskFormPayloadsAndHeaders(t *testing.T) {
+	t.Parallel()
+	env := webtest.Start(t, webtest.Options{})
+	apiClient, noRedirect, csrf := formBrowser(t, env)
+	post := func(fields url.Values) (int, string, string) {
+		t.Helper()
+		fields.Set("csrf", csrf("/tasks/new"))
+		fields.Set("targetUrl", "https://example.com/x")
+		fields.Set("method", "POST")
+		resp, err := noRedirect.PostForm(env.URL+"/tasks/new", fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), resp.Header.Get("Location")
+	}
+	before := env.TaskLastSeq(t)
+	for _, tt := range []struct {
+		fields url.Values
+		want   string
+	}{
+		{url.Values{"payload": {"not JSON"}}, "is not valid JSON"},
+		{url.Values{"headers": {"X-A: 1\r\nX-A: 2"}}, "repeats X-A"},
+		{url.Values{"headers": {"X-A: 1\r\nx-a: 2"}}, "name the same header"},
+		{url.Values{"payload": {`{"a": 1}`}, "contentType": {"text/plain"}, "headers": {"Content-Type: text/html"}}, "set it in one place"},
+		{url.Values{"contentType": {"text/plain"}}, "send it with payload"},
+	} {
+		if status, body, _ := post(tt.fields); status != http.StatusBadRequest || !strings.Contains(body, tt.want) {
+			t.Errorf("%v: got %d, want 400 with %q", tt.fields, status, tt.want)
+		}
+	}
+	if env.TaskLastSeq(t) != before {
+		t.Fatal("a refused form was published")
+	}
+	text := "hello <b> & \"q\"\r\nline 2"
+	status, _, location := post(url.Values{"payload": {text}, "contentType": {"text/plain; charset=utf-8"}})
+	id, ok := strings.CutPrefix(location, "/tasks/")
+	if status != http.StatusSeeOther || !ok {
+		t.Fatalf("text payload: got %d to %q", status, location)
+	}
+	id, _, _ = strings.Cut(id, "?")
+	var task broker.Task
+	apiClient.Do(t, http.MethodGet, "/v1/tasks/"+id, nil).JSON(t, &task)
+	if body, ct := task.Body(); string(body) != text || ct != "text/plain; charset=utf-8" {
+		t.Fatalf("the form's text task sends %q as %q, want %q as text/plain", body, ct, text)
+	}
+}
+
+// formBrowser creates a tenant and signs in to it; it returns the tenant's
+// API client and a browser that does not follow redirects, with a way to
+// read a page's CSRF token.
+func formBrowser(t *testing.T, env *webtest.Env) (*testenv.Client, *http.Client, func(string) string) {
+	t.Helper()
+	apiClient, creds := env.Tenant(t, "acme")
+	browser, csrf := env.SignIn(t, creds.APIKey)
+	noRedirect := *browser
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return apiClient, &noRedirect, csrf
 }

@@ -8,13 +8,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/web/api"
 )
 
 // newTaskForm is the form on /tasks/new, as typed.
 type newTaskForm struct {
-	TargetURL, Method, Headers, Payload, WebhookURL, Retries, Timeout, Delay string
-	Errors                                                                   map[string]string
+	TargetURL, Method, Headers, Payload, ContentType, WebhookURL, Retries, Timeout, Delay string
+	Errors                                                                                map[string]string
 }
 
 // NewTaskPage handles GET /tasks/new.
@@ -28,28 +29,13 @@ func (d *Dashboard) NewTaskPage(c echo.Context) error {
 func (d *Dashboard) CreateTask(c echo.Context) error {
 	form := newTaskForm{
 		TargetURL: c.FormValue("targetUrl"), Method: c.FormValue("method"), Headers: c.FormValue("headers"),
-		Payload: c.FormValue("payload"), WebhookURL: c.FormValue("webhookUrl"), Retries: c.FormValue("retries"),
+		Payload: c.FormValue("payload"), ContentType: strings.TrimSpace(c.FormValue("contentType")),
+		WebhookURL: c.FormValue("webhookUrl"), Retries: c.FormValue("retries"),
 		Timeout: c.FormValue("timeout"), Delay: c.FormValue("delay"), Errors: map[string]string{},
 	}
-	req := api.TaskRequest{TargetURL: &form.TargetURL, Method: &form.Method, WebhookURL: &form.WebhookURL, Headers: map[string]string{}}
-	for i, line := range strings.Split(form.Headers, "\n") {
-		if line = strings.TrimSpace(line); line == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			form.Errors["headers"] = "line " + strconv.Itoa(i+1) + " is not “Name: value”"
-			continue
-		}
-		req.Headers[strings.TrimSpace(name)] = strings.TrimSpace(value)
-	}
-	if p := strings.TrimSpace(form.Payload); p != "" {
-		if !json.Valid([]byte(p)) {
-			form.Errors["payload"] = "is not valid JSON"
-		} else {
-			req.Payload = json.RawMessage(p)
-		}
-	}
+	req := api.TaskRequest{TargetURL: &form.TargetURL, Method: &form.Method, WebhookURL: &form.WebhookURL}
+	req.Headers = form.headers()
+	form.payload(&req)
 	number := func(field, text string, integer bool, dst any) {
 		if strings.TrimSpace(text) == "" {
 			return
@@ -86,4 +72,44 @@ func (d *Dashboard) CreateTask(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/tasks/"+task.ID+"?created=1")
+}
+
+// headers reads the headers field, one "Name: value" a line. A line that is
+// not one, or a name given twice, is marked on the form.
+func (f *newTaskForm) headers() map[string]string {
+	h := map[string]string{}
+	for i, line := range strings.Split(f.Headers, "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if _, dup := h[name]; dup && ok {
+			f.Errors["headers"] = "line " + strconv.Itoa(i+1) + " repeats " + name + ": give each header once"
+		}
+		if !ok {
+			f.Errors["headers"] = "line " + strconv.Itoa(i+1) + " is not “Name: value”"
+			continue
+		}
+		h[name] = strings.TrimSpace(value)
+	}
+	return h
+}
+
+// payload reads the payload field: JSON, sent as typed; with a content
+// type that is not JSON, text, sent as typed.
+func (f *newTaskForm) payload(req *api.TaskRequest) {
+	if f.ContentType != "" {
+		req.ContentType = &f.ContentType
+	}
+	switch {
+	case strings.TrimSpace(f.Payload) == "":
+	case f.ContentType != "" && !broker.IsJSONContentType(f.ContentType):
+		text, _ := json.Marshal(f.Payload) // a string always encodes; its text is the body
+		req.Payload = text
+	case !json.Valid([]byte(f.Payload)):
+		f.Errors["payload"] = "is not valid JSON (give a content type such as text/plain to send text)"
+	default:
+		req.Payload = json.RawMessage(strings.TrimSpace(f.Payload))
+	}
 }

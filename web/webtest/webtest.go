@@ -275,6 +275,19 @@ func (e *Env) TaskLastSeq(tb testing.TB) uint64 {
 	return info.State.LastSeq
 }
 
+// Publish publishes data on a subject of the streams as it is, for tests
+// of what is already stored: events written by earlier versions.
+func (e *Env) Publish(tb testing.TB, subject string, data []byte) uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	ack, err := e.js.Publish(ctx, subject, data)
+	if err != nil {
+		tb.Fatalf("publish %s: %v", subject, err)
+	}
+	return ack.Sequence
+}
+
 // loadContract parses docs/openapi.yaml once per test binary.
 var loadContract = sync.OnceValues(func() (*testenv.Contract, error) { return testenv.LoadContract(docs.OpenAPI) })
 
