@@ -85,7 +85,7 @@ func (t *Tokens) ParseTaskToken(token string) (Principal, error) {
 	if err != nil || !parsed.Valid || claims.Tenant == "" || claims.Subject == "" {
 		return Principal{}, ErrUnauthorized
 	}
-	return Principal{TenantID: claims.Tenant, TaskID: claims.Subject}, nil
+	return Principal{TenantID: claims.Tenant, TaskID: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
 // LoadTokenKey returns the key every node signs tokens with, creating it in
@@ -154,7 +154,8 @@ func (t *Tokens) IssueSignInLink(tenantID string) (string, Session, error) {
 
 func (t *Tokens) issue(audience string, ttl time.Duration, tenantID, keyID string) (string, Session, error) {
 	now := t.now()
-	s := Session{Principal: Principal{TenantID: tenantID, KeyID: keyID}, ID: randomToken(16), ExpiresAt: now.Add(ttl)}
+	exp := now.Add(ttl)
+	s := Session{Principal: Principal{TenantID: tenantID, KeyID: keyID, ExpiresAt: exp}, ID: randomToken(16), ExpiresAt: exp}
 	claims := sessionClaims{Tenant: tenantID, KeyID: keyID, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: tokenIssuer, Audience: jwt.ClaimStrings{audience}, ID: s.ID,
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(s.ExpiresAt),
@@ -188,7 +189,8 @@ func (t *Tokens) parse(token, audience string) (Session, error) {
 	if err != nil || !parsed.Valid || claims.Tenant == "" || claims.ID == "" || claims.ExpiresAt == nil {
 		return Session{}, ErrUnauthorized
 	}
-	return Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID}, ID: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
+	exp := claims.ExpiresAt.Time
+	return Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID, ExpiresAt: exp}, ID: claims.ID, ExpiresAt: exp}, nil
 }
 
 // CSRFToken returns the CSRF token of a session: an HMAC of its id, so it

@@ -48,6 +48,12 @@ type Options struct {
 	// Workers runs the dispatcher and the deliverer, so that tasks run.
 	// Without them tasks stay pending.
 	Workers bool
+	// TokensNow is the clock of status tokens and sessions (time.Now when
+	// nil): give it the server's Now to expire tokens in a test.
+	TokensNow func() time.Time
+	// Heartbeat is how often idle event streams send a comment (and check
+	// their credential); the server's default when zero.
+	Heartbeat time.Duration
 }
 
 // Env is a running server and the parts behind it.
@@ -58,6 +64,8 @@ type Env struct {
 	Tasks   *broker.Tasks
 	Tenants *tenant.Store
 	Tokens  *tenant.Tokens
+	// TenantAdmin changes tenants: keys, secrets, limits.
+	TenantAdmin *tenant.Service
 	// Admin calls the API with the admin token.
 	Admin *testenv.Client
 	// Log holds the server's log; it is printed when the test fails.
@@ -94,7 +102,7 @@ func Start(tb testing.TB, opts Options) *Env {
 	if err != nil {
 		tb.Fatalf("token key: %v", err)
 	}
-	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, nil)
+	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, opts.TokensNow)
 	tasks := broker.NewTasks(broker.NewPublisher(p.js), p.view, p.taskProjector, logger, nil)
 	guard := delivery.Guard{AllowPrivate: true} // targets listen on 127.0.0.1
 	if opts.Workers {
@@ -103,7 +111,7 @@ func Start(tb testing.TB, opts Options) *Env {
 	srv, err := web.New(web.Config{
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
-		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now,
+		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI,
 	})
 	if err != nil {
@@ -116,7 +124,7 @@ func Start(tb testing.TB, opts Options) *Env {
 		srv.Close() // end event streams and long-polls first
 		ts.Close()
 	})
-	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, Log: logBuf, js: p.js,
+	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, TenantAdmin: tenantAdmin, Log: logBuf, js: p.js,
 		Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
 }
 
