@@ -12,6 +12,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web/api"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 const (
@@ -25,9 +26,15 @@ func session(c echo.Context) *tenant.Session {
 	return sess
 }
 
+// errNoSession is what RequireSession returns without a valid session: the
+// pages (WriteError) answer it by sending the browser to sign in; the live
+// event stream, which answers problems, with a 401, which an EventSource
+// takes as final.
+var errNoSession = problem.Unauthorized.New("Sign in to the dashboard first; the session is missing, expired or ended.")
+
 // RequireSession lets signed-in users through: a valid session cookie whose
-// API key (if it signed in with one) has not been revoked since. Others are
-// sent to sign in. A session nearing its end is renewed. The session's
+// API key (if it signed in with one) has not been revoked since. Others get
+// errNoSession. A session nearing its end is renewed. The session's
 // principal is the request's, for the handlers shared with the API.
 func (d *Dashboard) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -41,10 +48,7 @@ func (d *Dashboard) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if err != nil {
 			clearSession(c)
-			if c.Request().Method != http.MethodGet {
-				return c.Redirect(http.StatusSeeOther, "/signin")
-			}
-			return c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+			return errNoSession
 		}
 		if sess.ExpiresAt.Sub(d.now()) < tenant.SessionTTL/2 {
 			if err := d.startSession(c, sess.Principal); err != nil {
@@ -56,6 +60,15 @@ func (d *Dashboard) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		api.SetPrincipal(c, session(c).Principal)
 		return next(c)
 	}
+}
+
+// toSignIn sends the browser to sign in, and back to the page it asked for.
+func toSignIn(c echo.Context) {
+	if c.Request().Method != http.MethodGet {
+		_ = c.Redirect(http.StatusSeeOther, "/signin")
+		return
+	}
+	_ = c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 }
 
 // RequireCSRF refuses a state change whose form lacks the session's token.
