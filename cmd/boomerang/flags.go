@@ -52,6 +52,11 @@ type ServeConfig struct {
 	CreateBurst     int
 	TenantInFlight  int
 	HostInFlight    int
+
+	MaxStreams          int
+	MaxStreamsPerTenant int
+	MaxStreamsPerTask   int
+	MaxTenantStreams    int
 }
 
 // ParseFlags reads the configuration from args and the environment
@@ -113,6 +118,10 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
 	fs.DurationVar(&c.IdemWindow, "idempotency-window", broker.DefaultIdempotencyWindow, "how long an Idempotency-Key returns the task it created")
 	fs.DurationVar(&c.Heartbeat, "sse-heartbeat", web.DefaultHeartbeat, "how often an idle event stream sends a heartbeat")
+	fs.IntVar(&c.MaxStreams, "max-streams", web.DefaultMaxStreams, "long-polls and event streams open at once on this node (keep it well under the open-file limit); more answer 429")
+	fs.IntVar(&c.MaxStreamsPerTenant, "max-streams-per-tenant", web.DefaultMaxStreamsPerTenant, "long-polls and event streams of one tenant open at once on this node")
+	fs.IntVar(&c.MaxTenantStreams, "max-tenant-streams", web.DefaultMaxTenantStreams, "streams of all a tenant's events (/v1/events, the dashboard's live updates) one tenant may hold open at once on this node, within --max-streams-per-tenant")
+	fs.IntVar(&c.MaxStreamsPerTask, "max-streams-per-task", web.DefaultMaxStreamsPerTask, "long-polls and event streams one task's status token may hold open at once on this node")
 }
 
 // outboundGuard is the network guard the flags ask for.

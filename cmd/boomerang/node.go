@@ -190,12 +190,14 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		CORSOrigins: splitList(c.CORSOrigins),
 		Heartbeat:   c.Heartbeat,
 		CheckURL:    m.guard.CheckURL,
-		Limits:      web.Limits{MaxBody: c.MaxRequestBody, CreateRate: c.CreateRate, CreateBurst: c.CreateBurst},
-		Ready:       m.ready,
-		Registry:    newRegistry(),
-		OpenAPI:     docs.OpenAPI,
-		DevTools:    dev,
-		Logger:      m.Logger,
+		Limits: web.Limits{MaxBody: c.MaxRequestBody, CreateRate: c.CreateRate, CreateBurst: c.CreateBurst,
+			MaxStreams: c.MaxStreams, MaxStreamsPerTenant: c.MaxStreamsPerTenant, MaxStreamsPerTask: c.MaxStreamsPerTask,
+			MaxTenantStreams: c.MaxTenantStreams},
+		Ready:    m.ready,
+		Registry: newRegistry(),
+		OpenAPI:  docs.OpenAPI,
+		DevTools: dev,
+		Logger:   m.Logger,
 	})
 	return devCreds, err
 }
