@@ -71,7 +71,7 @@ func badCredentials(t *testing.T, env *webtest.Env, clock *webtest.Clock, tenant
 		"malformed key":           apiKey[:len(apiKey)-1],
 	}
 	c := credentials{
-		tenantAPI: map[string]string{"none": "", "admin token": webtest.AdminToken, "session": session},
+		tenantAPI: map[string]string{"none": "", "admin token": webtest.AdminToken, "session": session, "API key (in the URL)": apiKey},
 		adminAPI:  map[string]string{"none": "", "API key": apiKey, "status token": token, "session": session},
 		dashboard: map[string]string{"none": "", "expired session": expiredSession, "status token": token,
 			"session of a revoked key": revokedSession, "admin token": webtest.AdminToken},
@@ -111,6 +111,10 @@ func TestEveryRouteRefusesInvalidCredentials(t *testing.T) {
 				set = bad.adminAPI
 			}
 			for name, cred := range set {
+				if strings.HasSuffix(name, "(in the URL)") {
+					wantAPI401(t, env, method, target, name, cred, true) // a valid key, but never in the URL
+					continue
+				}
 				wantAPI401(t, env, method, target, name, cred, false)
 				if cred != "" && !strings.HasPrefix(path, "/admin/") {
 					wantAPI401(t, env, method, target, name, cred, true)

@@ -42,19 +42,23 @@ func problemScope() *problem.Problem {
 
 // authenticate returns who the request's credential acts for: the Bearer
 // token, or else ?token= (for EventSource and links, which cannot set
-// headers), as an API key or a status token. Anything that is not a valid
-// credential of this tenant API — missing, malformed, unknown, revoked,
-// forged, expired, of another audience, or the admin token — is a 401: a
-// 403 says that a valid credential may not do this, which would tell a
-// forger that a token is good.
+// headers), as an API key (never in the URL) or a status token. Anything
+// that is not a valid credential of this tenant API — missing, malformed,
+// unknown, revoked, forged, expired, of another audience, or the admin
+// token — is a 401: a 403 says that a valid credential may not do this,
+// which would tell a forger that a token is good.
 func (a *API) authenticate(c echo.Context) (tenant.Principal, error) {
-	token := bearer(c)
+	token, inURL := bearer(c), false
 	if token == "" {
-		token = c.QueryParam("token")
+		token, inURL = c.QueryParam("token"), true
 	}
 	switch {
 	case token == "":
 		return tenant.Principal{}, problem.Unauthorized.New("Send your API key, or a task's status token, as \"Authorization: Bearer <token>\".")
+	case inURL && !isJWT(token):
+		// URLs end up in logs and browser histories: only a status token,
+		// which reads one task's public view, may travel in one.
+		return tenant.Principal{}, problem.Unauthorized.New("?token= takes a status token; send an API key as \"Authorization: Bearer <apiKey>\".")
 	case !isJWT(token):
 		p, err := a.tenants.Authenticate(c.Request().Context(), token)
 		if err != nil {
