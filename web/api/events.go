@@ -28,7 +28,7 @@ func (a *API) TaskEvents(c echo.Context) error {
 		return err
 	}
 	tenantID := Principal(c).TenantID
-	after, err := a.resumeAfter(c, func() (uint64, error) {
+	after, _, err := a.resumeAfter(c, func() (uint64, error) {
 		t, err := getTask(c.Request().Context(), a.tasks, tenantID, task.ID)
 		if err != nil {
 			return 0, err
@@ -70,11 +70,11 @@ func (a *API) TenantEvents(c echo.Context) error {
 	tenantID := Principal(c).TenantID
 	ctx := c.Request().Context()
 	last := func() (uint64, error) { return a.tasks.LastTenantEvent(ctx, tenantID) }
-	after, err := a.resumeAfter(c, last)
+	after, given, err := a.resumeAfter(c, last)
 	if err != nil {
 		return err
 	}
-	if after == 0 && c.Request().Header.Get("Last-Event-ID") == "" && c.QueryParam("lastEventId") == "" {
+	if !given {
 		if after, err = last(); err != nil {
 			return err
 		}
@@ -89,13 +89,12 @@ func (a *API) TenantEvents(c echo.Context) error {
 
 // resumeAfter reads where a client resumes: the Last-Event-ID header (an
 // EventSource sends it when it reconnects), or else ?lastEventId= (for
-// clients that cannot set it); 0 when neither is given. Each must be a
+// clients that cannot set it); given is false when neither is. Each must be a
 // number no greater than the stream's last event, which last returns:
 // first as this node's view has it, and, when the id is beyond it, again
 // once the view has caught up with the stream, as the id may come from a
 // node that is ahead.
-func (a *API) resumeAfter(c echo.Context, last func() (uint64, error)) (uint64, error) {
-	var after uint64
+func (a *API) resumeAfter(c echo.Context, last func() (uint64, error)) (after uint64, given bool, err error) {
 	caughtUp := false
 	for _, f := range []struct{ field, value string }{
 		{"lastEventId", c.QueryParam("lastEventId")},
@@ -106,26 +105,26 @@ func (a *API) resumeAfter(c echo.Context, last func() (uint64, error)) (uint64, 
 		}
 		n, err := strconv.ParseUint(f.value, 10, 64)
 		if err != nil {
-			return 0, problem.Invalid(problem.FieldError{Field: f.field, Message: "must be the id of an event of this stream"})
+			return 0, true, problem.Invalid(problem.FieldError{Field: f.field, Message: "must be the id of an event of this stream"})
 		}
 		end, err := last()
 		if err == nil && n > end && !caughtUp {
 			if err := a.tasks.CatchUp(c.Request().Context()); err != nil {
-				return 0, problem.Unavailable.New("This node has not yet seen the event named by " + f.field + "; retry.")
+				return 0, true, problem.Unavailable.New("This node has not yet seen the event named by " + f.field + "; retry.")
 			}
 			caughtUp = true
 			end, err = last()
 		}
 		if err != nil {
-			return 0, err
+			return 0, true, err
 		}
 		if n > end {
-			return 0, problem.Invalid(problem.FieldError{Field: f.field,
+			return 0, true, problem.Invalid(problem.FieldError{Field: f.field,
 				Message: fmt.Sprintf("is beyond the last event of this stream (%d)", end)})
 		}
-		after = n // the header, when given, overrides the query
+		after, given = n, true // the header, when given, overrides the query
 	}
-	return after, nil
+	return after, given, nil
 }
 
 // eventStream is what streamEvents needs of a stream. watch registers for
