@@ -28,9 +28,7 @@ func (t *Tasks) Find(ctx context.Context, tenantID, query string) (*Task, error)
 // getCaughtUp reads a task the view did not have, once the view has caught
 // up with the stream (within readWait).
 func (t *Tasks) getCaughtUp(ctx context.Context, tenantID, taskID string) (*Task, error) {
-	wctx, cancel := context.WithTimeout(ctx, t.readWait)
-	defer cancel()
-	if t.progress.CatchUp(wctx) != nil {
+	if t.CatchUp(ctx) != nil {
 		return nil, ErrNotFound
 	}
 	return t.view.Get(tenantID, taskID)
@@ -75,4 +73,13 @@ func (t *Tasks) Counts(tenantID string) (Counts, error) { return t.view.Counts(t
 // Stats returns the tenant's per-minute statistics between since and until.
 func (t *Tasks) Stats(tenantID string, since, until time.Time) (map[time.Time]MinuteStats, error) {
 	return t.view.Stats(tenantID, since, until)
+}
+
+// CatchUp waits, within readWait, until the view has applied everything
+// the stream holds now: for a client that names an event another node may
+// have shown it. It returns ctx's error, or the wait's, when it cannot.
+func (t *Tasks) CatchUp(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	return t.progress.CatchUp(wctx)
 }

@@ -70,6 +70,9 @@ type Principal struct {
 	TenantID string
 	KeyID    string // the API key used; empty for a status token
 	TaskID   string // the only task a status token may read; empty for a key
+	// ExpiresAt is when the credential stops being valid: a status token's
+	// or a session's expiry; zero for an API key, which lasts until revoked.
+	ExpiresAt time.Time
 }
 
 const keyPrefix = "bk_"

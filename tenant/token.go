@@ -86,7 +86,7 @@ func (t *Tokens) ParseTaskToken(token string) (Principal, error) {
 	if err != nil || !parsed.Valid || claims.Tenant == "" || claims.Subject == "" {
 		return Principal{}, ErrUnauthorized
 	}
-	return Principal{TenantID: claims.Tenant, TaskID: claims.Subject}, nil
+	return Principal{TenantID: claims.Tenant, TaskID: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
 // Audiences of the dashboard's tokens.
@@ -193,6 +193,7 @@ func (t *Tokens) sign(audience string, s Session) (string, Session, error) {
 	}
 	exp := jwt.NewNumericDate(expires)
 	s.ExpiresAt = exp.Time
+	s.Principal.ExpiresAt = s.ExpiresAt // a stream opened with it ends then
 	claims := sessionClaims{Tenant: s.TenantID, KeyID: s.KeyID, SessionID: s.ID, SignedInAt: s.SignedInAt.UnixMilli(),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: tokenIssuer, Audience: jwt.ClaimStrings{audience}, ID: randomToken(16),
@@ -230,7 +231,7 @@ func (t *Tokens) parse(token, audience string, maxAge time.Duration) (Session, e
 		claims.IssuedAt == nil || claims.SignedInAt <= 0 {
 		return Session{}, ErrUnauthorized
 	}
-	s := Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID}, ID: claims.SessionID,
+	s := Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID, ExpiresAt: claims.ExpiresAt.Time}, ID: claims.SessionID,
 		SignedInAt: time.UnixMilli(claims.SignedInAt), ExpiresAt: claims.ExpiresAt.Time}
 	s.EndsAt = s.SignedInAt.Add(maxAge)
 	// A renewal keeps the sign-in time: a token issued before its session

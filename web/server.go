@@ -29,6 +29,11 @@ const (
 	DefaultCreateRate  = api.DefaultCreateRate
 	DefaultCreateBurst = api.DefaultCreateBurst
 	DefaultHeartbeat   = api.DefaultHeartbeat
+
+	DefaultMaxStreams          = api.DefaultMaxStreams
+	DefaultMaxStreamsPerTenant = api.DefaultMaxStreamsPerTenant
+	DefaultMaxStreamsPerTask   = api.DefaultMaxStreamsPerTask
+	DefaultMaxTenantStreams    = api.DefaultMaxTenantStreams
 )
 
 // Limits bound what a request may ask for: see api.Limits.
@@ -132,6 +137,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.dash = dash
 	s.metrics = newHTTPMetrics(s.registry)
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "boomerang_open_streams", Help: "Long-polls and event streams open on this node.",
+	}, func() float64 { return float64(s.api.OpenStreams()) }))
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// Each route renders its own errors (see routes.go); what reaches echo's
@@ -164,6 +172,9 @@ func (s *Server) Routes() [][2]string {
 	}
 	return out
 }
+
+// OpenStreams returns how many long-polls and event streams are open.
+func (s *Server) OpenStreams() int { return s.api.OpenStreams() }
 
 // Tasks returns the task operations the server uses, for tools and tests.
 func (s *Server) Tasks() *broker.Tasks { return s.tasks }

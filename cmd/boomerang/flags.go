@@ -67,6 +67,11 @@ type ServeConfig struct {
 	TLSKey        string
 	PublicURL     string
 	SessionMaxAge time.Duration
+
+	MaxStreams          int
+	MaxStreamsPerTenant int
+	MaxStreamsPerTask   int
+	MaxTenantStreams    int
 }
 
 // ParseFlags reads the configuration from args and the environment
@@ -152,6 +157,10 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the URL users reach this node at, e.g. https://boomerang.example.com behind a TLS proxy: https makes session cookies Secure and turns HSTS on; printed links use it")
 	fs.DurationVar(&c.SessionMaxAge, "session-max-age", tenant.DefaultSessionMaxAge, "how long a dashboard session lasts after sign-in, however active")
+	fs.IntVar(&c.MaxStreams, "max-streams", web.DefaultMaxStreams, "long-polls and event streams open at once on this node (keep it well under the open-file limit); more answer 429")
+	fs.IntVar(&c.MaxStreamsPerTenant, "max-streams-per-tenant", web.DefaultMaxStreamsPerTenant, "long-polls and event streams of one tenant open at once on this node")
+	fs.IntVar(&c.MaxTenantStreams, "max-tenant-streams", web.DefaultMaxTenantStreams, "streams of all a tenant's events (/v1/events, the dashboard's live updates) one tenant may hold open at once on this node, within --max-streams-per-tenant")
+	fs.IntVar(&c.MaxStreamsPerTask, "max-streams-per-task", web.DefaultMaxStreamsPerTask, "long-polls and event streams one task's status token may hold open at once on this node")
 }
 
 // https returns the TLS configuration of --tls-cert and --tls-key (nil

@@ -32,12 +32,16 @@ func TestCommandExitCodes(t *testing.T) {
 
 func TestFlagsFromTheEnvironment(t *testing.T) {
 	env := map[string]string{
-		"BOOMERANG_MAX_IN_FLIGHT":    "7",
-		"BOOMERANG_DATA_DIR":         "/var/lib/boomerang",
-		"BOOMERANG_RETRY_MAX":        "10m",
-		"BOOMERANG_ADDR":             "127.0.0.1:9999", // the command line wins
-		"BOOMERANG_ALLOW_CIDR":       "10.1.0.0/16",
-		"BOOMERANG_WEBHOOK_SCHEDULE": "0s, 1m",
+		"BOOMERANG_MAX_IN_FLIGHT":          "7",
+		"BOOMERANG_DATA_DIR":               "/var/lib/boomerang",
+		"BOOMERANG_RETRY_MAX":              "10m",
+		"BOOMERANG_ADDR":                   "127.0.0.1:9999", // the command line wins
+		"BOOMERANG_ALLOW_CIDR":             "10.1.0.0/16",
+		"BOOMERANG_WEBHOOK_SCHEDULE":       "0s, 1m",
+		"BOOMERANG_MAX_STREAMS":            "300",
+		"BOOMERANG_MAX_STREAMS_PER_TENANT": "20",
+		"BOOMERANG_MAX_STREAMS_PER_TASK":   "2",
+		"BOOMERANG_MAX_TENANT_STREAMS":     "5",
 	}
 	m := NewMain()
 	if err := m.ParseFlags([]string{"--addr", ":7000"}, func(k string) string { return env[k] }, io.Discard); err != nil {
@@ -46,6 +50,9 @@ func TestFlagsFromTheEnvironment(t *testing.T) {
 	c := m.Config
 	if c.MaxInFlight != 7 || c.DataDir != "/var/lib/boomerang" || c.RetryMax != 10*time.Minute || c.Addr != ":7000" {
 		t.Errorf("config %+v", c)
+	}
+	if c.MaxStreams != 300 || c.MaxStreamsPerTenant != 20 || c.MaxStreamsPerTask != 2 || c.MaxTenantStreams != 5 {
+		t.Errorf("stream caps %d, %d, %d, %d; want 300, 20, 2, 5", c.MaxStreams, c.MaxStreamsPerTenant, c.MaxStreamsPerTask, c.MaxTenantStreams)
 	}
 	if len(m.guard.Allow) != 1 || m.guard.Allow[0].String() != "10.1.0.0/16" {
 		t.Errorf("guard allows %v, want 10.1.0.0/16", m.guard.Allow)

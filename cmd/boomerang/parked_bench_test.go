@@ -36,7 +36,7 @@ func BenchmarkParkedClients(b *testing.B) {
 	for _, mode := range []string{"longpoll", "sse"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {
-				m, creds := benchNode(b)
+				m, creds := benchNode(b, "--max-streams-per-tenant", "10000")
 				key := creds.APIKey
 				hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: 0}}
 				create := func() string {

@@ -39,6 +39,18 @@ type Limits struct {
 	// (defaults DefaultCreateRate and DefaultCreateBurst).
 	CreateRate  float64
 	CreateBurst int
+	// MaxStreams bounds the long-polls and event streams open on the node
+	// at once, MaxStreamsPerTenant those of one tenant, and
+	// MaxStreamsPerTask those opened with one task's status token
+	// (defaults DefaultMaxStreams, DefaultMaxStreamsPerTenant and
+	// DefaultMaxStreamsPerTask).
+	MaxStreams          int
+	MaxStreamsPerTenant int
+	MaxStreamsPerTask   int
+	// MaxTenantStreams bounds, within MaxStreamsPerTenant, a tenant's
+	// streams of all its events (/v1/events, the dashboard's /live):
+	// default DefaultMaxTenantStreams.
+	MaxTenantStreams int
 }
 
 // WithDefaults returns l with every unset limit at its default.
@@ -63,6 +75,18 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.CreateBurst <= 0 {
 		l.CreateBurst = DefaultCreateBurst
+	}
+	if l.MaxStreams <= 0 {
+		l.MaxStreams = DefaultMaxStreams
+	}
+	if l.MaxStreamsPerTenant <= 0 {
+		l.MaxStreamsPerTenant = DefaultMaxStreamsPerTenant
+	}
+	if l.MaxStreamsPerTask <= 0 {
+		l.MaxStreamsPerTask = DefaultMaxStreamsPerTask
+	}
+	if l.MaxTenantStreams <= 0 {
+		l.MaxTenantStreams = DefaultMaxTenantStreams
 	}
 	return l
 }
@@ -115,6 +139,7 @@ type API struct {
 	retention   tenant.RetentionBounds
 	validator   *Validator
 	createLimit *createLimiter
+	streams     *streamSlots
 	decoder     *decoder
 	problems    *problem.Mapper
 	logger      *slog.Logger
@@ -151,6 +176,7 @@ func New(cfg Config) *API {
 	}
 	a.createLimit = newCreateLimiter(a.limits.CreateRate, a.limits.CreateBurst, a.tenants)
 	a.decoder = &decoder{maxBody: a.limits.MaxBody}
+	a.streams = newStreamSlots(a.limits)
 	return a
 }
 

@@ -40,23 +40,54 @@ func problemScope() *problem.Problem {
 	return problem.InsufficientScope.New("A status token can only read the status, result and events of its own task; use an API key.")
 }
 
-// RequireAPIKey authenticates the tenant API: a valid, unrevoked API key.
-// Status tokens are refused here: they only read.
-func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		token := bearer(c)
-		if token == "" {
-			return problem.Unauthorized.New("Send your API key as \"Authorization: Bearer <apiKey>\".")
-		}
-		if isJWT(token) || c.QueryParam("token") != "" {
-			return problemScope()
-		}
+// authenticate returns who the request's credential acts for: the Bearer
+// token, or else ?token= (for EventSource and links, which cannot set
+// headers), as an API key (never in the URL) or a status token. Anything
+// that is not a valid credential of this tenant API — missing, malformed,
+// unknown, revoked, forged, expired, of another audience, or the admin
+// token — is a 401: a 403 says that a valid credential may not do this,
+// which would tell a forger that a token is good.
+func (a *API) authenticate(c echo.Context) (tenant.Principal, error) {
+	token, inURL := bearer(c), false
+	if token == "" {
+		token, inURL = c.QueryParam("token"), true
+	}
+	switch {
+	case token == "":
+		return tenant.Principal{}, problem.Unauthorized.New("Send your API key, or a task's status token, as \"Authorization: Bearer <token>\".")
+	case inURL && !isJWT(token):
+		// URLs end up in logs and browser histories: only a status token,
+		// which reads one task's public view, may travel in one.
+		return tenant.Principal{}, problem.Unauthorized.New("?token= takes a status token; send an API key as \"Authorization: Bearer <apiKey>\".")
+	case !isJWT(token):
 		p, err := a.tenants.Authenticate(c.Request().Context(), token)
 		if err != nil {
-			return err
+			return p, err
 		}
 		if a.tenantAdmin != nil {
 			a.tenantAdmin.TouchKey(p.TenantID, p.KeyID)
+		}
+		return p, nil
+	case a.tokens == nil:
+		return tenant.Principal{}, problem.Unauthorized.New("Status tokens are not enabled.")
+	}
+	p, err := a.tokens.ParseTaskToken(token)
+	if err != nil {
+		return p, problem.Unauthorized.New("The status token is malformed, expired or not signed by this service.")
+	}
+	return p, nil
+}
+
+// RequireAPIKey authenticates the tenant API: a valid, unrevoked API key.
+// A valid status token is refused with 403: it only reads its task.
+func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := a.authenticate(c)
+		if err != nil {
+			return err
+		}
+		if isStatusToken(p) {
+			return problemScope()
 		}
 		SetPrincipal(c, p)
 		return next(c)
@@ -64,28 +95,14 @@ func (a *API) RequireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // RequireTaskReader authenticates the read endpoints of one task: an API
-// key, or a status token for that very task, sent as a Bearer token or as
-// ?token= (for EventSource and links, which cannot set headers).
+// key, or a status token for that very task (another task's is a 403).
 func (a *API) RequireTaskReader(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token := bearer(c)
-		if q := c.QueryParam("token"); q != "" && token == "" {
-			token = q
-		}
-		if token == "" {
-			return problem.Unauthorized.New("Send an API key or the task's status token as \"Authorization: Bearer <token>\" or ?token=.")
-		}
-		if !isJWT(token) {
-			return a.RequireAPIKey(next)(c)
-		}
-		if a.tokens == nil {
-			return problem.Unauthorized.New("Status tokens are not enabled.")
-		}
-		p, err := a.tokens.ParseTaskToken(token)
+		p, err := a.authenticate(c)
 		if err != nil {
-			return problem.Unauthorized.New("The status token is malformed, expired or not signed by this service.")
+			return err
 		}
-		if p.TaskID != c.Param("id") {
+		if isStatusToken(p) && p.TaskID != c.Param("id") {
 			return problemScope()
 		}
 		SetPrincipal(c, p)

@@ -76,17 +76,28 @@ func (a *API) GetTask(c echo.Context) error {
 // longPoll answers as soon as the task differs from the version the client
 // names in If-None-Match (from the ETag of an earlier answer), or, without
 // one, at the task's next change; a settled task is answered at once. At the
-// deadline, or when the server closes, it answers with the unchanged task.
+// deadline, when the server closes, or when the credential expires, it
+// answers with the unchanged task. While it waits it holds one of the
+// node's stream slots.
 func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
-	tenantID := Principal(c).TenantID
+	p := Principal(c)
 	ctx := c.Request().Context()
+	if !p.ExpiresAt.IsZero() {
+		wait = min(wait, p.ExpiresAt.Sub(a.now()))
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	known := c.Request().Header.Get("If-None-Match")
+	var release func() // the stream slot, taken before the first wait
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for {
 		// Watch before reading, so that a change in between is seen.
-		changed, stop := a.hub.WatchTask(tenantID, id)
-		task, err := getTask(ctx, a.tasks, tenantID, id)
+		changed, stop := a.hub.WatchTask(p.TenantID, id)
+		task, err := getTask(ctx, a.tasks, p.TenantID, id)
 		if err != nil {
 			stop()
 			return err
@@ -98,27 +109,35 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 			stop()
 			return taskResponse(c, task)
 		}
+		if release == nil {
+			if release, err = a.holdStream(c, false); err != nil {
+				stop()
+				return err
+			}
+		}
 		select {
 		case <-changed:
 			stop()
+			continue
 		case <-deadline.C:
-			stop()
-			return taskResponse(c, task)
 		case <-ctx.Done():
-			stop()
-			return taskResponse(c, task)
 		case <-a.closing:
-			stop()
-			return taskResponse(c, task)
 		}
+		stop()
+		return taskResponse(c, task)
 	}
 }
 
 // etag is the entity tag of a task's current version.
 func etag(t *broker.Task) string { return `"` + strconv.FormatUint(t.Version, 10) + `"` }
 
+// taskResponse answers with the task: all of it to an API key, its public
+// view to a status token.
 func taskResponse(c echo.Context, task *broker.Task) error {
 	c.Response().Header().Set("ETag", etag(task))
+	if isStatusToken(Principal(c)) {
+		return c.JSON(http.StatusOK, publicView(task))
+	}
 	return c.JSON(http.StatusOK, task)
 }
 
@@ -198,6 +217,9 @@ func (a *API) TaskResult(c echo.Context) error {
 	res := taskResultBody{ID: task.ID, Status: task.Status}
 	if task.Result != nil {
 		res.Result = *task.Result
+		if isStatusToken(Principal(c)) {
+			res.Result = *publicResult(task.Result, task.Spec)
+		}
 	} else {
 		res.Error = "task canceled"
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -208,9 +209,14 @@ func (d *Dashboard) render(c echo.Context, status int, page string, v view) erro
 
 // WriteError answers a page request that failed: the error page, with the
 // problem's status, title and detail, for a browser (Accept: text/html);
-// the problem itself for any other client, such as the pages' scripts.
+// the problem itself for any other client, such as the pages' scripts. A
+// request without a session is sent to sign in.
 func (d *Dashboard) WriteError(c echo.Context, err error) {
 	if c.Response().Committed {
+		return
+	}
+	if errors.Is(err, errNoSession) {
+		toSignIn(c)
 		return
 	}
 	p := d.problems.Problem(c, err)

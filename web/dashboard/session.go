@@ -11,6 +11,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web/api"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 const (
@@ -27,10 +28,16 @@ func session(c echo.Context) *tenant.Session {
 	return sess
 }
 
+// errNoSession is what RequireSession returns without a valid session: the
+// pages (WriteError) answer it by sending the browser to sign in; the live
+// event stream, which answers problems, with a 401, which an EventSource
+// takes as final.
+var errNoSession = problem.Unauthorized.New("Sign in to the dashboard first; the session is missing, expired or ended.")
+
 // RequireSession lets signed-in users through: a valid session cookie of a
 // session that has not ended (signed out, ended with all the tenant's
 // sessions, or past its maximum age) and whose API key, if it signed in
-// with one, has not been revoked. Others are sent to sign in. A session
+// with one, has not been revoked. Others get errNoSession. A session
 // nearing its token's expiry gets a fresh token, up to its maximum age.
 // The session's principal is the request's, for the handlers shared with
 // the API.
@@ -39,10 +46,7 @@ func (d *Dashboard) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		sess, err := d.currentSession(c)
 		if err != nil {
 			d.clearSession(c)
-			if c.Request().Method != http.MethodGet {
-				return c.Redirect(http.StatusSeeOther, "/signin")
-			}
-			return c.Redirect(http.StatusSeeOther, signInURL(c.Request().RequestURI))
+			return errNoSession
 		}
 		if d.tokens.RenewDue(sess) {
 			token, renewed, err := d.tokens.RenewSession(sess)
@@ -115,6 +119,16 @@ func signInURL(requestURI string) string {
 		return "/signin"
 	}
 	return "/signin?next=" + url.QueryEscape(next)
+}
+
+// toSignIn sends the browser to sign in, and back to the page it asked for
+// when that is a path of this site.
+func toSignIn(c echo.Context) {
+	if c.Request().Method != http.MethodGet {
+		_ = c.Redirect(http.StatusSeeOther, "/signin")
+		return
+	}
+	_ = c.Redirect(http.StatusSeeOther, signInURL(c.Request().RequestURI))
 }
 
 // RequireCSRF refuses a state change that lacks the session's CSRF token

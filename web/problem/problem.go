@@ -75,6 +75,7 @@ const (
 	UnsupportedMediaType Kind = "unsupported-media-type"
 	IdempotencyKeyReused Kind = "idempotency-key-reused"
 	RateLimited          Kind = "rate-limited"
+	TooManyStreams       Kind = "too-many-streams"
 	Unavailable          Kind = "unavailable"
 	Internal             Kind = "internal"
 )
@@ -103,6 +104,7 @@ var kinds = map[Kind]kindInfo{
 	UnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type", [2]string{}},
 	IdempotencyKeyReused: {http.StatusUnprocessableEntity, "Idempotency key reused", [2]string{}},
 	RateLimited:          {http.StatusTooManyRequests, "Too many requests", [2]string{}},
+	TooManyStreams:       {http.StatusTooManyRequests, "Too many open streams", [2]string{}},
 	Unavailable:          {http.StatusServiceUnavailable, "Service unavailable", [2]string{"Retry-After", "1"}},
 	Internal:             {http.StatusInternalServerError, "Internal error", [2]string{}},
 }

@@ -52,6 +52,12 @@ type Options struct {
 	Workers bool
 	// PublicURL is the server's public URL (none when nil).
 	PublicURL *url.URL
+	// TokensNow is the clock of status tokens and sessions (Now when nil,
+	// then time.Now): a clock of their own expires tokens in a test.
+	TokensNow func() time.Time
+	// Heartbeat is how often idle event streams send a comment (and check
+	// their credential); the server's default when zero.
+	Heartbeat time.Duration
 }
 
 // Env is a running server and the parts behind it.
@@ -62,6 +68,8 @@ type Env struct {
 	Tasks   *broker.Tasks
 	Tenants *tenant.Store
 	Tokens  *tenant.Tokens
+	// TenantAdmin changes tenants: keys, secrets, limits.
+	TenantAdmin *tenant.Service
 	// Admin calls the API with the admin token.
 	Admin *testenv.Client
 	// Log holds the server's log; it is printed when the test fails.
@@ -116,7 +124,11 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	if err != nil {
 		tb.Fatalf("token key: %v", err)
 	}
-	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, opts.Now)
+	tokensNow := opts.TokensNow
+	if tokensNow == nil {
+		tokensNow = opts.Now
+	}
+	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, tokensNow)
 	tasks := broker.NewTasks(broker.NewPublisher(p.js), p.view, p.taskProjector, logger, nil)
 	guard := delivery.Guard{AllowPrivate: true} // targets listen on 127.0.0.1
 	if opts.Workers {
@@ -125,7 +137,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	srv, err := web.New(web.Config{
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
-		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now,
+		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL,
 	})
 	if err != nil {
@@ -138,7 +150,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 		srv.Close() // end event streams and long-polls first
 		ts.Close()
 	})
-	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, Log: logBuf, js: p.js, keys: keys,
+	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, TenantAdmin: tenantAdmin, Log: logBuf, js: p.js, keys: keys,
 		tenantProjector: p.tenantProjector, Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
 }
 
