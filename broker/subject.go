@@ -18,7 +18,7 @@ const (
 	KindDead      = "dead"
 	KindRedeliver = "redeliver"
 	// KindPrune drops a tenant's finished tasks from the view: it is
-	// published on task.<tenant>.tenant.prune (pruneSubject), a subject no
+	// published on task.<tenant>.tenant.prune, a subject no
 	// worker consumes, and applied by every node's projector (prune.go).
 	KindPrune = "prune"
 )
@@ -42,8 +42,6 @@ func taskSubject(tenantID, taskID, kind string) string {
 	return "task." + tenantID + "." + taskID + "." + kind
 }
 
-// pruneSubject is the subject of a tenant's prune events.
-func pruneSubject(tenantID string) string { return taskSubject(tenantID, pruneToken, KindPrune) }
 
 func scheduleSubject(kind, tenantID, taskID string) string {
 	return "sched." + kind + "." + tenantID + "." + taskID
