@@ -42,7 +42,6 @@ func taskSubject(tenantID, taskID, kind string) string {
 	return "task." + tenantID + "." + taskID + "." + kind
 }
 
-
 func scheduleSubject(kind, tenantID, taskID string) string {
 	return "sched." + kind + "." + tenantID + "." + taskID
 }
