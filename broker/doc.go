@@ -15,6 +15,7 @@
 //	stream.go         the task and schedule streams and the shared durable consumers
 //	event.go          payloads of the events on the task stream
 //	payload.go        Spec.Body, and the payload kept byte for byte in events and due messages
+//	fit.go            sizing events to the stream: a record too large drops its bodies, then headers
 //	publish.go        Publisher: one publish per state change, acknowledged by JetStream
 //	create.go         Tasks, the API's writes: Create (with idempotency), Cancel, Redeliver
 //	read.go           Tasks' reads, which wait for the view to see this node's writes
