@@ -790,7 +790,7 @@ func TestResealKeepsSessions(t *testing.T) {
 	reseal(t, b.js, ba)
 	live.run(ba)
 	for name, v := range map[string]*view{"running": live, "rebuilt": b.newView(ba)} {
-		if v.store.SessionActive(ended) {
+		if v.store.SessionActive(context.Background(), ended) {
 			t.Errorf("%s view: the ended session is active again", name)
 		}
 	}

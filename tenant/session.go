@@ -111,9 +111,19 @@ func subjectToken(s string) bool {
 // may still be used: its tenant exists, it has not been signed out, it
 // began after the tenant last ended all its sessions, and the API key it
 // signed in with, if any, has not been revoked. The token's own signature
-// and expiry are Tokens' to check.
-func (s *Store) SessionActive(sess Session) bool {
-	if _, err := s.tenantRecord(sess.TenantID); err != nil {
+// and expiry are Tokens' to check. A tenant or key this node does not know
+// yet makes it wait, bounded, for the view to catch up: the session may
+// have begun on another node a moment ago.
+func (s *Store) SessionActive(ctx context.Context, sess Session) bool {
+	if !s.sessionPrincipalKnown(sess) && s.catchUp != nil {
+		wctx, cancel := context.WithTimeout(ctx, missWait)
+		err := s.catchUp(wctx)
+		cancel()
+		if err != nil {
+			return false
+		}
+	}
+	if !s.sessionPrincipalKnown(sess) {
 		return false
 	}
 	if sess.KeyID != "" && !s.KeyActive(sess.TenantID, sess.KeyID) {
@@ -139,6 +149,19 @@ func (s *Store) SessionActive(sess Session) bool {
 		return nil
 	})
 	return err == nil && active
+}
+
+// sessionPrincipalKnown reports whether the view holds the session's
+// tenant and, if it signed in with one, its API key (revoked or not).
+func (s *Store) sessionPrincipalKnown(sess Session) bool {
+	if _, err := s.tenantRecord(sess.TenantID); err != nil {
+		return false
+	}
+	if sess.KeyID == "" {
+		return true
+	}
+	rec, found, err := s.lookupKey(sess.KeyID)
+	return err == nil && found && rec.TenantID == sess.TenantID
 }
 
 // SessionsChanged returns a channel that is closed once the view has

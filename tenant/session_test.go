@@ -4,12 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	bolt "go.etcd.io/bbolt"
 
+	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/tenant"
 )
 
@@ -123,17 +128,17 @@ func TestSignOutEndsOneSession(t *testing.T) {
 	theirs := mine
 	theirs.TenantID = other.TenantID
 	for _, s := range []tenant.Session{mine, kept, theirs} {
-		if !b.store.SessionActive(s) {
+		if !b.store.SessionActive(context.Background(), s) {
 			t.Fatalf("session %s of %s inactive before any sign-out", s.ID, s.TenantID)
 		}
 	}
 	if err := b.service.EndSession(ctx, acme.TenantID, mine.ID, mine.EndsAt); err != nil {
 		t.Fatal(err)
 	}
-	if b.store.SessionActive(mine) {
+	if b.store.SessionActive(context.Background(), mine) {
 		t.Fatal("the signed-out session is still active")
 	}
-	if !b.store.SessionActive(kept) || !b.store.SessionActive(theirs) {
+	if !b.store.SessionActive(context.Background(), kept) || !b.store.SessionActive(context.Background(), theirs) {
 		t.Fatal("signing out one session ended another")
 	}
 	if err := b.service.EndSession(ctx, "ten_nosuchtenant00", mine.ID, mine.EndsAt); !errors.Is(err, tenant.ErrNotFound) {
@@ -163,15 +168,15 @@ func TestEndAllSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]tenant.Session{"key session": byKey, "link session": byLink, "unused link": link} {
-		if b.store.SessionActive(s) {
+		if b.store.SessionActive(context.Background(), s) {
 			t.Errorf("%s begun before the end of all sessions is still active", name)
 		}
 	}
-	if !b.store.SessionActive(theirs) {
+	if !b.store.SessionActive(context.Background(), theirs) {
 		t.Error("another tenant's session ended")
 	}
 	b.clock.Add(time.Second)
-	if _, later, _ := tokens.IssueSession(p); !b.store.SessionActive(later) {
+	if _, later, _ := tokens.IssueSession(p); !b.store.SessionActive(context.Background(), later) {
 		t.Error("a session begun after the end of all sessions is inactive")
 	}
 	if _, err := b.store.Authenticate(ctx, acme.APIKey); err != nil {
@@ -217,5 +222,59 @@ func TestSignInLinkIsUsedOnce(t *testing.T) {
 	forged.ID = "a.b"
 	if err := b.service.UseSignInLink(ctx, forged); !errors.Is(err, tenant.ErrUnauthorized) {
 		t.Fatalf("a link id that is no subject token: got %v, want ErrUnauthorized", err)
+	}
+}
+
+// A session that began on another node a moment ago opens on a node whose
+// view has not yet applied its tenant or its key: the node catches up
+// first. A session of a tenant the stream does not hold stays refused.
+func TestSessionFromAnotherNodeOpensBeforeTheViewCatchesUp(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	ctx := context.Background()
+	creds, err := a.service.Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := a.store.Get(creds.TenantID)
+	if err != nil || len(key.Keys) != 1 {
+		t.Fatalf("tenant on node A: %+v %v", key, err)
+	}
+	tokens := newTokens(t, a.clock)
+	_, withKey, _ := tokens.IssueSession(tenant.Principal{TenantID: creds.TenantID, KeyID: key.Keys[0].ID})
+	_, stranger, _ := tokens.IssueSession(tenant.Principal{TenantID: "ten_nobody"})
+
+	// Node B's view has applied nothing; its projector runs only when the
+	// store asks to catch up.
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	storeB := tenant.NewStore(db, a.keys, a.clock.Now) // the nodes share the operator's key
+	if storeB.SessionActive(ctx, withKey) {
+		t.Fatal("a view that knows no tenant opened a session without catching up")
+	}
+	proj := projector.New(a.js, db, tenant.Stream, storeB, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var once sync.Once
+	catchUps := 0
+	storeB.OnMiss(func(ctx context.Context) error {
+		catchUps++
+		once.Do(func() {
+			pctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = proj.Run(pctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+		})
+		return proj.CatchUp(ctx)
+	})
+	if !storeB.SessionActive(ctx, withKey) {
+		t.Fatal("node B refused a session node A began: it did not catch up")
+	}
+	if catchUps != 1 {
+		t.Fatalf("%d catch-ups for one unknown session, want 1", catchUps)
+	}
+	if storeB.SessionActive(ctx, stranger) {
+		t.Fatal("a session of a tenant the stream does not hold was accepted")
 	}
 }

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/tenant"
 )
@@ -33,6 +35,8 @@ type bundle struct {
 	service *tenant.Service
 	clock   *clock
 	dbPath  string
+	js      jetstream.JetStream
+	keys    *secretbox.Keyring
 }
 
 func setup(t *testing.T) bundle {
@@ -49,13 +53,14 @@ func setup(t *testing.T) bundle {
 	}
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	store := tenant.NewStore(db, testenv.SecretKeys(t), clk.Now)
+	keys := testenv.SecretKeys(t)
+	store := tenant.NewStore(db, keys, clk.Now)
 	proj := projector.New(js, db, tenant.Stream, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = proj.Run(pctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return bundle{store: store, service: tenant.NewService(js, store, proj, clk.Now), clock: clk, dbPath: filepath.Join(dir, "view.db")}
+	return bundle{store: store, service: tenant.NewService(js, store, proj, clk.Now), clock: clk, dbPath: filepath.Join(dir, "view.db"), js: js, keys: keys}
 }
 
 func TestCreateAndAuthenticate(t *testing.T) {

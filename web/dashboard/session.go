@@ -83,7 +83,7 @@ func (d *Dashboard) watchSession(ctx context.Context, cancel func(), sess tenant
 	defer expiry.Stop()
 	for {
 		changed := d.tenants.SessionsChanged() // before the check: no change is missed
-		if !d.tenants.SessionActive(sess) {
+		if !d.tenants.SessionActive(ctx, sess) {
 			cancel()
 			return
 		}
@@ -105,7 +105,7 @@ func (d *Dashboard) currentSession(c echo.Context) (tenant.Session, error) {
 		return tenant.Session{}, tenant.ErrUnauthorized
 	}
 	sess, err := d.tokens.ParseSession(cookie.Value)
-	if err != nil || !d.tenants.SessionActive(sess) {
+	if err != nil || !d.tenants.SessionActive(c.Request().Context(), sess) {
 		return tenant.Session{}, tenant.ErrUnauthorized
 	}
 	return sess, nil

@@ -36,7 +36,7 @@ func (d *Dashboard) SignInPage(c echo.Context) error {
 // It returns ErrUnauthorized or ErrLinkUsed when it may not.
 func (d *Dashboard) useSignInLink(c echo.Context, token string) error {
 	link, err := d.tokens.ParseSignInLink(token)
-	if err != nil || !d.tenants.SessionActive(link) {
+	if err != nil || !d.tenants.SessionActive(c.Request().Context(), link) {
 		return tenant.ErrUnauthorized
 	}
 	if err := d.tenantAdmin.UseSignInLink(c.Request().Context(), link); err != nil {
