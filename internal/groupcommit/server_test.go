@@ -195,8 +195,10 @@ func TestDurableJetStreamAcknowledgesAfterARound(t *testing.T) {
 	c, log := startCommitter(t, root)
 	durable := c.JetStream(js)
 	publishes := map[string]func() (*jetstream.PubAck, error){
-		"Publish":    func() (*jetstream.PubAck, error) { return durable.Publish(ctx, "wrap.a", []byte("a")) },
-		"PublishMsg": func() (*jetstream.PubAck, error) { return durable.PublishMsg(ctx, &nats.Msg{Subject: "wrap.b", Data: []byte("b")}) },
+		"Publish": func() (*jetstream.PubAck, error) { return durable.Publish(ctx, "wrap.a", []byte("a")) },
+		"PublishMsg": func() (*jetstream.PubAck, error) {
+			return durable.PublishMsg(ctx, &nats.Msg{Subject: "wrap.b", Data: []byte("b")})
+		},
 		"PublishAsync": func() (*jetstream.PubAck, error) {
 			return await(durable.PublishAsync("wrap.c", []byte("c")))
 		},

@@ -15,9 +15,9 @@ import (
 // before it returns. Identical consecutive events are merged, so a block
 // written a thousand times between two rounds is one event.
 type inotify struct {
-	fd   int // the inotify instance, non-blocking
-	efd  int // an eventfd that ends a wait
-	buf  []byte
+	fd  int // the inotify instance, non-blocking
+	efd int // an eventfd that ends a wait
+	buf []byte
 }
 
 const watchMask = unix.IN_MODIFY | unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO |
