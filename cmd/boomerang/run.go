@@ -151,6 +151,9 @@ func (m *Main) ready() error {
 	if m.parts.failure() != nil {
 		return errors.New("a part of this node has stopped")
 	}
+	if m.commit != nil && m.commit.Err() != nil {
+		return errors.New("writes cannot be made durable (see the log)")
+	}
 	for _, p := range []*projector.Projector{m.proj.taskProjector, m.proj.tenantProjector} {
 		if p.Err() != nil {
 			return errors.New("the view cannot apply the stream (see the log); retrying")

@@ -150,6 +150,14 @@ func (c *Committer) Sync(ctx context.Context, streams ...string) error {
 	}
 }
 
+// Err returns the error that stopped the committer (a failed fsync, or the
+// store's changes no longer followed), or nil while it works.
+func (c *Committer) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
 // usable returns why Sync cannot be served, if it cannot. c.mu is held.
 func (c *Committer) usable() error {
 	switch {
