@@ -125,7 +125,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminToken, "admin-token", "", "token for the admin API (/admin/v1); empty disables it")
 	fs.BoolVar(&c.AllowPrivate, "allow-private-networks", false, "allow targets and webhooks on loopback, private and link-local networks")
 	fs.StringVar(&c.AllowCIDRs, "allow-cidr", "", "internal networks outbound calls may reach anyway (comma-separated CIDRs)")
-	fs.StringVar(&c.Sync, "sync", "always", "durability of the embedded server's writes: always (a 202, and every outcome recorded, is on disk first, one fsync shared by all that wait: survives a power loss), server (the same, the server fsyncing each message on its own: slower) or interval (the server's periodic fsync: survives a process crash only)")
+	fs.StringVar(&c.Sync, "sync", "always", "durability of the embedded server's writes: always (a 202, and every outcome recorded, is on disk first, one fsync shared by all that wait: survives a power loss; with --nats-port, as server), server (the same, the server fsyncing each message on its own: slower) or interval (the server's periodic fsync: survives a process crash only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 1000, "attempts running at once on this node")

@@ -106,13 +106,18 @@ func (m *Main) startNATS() error {
 // startGroupCommit starts the group commit for the embedded store in dir
 // if --sync always asks for it, and reports whether the server must fsync
 // every message itself instead: --sync server, or always where the group
-// commit cannot run.
+// commit cannot run or cannot cover every publish (--nats-port: other
+// nodes' publishes are acknowledged to them, not to this node).
 func (m *Main) startGroupCommit(dir string) (serverSyncs bool, err error) {
 	switch m.Config.Sync {
 	case "server":
 		return true, nil
 	case "interval":
 		return false, nil
+	}
+	if m.Config.NatsPort != 0 {
+		m.Logger.Info("--nats-port: the embedded server fsyncs every message itself (as with --sync server), so that publishes through the port are on disk too")
+		return true, nil
 	}
 	m.commit, err = groupcommit.New(natsembed.StreamsDir(dir), m.Logger)
 	if errors.Is(err, groupcommit.ErrUnsupported) {

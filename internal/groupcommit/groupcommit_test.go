@@ -118,6 +118,19 @@ func newStreamDir(t *testing.T, root, name string) string {
 	return msgs
 }
 
+// watchedStream returns a running committer on a new store whose stream S
+// holds 1.blk and 2.blk, synced once, and S's msgs directory.
+func watchedStream(t *testing.T) (*Committer, *roundLog, string) {
+	t.Helper()
+	root := t.TempDir()
+	msgs := newStreamDir(t, root, "S")
+	writeFile(t, filepath.Join(msgs, "1.blk"), "one")
+	writeFile(t, filepath.Join(msgs, "2.blk"), "two")
+	c, log := startCommitter(t, root)
+	mustSync(t, c, "S")
+	return c, log, msgs
+}
+
 func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -172,13 +185,7 @@ func TestFirstSyncCoversTheWholeStream(t *testing.T) {
 // so is the directory.
 func TestRoundCoversEveryBlockWrittenBeforeSync(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	msgs := newStreamDir(t, root, "S")
-	writeFile(t, filepath.Join(msgs, "1.blk"), "one")
-	writeFile(t, filepath.Join(msgs, "2.blk"), "two")
-	c, log := startCommitter(t, root)
-	mustSync(t, c, "S")
-
+	c, log, msgs := watchedStream(t)
 	n := log.count()
 	writeFile(t, filepath.Join(msgs, "2.blk"), "more") // the last block grows
 	writeFile(t, filepath.Join(msgs, "3.blk"), "new")  // rollover
@@ -209,13 +216,8 @@ func TestRoundCoversEveryBlockWrittenBeforeSync(t *testing.T) {
 // directory away and puts a new one in its place; the committer follows.
 func TestSwappedDirectoryIsWatchedAgain(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	msgs := newStreamDir(t, root, "S")
-	writeFile(t, filepath.Join(msgs, "1.blk"), "one")
-	c, log := startCommitter(t, root)
-	mustSync(t, c, "S")
-
-	if err := os.Rename(msgs, filepath.Join(root, "S", "__msgs__")); err != nil {
+	c, log, msgs := watchedStream(t)
+	if err := os.Rename(msgs, filepath.Join(filepath.Dir(msgs), "__msgs__")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(msgs, 0o700); err != nil {
@@ -240,11 +242,7 @@ func TestSwappedDirectoryIsWatchedAgain(t *testing.T) {
 // the Sync's write, but with the next one.
 func TestSyncWaitsForARoundThatBeganAfterIt(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	msgs := newStreamDir(t, root, "S")
-	c, log := startCommitter(t, root)
-	mustSync(t, c, "S")
-
+	c, log, msgs := watchedStream(t)
 	entered, release := log.holdNext()
 	first := make(chan error, 1)
 	go func() { first <- c.Sync(context.Background(), "S") }()
@@ -283,10 +281,7 @@ func waitRegistered(c *Committer) {
 // schedule, a deletion) are synced by a round of their own.
 func TestWritesNobodyWaitsForAreSynced(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	msgs := newStreamDir(t, root, "S")
-	c, log := startCommitter(t, root)
-	mustSync(t, c, "S")
+	_, log, msgs := watchedStream(t)
 	n := log.count()
 	log.mu.Lock()
 	changed := log.changed
