@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -15,9 +16,10 @@ import (
 // the others without.
 func TestSyncModesRunTheNode(t *testing.T) {
 	t.Parallel()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
 	for name, args := range map[string][]string{
 		"always":              {"--sync", "always"},
-		"always, with a port": {"--sync", "always", "--nats-port", "-1"},
+		"always, with a port": {"--sync", "always", "--nats-port", port},
 		"server":              {"--sync", "server"},
 		"interval":            {"--sync", "interval"},
 	} {
