@@ -114,10 +114,10 @@ func newCommitter(root string, logger *slog.Logger) (*Committer, error) {
 		streams: map[string]*stream{}, byWatch: map[int]*stream{}, done: make(chan struct{})}, nil
 }
 
-// Sync returns once every write to the named streams' files (and to every
-// other watched stream's) made before the call is on disk. It starts
-// watching a stream the first time it is named; the stream's directory
-// must exist. It returns the error of a failed fsync, then and for ever
+// Sync returns once every write to the named streams' files, and to every
+// other watched stream's, made before the call is on disk (with no names:
+// every watched stream's). It starts watching a stream the first time it
+// is named; the stream's directory must exist. It returns the error of a failed fsync, then and for ever
 // after, ErrClosed once the committer is closed, or ctx's error.
 func (c *Committer) Sync(ctx context.Context, streams ...string) error {
 	c.mu.Lock()

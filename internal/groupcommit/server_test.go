@@ -183,7 +183,8 @@ func (a *ackCheck) round([]work) {
 
 // TestDurableJetStreamAcknowledgesAfterARound: every kind of publish
 // through the wrapped JetStream returns (or resolves) only after a round
-// has synced the stream's block; a future nobody reads is left alone.
+// has synced the stream's block, and a refusal by the stream only after a
+// round; a future nobody reads is left alone.
 func TestDurableJetStreamAcknowledgesAfterARound(t *testing.T) {
 	t.Parallel()
 	js, root := startServer(t)
@@ -215,6 +216,12 @@ func TestDurableJetStreamAcknowledgesAfterARound(t *testing.T) {
 		if files, _ := log.since(n, "WRAP"); ack.Stream != "WRAP" || len(files) == 0 {
 			t.Fatalf("%s returned %+v after rounds that synced %v of WRAP, want a block", name, ack, files)
 		}
+	}
+	n := log.count()
+	_, err := durable.Publish(ctx, "wrap.a", []byte("again"), jetstream.WithExpectLastSequencePerSubject(0))
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || log.count() == n {
+		t.Fatalf("a publish the stream refuses: got %v after %d rounds, want its API error after a round", err, log.count()-n)
 	}
 	if _, err := durable.PublishAsync("wrap.e", []byte("nobody waits")); err != nil {
 		t.Fatal(err)
