@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -55,18 +58,32 @@ func BenchmarkPublish64(b *testing.B) {
 	}
 }
 
-// publishParallel publishes b.N messages from n publishers.
+// publishParallel publishes b.N messages from n publishers and reports
+// the rate and the latency of a publish.
 func publishParallel(b *testing.B, js jetstream.JetStream, n int) {
 	payload := make([]byte, 256)
+	var mu sync.Mutex
+	var took []time.Duration
 	b.SetParallelism(max(1, n/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
 		for pb.Next() {
+			start := time.Now()
 			if _, err := js.Publish(context.Background(), "b.x", payload); err != nil {
 				b.Error(err)
 				return
 			}
+			mine = append(mine, time.Since(start))
 		}
+		mu.Lock()
+		took = append(took, mine...)
+		mu.Unlock()
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	slices.Sort(took)
+	if len(took) > 0 {
+		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+	}
 }
