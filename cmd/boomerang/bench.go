@@ -42,6 +42,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		baseline = &rep
 	}
+	var fsync *bench.Fsync
+	if (opts.spawn || opts.compare) && opts.fsyncWrites > 0 {
+		// Where --spawn keeps the server's data; durable figures depend on it.
+		f, err := bench.MeasureFsync("", opts.fsyncWrites, 4096)
+		if err != nil {
+			return err
+		}
+		fsync = &f
+	}
 	if opts.spawn && !cfg.Baseline {
 		server, stop, err := spawnServer(ctx, opts.syncMode, opts.maxInFlight, stderr)
 		if err != nil {
@@ -60,6 +69,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if opts.spawn && !cfg.Baseline {
 		rep.Sync = opts.syncMode
 	}
+	rep.Fsync = fsync
 	return writeBenchReport(stdout, baseline, rep, opts.jsonOut)
 }
 
@@ -68,6 +78,7 @@ type benchOptions struct {
 	compare, spawn, jsonOut bool
 	syncMode                string
 	maxInFlight             int
+	fsyncWrites             int
 }
 
 // parseBenchFlags reads the flags of `boomerang bench`.
@@ -94,6 +105,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchOption
 	fs.BoolVar(&opts.spawn, "spawn", false, "start a fresh server (this binary, embedded NATS, a temp data dir) for the run")
 	fs.StringVar(&opts.syncMode, "sync", "always", "with --spawn: the server's --sync")
 	fs.IntVar(&opts.maxInFlight, "max-in-flight", 20000, "with --spawn: the server's --max-in-flight")
+	fs.IntVar(&opts.fsyncWrites, "fsync-writes", 2000, "with --spawn or --compare: measure the disk first with this many synced 4 KiB writes in the temporary directory, as dd oflag=dsync does (0: do not)")
 	fs.BoolVar(&opts.jsonOut, "json", false, "print the report as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
@@ -163,6 +175,9 @@ func printReport(w io.Writer, r bench.Report) {
 	fmt.Fprintf(w, "  duplicates       %d webhooks, %d target calls; errors %d; bad signatures %d\n", r.DuplicateHooks, r.RepeatedCalls, r.Errors, r.BadSignatures)
 	if r.ServerCPU > 0 {
 		fmt.Fprintf(w, "  server           %.2f CPU s, peak RSS %.0f MiB\n", r.ServerCPU, r.ServerPeakRSSMB)
+	}
+	if f := r.Fsync; f != nil {
+		fmt.Fprintf(w, "  disk             %d synced %d B writes in %s: %.2f s, %.3f ms each\n", f.Writes, f.Bytes, f.Dir, f.Seconds, f.MsPerWrite)
 	}
 }
 

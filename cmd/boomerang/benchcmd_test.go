@@ -30,7 +30,8 @@ func runBenchJSON(t *testing.T, v any, args ...string) {
 func TestBenchCompareCountsEveryTaskOnBothSides(t *testing.T) {
 	n := MustRunMain(t)
 	var cmp bench.Comparison
-	runBenchJSON(t, &cmp, "--server", n.URL(), "--admin-token", testAdminToken, "--tasks", "150", "--concurrency", "8", "--compare")
+	runBenchJSON(t, &cmp, "--server", n.URL(), "--admin-token", testAdminToken, "--tasks", "150", "--concurrency", "8", "--compare",
+		"--fsync-writes", "20")
 
 	for _, r := range []bench.Report{cmp.Baseline, cmp.Boomerang} {
 		if r.Completed != 150 || r.Missing != 0 || r.Errors != 0 || r.BadSignatures != 0 || r.DuplicateHooks != 0 {
@@ -49,6 +50,9 @@ func TestBenchCompareCountsEveryTaskOnBothSides(t *testing.T) {
 	}
 	if want := cmp.Boomerang.CompletedPerSec / cmp.Baseline.CompletedPerSec; cmp.FractionOfBaseline != want || want <= 0 {
 		t.Errorf("fraction of baseline %v, want %v", cmp.FractionOfBaseline, want)
+	}
+	if f := cmp.Boomerang.Fsync; f == nil || f.Writes != 20 || f.Bytes != 4096 || f.Seconds <= 0 || f.MsPerWrite <= 0 {
+		t.Errorf("fsync figure %+v, want 20 writes of 4096 bytes measured", f)
 	}
 	if cmp.Boomerang.ServerCPU <= 0 || cmp.Boomerang.ServerPeakRSSMB <= 0 {
 		t.Errorf("server CPU %v s, peak RSS %v MiB: want both read from /metrics", cmp.Boomerang.ServerCPU, cmp.Boomerang.ServerPeakRSSMB)

@@ -85,8 +85,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if c := m.Config; c.Sync != "interval" && c.Sync != "always" {
-		return fmt.Errorf("--sync must be interval or always")
+	if c := m.Config; c.Sync != "always" && c.Sync != "server" && c.Sync != "interval" {
+		return fmt.Errorf("--sync must be always, server or interval")
 	}
 	if err := m.checkSecretFlags(); err != nil {
 		return err
@@ -125,7 +125,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminToken, "admin-token", "", "token for the admin API (/admin/v1); empty disables it")
 	fs.BoolVar(&c.AllowPrivate, "allow-private-networks", false, "allow targets and webhooks on loopback, private and link-local networks")
 	fs.StringVar(&c.AllowCIDRs, "allow-cidr", "", "internal networks outbound calls may reach anyway (comma-separated CIDRs)")
-	fs.StringVar(&c.Sync, "sync", "always", "JetStream fsync of the embedded server: always (before every acknowledgement: a 202 survives a power loss) or interval (periodic: survives a process crash only)")
+	fs.StringVar(&c.Sync, "sync", "always", "durability of the embedded server's writes: always (a 202, and every outcome recorded, is on disk first, one fsync shared by all that wait: survives a power loss; with --nats-port, as server), server (the same, the server fsyncing each message on its own: slower) or interval (the server's periodic fsync: survives a process crash only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", 1000, "attempts running at once on this node")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/devtools"
+	"github.com/boomerang-dev/boomerang/internal/groupcommit"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
@@ -63,6 +65,14 @@ func (m *Main) openStore(ctx context.Context) error {
 	if _, err := m.js.CreateOrUpdateStream(ctx, tenant.StreamConfig(c.Replicas)); err != nil {
 		return fmt.Errorf("tenant stream: %w", err)
 	}
+	if m.commit != nil {
+		// The streams' files and the directories that find them go to disk
+		// before anything is accepted: a stream made by this start, and
+		// writes a killed process left unsynced.
+		if err := m.commit.Sync(ctx, broker.StreamTasks, broker.StreamSchedules, tenant.Stream); err != nil {
+			return fmt.Errorf("group commit: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -73,11 +83,14 @@ func (m *Main) startNATS() error {
 		return nil
 	}
 	cfg := natsembed.Config{
-		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, Host: c.NatsHost, SyncAlways: c.Sync == "always",
+		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, Host: c.NatsHost,
 		User: c.NatsUser, Password: c.NatsPassword,
 	}
 	seedFile, err := m.clientPortUser(&cfg)
 	if err != nil {
+		return err
+	}
+	if cfg.SyncAlways, err = m.startGroupCommit(cfg.Dir); err != nil {
 		return err
 	}
 	if m.embedded, err = natsembed.Start(cfg, m.Logger); err != nil {
@@ -88,6 +101,30 @@ func (m *Main) startNATS() error {
 			"addr", m.embedded.Addr().String(), "nkey_seed_file", seedFile, "user", c.NatsUser)
 	}
 	return nil
+}
+
+// startGroupCommit starts the group commit for the embedded store in dir
+// if --sync always asks for it, and reports whether the server must fsync
+// every message itself instead: --sync server, or always where the group
+// commit cannot run or cannot cover every publish (--nats-port: other
+// nodes' publishes are acknowledged to them, not to this node).
+func (m *Main) startGroupCommit(dir string) (serverSyncs bool, err error) {
+	switch m.Config.Sync {
+	case "server":
+		return true, nil
+	case "interval":
+		return false, nil
+	}
+	if m.Config.NatsPort != 0 {
+		m.Logger.Info("--nats-port: the embedded server fsyncs every message itself (as with --sync server), so that publishes through the port are on disk too")
+		return true, nil
+	}
+	m.commit, err = groupcommit.New(natsembed.StreamsDir(dir), m.Logger)
+	if errors.Is(err, groupcommit.ErrUnsupported) {
+		m.Logger.Warn("group commit is not available on this system: the embedded server fsyncs every message itself (as with --sync server)")
+		return true, nil
+	}
+	return false, err
 }
 
 // connectJetStream opens one more connection, in-process to the embedded
@@ -107,6 +144,10 @@ func (m *Main) connectJetStream() (jetstream.JetStream, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if m.commit != nil {
+		// Its acknowledgements now mean "on disk", as with --sync server.
+		js = m.commit.JetStream(js)
 	}
 	return js, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
+	"github.com/boomerang-dev/boomerang/internal/groupcommit"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/secretbox"
@@ -42,6 +43,9 @@ type Main struct {
 	js        jetstream.JetStream // the API's connection
 	workerJS  jetstream.JetStream // the dispatcher's and deliverer's
 	projectJS jetstream.JetStream // the projectors'
+	// commit makes the embedded store's writes durable in shared rounds
+	// (--sync always); nil otherwise.
+	commit *groupcommit.Committer
 
 	proj       projections
 	listener   net.Listener
@@ -147,6 +151,9 @@ func (m *Main) ready() error {
 	if m.parts.failure() != nil {
 		return errors.New("a part of this node has stopped")
 	}
+	if m.commit != nil && m.commit.Err() != nil {
+		return errors.New("writes cannot be made durable (see the log)")
+	}
 	for _, p := range []*projector.Projector{m.proj.taskProjector, m.proj.tenantProjector} {
 		if p.Err() != nil {
 			return errors.New("the view cannot apply the stream (see the log); retrying")
@@ -185,6 +192,9 @@ func (m *Main) Close() error {
 		}
 		if m.embedded != nil {
 			m.embedded.Shutdown()
+		}
+		if m.commit != nil {
+			m.closeErr = errors.Join(m.closeErr, m.commit.Close())
 		}
 		if m.viewFile != nil {
 			m.closeErr = errors.Join(m.closeErr, m.viewFile.Close())

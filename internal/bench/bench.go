@@ -80,6 +80,8 @@ type Report struct {
 	BadSignatures   int       `json:"badSignatures"`
 	ServerCPU       float64   `json:"serverCpuSeconds,omitempty"`
 	ServerPeakRSSMB float64   `json:"serverPeakRssMb,omitempty"`
+	// Fsync is the disk's synced-write speed, measured just before the run.
+	Fsync *Fsync `json:"fsync,omitempty"`
 }
 
 // Comparison is a run against Boomerang next to the same load against the

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -35,7 +36,9 @@ type Config struct {
 	User, Password string
 	// SyncAlways makes JetStream fsync every write before acknowledging it.
 	// When false the server syncs on its own interval (two minutes), which
-	// survives a process crash but not a power loss.
+	// survives a process crash but not a power loss, unless a group
+	// commit (internal/groupcommit on StreamsDir) syncs after each
+	// acknowledgement.
 	SyncAlways bool
 	// MaxPayload is the largest message the server takes, headers
 	// included; zero means DefaultMaxPayload.
@@ -45,6 +48,13 @@ type Config struct {
 // DefaultMaxPayload is the embedded server's message limit: room for a
 // task's payload (1 MiB by default) and for an attempt's recorded response.
 const DefaultMaxPayload = 8 << 20
+
+// StreamsDir returns the directory under which the server started on dir
+// keeps its streams' file stores, one directory per stream (every user of
+// the embedded server is in the global account).
+func StreamsDir(dir string) string {
+	return filepath.Join(dir, server.JetStreamStoreDir, server.DEFAULT_GLOBAL_ACCOUNT, "streams")
+}
 
 // readyTimeout bounds the wait for the server to start.
 const readyTimeout = 10 * time.Second
