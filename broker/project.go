@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -154,7 +153,7 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 		if data == nil {
 			return false, nil
 		}
-		if err := json.Unmarshal(data, &rec); err != nil {
+		if err := decodeValue(data, &rec); err != nil {
 			return false, fmt.Errorf("the view's record of the task: %w", err)
 		}
 		ix := indexOf(&rec)
@@ -163,7 +162,7 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 			return false, err
 		}
 		rec.UpdatedAt, rec.LastSeq = ev.at, ev.seq
-		if err := putJSON(tb.state, ev.taskID, &rec); err != nil {
+		if err := tb.state.Put(ev.taskID, encodeRecord(&rec)); err != nil {
 			return false, err
 		}
 	}
@@ -186,7 +185,7 @@ func recordEvent(tb *tenantBuckets, ev event, rec *taskRecord, e *Event) error {
 		e.Webhook = &WebhookEvent{Status: rec.Webhook.Status}
 	}
 	key := binary.BigEndian.AppendUint64(nil, ev.seq)
-	if err := putJSON(tb.events, key, e); err != nil {
+	if err := tb.events.Put(key, encodeRecord(e)); err != nil {
 		return err
 	}
 	return tb.taskEvents.Put(eventKey(ev.taskID, ev.seq), nil)
@@ -198,13 +197,8 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 	}
 	// Only what the record and the indexes need; the payload is skipped,
 	// and the event itself becomes the spec record (a superset of Spec).
-	var c struct {
-		TargetURL      string     `json:"targetUrl"`
-		NotBefore      *time.Time `json:"notBefore"`
-		IdempotencyKey string     `json:"idempotencyKey"`
-		CreatedAt      time.Time  `json:"createdAt"`
-	}
-	if json.Unmarshal(ev.data, &c) != nil || c.TargetURL == "" {
+	c, err := decodeCreatedIndex(ev.data)
+	if err != nil || c.TargetURL == "" {
 		return false, malformed("a created event without a spec")
 	}
 	// Index keys hold these: bbolt refuses keys over 32 KiB, and such a
@@ -228,7 +222,7 @@ func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool,
 	if err := tb.byTime.Put(timeKey(c.CreatedAt, string(ev.taskID)), nil); err != nil {
 		return false, err
 	}
-	return true, putJSON(tb.state, ev.taskID, rec)
+	return true, tb.state.Put(ev.taskID, encodeRecord(rec))
 }
 
 // applyToRecord changes rec and the task's child records for ev, fills in
@@ -283,8 +277,8 @@ func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 }
 
 // decode decodes ev's payload into v, or says the event is malformed.
-func decode(ev event, v any) error {
-	if err := json.Unmarshal(ev.data, v); err != nil {
+func decode(ev event, v binDecoder) error {
+	if err := decodeEvent(ev.data, v); err != nil {
 		return malformed("a " + ev.kind + " event that does not decode")
 	}
 	return nil
@@ -327,7 +321,7 @@ func applyDelivery(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 	if rec.Webhook == nil {
 		return false, nil
 	}
-	if err := putJSON(tb.deliveries, childKey(ev.taskID, d.Number), &d); err != nil {
+	if err := tb.deliveries.Put(childKey(ev.taskID, d.Number), encodeRecord(&d)); err != nil {
 		return false, err
 	}
 	w := rec.Webhook
@@ -352,15 +346,7 @@ func putAttempt(tb *tenantBuckets, taskID []byte, rec *taskRecord, a Attempt) er
 		return malformed(fmt.Sprintf("attempt number %d", a.Number))
 	}
 	rec.AttemptCount = max(rec.AttemptCount, a.Number)
-	return putJSON(tb.attempts, childKey(taskID, a.Number), &a)
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, data)
+	return tb.attempts.Put(childKey(taskID, a.Number), encodeRecord(&a))
 }
 
 func attemptSummary(a *Attempt) *AttemptEvent {
