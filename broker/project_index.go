@@ -137,6 +137,9 @@ func observe(g *tenantAgg, ev event, e *Event) {
 
 // flush writes the batch's counters and statistics.
 func (a *applyBatch) flush() error {
+	if err := a.writeTasks(); err != nil {
+		return err
+	}
 	for tenantID, g := range a.aggs {
 		tb := a.tenants[tenantID]
 		// Zero counts are left out, so that the counts of a view do not

@@ -59,6 +59,24 @@ type Applier interface {
 	Apply(tx *bolt.Tx, msgs []jetstream.Msg) (afterCommit func(), err error)
 }
 
+// Preparer is an Applier that does work of its own per message before the
+// message's batch is applied — decoding it, typically. Prepare runs on the
+// consumer's delivery goroutine, in stream order, while the projector's
+// goroutine applies the batch before: the two overlap. It must not touch
+// the view, and it may run for a message that is then dropped as a repeat.
+// What it returns, Apply finds through the message's Prepared method
+// (every message handed to Apply has one, see Prepared).
+type Preparer interface {
+	Prepare(m jetstream.Msg) any
+}
+
+// Prepared is implemented by every message the projector hands an
+// Applier: Prepared returns what the applier's Prepare returned for it,
+// nil when the applier is not a Preparer.
+type Prepared interface {
+	Prepared() any
+}
+
 // Skipper is implemented by every message the projector hands an Applier.
 // Skip marks the message as one the applier could not use, saying why: the
 // projector logs it with its stream sequence and counts it once the batch
@@ -78,6 +96,10 @@ type Projector struct {
 	applier Applier
 	logger  *slog.Logger
 	batch   int
+	// catchUp is the batch size while the view catches up with the stream
+	// (before Ready): a rebuild or a long stop. Fewer, larger transactions
+	// write each page they touch once for many events.
+	catchUp int
 
 	mu      sync.Mutex
 	applied uint64
@@ -100,6 +122,7 @@ func New(js jetstream.JetStream, db *bolt.DB, stream string, applier Applier, lo
 		js: js, db: db, stream: stream, applier: applier,
 		logger:  logger.With("component", "projector", "stream", stream),
 		batch:   1000,
+		catchUp: 10000,
 		changed: make(chan struct{}),
 		ready:   make(chan struct{}),
 		retry: backoff.NewExponentialBackOff(backoff.WithInitialInterval(100*time.Millisecond),
@@ -243,26 +266,36 @@ func (p *Projector) consume(ctx context.Context, stream jetstream.Stream, target
 	if err != nil {
 		return fmt.Errorf("projector %s: consumer: %w", p.stream, err)
 	}
-	incoming := make(chan jetstream.Msg, p.batch)
+	size := p.batch
+	if !p.caughtUp() {
+		size = p.catchUp
+	}
+	incoming := make(chan *parsedMsg, size)
+	preparer, _ := p.applier.(Preparer)
 	consumeCtx, err := cons.Consume(func(m jetstream.Msg) {
+		pm := &parsedMsg{Msg: m}
+		pm.meta, pm.metaErr = m.Metadata()
+		if preparer != nil && pm.metaErr == nil {
+			pm.prepared = preparer.Prepare(pm)
+		}
 		select {
-		case incoming <- m:
+		case incoming <- pm:
 		case <-cctx.Done():
 		}
-	}, jetstream.PullMaxMessages(p.batch))
+	}, jetstream.PullMaxMessages(min(size, 4*p.batch)))
 	if err != nil {
 		return fmt.Errorf("projector %s: consume: %w", p.stream, err)
 	}
 	defer consumeCtx.Stop()
 
-	batch := make([]jetstream.Msg, 0, p.batch)
+	batch := make([]*parsedMsg, 0, size)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case m := <-incoming:
 			batch = append(batch[:0], m)
-			batch = p.gather(incoming, batch)
+			batch = p.gather(incoming, batch, p.batchLimit())
 			run, gap, err := p.contiguous(ctx, stream, batch)
 			if err != nil {
 				return err
@@ -290,16 +323,33 @@ func (p *Projector) consume(ctx context.Context, stream jetstream.Stream, target
 // view.
 const linger = time.Millisecond
 
-// gather adds what has already arrived to batch, then, while the batch is
-// small, what arrives within linger.
-func (p *Projector) gather(incoming <-chan jetstream.Msg, batch []jetstream.Msg) []jetstream.Msg {
+// caughtUp reports whether the view has caught up with the stream as it
+// was when Run started.
+func (p *Projector) caughtUp() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.isReady
+}
+
+// batchLimit is the most events the next transaction takes: more while the
+// view catches up.
+func (p *Projector) batchLimit() int {
+	if p.caughtUp() {
+		return p.batch
+	}
+	return p.catchUp
+}
+
+// gather adds what has already arrived to batch, up to limit, then, while
+// the batch is small, what arrives within linger.
+func (p *Projector) gather(incoming <-chan *parsedMsg, batch []*parsedMsg, limit int) []*parsedMsg {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
-	for len(batch) < p.batch {
+	for len(batch) < limit {
 		select {
 		case m := <-incoming:
 			batch = append(batch, m)
@@ -327,16 +377,14 @@ func (p *Projector) gather(incoming <-chan jetstream.Msg, batch []jetstream.Msg)
 // the stream (expired or deleted) is part of the run; a jump over ones that
 // exist, or a step back, ends it and reports a gap. The run's messages
 // carry their parsed metadata, for apply and the applier to reuse.
-func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, batch []jetstream.Msg) ([]jetstream.Msg, bool, error) {
+func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, batch []*parsedMsg) ([]jetstream.Msg, bool, error) {
 	next := p.Applied() + 1
 	run := make([]jetstream.Msg, 0, len(batch))
-	withMeta := make([]parsedMsg, len(batch))
-	for i, m := range batch {
-		meta, err := m.Metadata()
-		if err != nil {
-			return nil, false, fmt.Errorf("projector %s: metadata: %w", p.stream, err)
+	for _, m := range batch {
+		if m.metaErr != nil {
+			return nil, false, fmt.Errorf("projector %s: metadata: %w", p.stream, m.metaErr)
 		}
-		seq := meta.Sequence.Stream
+		seq := m.meta.Sequence.Stream
 		switch {
 		case seq < next:
 			continue // a repeat after a restart
@@ -349,8 +397,7 @@ func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, bat
 				return run, true, nil
 			}
 		}
-		withMeta[i] = parsedMsg{Msg: m, meta: meta}
-		run = append(run, &withMeta[i])
+		run = append(run, m)
 		next = seq + 1
 	}
 	return run, false, nil
@@ -358,15 +405,20 @@ func (p *Projector) contiguous(ctx context.Context, stream jetstream.Stream, bat
 
 // parsedMsg is a message whose metadata has been parsed once: Metadata
 // returns it without parsing the reply subject again. It is the Skipper
-// the applier marks.
+// the applier marks, and carries what the applier prepared.
 type parsedMsg struct {
 	jetstream.Msg
-	meta    *jetstream.MsgMetadata
-	skipped string // why the applier skipped it
+	meta     *jetstream.MsgMetadata
+	metaErr  error
+	prepared any
+	skipped  string // why the applier skipped it
 }
 
+// Prepared returns what the applier's Prepare made of the message.
+func (m *parsedMsg) Prepared() any { return m.prepared }
+
 // Metadata returns the parsed metadata.
-func (m *parsedMsg) Metadata() (*jetstream.MsgMetadata, error) { return m.meta, nil }
+func (m *parsedMsg) Metadata() (*jetstream.MsgMetadata, error) { return m.meta, m.metaErr }
 
 // Skip marks the message as unusable.
 func (m *parsedMsg) Skip(reason string) {

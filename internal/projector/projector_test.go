@@ -401,9 +401,10 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var msgs []jetstream.Msg
+	var msgs []*parsedMsg
 	for m := range batch.Messages() {
-		msgs = append(msgs, m)
+		meta, err := m.Metadata()
+		msgs = append(msgs, &parsedMsg{Msg: m, meta: meta, metaErr: err})
 	}
 	if len(msgs) != 6 {
 		t.Fatalf("fetched %d messages, want 6", len(msgs))
@@ -419,13 +420,13 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 	}
 
 	// Out of order: 1 2 4 3 — apply 1 2, then report the gap.
-	run, gap, err := p.contiguous(ctx, stream, []jetstream.Msg{msgs[0], msgs[1], msgs[3], msgs[2]})
+	run, gap, err := p.contiguous(ctx, stream, []*parsedMsg{msgs[0], msgs[1], msgs[3], msgs[2]})
 	if err != nil || !gap || seqs(run) != "[1 2]" {
 		t.Fatalf("out of order: got run %v gap %v err %v, want [1 2] and a gap", seqs(run), gap, err)
 	}
 	// Repeats of applied events are dropped.
 	p.setApplied(2)
-	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[1], msgs[2], msgs[3]})
+	run, gap, _ = p.contiguous(ctx, stream, []*parsedMsg{msgs[1], msgs[2], msgs[3]})
 	if gap || seqs(run) != "[3 4]" {
 		t.Fatalf("repeats: got run %v gap %v, want [3 4]", seqs(run), gap)
 	}
@@ -434,7 +435,7 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.setApplied(4)
-	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[5]})
+	run, gap, _ = p.contiguous(ctx, stream, []*parsedMsg{msgs[5]})
 	if gap || seqs(run) != "[6]" {
 		t.Fatalf("deleted message: got run %v gap %v, want [6] and no gap", seqs(run), gap)
 	}
