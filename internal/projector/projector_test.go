@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -443,4 +444,42 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 	if _, ok := run[0].(*parsedMsg); !ok {
 		t.Fatalf("run message is a %T, want *parsedMsg", run[0])
 	}
+}
+
+// prepApplier is a Preparer: Prepare returns each message's data in upper
+// case, and Apply fails the batch if a message does not carry it.
+type prepApplier struct {
+	countApplier
+	seen atomic.Int64
+}
+
+func (a *prepApplier) Prepare(m jetstream.Msg) any { return strings.ToUpper(string(m.Data())) }
+
+func (a *prepApplier) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
+	for _, m := range msgs {
+		if got := m.(Prepared).Prepared(); got != strings.ToUpper(string(m.Data())) {
+			return nil, fmt.Errorf("prepared %v for %q", got, m.Data())
+		}
+		a.seen.Add(1)
+	}
+	return a.countApplier.Apply(tx, msgs)
+}
+
+// TestPreparedArrivesWithItsMessage: what a Preparer made of a message
+// reaches Apply with that message, while catching up and after.
+func TestPreparedArrivesWithItsMessage(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	for _, s := range []string{"a", "b", "c"} {
+		b.publish(t, s)
+	}
+	applier := &prepApplier{}
+	p := b.run(t, applier)
+	waitFor(t, p, 3)
+	last := b.publish(t, "d")
+	waitFor(t, p, last)
+	if p.Err() != nil || applier.seen.Load() != 4 {
+		t.Fatalf("got %d prepared messages applied, err %v; want 4 and none", applier.seen.Load(), p.Err())
+	}
+	b.wantAppliedOnce(t, last)
 }
