@@ -257,6 +257,13 @@ func (r *rbuf) sub() *rbuf {
 	return &rbuf{b: v}
 }
 
+// nested reads the field's nested message into v.
+func (r *rbuf) nested(v binDecoder) {
+	s := r.sub()
+	v.readBin(s)
+	r.done(s)
+}
+
 // done ends reading a nested message, passing its error on.
 func (r *rbuf) done(s *rbuf) {
 	if s.err != nil && r.err == nil {

@@ -151,13 +151,6 @@ func (a *Attempt) readBin(r *rbuf) {
 	}
 }
 
-// readAttempt reads a nested attempt.
-func (r *rbuf) readAttempt(a *Attempt) {
-	s := r.sub()
-	a.readBin(s)
-	r.done(s)
-}
-
 // startedEvent: 1 attempt, 2 at.
 func (e startedEvent) appendBin(b wbuf) wbuf { return b.int(1, e.Attempt).time(2, e.At) }
 
@@ -183,7 +176,7 @@ func (e *attemptEvent) readBin(r *rbuf) {
 	for r.next() {
 		switch r.num {
 		case 1:
-			r.readAttempt(&e.Attempt)
+			r.nested(&e.Attempt)
 		case 2:
 			e.NextAttemptAt = r.timePtr()
 		default:
@@ -206,7 +199,7 @@ func (e *finishedEvent) readBin(r *rbuf) {
 		switch r.num {
 		case 1:
 			e.Attempt = new(Attempt)
-			r.readAttempt(e.Attempt)
+			r.nested(e.Attempt)
 		case 2:
 			e.Error = r.str()
 		case 3:
@@ -284,9 +277,7 @@ func (e *deliveryEvent) readBin(r *rbuf) {
 	for r.next() {
 		switch r.num {
 		case 1:
-			s := r.sub()
-			e.Delivery.readBin(s)
-			r.done(s)
+			r.nested(&e.Delivery)
 		case 2:
 			e.NextAttemptAt = r.timePtr()
 		default:

@@ -57,9 +57,7 @@ func (t *taskRecord) readBin(r *rbuf) {
 			t.TerminalSeq = r.uint()
 		case 10:
 			t.Webhook = new(webhookRecord)
-			s := r.sub()
-			t.Webhook.readBin(s)
-			r.done(s)
+			r.nested(t.Webhook)
 		case 11:
 			t.LastSeq = r.uint()
 		case 12:
@@ -132,14 +130,10 @@ func (e *Event) readBin(r *rbuf) {
 			e.NextAttemptAt = r.timePtr()
 		case 8:
 			e.Attempt = new(AttemptEvent)
-			s := r.sub()
-			e.Attempt.readBin(s)
-			r.done(s)
+			r.nested(e.Attempt)
 		case 9:
 			e.Webhook = new(WebhookEvent)
-			s := r.sub()
-			e.Webhook.readBin(s)
-			r.done(s)
+			r.nested(e.Webhook)
 		default:
 			r.skip()
 		}
@@ -178,9 +172,7 @@ func (w *WebhookEvent) readBin(r *rbuf) {
 			w.NextAttemptAt = r.timePtr()
 		case 3:
 			var a AttemptEvent
-			s := r.sub()
-			a.readBin(s)
-			r.done(s)
+			r.nested(&a)
 			w.Delivery = &DeliveryEvent{Number: a.Number, Outcome: string(a.Outcome), StatusCode: a.StatusCode,
 				Error: a.Error, DurationMs: a.DurationMs}
 		default:
