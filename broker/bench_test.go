@@ -20,22 +20,39 @@ func benchSpec() Spec {
 		Payload: json.RawMessage(`{"data":"` + strings.Repeat("x", 240) + `"}`), WebhookURL: "https://hooks.example.com/in"}
 }
 
+// BenchmarkEncodeCreated encodes a created event as events are published
+// (binary), and as JSON, the format before.
 func BenchmarkEncodeCreated(b *testing.B) {
 	ev := createdEvent{Spec: benchSpec(), CreatedAt: time.Now()}
-	for b.Loop() {
-		if _, err := json.Marshal(ev); err != nil {
-			b.Fatal(err)
+	b.Run("binary", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := encodeValue(ev); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	b.Run("json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := marshal(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
+// BenchmarkDecodeCreated decodes a created event in either format.
 func BenchmarkDecodeCreated(b *testing.B) {
-	data, _ := json.Marshal(createdEvent{Spec: benchSpec(), CreatedAt: time.Now()})
-	for b.Loop() {
-		var ev createdEvent
-		if err := json.Unmarshal(data, &ev); err != nil {
-			b.Fatal(err)
-		}
+	ev := createdEvent{Spec: benchSpec(), CreatedAt: time.Now()}
+	asJSON, _ := marshal(ev)
+	for name, data := range map[string][]byte{"binary": ev.appendBin(newWbuf(0)), "json": asJSON} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				var ev createdEvent
+				if err := decodeEvent(data, &ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

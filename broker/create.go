@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,7 +123,7 @@ func (p *Publisher) lastCreated(ctx context.Context, tenantID, taskID string) (*
 		return nil, err
 	}
 	var ev createdEvent
-	if err := json.Unmarshal(msg.Data, &ev); err != nil {
+	if err := decodeEvent(msg.Data, &ev); err != nil {
 		return nil, fmt.Errorf("broker: decode created event: %w", err)
 	}
 	return &ev, nil

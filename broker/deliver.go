@@ -119,7 +119,7 @@ func (d *Deliverer) endNotification(msg jetstream.Msg, tenantID, taskID, kind st
 		return Notification{}, false
 	}
 	var ev finishedEvent
-	if json.Unmarshal(msg.Data(), &ev) != nil {
+	if decodeEvent(msg.Data(), &ev) != nil {
 		_ = msg.Term()
 		return Notification{}, false
 	}

@@ -109,7 +109,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 	tenantID, taskID, _, err := parseTaskSubject(msg.Subject())
 	var ev createdEvent
-	if err != nil || json.Unmarshal(msg.Data(), &ev) != nil {
+	if err != nil || decodeEvent(msg.Data(), &ev) != nil {
 		d.logger.Error("dropping malformed created event", "subject", msg.Subject())
 		_ = msg.Term()
 		return

@@ -59,13 +59,14 @@ func withNote(errText, note string) string {
 	return errText + "; " + tooLargeNote + note
 }
 
-// encodeFit encodes v as JSON (see marshal) in at most limit bytes. A recorder that does
+// encodeFit encodes v (encodeValue: binary when it has a binary form, else
+// JSON) in at most limit bytes. A recorder that does
 // not fit loses its responses' bodies, or else their headers, or else both,
 // the first of these that fits, with markers (bodyTruncated,
 // headersTruncated) and a note; anything else that does not fit is
 // ErrEventTooLarge.
 func encodeFit(v any, limit int) ([]byte, error) {
-	data, err := marshal(v)
+	data, err := encodeValue(v)
 	if err != nil || len(data) <= limit {
 		return data, err
 	}
@@ -88,7 +89,7 @@ func encodeFit(v any, limit int) ([]byte, error) {
 				continue
 			}
 			r.note(strings.Join(parts, " and ") + " dropped")
-			if data, err = marshal(v); err != nil || len(data) <= limit {
+			if data, err = encodeValue(v); err != nil || len(data) <= limit {
 				return data, err
 			}
 		}
@@ -132,3 +133,21 @@ func (e *finishedEvent) note(text string) {
 func (d *hookDue) responses() []*Response { return []*Response{&d.Notification.Result.Response} }
 
 func (d *hookDue) note(string) {}
+
+// fitsAsJSON checks that v, whose binary encoding is data, also fits limit
+// as JSON: a task's due messages carry its spec as JSON, which can be
+// larger (a payload's quotes and control characters are escaped, six bytes
+// at most for one). Only a large event is encoded again to see.
+func fitsAsJSON(v any, data []byte, limit int) error {
+	if 6*len(data) <= limit {
+		return nil
+	}
+	asJSON, err := marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(asJSON) > limit {
+		return fmt.Errorf("%w: %d bytes as JSON, the limit is %d", ErrEventTooLarge, len(asJSON), limit)
+	}
+	return nil
+}

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,20 +26,22 @@ func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	a := applyBatch{root: root, tenants: map[string]*tenantBuckets{}, aggs: map[string]*tenantAgg{}}
+	a := applyBatch{root: root, tenants: map[string]*tenantBuckets{}, aggs: map[string]*tenantAgg{},
+		tasks: map[taskKey]*taskEntry{}}
 	changes := make([]Change, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
 			return nil, err
 		}
-		tenantID, taskID, kind, err := parseTaskSubject(m.Subject())
-		if err != nil || !ValidToken(tenantID) || !ValidToken(taskID) {
+		pe := v.prepared(m)
+		if pe.badSubject {
 			skip(m, "not a task subject")
 			continue
 		}
+		tenantID, taskID, kind := pe.tenantID, pe.taskID, pe.kind
 		ev := event{tenantID: tenantID, taskID: []byte(taskID), kind: kind,
-			seq: meta.Sequence.Stream, at: meta.Timestamp.UTC(), data: m.Data()}
+			seq: meta.Sequence.Stream, at: meta.Timestamp.UTC(), data: m.Data(), payload: pe.payload}
 		applied, err := a.apply(ev)
 		if errors.Is(err, errMalformed) {
 			skip(m, err.Error())
@@ -85,6 +86,7 @@ type event struct {
 	seq      uint64
 	at       time.Time
 	data     []byte
+	payload  any // data decoded by Prepare (decodePayload), or nil
 }
 
 type tenantBuckets struct {
@@ -97,6 +99,25 @@ type applyBatch struct {
 	root    *bolt.Bucket
 	tenants map[string]*tenantBuckets
 	aggs    map[string]*tenantAgg
+	// tasks holds the records of the tasks the batch has changed so far,
+	// written once each, with their index entries, at the end of the batch
+	// (writeTasks): a task's events often come in one batch, and each
+	// write of a record and each move between index entries costs a
+	// search of a bbolt tree. order is the order they were first met in.
+	tasks map[taskKey]*taskEntry
+	order []*taskEntry
+}
+
+type taskKey struct{ tenantID, taskID string }
+
+// taskEntry is a task's record as the batch has changed it.
+type taskEntry struct {
+	tb     *tenantBuckets
+	g      *tenantAgg
+	id     []byte
+	rec    taskRecord
+	before *indexed // what the indexes hold for it; nil for a task new in the batch
+	dirty  bool     // changed by the batch
 }
 
 func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
@@ -131,6 +152,10 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 // apply applies one event and reports whether it changed a task.
 func (a *applyBatch) apply(ev event) (bool, error) {
 	if ev.kind == KindPrune {
+		// Pruning reads the records and indexes: they must be written.
+		if err := a.writeTasks(); err != nil {
+			return false, err
+		}
 		return false, a.prune(ev)
 	}
 	tb, err := a.buckets(ev.tenantID)
@@ -141,40 +166,76 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var rec taskRecord
 	var detail Event
-	var before *indexed
+	t, err := a.task(tb, g, ev)
+	if err != nil {
+		return false, err
+	}
 	if ev.kind == KindCreated {
-		created, err := a.create(tb, ev, &rec)
-		if err != nil || !created {
+		if t != nil {
+			return false, nil // a repeat: the task exists
+		}
+		if t, err = a.create(tb, g, ev); err != nil || t == nil {
 			return false, err
 		}
 	} else {
-		data := tb.state.Get(ev.taskID)
-		if data == nil {
+		if t == nil {
 			return false, nil
 		}
-		if err := json.Unmarshal(data, &rec); err != nil {
-			return false, fmt.Errorf("the view's record of the task: %w", err)
-		}
-		ix := indexOf(&rec)
-		before = &ix
-		if changed, err := applyToRecord(tb, &rec, ev, &detail); err != nil || !changed {
+		if changed, err := applyToRecord(tb, &t.rec, ev, &detail); err != nil || !changed {
 			return false, err
 		}
-		rec.UpdatedAt, rec.LastSeq = ev.at, ev.seq
-		if err := putJSON(tb.state, ev.taskID, &rec); err != nil {
-			return false, err
-		}
+		t.rec.UpdatedAt, t.rec.LastSeq = ev.at, ev.seq
 	}
-	if err := reindex(tb, g, ev.taskID, &rec, before); err != nil {
-		return false, err
-	}
-	if err := recordEvent(tb, ev, &rec, &detail); err != nil {
+	t.dirty = true
+	if err := recordEvent(tb, ev, &t.rec, &detail); err != nil {
 		return false, err
 	}
 	observe(g, ev, &detail)
 	return true, nil
+}
+
+// task returns the batch's entry for the event's task, reading its record
+// from the view the first time; nil when the view has no such task.
+func (a *applyBatch) task(tb *tenantBuckets, g *tenantAgg, ev event) (*taskEntry, error) {
+	key := taskKey{ev.tenantID, string(ev.taskID)}
+	if t, ok := a.tasks[key]; ok {
+		return t, nil
+	}
+	data := tb.state.Get(ev.taskID)
+	if data == nil {
+		return nil, nil
+	}
+	t := &taskEntry{tb: tb, g: g, id: ev.taskID}
+	if err := decodeValue(data, &t.rec); err != nil {
+		return nil, fmt.Errorf("the view's record of the task: %w", err)
+	}
+	ix := indexOf(&t.rec)
+	t.before = &ix
+	a.tasks[key] = t
+	a.order = append(a.order, t)
+	return t, nil
+}
+
+// writeTasks writes the records the batch changed and moves their index
+// entries and counts from where they were before the batch to where they
+// are now, then forgets them: what writing each change at once would
+// leave.
+func (a *applyBatch) writeTasks() error {
+	for _, t := range a.order {
+		if !t.dirty {
+			continue
+		}
+		if err := t.tb.state.Put(t.id, encodeRecord(&t.rec)); err != nil {
+			return err
+		}
+		if err := reindex(t.tb, t.g, t.id, &t.rec, t.before); err != nil {
+			return err
+		}
+	}
+	clear(a.tasks)
+	a.order = a.order[:0]
+	return nil
 }
 
 // recordEvent keeps the change in the tenant's event history, which event
@@ -186,49 +247,52 @@ func recordEvent(tb *tenantBuckets, ev event, rec *taskRecord, e *Event) error {
 		e.Webhook = &WebhookEvent{Status: rec.Webhook.Status}
 	}
 	key := binary.BigEndian.AppendUint64(nil, ev.seq)
-	if err := putJSON(tb.events, key, e); err != nil {
+	if err := tb.events.Put(key, encodeRecord(e)); err != nil {
 		return err
 	}
 	return tb.taskEvents.Put(eventKey(ev.taskID, ev.seq), nil)
 }
 
-func (a *applyBatch) create(tb *tenantBuckets, ev event, rec *taskRecord) (bool, error) {
-	if tb.state.Get(ev.taskID) != nil {
-		return false, nil
-	}
+// create adds a new task (its record is written with the batch's others)
+// and returns its entry; nil for a malformed event.
+func (a *applyBatch) create(tb *tenantBuckets, g *tenantAgg, ev event) (*taskEntry, error) {
 	// Only what the record and the indexes need; the payload is skipped,
 	// and the event itself becomes the spec record (a superset of Spec).
-	var c struct {
-		TargetURL      string     `json:"targetUrl"`
-		NotBefore      *time.Time `json:"notBefore"`
-		IdempotencyKey string     `json:"idempotencyKey"`
-		CreatedAt      time.Time  `json:"createdAt"`
+	c, ok := ev.payload.(*createdIndex)
+	if !ok {
+		decoded, err := decodeCreatedIndex(ev.data)
+		if err != nil {
+			return nil, malformed("a created event without a spec")
+		}
+		c = &decoded
 	}
-	if json.Unmarshal(ev.data, &c) != nil || c.TargetURL == "" {
-		return false, malformed("a created event without a spec")
+	if c.TargetURL == "" {
+		return nil, malformed("a created event without a spec")
 	}
 	// Index keys hold these: bbolt refuses keys over 32 KiB, and such a
 	// refusal must not pass for a failing disk. The API allows far less.
 	if len(c.IdempotencyKey) > maxIndexedLen || len(c.TargetURL) > maxIndexedLen {
-		return false, malformed("an idempotency key or target URL too long to index")
+		return nil, malformed("an idempotency key or target URL too long to index")
 	}
-	*rec = taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt, UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore,
-		Host: HostOf(c.TargetURL)}
-	if err := tb.byHost.Put(indexKey(rec.Host, c.CreatedAt, ev.taskID), nil); err != nil {
-		return false, err
+	t := &taskEntry{tb: tb, g: g, id: ev.taskID, rec: taskRecord{Status: StatusPending, CreatedAt: c.CreatedAt,
+		UpdatedAt: ev.at, LastSeq: ev.seq, NextAttemptAt: c.NotBefore, Host: HostOf(c.TargetURL)}}
+	if err := tb.byHost.Put(indexKey(t.rec.Host, c.CreatedAt, ev.taskID), nil); err != nil {
+		return nil, err
 	}
 	if c.IdempotencyKey != "" {
 		if err := tb.byIdem.Put([]byte(c.IdempotencyKey), ev.taskID); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	if err := tb.spec.Put(ev.taskID, ev.data); err != nil {
-		return false, err
+		return nil, err
 	}
 	if err := tb.byTime.Put(timeKey(c.CreatedAt, string(ev.taskID)), nil); err != nil {
-		return false, err
+		return nil, err
 	}
-	return true, putJSON(tb.state, ev.taskID, rec)
+	a.tasks[taskKey{ev.tenantID, string(ev.taskID)}] = t
+	a.order = append(a.order, t)
+	return t, nil
 }
 
 // applyToRecord changes rec and the task's child records for ev, fills in
@@ -283,8 +347,16 @@ func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 }
 
 // decode decodes ev's payload into v, or says the event is malformed.
-func decode(ev event, v any) error {
-	if err := json.Unmarshal(ev.data, v); err != nil {
+// decode takes what Prepare decoded when it can.
+func decode[T any, P interface {
+	*T
+	binDecoder
+}](ev event, v P) error {
+	if pre, ok := ev.payload.(P); ok {
+		*v = *pre
+		return nil
+	}
+	if err := decodeEvent(ev.data, v); err != nil {
 		return malformed("a " + ev.kind + " event that does not decode")
 	}
 	return nil
@@ -327,7 +399,7 @@ func applyDelivery(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 	if rec.Webhook == nil {
 		return false, nil
 	}
-	if err := putJSON(tb.deliveries, childKey(ev.taskID, d.Number), &d); err != nil {
+	if err := tb.deliveries.Put(childKey(ev.taskID, d.Number), encodeRecord(&d)); err != nil {
 		return false, err
 	}
 	w := rec.Webhook
@@ -352,15 +424,7 @@ func putAttempt(tb *tenantBuckets, taskID []byte, rec *taskRecord, a Attempt) er
 		return malformed(fmt.Sprintf("attempt number %d", a.Number))
 	}
 	rec.AttemptCount = max(rec.AttemptCount, a.Number)
-	return putJSON(tb.attempts, childKey(taskID, a.Number), &a)
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, data)
+	return tb.attempts.Put(childKey(taskID, a.Number), encodeRecord(&a))
 }
 
 func attemptSummary(a *Attempt) *AttemptEvent {
@@ -368,4 +432,65 @@ func attemptSummary(a *Attempt) *AttemptEvent {
 		return nil
 	}
 	return &AttemptEvent{Number: a.Number, Outcome: a.Outcome, StatusCode: a.StatusCode, Error: a.Error, DurationMs: a.DurationMs}
+}
+
+// preparedEvent is what Prepare makes of a message of the task stream.
+type preparedEvent struct {
+	tenantID, taskID, kind string
+	badSubject             bool
+	payload                any // see decodePayload
+}
+
+// Prepare parses a message's subject and decodes its payload, before its
+// batch's transaction and on another goroutine than the one applying the
+// batch before (projector.Preparer). It touches no state.
+func (v *View) Prepare(m jetstream.Msg) any {
+	tenantID, taskID, kind, err := parseTaskSubject(m.Subject())
+	if err != nil || !ValidToken(tenantID) || !ValidToken(taskID) {
+		return &preparedEvent{badSubject: true}
+	}
+	return &preparedEvent{tenantID: tenantID, taskID: taskID, kind: kind, payload: decodePayload(kind, m.Data())}
+}
+
+// prepared returns what Prepare made of m, preparing it now if the
+// projector did not (a message that is not the projector's).
+func (v *View) prepared(m jetstream.Msg) *preparedEvent {
+	if p, ok := m.(interface{ Prepared() any }); ok {
+		if pe, ok := p.Prepared().(*preparedEvent); ok {
+			return pe
+		}
+	}
+	return v.Prepare(m).(*preparedEvent)
+}
+
+// decodePayload decodes an event's payload into the type its kind has (a
+// created event's indexed fields only), or returns nil when it does not
+// decode or the kind has no payload to decode: Apply then decodes it
+// itself, and skips it if it is malformed.
+func decodePayload(kind string, data []byte) any {
+	var v binDecoder
+	switch kind {
+	case KindCreated:
+		c, err := decodeCreatedIndex(data)
+		if err != nil {
+			return nil
+		}
+		return &c
+	case KindStarted:
+		v = new(startedEvent)
+	case KindAttempt:
+		v = new(attemptEvent)
+	case KindSucceeded, KindFailed:
+		v = new(finishedEvent)
+	case KindCanceled:
+		v = new(canceledEvent)
+	case KindDelivery, KindDelivered, KindDead:
+		v = new(deliveryEvent)
+	default:
+		return nil
+	}
+	if decodeEvent(data, v) != nil {
+		return nil
+	}
+	return v
 }

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"time"
 )
 
@@ -37,14 +36,8 @@ func (a *applyBatch) agg(tenantID string, tb *tenantBuckets) (*tenantAgg, error)
 	}
 	g := &tenantAgg{counts: &Counts{Status: map[Status]int{}, Webhook: map[WebhookStatus]int{}}, minutes: map[uint64]*MinuteStats{}}
 	if data := tb.counters.Get(countersKey); data != nil {
-		if err := json.Unmarshal(data, g.counts); err != nil {
+		if err := decodeCounts(data, g.counts); err != nil {
 			return nil, err
-		}
-		if g.counts.Status == nil {
-			g.counts.Status = map[Status]int{}
-		}
-		if g.counts.Webhook == nil {
-			g.counts.Webhook = map[WebhookStatus]int{}
 		}
 	}
 	a.aggs[tenantID] = g
@@ -144,24 +137,27 @@ func observe(g *tenantAgg, ev event, e *Event) {
 
 // flush writes the batch's counters and statistics.
 func (a *applyBatch) flush() error {
+	if err := a.writeTasks(); err != nil {
+		return err
+	}
 	for tenantID, g := range a.aggs {
 		tb := a.tenants[tenantID]
 		// Zero counts are left out, so that the counts of a view do not
 		// depend on the statuses of tasks it no longer holds.
 		counts := Counts{Status: nonZero(g.counts.Status), Webhook: nonZero(g.counts.Webhook)}
-		if err := putJSON(tb.counters, countersKey, &counts); err != nil {
+		if err := tb.counters.Put(countersKey, encodeRecord(&counts)); err != nil {
 			return err
 		}
 		for minute, add := range g.minutes {
 			key := binary.BigEndian.AppendUint64(nil, minute)
 			var cur MinuteStats
 			if data := tb.stats.Get(key); data != nil {
-				if err := json.Unmarshal(data, &cur); err != nil {
+				if err := decodeValue(data, &cur); err != nil {
 					return err
 				}
 			}
 			cur.Add(*add)
-			if err := putJSON(tb.stats, key, &cur); err != nil {
+			if err := tb.stats.Put(key, encodeRecord(&cur)); err != nil {
 				return err
 			}
 		}

@@ -120,10 +120,8 @@ func dropTask(tb *tenantBuckets, g *tenantAgg, finishedKey []byte) error {
 // dropIdempotencyKey forgets the idempotency key that made the task, unless
 // a later task of the same key has it now.
 func dropIdempotencyKey(tb *tenantBuckets, id []byte) error {
-	var spec struct {
-		IdempotencyKey string `json:"idempotencyKey"`
-	}
-	if json.Unmarshal(tb.spec.Get(id), &spec) != nil || spec.IdempotencyKey == "" {
+	spec, err := decodeCreatedIndex(tb.spec.Get(id))
+	if err != nil || spec.IdempotencyKey == "" {
 		return nil
 	}
 	key := []byte(spec.IdempotencyKey)

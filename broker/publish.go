@@ -78,6 +78,9 @@ func (p *Publisher) eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, e
 		limit -= dueOverhead
 	}
 	data, err := encodeFit(v, limit)
+	if err == nil && kind == KindCreated {
+		err = fitsAsJSON(v, data, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("broker: encode %s: %w", kind, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -123,14 +122,14 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 		Attempts: []Attempt{}, Version: rec.LastSeq,
 	}
 	var created createdEvent // the spec record is the created event
-	if err := json.Unmarshal(tb.Bucket(bucketSpec).Get(id), &created); err != nil {
+	if err := decodeEvent(tb.Bucket(bucketSpec).Get(id), &created); err != nil {
 		return nil, fmt.Errorf("broker: task spec: %w", err)
 	}
 	t.Spec = created.Spec
 	prefix := append(append([]byte{}, id...), 0)
 	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {
 		var a Attempt
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := decodeValue(v, &a); err != nil {
 			return err
 		}
 		t.Attempts = append(t.Attempts, a)
@@ -153,7 +152,7 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 		}
 		if err := scanPrefix(tb.Bucket(bucketDeliveries), prefix, func(v []byte) error {
 			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
+			if err := decodeValue(v, &d); err != nil {
 				return err
 			}
 			t.Webhook.Deliveries = append(t.Webhook.Deliveries, d)

@@ -3,7 +3,6 @@ package broker
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,7 +62,7 @@ func (v *View) TaskEvents(tenantID, taskID string, after uint64, limit int) ([]E
 		c := tb.Bucket(bucketTaskEvents).Cursor()
 		for k, _ := c.Seek(eventKey([]byte(taskID), after+1)); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
 			var e Event
-			if err := json.Unmarshal(events.Get(k[len(prefix):]), &e); err != nil {
+			if err := decodeValue(events.Get(k[len(prefix):]), &e); err != nil {
 				return err
 			}
 			out = append(out, e)
@@ -85,7 +84,7 @@ func (v *View) TenantEvents(tenantID string, after uint64, limit int) ([]Event, 
 		c := tb.Bucket(bucketEvents).Cursor()
 		for k, val := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(out) < limit; k, val = c.Next() {
 			var e Event
-			if err := json.Unmarshal(val, &e); err != nil {
+			if err := decodeValue(val, &e); err != nil {
 				return err
 			}
 			out = append(out, e)

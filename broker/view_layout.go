@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -81,7 +80,7 @@ type webhookRecord struct {
 // decodeRecord decodes a task's record from bucketState.
 func decodeRecord(data []byte) (*taskRecord, error) {
 	rec := new(taskRecord)
-	if err := json.Unmarshal(data, rec); err != nil {
+	if err := decodeValue(data, rec); err != nil {
 		return nil, fmt.Errorf("broker: task record: %w", err)
 	}
 	return rec, nil

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -82,7 +81,7 @@ func (v *View) Counts(tenantID string) (Counts, error) {
 			return nil
 		}
 		if data := tb.Bucket(bucketCounters).Get(countersKey); data != nil {
-			return json.Unmarshal(data, &c)
+			return decodeCounts(data, &c)
 		}
 		return nil
 	})
@@ -103,7 +102,7 @@ func (v *View) Stats(tenantID string, since, until time.Time) (map[time.Time]Min
 		c := tb.Bucket(bucketStats).Cursor()
 		for k, val := c.Seek(from); k != nil && binary.BigEndian.Uint64(k) < to; k, val = c.Next() {
 			var m MinuteStats
-			if err := json.Unmarshal(val, &m); err != nil {
+			if err := decodeValue(val, &m); err != nil {
 				return err
 			}
 			out[time.Unix(int64(binary.BigEndian.Uint64(k))*60, 0).UTC()] = m

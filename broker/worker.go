@@ -241,20 +241,20 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// workLog logs about one piece of work. Its attributes are kept as values
-// and handed to the logger only when a line is logged, which is rare:
-// building a logger with them for every attempt would format them eagerly.
+// workLog logs about one piece of work. Its attributes are kept as plain
+// values and made into attributes only when a line is logged, which is
+// rare: making them for every attempt would cost an allocation each.
 type workLog struct {
-	logger *slog.Logger
-	attrs  []slog.Attr
+	logger           *slog.Logger
+	tenantID, taskID string
+	what             string
+	n                uint64
 }
 
 // logFor returns the log of work on a task; what and n name the step
 // ("attempt" and its number, "round" and its sequence).
 func (w *worker) logFor(tenantID, taskID, what string, n uint64) workLog {
-	return workLog{logger: w.logger, attrs: []slog.Attr{
-		slog.String("tenant_id", tenantID), slog.String("task_id", taskID), slog.Uint64(what, n),
-	}}
+	return workLog{logger: w.logger, tenantID: tenantID, taskID: taskID, what: what, n: n}
 }
 
 // Debug, Info, Warn and Error log msg with the work's attributes, then attrs.
@@ -271,7 +271,8 @@ func (l workLog) log(level slog.Level, msg string, attrs []slog.Attr) {
 	if !l.logger.Enabled(ctx, level) {
 		return
 	}
-	all := append(l.attrs[:len(l.attrs):len(l.attrs)], attrs...)
+	all := append([]slog.Attr{slog.String("tenant_id", l.tenantID), slog.String("task_id", l.taskID),
+		slog.Uint64(l.what, l.n)}, attrs...)
 	l.logger.LogAttrs(ctx, level, msg, all...)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -401,9 +402,10 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var msgs []jetstream.Msg
+	var msgs []*parsedMsg
 	for m := range batch.Messages() {
-		msgs = append(msgs, m)
+		meta, err := m.Metadata()
+		msgs = append(msgs, &parsedMsg{Msg: m, meta: meta, metaErr: err})
 	}
 	if len(msgs) != 6 {
 		t.Fatalf("fetched %d messages, want 6", len(msgs))
@@ -419,13 +421,13 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 	}
 
 	// Out of order: 1 2 4 3 — apply 1 2, then report the gap.
-	run, gap, err := p.contiguous(ctx, stream, []jetstream.Msg{msgs[0], msgs[1], msgs[3], msgs[2]})
+	run, gap, err := p.contiguous(ctx, stream, []*parsedMsg{msgs[0], msgs[1], msgs[3], msgs[2]})
 	if err != nil || !gap || seqs(run) != "[1 2]" {
 		t.Fatalf("out of order: got run %v gap %v err %v, want [1 2] and a gap", seqs(run), gap, err)
 	}
 	// Repeats of applied events are dropped.
 	p.setApplied(2)
-	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[1], msgs[2], msgs[3]})
+	run, gap, _ = p.contiguous(ctx, stream, []*parsedMsg{msgs[1], msgs[2], msgs[3]})
 	if gap || seqs(run) != "[3 4]" {
 		t.Fatalf("repeats: got run %v gap %v, want [3 4]", seqs(run), gap)
 	}
@@ -434,7 +436,7 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.setApplied(4)
-	run, gap, _ = p.contiguous(ctx, stream, []jetstream.Msg{msgs[5]})
+	run, gap, _ = p.contiguous(ctx, stream, []*parsedMsg{msgs[5]})
 	if gap || seqs(run) != "[6]" {
 		t.Fatalf("deleted message: got run %v gap %v, want [6] and no gap", seqs(run), gap)
 	}
@@ -442,4 +444,42 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 	if _, ok := run[0].(*parsedMsg); !ok {
 		t.Fatalf("run message is a %T, want *parsedMsg", run[0])
 	}
+}
+
+// prepApplier is a Preparer: Prepare returns each message's data in upper
+// case, and Apply fails the batch if a message does not carry it.
+type prepApplier struct {
+	countApplier
+	seen atomic.Int64
+}
+
+func (a *prepApplier) Prepare(m jetstream.Msg) any { return strings.ToUpper(string(m.Data())) }
+
+func (a *prepApplier) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
+	for _, m := range msgs {
+		if got := m.(Prepared).Prepared(); got != strings.ToUpper(string(m.Data())) {
+			return nil, fmt.Errorf("prepared %v for %q", got, m.Data())
+		}
+		a.seen.Add(1)
+	}
+	return a.countApplier.Apply(tx, msgs)
+}
+
+// TestPreparedArrivesWithItsMessage: what a Preparer made of a message
+// reaches Apply with that message, while catching up and after.
+func TestPreparedArrivesWithItsMessage(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	for _, s := range []string{"a", "b", "c"} {
+		b.publish(t, s)
+	}
+	applier := &prepApplier{}
+	p := b.run(t, applier)
+	waitFor(t, p, 3)
+	last := b.publish(t, "d")
+	waitFor(t, p, last)
+	if p.Err() != nil || applier.seen.Load() != 4 {
+		t.Fatalf("got %d prepared messages applied, err %v; want 4 and none", applier.seen.Load(), p.Err())
+	}
+	b.wantAppliedOnce(t, last)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 
@@ -149,10 +150,28 @@ func repeatedNames(data []byte) ([]string, error) {
 	return r.dupes, err
 }
 
+// memberNames returns the names of the members of the JSON object data
+// (a name given twice, twice) and what repeatedNames returns, in one walk.
+// It fails for anything but one valid JSON value, white space around it.
+func memberNames(data []byte) (top, dupes []string, err error) {
+	r := nameWalk{dec: newDecoder(data), top: []string{}}
+	if err := r.walk(); err != nil {
+		return nil, nil, err
+	}
+	if _, err := r.dec.ReadToken(); err != io.EOF {
+		return nil, nil, errTrailing
+	}
+	return r.top, r.dupes, nil
+}
+
+// errTrailing is memberNames' error for data after the value.
+var errTrailing = errors.New("canonical: data after the value")
+
 type nameWalk struct {
 	dec   *jsontext.Decoder
 	path  []string // the member names down to the current value
 	dupes []string
+	top   []string // names of the outermost object's members, if collected
 }
 
 func (r *nameWalk) walk() error {
@@ -173,6 +192,9 @@ func (r *nameWalk) walk() error {
 			}
 			name := tok.String() // before the next read voids tok
 			r.path = append(r.path, name)
+			if len(r.path) == 1 && r.top != nil {
+				r.top = append(r.top, name)
+			}
 			if seen[name] {
 				r.dupes = append(r.dupes, strings.Join(r.path, "."))
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
@@ -49,14 +50,24 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if p := checkObject(body); p != nil {
 		return nil, p
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(body, &members); err != nil {
-		return nil, decodeProblem(err)
+	// One walk over the body finds its member names and repeated names; a
+	// body it cannot walk is read again as before, for encoding/json's
+	// account of what is wrong with it.
+	top, dupes, err := memberNames(body)
+	if err != nil {
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(body, &members); err != nil {
+			return nil, decodeProblem(err)
+		}
+		top = slices.Collect(maps.Keys(members))
+		if dupes, err = repeatedNames(body); err != nil {
+			return nil, problemMalformed("The body could not be decoded as the expected JSON object.")
+		}
 	}
-	if p := checkFieldNames(members, d.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
+	if p := checkFieldNames(top, d.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
 		return nil, p
 	}
-	if p := checkRepeatedNames(body); p != nil {
+	if p := repeatedNamesProblem(dupes); p != nil {
 		return nil, p
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -151,9 +162,9 @@ func (d *decoder) fieldNames(t reflect.Type) map[string]bool {
 // checkFieldNames refuses top-level members that are not exactly the name
 // of a field: encoding/json would accept "webhookURL" for "webhookUrl",
 // hiding the client's typo.
-func checkFieldNames(members map[string]json.RawMessage, known map[string]bool) *problem.Problem {
+func checkFieldNames(members []string, known map[string]bool) *problem.Problem {
 	var errs []problem.FieldError
-	for name := range members {
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(members))) {
 		if !known[name] {
 			errs = append(errs, problem.FieldError{Field: name, Message: "unknown field"})
 		}
@@ -167,13 +178,10 @@ func checkFieldNames(members map[string]json.RawMessage, known map[string]bool) 
 
 func problemMalformed(detail string) *problem.Problem { return problem.Malformed.New(detail) }
 
-// checkRepeatedNames refuses a body, valid JSON, in which an object names a
-// member twice, outside verbatimMembers: which one counts would be a guess.
-func checkRepeatedNames(body []byte) *problem.Problem {
-	dupes, err := repeatedNames(body)
-	if err != nil {
-		return problemMalformed("The body could not be decoded as the expected JSON object.")
-	}
+// repeatedNamesProblem refuses a body, valid JSON, in which an object names
+// a member twice (dupes, from repeatedNames), outside verbatimMembers:
+// which one counts would be a guess.
+func repeatedNamesProblem(dupes []string) *problem.Problem {
 	if len(dupes) == 0 {
 		return nil
 	}
