@@ -103,11 +103,33 @@ func (d *Dispatcher) onChange(c Change) {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	return d.run(ctx,
 		loop{StreamTasks, consumerDispatch, d.handleCreated},
-		loop{StreamSchedules, consumerDispatchDue, d.handleDue})
+		loop{StreamSchedules, consumerDispatchDue, d.handleDue},
+		loop{StreamSchedules, consumerWake, d.handleWake})
+}
+
+// handleWake promotes the waits parked in a bucket that is about to begin
+// to pending schedules of their own (see parking). A bucket of many waits
+// takes a while: the wake is kept in progress meanwhile, and a failure
+// leaves it to be redelivered, which promotes what is left.
+func (d *Dispatcher) handleWake(msg jetstream.Msg) {
+	bucket, ok := parseWakeSubject(msg.Subject())
+	if !ok {
+		d.logger.Error("dropping malformed wake", "subject", msg.Subject())
+		_ = msg.Term()
+		return
+	}
+	stop := keepAlive(msg, d.cfg.AckWait/3)
+	defer stop()
+	ctx, cancel := context.WithTimeout(d.work, 10*time.Minute)
+	defer cancel()
+	n, err := d.pub.promote(ctx, bucket, d.logger)
+	log := workLog{logger: d.logger, attrs: []slog.Attr{slog.Int64("bucket", bucket), slog.Int("promoted", n)}}
+	log.Debug("parked waits promoted")
+	d.settle(msg, err, log)
 }
 
 func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
-	tenantID, taskID, _, err := parseTaskSubject(msg.Subject())
+	tenantID, taskID, _, err := parseTaskEvent(msg)
 	var ev createdEvent
 	if err != nil || json.Unmarshal(msg.Data(), &ev) != nil {
 		d.logger.Error("dropping malformed created event", "subject", msg.Subject())

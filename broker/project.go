@@ -34,7 +34,7 @@ func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		tenantID, taskID, kind, err := parseTaskSubject(m.Subject())
+		tenantID, taskID, kind, err := parseTaskEvent(m)
 		if err != nil || !ValidToken(tenantID) || !ValidToken(taskID) {
 			skip(m, "not a task subject")
 			continue

@@ -10,16 +10,20 @@ import (
 
 // Stream and consumer names.
 const (
-	// StreamTasks is the event log of every task: task.<tenant>.<task>.<kind>.
+	// StreamTasks is the event log of every task: task.<tenant>.<kind>, and
+	// task.<tenant>.<task>.<kind> for the events read back by task (see
+	// Subjects in subject.go).
 	StreamTasks = "BOOMERANG_TASKS"
-	// StreamSchedules holds pending schedules (sched.>) and the due messages
-	// they fire (due.>); a work queue, so fired messages go once acked.
+	// StreamSchedules holds pending schedules (sched.>), parked waits
+	// (sched.park.*) and the due messages schedules fire (due.>); a work
+	// queue, so fired messages go once acked.
 	StreamSchedules = "BOOMERANG_SCHEDULES"
 
 	consumerDispatch    = "dispatch"
 	consumerDispatchDue = "dispatch-due"
 	consumerDeliver     = "deliver"
 	consumerDeliverDue  = "deliver-due"
+	consumerWake        = "wake"
 )
 
 // StreamOptions configures the streams.
@@ -71,6 +75,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		AllowMsgSchedules: true,
 		AllowRollup:       true,
 		Discard:           jetstream.DiscardOld,
+		// Waking a bucket reads its parked waits one by one.
+		AllowDirect: true,
 	}}
 	for _, cfg := range streams {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -81,12 +87,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		stream string
 		cfg    jetstream.ConsumerConfig
 	}{
-		{StreamTasks, consumerConfig(consumerDispatch, opts, taskSubject("*", "*", KindCreated))},
+		{StreamTasks, consumerConfig(consumerDispatch, opts, eventFilters(KindCreated)...)},
 		{StreamSchedules, consumerConfig(consumerDispatchDue, opts, dueSubject(dueTask, "*", "*"))},
-		{StreamTasks, consumerConfig(consumerDeliver, opts,
-			taskSubject("*", "*", KindSucceeded), taskSubject("*", "*", KindFailed), taskSubject("*", "*", KindRedeliver))},
+		{StreamTasks, consumerConfig(consumerDeliver, opts, eventFilters(KindSucceeded, KindFailed, KindRedeliver)...)},
 		{StreamSchedules, consumerConfig(consumerDeliverDue, opts, dueSubject(dueHook, "*", "*"))},
 		{StreamSchedules, consumerConfig(consumerPrune, opts, pruneDueSubject)},
+		{StreamSchedules, consumerConfig(consumerWake, opts, wakeDueFilter)},
 	}
 	for _, c := range consumers {
 		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
