@@ -27,7 +27,8 @@ const bootIDPath = "/proc/sys/kernel/random/boot_id"
 // View is an open view file.
 type View struct {
 	*bolt.DB
-	marker string
+	marker  string
+	trimmer *trimmer
 }
 
 // Open opens (or creates) the view at path.
@@ -51,12 +52,13 @@ func Open(path string, logger *slog.Logger) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("viewfile: open %s: %w", path, err)
 	}
-	return &View{DB: db, marker: marker}, nil
+	return &View{DB: db, marker: marker, trimmer: startTrimmer(db)}, nil
 }
 
 // Close syncs and closes the view and clears the marker: the next start
 // trusts the file.
 func (v *View) Close() error {
+	v.trimmer.close()
 	if err := v.DB.Sync(); err != nil {
 		_ = v.DB.Close()
 		return err

@@ -1,6 +1,7 @@
 package viewfile
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -21,6 +22,12 @@ func put(t *testing.T, v *View) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// crash closes the file but not the view, as if the process died.
+func crash(v *View) {
+	v.trimmer.close()
+	_ = v.DB.Close()
 }
 
 func has(t *testing.T, v *View) bool {
@@ -54,12 +61,12 @@ func TestViewSurvivesCleanCloseAndProcessCrash(t *testing.T) {
 	// A process crash: the marker stays, with this boot's id; the data is kept.
 	v, _ = Open(path, quiet)
 	put(t, v)
-	_ = v.DB.Close() // not v.Close: as if the process died
+	crash(v)
 	v, _ = Open(path, quiet)
 	if !has(t, v) {
 		t.Fatal("a process crash lost the view")
 	}
-	_ = v.DB.Close()
+	crash(v)
 
 	// A machine crash: the marker holds another boot id; the view is rebuilt.
 	if err := os.WriteFile(path+".open", []byte("another-boot"), 0o600); err != nil {
@@ -69,5 +76,75 @@ func TestViewSurvivesCleanCloseAndProcessCrash(t *testing.T) {
 	defer v.Close()
 	if has(t, v) {
 		t.Fatal("after a machine crash the view was trusted")
+	}
+}
+
+// TestTrimKeepsTheData drops the view's pages from memory over and over
+// while transactions write and grow the file: every value is still there.
+func TestTrimKeepsTheData(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	v, err := Open(filepath.Join(t.TempDir(), "view.db"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	done := make(chan struct{})
+	trimmed := make(chan error, 1)
+	go func() {
+		for {
+			if err := trim(v.DB); err != nil {
+				trimmed <- err
+				return
+			}
+			select {
+			case <-done:
+				trimmed <- nil
+				return
+			default:
+			}
+		}
+	}()
+	const rounds, perRound = 20, 500
+	value := make([]byte, 1000)
+	for round := range rounds {
+		if err := v.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			value[0] = byte(round)
+			for i := range perRound {
+				if err := b.Put(fmt.Appendf(nil, "%02d-%04d", round, i), value); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if err := <-trimmed; err != nil {
+		t.Fatal(err)
+	}
+	if err := v.View(func(tx *bolt.Tx) error {
+		n := 0
+		err := tx.Bucket([]byte("b")).ForEach(func(k, val []byte) error {
+			var round, i int
+			if _, err := fmt.Sscanf(string(k), "%02d-%04d", &round, &i); err != nil {
+				return err
+			}
+			if len(val) != len(value) || int(val[0]) != round {
+				return fmt.Errorf("%s: got value %d (%d bytes), want %d", k, val[0], len(val), round)
+			}
+			n++
+			return nil
+		})
+		if err == nil && n != rounds*perRound {
+			err = fmt.Errorf("got %d values, want %d", n, rounds*perRound)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
