@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -95,9 +97,26 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		{StreamSchedules, consumerConfig(consumerWake, opts, wakeDueFilter)},
 	}
 	for _, c := range consumers {
-		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
+		if err := ensureConsumer(ctx, js, c.stream, c.cfg); err != nil {
 			return fmt.Errorf("broker: consumer %s: %w", c.cfg.Durable, err)
 		}
+	}
+	return nil
+}
+
+// ensureConsumer creates or updates a durable consumer. Given several
+// filters for a consumer that had one (dispatch, before the subjects per
+// tenant) and that it loaded from its store, nats-server v2.15.2 applies
+// them but answers with the config as it was, which nats.go takes for a
+// server that knows no more than one filter: the config is then read back.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) error {
+	_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if !errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
+		return err
+	}
+	c, rerr := js.Consumer(ctx, stream, cfg.Durable)
+	if rerr != nil || !slices.Equal(c.CachedInfo().Config.FilterSubjects, cfg.FilterSubjects) {
+		return err
 	}
 	return nil
 }
