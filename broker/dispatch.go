@@ -101,10 +101,26 @@ func (d *Dispatcher) onChange(c Change) {
 // Run dispatches until ctx ends, then waits for the attempts in flight to
 // finish (call Abort to stop waiting).
 func (d *Dispatcher) Run(ctx context.Context) error {
-	return d.run(ctx,
+	wake, err := d.js.Consumer(ctx, StreamSchedules, consumerWake)
+	if err != nil {
+		return err
+	}
+	wctx, stopWaking := context.WithCancel(ctx)
+	woken := make(chan struct{})
+	go func() {
+		defer close(woken)
+		// One bucket at a time, with a slot of its own: an idle wake
+		// consumer's fetch takes none of the attempts' slots.
+		s := newSlots(1)
+		fetchLoop(wctx, wake, s, 1, d.logger.With("consumer", consumerWake), d.handleWake)
+		s.wg.Wait()
+	}()
+	err = d.run(ctx,
 		loop{StreamTasks, consumerDispatch, d.handleCreated},
-		loop{StreamSchedules, consumerDispatchDue, d.handleDue},
-		loop{StreamSchedules, consumerWake, d.handleWake})
+		loop{StreamSchedules, consumerDispatchDue, d.handleDue})
+	stopWaking()
+	<-woken
+	return err
 }
 
 // handleWake promotes the waits parked in a bucket that is about to begin

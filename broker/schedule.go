@@ -169,14 +169,20 @@ func parseWakeSubject(subject string) (int64, bool) {
 // gone from the stream, and the wake published again fires at once.
 func (p *Publisher) park(ctx context.Context, schedule string, at time.Time, data []byte) error {
 	bucket := p.parking.bucketOf(at)
+	if _, err := p.publish(ctx, parkedMsg(bucket, schedule, at, data)); err != nil {
+		return err
+	}
+	return p.wake(ctx, bucket)
+}
+
+// parkedMsg is a wait parked in bucket: the schedule it becomes, its time
+// and its data.
+func parkedMsg(bucket int64, schedule string, at time.Time, data []byte) *nats.Msg {
 	msg := nats.NewMsg(parkSubject(bucket))
 	msg.Header.Set(headerParkedSchedule, schedule)
 	msg.Header.Set(headerParkedAt, at.UTC().Format(time.RFC3339Nano))
 	msg.Data = data
-	if _, err := p.publish(ctx, msg); err != nil {
-		return err
-	}
-	return p.wake(ctx, bucket)
+	return msg
 }
 
 // wake writes the bucket's wake schedule unless this node wrote it (or
@@ -229,9 +235,8 @@ func (w *wakes) add(bucket, now int64) {
 	w.buckets[bucket] = struct{}{}
 }
 
-// promoteWindow is how many promoted schedules are published before their
-// acknowledgements are awaited.
-const promoteWindow = 256
+// promoteBatch is how many parked waits one read of a bucket returns.
+const promoteBatch = 256
 
 // promote turns every wait parked in bucket into its own pending schedule,
 // then purges those it read from the bucket (a wait parked meanwhile stays
@@ -244,51 +249,117 @@ func (p *Publisher) promote(ctx context.Context, bucket int64, logger *slog.Logg
 		return 0, err
 	}
 	subject := parkSubject(bucket)
-	var acks []jetstream.PubAckFuture
 	next, n := uint64(1), 0
+	for round := 1; ; round++ {
+		read, next2, err := p.promoteFrom(ctx, subject, next, logger)
+		n, next = n+read, next2
+		if err != nil {
+			return n, err
+		}
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(next)); err != nil {
+			return n, fmt.Errorf("broker: purge woken bucket: %w", err)
+		}
+		// Direct gets may be answered by a replica that lags the leader;
+		// the stream's info comes from the leader: what it still holds
+		// was parked after the replica's last, and is promoted too.
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		if err != nil {
+			return n, fmt.Errorf("broker: woken bucket: %w", err)
+		}
+		left := info.State.Subjects[subject]
+		if left == 0 {
+			return n, nil
+		}
+		if round == 3 {
+			return n, fmt.Errorf("broker: woken bucket still holds %d waits", left)
+		}
+	}
+}
+
+// promoteFrom promotes the waits parked on subject from sequence next on
+// and returns how many, and the sequence after the last one it read.
+func (p *Publisher) promoteFrom(ctx context.Context, subject string, next uint64, logger *slog.Logger) (int, uint64, error) {
+	n := 0
 	for {
-		parked, err := s.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+		batch, err := p.readParked(ctx, subject, next)
+		if err != nil || len(batch) == 0 {
+			return n, next, err
 		}
-		if err != nil {
-			return n, fmt.Errorf("broker: read parked wait: %w", err)
-		}
-		next = parked.Sequence + 1
-		msg, ok := unpark(parked)
-		if !ok {
-			logger.Error("dropping malformed parked wait", "subject", subject, "seq", parked.Sequence)
-			continue
-		}
-		ack, err := p.js.PublishMsgAsync(msg)
-		if err != nil {
-			return n, fmt.Errorf("broker: promote parked wait: %w", err)
-		}
-		acks, n = append(acks, ack), n+1
-		if len(acks) == promoteWindow {
-			if err := awaitAcks(ctx, acks); err != nil {
-				return n, err
+		acks := make([]jetstream.PubAckFuture, 0, len(batch))
+		for _, parked := range batch {
+			next = parked.seq + 1
+			msg, ok := unpark(parked.header, parked.data)
+			if !ok {
+				logger.Error("dropping malformed parked wait", "subject", subject, "seq", parked.seq)
+				continue
 			}
-			acks = acks[:0]
+			ack, err := p.js.PublishMsgAsync(msg)
+			if err != nil {
+				return n, next, fmt.Errorf("broker: promote parked wait: %w", err)
+			}
+			acks, n = append(acks, ack), n+1
+		}
+		if err := awaitAcks(ctx, acks); err != nil {
+			return n, next, err
 		}
 	}
-	if err := awaitAcks(ctx, acks); err != nil {
-		return n, err
+}
+
+// parkedWait is a message read from a bucket.
+type parkedWait struct {
+	seq    uint64
+	header nats.Header
+	data   []byte
+}
+
+// readParked reads up to promoteBatch messages on subject from sequence
+// from on, in one direct get of the schedules stream (nats.go gets one
+// message per request). An empty batch means there are no more.
+func (p *Publisher) readParked(ctx context.Context, subject string, from uint64) ([]parkedWait, error) {
+	nc := p.js.Conn()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, fmt.Errorf("broker: read parked waits: %w", err)
 	}
-	if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(next)); err != nil {
-		return n, fmt.Errorf("broker: purge woken bucket: %w", err)
+	defer func() { _ = sub.Unsubscribe() }()
+	req := fmt.Sprintf(`{"seq":%d,"next_by_subj":%q,"batch":%d}`, from, subject, promoteBatch)
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+StreamSchedules, inbox, []byte(req)); err != nil {
+		return nil, fmt.Errorf("broker: read parked waits: %w", err)
 	}
-	return n, nil
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var batch []parkedWait
+	for {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("broker: read parked waits: %w", err)
+		}
+		switch msg.Header.Get("Status") {
+		case "404": // none left
+			return batch, nil
+		case "204": // end of the batch
+			return batch, nil
+		case "":
+		default:
+			return nil, fmt.Errorf("broker: read parked waits: status %s %s", msg.Header.Get("Status"), msg.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("broker: read parked waits: bad sequence %q", msg.Header.Get(jetstream.SequenceHeader))
+		}
+		batch = append(batch, parkedWait{seq: seq, header: msg.Header, data: msg.Data})
+	}
 }
 
 // unpark is the pending schedule a parked wait stands for.
-func unpark(parked *jetstream.RawStreamMsg) (*nats.Msg, bool) {
-	schedule := parked.Header.Get(headerParkedSchedule)
-	at, err := time.Parse(time.RFC3339Nano, parked.Header.Get(headerParkedAt))
+func unpark(header nats.Header, data []byte) (*nats.Msg, bool) {
+	schedule := header.Get(headerParkedSchedule)
+	at, err := time.Parse(time.RFC3339Nano, header.Get(headerParkedAt))
 	if err != nil || !validScheduleSubject(schedule) {
 		return nil, false
 	}
-	return scheduleMsg(schedule, at, parked.Data), true
+	return scheduleMsg(schedule, at, data), true
 }
 
 // validScheduleSubject reports whether s is sched.<kind>.<tenant>.<task>.
