@@ -37,7 +37,7 @@ const (
 	dueHook = "hook"
 )
 
-// errBadSubject is what parseTaskSubject returns for a subject that is not
+// errBadSubject is what parseTaskEvent returns for a subject that is not
 // one of ours; no caller outside the package ever sees it.
 var errBadSubject = errors.New("broker: unexpected subject")
 
@@ -55,6 +55,8 @@ var errBadSubject = errors.New("broker: unexpected subject")
 // (the deliverer asks the stream whether a cancel came before a task's
 // end). Events written before this change are all on their task's
 // subject, and read the same.
+
+// headerTask names the task of an event on its kind's subject.
 const headerTask = "Boomerang-Task"
 
 // taskSubject is the subject of the task's own events of a kind.
