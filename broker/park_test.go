@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -329,4 +331,34 @@ func pendingDues(t *testing.T, b *bundle) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// TestPromoteLargeWaits promotes a bucket whose waits are too large for
+// one batch read: every one gets its schedule, intact.
+func TestPromoteLargeWaits(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	ctx := context.Background()
+	bucket := int64(1_700_000_000)
+	at := time.Now().Add(time.Hour)
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = 'a' + byte(i%26)
+	}
+	const waits = 7
+	for i := range waits {
+		msg := parkedMsg(bucket, scheduleSubject(dueTask, "ten_a", fmt.Sprintf("tsk_%d", i)), at, data)
+		if _, err := b.pub.publish(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := b.pub.promote(ctx, bucket, quiet); err != nil || n != waits {
+		t.Fatalf("promote: got %d, %v; want %d", n, err, waits)
+	}
+	for i := range waits {
+		msg := lastOn(t, b, scheduleSubject(dueTask, "ten_a", fmt.Sprintf("tsk_%d", i)))
+		if msg == nil || !bytes.Equal(msg.Data, data) || msg.Header.Get("Nats-Schedule") != "@at "+at.UTC().Format(time.RFC3339Nano) {
+			t.Fatalf("wait %d: its schedule is missing or changed", i)
+		}
+	}
 }

@@ -235,8 +235,12 @@ func (w *wakes) add(bucket, now int64) {
 	w.buckets[bucket] = struct{}{}
 }
 
-// promoteBatch is how many parked waits one read of a bucket returns.
-const promoteBatch = 256
+// promoteBatch is how many parked waits one read of a bucket returns, and
+// promoteBytes about how many bytes at most.
+const (
+	promoteBatch = 256
+	promoteBytes = 8 << 20
+)
 
 // promote turns every wait parked in bucket into its own pending schedule,
 // then purges those it read from the bucket (a wait parked meanwhile stays
@@ -323,7 +327,10 @@ func (p *Publisher) readParked(ctx context.Context, subject string, from uint64)
 		return nil, fmt.Errorf("broker: read parked waits: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	req := fmt.Sprintf(`{"seq":%d,"next_by_subj":%q,"batch":%d}`, from, subject, promoteBatch)
+	// A batch stops at promoteBytes (with one message at least), and the
+	// subscription takes whatever comes: a dropped message would stall it.
+	_ = sub.SetPendingLimits(-1, -1)
+	req := fmt.Sprintf(`{"seq":%d,"next_by_subj":%q,"batch":%d,"max_bytes":%d}`, from, subject, promoteBatch, promoteBytes)
 	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+StreamSchedules, inbox, []byte(req)); err != nil {
 		return nil, fmt.Errorf("broker: read parked waits: %w", err)
 	}
