@@ -53,20 +53,28 @@ func lastOn(t *testing.T, b *bundle, subject string) *jetstream.RawStreamMsg {
 	return msg
 }
 
+// parkOne schedules attempt 2 of ten_a/tsk_1 three seconds ahead with
+// shortParking, and returns the bundle, the time and the wait's bucket.
+func parkOne(t *testing.T) (*bundle, time.Time, int64) {
+	t.Helper()
+	b := newBundle(t)
+	b.pub.parking = shortParking()
+	at := time.Now().Add(3 * time.Second)
+	due := taskDue{TenantID: "ten_a", TaskID: "tsk_1", Attempt: 2}
+	if err := b.pub.schedule(context.Background(), dueTask, "ten_a", "tsk_1", at, due); err != nil {
+		t.Fatal(err)
+	}
+	return b, at, b.pub.parking.bucketOf(at)
+}
+
 // TestFarWaitIsParkedAndFiresAtItsTime: a wait longer than parking.after
 // holds no schedule of its own, only a message in its bucket; the bucket's
 // wake, promoted, gives it its schedule, and the due fires at its time.
 func TestFarWaitIsParkedAndFiresAtItsTime(t *testing.T) {
 	t.Parallel()
-	b := newBundle(t)
-	b.pub.parking = shortParking()
+	b, at, bucket := parkOne(t)
 	ctx := context.Background()
-	at := time.Now().Add(3 * time.Second)
-	bucket := b.pub.parking.bucketOf(at)
 	due := taskDue{TenantID: "ten_a", TaskID: "tsk_1", Attempt: 2}
-	if err := b.pub.schedule(ctx, dueTask, "ten_a", "tsk_1", at, due); err != nil {
-		t.Fatal(err)
-	}
 	if lastOn(t, b, scheduleSubject(dueTask, "ten_a", "tsk_1")) != nil {
 		t.Fatal("a far wait got a pending schedule of its own")
 	}
@@ -105,14 +113,8 @@ func TestFarWaitIsParkedAndFiresAtItsTime(t *testing.T) {
 // writes the wake again, which fires at once, and the wait is promoted.
 func TestParkedAfterItsWakeStillFires(t *testing.T) {
 	t.Parallel()
-	b := newBundle(t)
-	b.pub.parking = shortParking()
+	b, at, bucket := parkOne(t)
 	ctx := context.Background()
-	at := time.Now().Add(3 * time.Second)
-	bucket := b.pub.parking.bucketOf(at)
-	if err := b.pub.schedule(ctx, dueTask, "ten_a", "tsk_1", at, taskDue{TenantID: "ten_a", TaskID: "tsk_1", Attempt: 1}); err != nil {
-		t.Fatal(err)
-	}
 	wake := nextMsg(t, b.js, StreamSchedules, consumerWake)
 	if _, err := b.pub.promote(ctx, bucket, quiet); err != nil {
 		t.Fatal(err)
