@@ -88,19 +88,20 @@ func (p *Publisher) unschedule(ctx context.Context, kind, tenantID, taskID strin
 	return nil
 }
 
-// Parking. A pending message schedule costs the server about 540 bytes of
-// memory (its subject in the stream's subject index and in the scheduler's
-// maps and timer wheel) for as long as it waits, so a million tasks waiting
-// an hour would hold half a gigabyte. A far wait is parked instead: its
-// schedule, not yet a schedule, is a plain message on sched.park.<minute>
-// (the bucket's start in Unix seconds), which costs the server nothing in
-// memory, since a bucket's waits share one subject. One schedule per bucket,
-// sched.wake.<minute>, fires due.wake.<minute> half a minute before the
-// bucket begins; the node that gets it (the "wake" consumer) turns each
-// parked wait into its own pending schedule at its exact time, then purges
-// the bucket. Only the waits due within the next few minutes hold a pending
-// schedule, so the server's memory follows the rate at which work falls
-// due, not how much of it waits.
+// parking holds far waits without a pending schedule each. A pending
+// message schedule costs the server about 540 bytes of memory (its subject
+// in the stream's subject index and in the scheduler's maps and timer
+// wheel) for as long as it waits, so a million tasks waiting an hour would
+// hold half a gigabyte. A far wait is parked instead: what would be its
+// schedule is a plain message on sched.park.<minute> (the bucket's start
+// in Unix seconds), which costs the server no memory, since a bucket's
+// waits share one subject. One schedule per bucket, sched.wake.<minute>,
+// fires due.wake.<minute> half a minute before the bucket begins; the node
+// that gets it (the "wake" consumer) turns each parked wait into its own
+// pending schedule at its exact time, then purges the bucket. Only the
+// waits due within the next few minutes hold a pending schedule, so the
+// server's memory follows the rate at which work falls due, not how much
+// of it waits.
 type parking struct {
 	after  time.Duration // waits at least this long are parked; 0 parks none
 	bucket time.Duration // a bucket's width, whole seconds
@@ -110,7 +111,7 @@ type parking struct {
 // parker is the Publisher's part that parks far waits.
 type parker struct {
 	parking parking
-	now     func() time.Time // the clock parking decides by: the server's
+	now     func() time.Time // decides which waits are far (the server fires by its own)
 	wakes   wakes
 }
 
