@@ -40,7 +40,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 // handleTaskEvent starts a round of deliveries for a task's end (succeeded,
 // failed) or a redelivery request.
 func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
-	tenantID, taskID, kind, err := parseTaskSubject(msg.Subject())
+	tenantID, taskID, kind, err := parseTaskEvent(msg)
 	meta, merr := msg.Metadata()
 	if err != nil || merr != nil {
 		_ = msg.Term()

@@ -101,13 +101,51 @@ func (d *Dispatcher) onChange(c Change) {
 // Run dispatches until ctx ends, then waits for the attempts in flight to
 // finish (call Abort to stop waiting).
 func (d *Dispatcher) Run(ctx context.Context) error {
-	return d.run(ctx,
+	wake, err := d.js.Consumer(ctx, StreamSchedules, consumerWake)
+	if err != nil {
+		return err
+	}
+	wctx, stopWaking := context.WithCancel(ctx)
+	woken := make(chan struct{})
+	go func() {
+		defer close(woken)
+		// One bucket at a time, with a slot of its own: an idle wake
+		// consumer's fetch takes none of the attempts' slots.
+		s := newSlots(1)
+		fetchLoop(wctx, wake, s, 1, d.logger.With("consumer", consumerWake), d.handleWake)
+		s.wg.Wait()
+	}()
+	err = d.run(ctx,
 		loop{StreamTasks, consumerDispatch, d.handleCreated},
 		loop{StreamSchedules, consumerDispatchDue, d.handleDue})
+	stopWaking()
+	<-woken
+	return err
+}
+
+// handleWake promotes the waits parked in a bucket that is about to begin
+// to pending schedules of their own (see parking). A bucket of many waits
+// takes a while: the wake is kept in progress meanwhile, and a failure
+// leaves it to be redelivered, which promotes what is left.
+func (d *Dispatcher) handleWake(msg jetstream.Msg) {
+	bucket, ok := parseWakeSubject(msg.Subject())
+	if !ok {
+		d.logger.Error("dropping malformed wake", "subject", msg.Subject())
+		_ = msg.Term()
+		return
+	}
+	stop := keepAlive(msg, d.cfg.AckWait/3)
+	defer stop()
+	ctx, cancel := context.WithTimeout(d.work, 10*time.Minute)
+	defer cancel()
+	n, err := d.pub.promote(ctx, bucket, d.logger)
+	log := workLog{logger: d.logger.With("promoted", n), what: "bucket", n: uint64(bucket)}
+	log.Debug("parked waits promoted")
+	d.settle(msg, err, log)
 }
 
 func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
-	tenantID, taskID, _, err := parseTaskSubject(msg.Subject())
+	tenantID, taskID, _, err := parseTaskEvent(msg)
 	var ev createdEvent
 	if err != nil || decodeEvent(msg.Data(), &ev) != nil {
 		d.logger.Error("dropping malformed created event", "subject", msg.Subject())

@@ -19,7 +19,8 @@
 //	publish.go        Publisher: one publish per state change, acknowledged by JetStream
 //	create.go         Tasks, the API's writes: Create (with idempotency), Cancel, Redeliver
 //	read.go           Tasks' reads, which wait for the view to see this node's writes
-//	schedule.go       waiting work: due payloads, schedule (Nats-Schedule) and unschedule
+//	schedule.go       waiting work: due payloads, schedule (Nats-Schedule), unschedule, parking
+//	                  far waits by minute and promoting a woken bucket
 //	worker.go         what both workers share: fetch loop, slots, keep-alive, settle, WorkerConfig
 //	gate.go           per-tenant and per-host caps on work running on this node
 //	dispatch.go       Dispatcher: calls targets, records attempts, schedules retries

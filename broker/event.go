@@ -3,7 +3,8 @@ package broker
 import "time"
 
 // The payloads of the task stream's events. They are JSON; the subject says
-// which tenant, task and kind. Each carries what its consumers need to act
+// which tenant and kind, and the task (or the Boomerang-Task header does:
+// see subject.go). Each carries what its consumers need to act
 // on it when it is new: created holds the whole spec, so the dispatcher
 // makes a fresh task's first attempt from the event alone (with its cancel
 // memory, see Dispatcher.fresh); succeeded and failed hold the result and

@@ -121,11 +121,19 @@ func repeatHeaders(h map[string]string, n int) map[string]string {
 	return out
 }
 
+// readLast reads the tenant's last event of a kind, which must be the task's.
 func readLast(t *testing.T, pub *Publisher, tenantID, taskID, kind string, v binDecoder) {
 	t.Helper()
-	msg, err := pub.lastMsg(context.Background(), tenantID, taskID, kind)
+	s, err := pub.stream(context.Background(), StreamTasks)
 	if err != nil {
 		t.Fatal(err)
+	}
+	msg, err := s.GetLastMsgForSubject(context.Background(), kindSubject(tenantID, kind))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get(headerTask); got != taskID {
+		t.Fatalf("last %s event: got task %q, want %q", kind, got, taskID)
 	}
 	if err := decodeEvent(msg.Data, v); err != nil {
 		t.Fatal(err)

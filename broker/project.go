@@ -445,7 +445,7 @@ type preparedEvent struct {
 // batch's transaction and on another goroutine than the one applying the
 // batch before (projector.Preparer). It touches no state.
 func (v *View) Prepare(m jetstream.Msg) any {
-	tenantID, taskID, kind, err := parseTaskSubject(m.Subject())
+	tenantID, taskID, kind, err := parseTaskEvent(m)
 	if err != nil || !ValidToken(tenantID) || !ValidToken(taskID) {
 		return &preparedEvent{badSubject: true}
 	}

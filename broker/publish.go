@@ -23,12 +23,14 @@ type Publisher struct {
 
 	mu      sync.Mutex
 	streams map[string]jetstream.Stream // handles, looked up once
+
+	parker // far waits (schedule.go)
 }
 
 // NewPublisher returns a publisher on js. Bound its in-flight publishes with
 // jetstream.WithPublishAsyncMaxPending when creating js.
 func NewPublisher(js jetstream.JetStream) *Publisher {
-	return &Publisher{js: js, streams: map[string]jetstream.Stream{}}
+	return &Publisher{js: js, streams: map[string]jetstream.Stream{}, parker: newParker()}
 }
 
 // PublishEvent publishes v as JSON on the task subject and returns its
@@ -84,7 +86,9 @@ func (p *Publisher) eventMsg(tenantID, taskID, kind string, v any) (*nats.Msg, e
 	if err != nil {
 		return nil, fmt.Errorf("broker: encode %s: %w", kind, err)
 	}
-	return &nats.Msg{Subject: taskSubject(tenantID, taskID, kind), Data: data}, nil
+	msg := &nats.Msg{Data: data}
+	eventSubject(msg, tenantID, taskID, kind)
+	return msg, nil
 }
 
 // dueOverhead is what a task's due message may add to its created event.
@@ -144,10 +148,12 @@ func webhookHeader(has bool) eventOpt {
 	}
 }
 
-// firstOnSubject makes the stream refuse the event if its subject has one
-// already: how a task id is claimed on every node at once.
+// firstOnSubject puts the event on its task's own subject and makes the
+// stream refuse it if that subject has one already: how a task id is
+// claimed on every node at once.
 func firstOnSubject() eventOpt {
-	return func(_ *nats.Msg, opts *[]jetstream.PublishOpt) {
+	return func(msg *nats.Msg, opts *[]jetstream.PublishOpt) {
+		ownSubject(msg)
 		*opts = append(*opts, jetstream.WithExpectLastSequencePerSubject(0))
 	}
 }

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -10,16 +12,20 @@ import (
 
 // Stream and consumer names.
 const (
-	// StreamTasks is the event log of every task: task.<tenant>.<task>.<kind>.
+	// StreamTasks is the event log of every task: task.<tenant>.<kind>, and
+	// task.<tenant>.<task>.<kind> for the events read back by task (see
+	// Subjects in subject.go).
 	StreamTasks = "BOOMERANG_TASKS"
-	// StreamSchedules holds pending schedules (sched.>) and the due messages
-	// they fire (due.>); a work queue, so fired messages go once acked.
+	// StreamSchedules holds pending schedules (sched.>), parked waits
+	// (sched.park.*) and the due messages schedules fire (due.>); a work
+	// queue, so fired messages go once acked.
 	StreamSchedules = "BOOMERANG_SCHEDULES"
 
 	consumerDispatch    = "dispatch"
 	consumerDispatchDue = "dispatch-due"
 	consumerDeliver     = "deliver"
 	consumerDeliverDue  = "deliver-due"
+	consumerWake        = "wake"
 )
 
 // StreamOptions configures the streams.
@@ -71,6 +77,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		AllowMsgSchedules: true,
 		AllowRollup:       true,
 		Discard:           jetstream.DiscardOld,
+		// Waking a bucket reads its parked waits one by one.
+		AllowDirect: true,
 	}}
 	for _, cfg := range streams {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -81,17 +89,34 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		stream string
 		cfg    jetstream.ConsumerConfig
 	}{
-		{StreamTasks, consumerConfig(consumerDispatch, opts, taskSubject("*", "*", KindCreated))},
+		{StreamTasks, consumerConfig(consumerDispatch, opts, eventFilters(KindCreated)...)},
 		{StreamSchedules, consumerConfig(consumerDispatchDue, opts, dueSubject(dueTask, "*", "*"))},
-		{StreamTasks, consumerConfig(consumerDeliver, opts,
-			taskSubject("*", "*", KindSucceeded), taskSubject("*", "*", KindFailed), taskSubject("*", "*", KindRedeliver))},
+		{StreamTasks, consumerConfig(consumerDeliver, opts, eventFilters(KindSucceeded, KindFailed, KindRedeliver)...)},
 		{StreamSchedules, consumerConfig(consumerDeliverDue, opts, dueSubject(dueHook, "*", "*"))},
 		{StreamSchedules, consumerConfig(consumerPrune, opts, pruneDueSubject)},
+		{StreamSchedules, consumerConfig(consumerWake, opts, wakeDueFilter)},
 	}
 	for _, c := range consumers {
-		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
+		if err := ensureConsumer(ctx, js, c.stream, c.cfg); err != nil {
 			return fmt.Errorf("broker: consumer %s: %w", c.cfg.Durable, err)
 		}
+	}
+	return nil
+}
+
+// ensureConsumer creates or updates a durable consumer. Given several
+// filters for a consumer that had one (dispatch, before the subjects per
+// tenant) and that it loaded from its store, nats-server v2.15.2 applies
+// them but answers with the config as it was, which nats.go takes for a
+// server that knows no more than one filter: the config is then read back.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) error {
+	_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if !errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
+		return err
+	}
+	c, rerr := js.Consumer(ctx, stream, cfg.Durable)
+	if rerr != nil || !slices.Equal(c.CachedInfo().Config.FilterSubjects, cfg.FilterSubjects) {
+		return err
 	}
 	return nil
 }

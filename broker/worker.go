@@ -271,8 +271,11 @@ func (l workLog) log(level slog.Level, msg string, attrs []slog.Attr) {
 	if !l.logger.Enabled(ctx, level) {
 		return
 	}
-	all := append([]slog.Attr{slog.String("tenant_id", l.tenantID), slog.String("task_id", l.taskID),
-		slog.Uint64(l.what, l.n)}, attrs...)
+	all := make([]slog.Attr, 0, 3+len(attrs))
+	if l.tenantID != "" { // work on no one task (a wake) names none
+		all = append(all, slog.String("tenant_id", l.tenantID), slog.String("task_id", l.taskID))
+	}
+	all = append(append(all, slog.Uint64(l.what, l.n)), attrs...)
 	l.logger.LogAttrs(ctx, level, msg, all...)
 }
 
