@@ -16,15 +16,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/boomerang-dev/boomerang/internal/bench"
 )
 
 // runBench is `boomerang bench`: load a server (or a bare relay) and report.
 // `boomerang bench chart FILE...` draws latency against load from --json
-// reports of open-loop runs, as SVG on stdout.
+// reports of open-loop runs, as SVG on stdout; `boomerang bench stages
+// [--tasks N] PROFILE` splits a server's CPU profile by pipeline stage.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "chart" {
 		return benchChart(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "stages" {
+		return benchStages(args[1:], stdout, stderr)
 	}
 	cfg, opts, err := parseBenchFlags(args, stderr)
 	if err != nil {
@@ -253,4 +259,34 @@ func benchChart(files []string, stdout io.Writer) error {
 	}
 	_, err := stdout.Write(bench.Chart(reports, title))
 	return err
+}
+
+// benchStages is `boomerang bench stages [--tasks N] PROFILE`: the CPU of
+// a profile taken from --pprof-addr, by pipeline stage, and per task when
+// told how many tasks the server finished while it was taken.
+func benchStages(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench stages", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tasks := fs.Int("tasks", 0, "tasks the server finished while the profile was taken (for CPU per task)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: boomerang bench stages [--tasks N] PROFILE")
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
+	shares, err := bench.SplitStages(p)
+	if err != nil {
+		return err
+	}
+	bench.WriteStages(stdout, shares, *tasks)
+	return nil
 }
