@@ -49,7 +49,7 @@ func TestSplitStagesChargesTheMostSpecificStage(t *testing.T) {
 		"projector (view writes)":                 2,
 		"nats-server (store, consumers, routing)": 1,
 		"HTTP plumbing (net/http, echo, sockets)": 1,
-		otherStage:                                1,
+		otherStage: 1,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("stages %v, want %v", got, want)
