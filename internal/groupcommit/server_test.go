@@ -18,26 +18,15 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // startServer starts an embedded nats-server in its default sync mode
 // and returns a client and the server's streams directory.
 func startServer(t *testing.T) (jetstream.JetStream, string) {
 	t.Helper()
-	dir := t.TempDir()
-	srv, err := natsembed.Start(natsembed.Config{Dir: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close(); srv.Shutdown() })
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var dir string
+	js, _ := testenv.StartJetStream(t, func(c *natsembed.Config) { dir = c.Dir })
 	return js, natsembed.StreamsDir(dir)
 }
 
