@@ -28,22 +28,27 @@ const bucketTTL = 24 * time.Hour
 // Not every request reaches the key-value bucket. A node takes a lease of
 // tokens at a time by compare-and-set on the key's revision (reading the
 // bucket, refilling it to now, taking up to the lease, writing it back
-// unless another node wrote first) and spends them locally for up to
-// LeaseSpan. A lease is as large as the node's demand in its last lease
-// (twice that once it was all spent), at most the rate times LeaseSpan
-// (a quarter of the burst at most), so a node that makes one request a
-// second takes one token at a time.
+// unless another node wrote first, else reading again) and spends them
+// locally for up to LeaseSpan. A lease is as large as the node's demand in
+// its last lease (twice that once it was all spent), at most what the
+// bucket refills in LeaseSpan and a quarter of its burst: a node that
+// makes one request a second takes one token at a time, a busy one about
+// ten leases a second. A refused request is remembered until the bucket
+// can hold a token again, so a flood of refusals does not reach the
+// key-value bucket either. The bucket's size is read at every lease: a new
+// rate or burst applies to the tokens it holds (a larger burst fills in at
+// the rate, not at once).
 //
 // Accuracy: the nodes together never admit more than the bucket holds
-// (Burst, plus Rate a second), whatever their number; a refusal waits for
-// the bucket, never for a lease. They may admit less: tokens leased to one
-// node and not spent within LeaseSpan are lost to the others (at most a
-// lease per node and span). The bucket is refilled on the clock of the
-// node that takes tokens, and never moved back: a node whose clock runs
-// ahead by d lets the cluster admit up to Rate × d more, once. When the
-// key-value bucket cannot be reached (or answers too slowly), each node
-// falls back to a bucket of the same size of its own, as Local does, and
-// logs it: NATS is needed to accept a create anyway.
+// (Burst, plus Rate a second), whatever their number. They may admit
+// less: tokens leased to one node and not spent within LeaseSpan are lost
+// to the others, at most one lease per node and span. The bucket is
+// refilled on the clock of the node that takes tokens and never moved
+// back, so a node whose clock runs ahead by d lets the cluster admit up
+// to Rate × d more, once. When the key-value bucket cannot be reached, or
+// a lease cannot be had within kvTimeout, the node falls back to a bucket
+// of the same size of its own, as Local does, and logs it: NATS is needed
+// to accept a create anyway.
 type Shared struct {
 	kv       jetstream.KeyValue
 	fallback *Local
@@ -60,10 +65,6 @@ const LeaseSpan = 100 * time.Millisecond
 // kvTimeout bounds the key-value requests of one decision: past it the
 // node's own bucket decides.
 const kvTimeout = 2 * time.Second
-
-// maxCASTries bounds the compare-and-set rounds of one lease; past them
-// the node's own bucket decides.
-const maxCASTries = 16
 
 // lease is what a node holds of one key's shared bucket.
 type lease struct {
@@ -166,14 +167,12 @@ func maxLease(l Limit) int {
 	return max(1, min(n, l.Burst/4))
 }
 
-// errContention says other nodes kept winning the compare-and-set.
-var errContention = errors.New("ratelimit: the shared bucket kept changing")
-
 // takeShared takes up to want tokens from key's shared bucket, refilled to
 // now, and returns how many it took (none when it holds less than one) and
-// how many are left.
+// how many are left. When another node writes first it reads again, until
+// ctx ends.
 func (s *Shared) takeShared(ctx context.Context, key string, l Limit, want int, now time.Time) (got int, remaining float64, err error) {
-	for range maxCASTries {
+	for ctx.Err() == nil {
 		st, rev, err := s.read(ctx, key, l, now)
 		if err != nil {
 			return 0, 0, err
@@ -201,7 +200,7 @@ func (s *Shared) takeShared(ctx context.Context, key string, l Limit, want int, 
 		}
 		// Another node took tokens first: read again.
 	}
-	return 0, 0, errContention
+	return 0, 0, fmt.Errorf("ratelimit: %s kept changing: %w", key, ctx.Err())
 }
 
 // state is a shared bucket as stored: the tokens it held at a time (Unix

@@ -114,6 +114,8 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 			// older one.
 			stop()
 			caughtUp = true
+			a.logger.Debug("long-poll waits for the view to reach the version the client saw", "tenant_id", p.TenantID,
+				"task_id", id, "version", v, "view_version", task.Version)
 			_ = a.tasks.WaitApplied(ctx, v)
 			continue
 		}
