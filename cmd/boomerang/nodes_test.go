@@ -13,31 +13,48 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/tenant"
 )
 
 // Tests that nothing assumes one node: what one node writes, another
 // reads at once; what races on two nodes happens once; what one node
 // starts, another stops; and what is per node stays per node.
 
-// gatedNode runs a node whose task view the returned gate can hold behind
-// the stream.
-func gatedNode(t *testing.T, args ...string) (*testNode, *testenv.ViewGate) {
+// gatedPair is two nodes on one NATS server, node B's task view behind a
+// gate the test can hold, and a tenant made on node A with a client of it
+// on each node.
+type gatedPair struct {
+	natsURL  string
+	a, b     *testNode
+	gate     *testenv.ViewGate
+	onA, onB *testenv.Client
+	apiKey   string
+}
+
+func newGatedPair(t *testing.T) gatedPair {
 	t.Helper()
-	gate := testenv.NewViewGate()
-	n := mustRunMainWith(t, t.TempDir(), func(m *Main) {
+	p := gatedPair{natsURL: startExternalNATS(t), gate: testenv.NewViewGate()}
+	secretKey := newSecretKey(t)
+	p.a = MustRunMain(t, "--nats-url", p.natsURL, "--secret-key", secretKey)
+	p.b = mustRunMainWith(t, t.TempDir(), func(m *Main) {
 		m.wrapApplier = func(stream string, a projector.Applier) projector.Applier {
 			if stream != broker.StreamTasks {
 				return a
 			}
-			return gate.Wrap(a)
+			return p.gate.Wrap(a)
 		}
-	}, args...)
-	t.Cleanup(gate.Release) // before the node stops: cleanups run last first
-	return n, gate
+	}, "--nats-url", p.natsURL, "--secret-key", secretKey)
+	t.Cleanup(p.gate.Release) // before the node stops: cleanups run last first
+	var creds tenant.Credentials
+	p.onA, creds = p.a.tenantClient(t, "acme")
+	p.apiKey = creds.APIKey
+	p.onB = &testenv.Client{Base: p.b.URL(), Key: creds.APIKey, Contract: apiContract}
+	return p
 }
 
 // connectNATS connects the test itself to a NATS server.
@@ -66,31 +83,29 @@ type createdTask struct {
 // used to answer from the view as it stood.
 func TestReadsOnAnotherNodeSeeANewTask(t *testing.T) {
 	t.Parallel()
-	natsURL := startExternalNATS(t)
-	secretKey := newSecretKey(t)
-	a := MustRunMain(t, "--nats-url", natsURL, "--secret-key", secretKey)
-	b, gate := gatedNode(t, "--nats-url", natsURL, "--secret-key", secretKey)
-	clientA, creds := a.tenantClient(t, "acme")
-	clientB := &testenv.Client{Base: b.URL(), Key: creds.APIKey, Contract: apiContract}
+	p := newGatedPair(t)
+	b, clientA, clientB := p.b, p.onA, p.onB
 	if r := clientB.Do(t, http.MethodGet, "/v1/tasks", nil); r.Status != http.StatusOK {
 		t.Fatalf("node B with node A's key: got %d", r.Status)
 	}
-	_, _, cookie, _ := dashboardRequest(t, b.httpClient(t), b.URL(), http.MethodPost, "/signin", "", url.Values{"apiKey": {creds.APIKey}})
+	_, _, cookie, _ := dashboardRequest(t, b.httpClient(t), b.URL(), http.MethodPost, "/signin", "", url.Values{"apiKey": {p.apiKey}})
 	if cookie == "" {
 		t.Fatal("no session on node B")
 	}
-	asksStream := testenv.StreamInfoRequests(t, connectNATS(t, natsURL), broker.StreamTasks)
+	asksStream := testenv.StreamInfoRequests(t, connectNATS(t, p.natsURL), broker.StreamTasks)
 	page := func(path string) (int, string, string) {
 		st, loc, _, body := dashboardRequest(t, b.httpClient(t), b.URL(), http.MethodGet, path, cookie, nil)
 		return st, loc, body
 	}
-	auth := map[string]string{"Authorization": "Bearer " + creds.APIKey}
+	auth := map[string]string{"Authorization": "Bearer " + p.apiKey}
 	reads := []struct {
 		name string
 		// read reads the task on node B and says what is wrong, if anything.
 		read func(task createdTask, key string) string
 	}{
-		{"get", func(task createdTask, _ string) string { return taskAnswer(clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil), task.ID) }},
+		{"get", func(task createdTask, _ string) string {
+			return taskAnswer(clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil), task.ID)
+		}},
 		{"status", func(task createdTask, _ string) string {
 			return taskAnswer(clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID+"/status", nil), task.ID)
 		}},
@@ -148,7 +163,7 @@ func TestReadsOnAnotherNodeSeeANewTask(t *testing.T) {
 			resp.JSON(t, &task)
 		}
 		var problem string
-		asked := gate.Behind(asksStream, create, func() { problem = r.read(task, key) })
+		asked := p.gate.Behind(asksStream, create, func() { problem = r.read(task, key) })
 		if problem != "" {
 			t.Errorf("%s on node B at once: %s", r.name, problem)
 		}
@@ -174,12 +189,8 @@ func taskAnswer(r testenv.Response, id string) string {
 // had.
 func TestLongPollWaitsForAVersionSeenOnAnotherNode(t *testing.T) {
 	t.Parallel()
-	natsURL := startExternalNATS(t)
-	secretKey := newSecretKey(t)
-	a := MustRunMain(t, "--nats-url", natsURL, "--secret-key", secretKey)
-	b, gate := gatedNode(t, "--nats-url", natsURL, "--secret-key", secretKey)
-	clientA, creds := a.tenantClient(t, "acme")
-	clientB := &testenv.Client{Base: b.URL(), Key: creds.APIKey, Contract: apiContract}
+	p := newGatedPair(t)
+	b, clientA, clientB := p.b, p.onA, p.onB
 	task := createTask(t, clientA, map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 600})
 	if r := clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil); r.Status != http.StatusOK {
 		t.Fatalf("the task on node B: got %d", r.Status)
@@ -208,7 +219,7 @@ func TestLongPollWaitsForAVersionSeenOnAnotherNode(t *testing.T) {
 	}
 	var got broker.Task
 	var r testenv.Response
-	gate.Behind(waits, cancel, func() {
+	p.gate.Behind(waits, cancel, func() {
 		r = clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID+"?wait=30s", nil, "If-None-Match", seen)
 	})
 	r.JSON(t, &got)
@@ -228,6 +239,7 @@ func TestLongPollWaitsForAVersionSeenOnAnotherNode(t *testing.T) {
 func TestIdempotentCreatesRaceOnTwoNodes(t *testing.T) {
 	t.Parallel()
 	cluster := testenv.StartCluster(t, 3)
+	waitPlacement(t, cluster.URL(2), 3)
 	secretKey := newSecretKey(t)
 	a := MustRunMain(t, "--nats-url", cluster.URL(0), "--replicas", "3", "--secret-key", secretKey)
 	b := MustRunMain(t, "--nats-url", cluster.URL(1), "--replicas", "3", "--secret-key", secretKey)
@@ -266,6 +278,33 @@ func TestIdempotentCreatesRaceOnTwoNodes(t *testing.T) {
 	r.JSON(t, &list)
 	if len(ids) != rounds || len(list.Items) != rounds {
 		t.Fatalf("%d rounds made %d task ids, %d tasks in the list; want %d", rounds, len(ids), len(list.Items), rounds)
+	}
+}
+
+// waitPlacement waits until the cluster at url places a stream of
+// replicas: a fresh cluster has a meta leader before it knows every peer
+// is up, and refuses placements ("no suitable peers") until it does.
+func waitPlacement(t *testing.T, url string, replicas int) {
+	t.Helper()
+	js, err := jetstream.New(connectNATS(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PLACEMENT_PROBE", Subjects: []string{"probe.placement"}, Replicas: replicas})
+		if err == nil {
+			err = js.DeleteStream(ctx, "PLACEMENT_PROBE")
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster places no stream of %d replicas: %v", replicas, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -351,7 +390,9 @@ func TestStreamCapsArePerNode(t *testing.T) {
 		task := createTask(t, c, map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 600})
 		tenants[name] = struct{ key, task string }{creds.APIKey, task.ID}
 	}
-	open := func(n *testNode, tenant string) int { return openStream(t, n.URL(), tenants[tenant].key, tenants[tenant].task) }
+	open := func(n *testNode, tenant string) int {
+		return openStream(t, n.URL(), tenants[tenant].key, tenants[tenant].task)
+	}
 	for _, step := range []struct {
 		node   *testNode
 		name   string

@@ -68,7 +68,11 @@ const kvTimeout = 2 * time.Second
 
 // lease is what a node holds of one key's shared bucket.
 type lease struct {
-	mu          sync.Mutex
+	mu sync.Mutex
+	leaseState
+}
+
+type leaseState struct {
 	limit       Limit
 	left        int       // tokens leased and not spent
 	got, used   int       // the current lease's size and spent tokens
@@ -109,7 +113,7 @@ func (s *Shared) Take(ctx context.Context, key string, l Limit, now time.Time) D
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.limit != l {
-		*ls = lease{limit: l} // a new size: what was leased is given up
+		ls.leaseState = leaseState{limit: l} // a new size: what was leased is given up
 	}
 	if ls.left > 0 && now.Before(ls.until) {
 		ls.left--
@@ -152,7 +156,7 @@ func (s *Shared) leaseOf(key string) *lease {
 
 // nextSize is how many tokens the next lease asks for: the demand the
 // last one met, twice that when it was all spent, within maxLease.
-func (ls *lease) nextSize() int {
+func (ls *leaseState) nextSize() int {
 	n := max(ls.used, 1)
 	if ls.got > 0 && ls.left == 0 {
 		n = 2 * ls.got
