@@ -108,8 +108,10 @@ func (g *ViewGate) Behind(caughtUp <-chan struct{}, write, read func()) bool {
 			asked <- false
 		}
 	}()
-	read()
-	close(done)
+	func() {
+		defer close(done) // also when read fails the test
+		read()
+	}()
 	return <-asked
 }
 
