@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Errors of the Tasks operations.
@@ -88,7 +90,7 @@ func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestH
 		if !errors.Is(err, ErrConflict) {
 			return task, false, err
 		}
-		first, err := t.pub.lastCreated(ctx, tenantID, id)
+		first, err := t.firstCreated(ctx, tenantID, id)
 		if err != nil {
 			return nil, false, err
 		}
@@ -113,6 +115,31 @@ func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requ
 		return nil, err
 	}
 	return newTask(tenantID, id, spec, created), nil
+}
+
+// firstCreated reads the created event that made the stream refuse ours,
+// straight from the stream: another node may have published it a moment
+// ago. A replicated stream refuses a second created event as soon as the
+// first is on its way, before any server has stored it, so one that is not
+// there yet is looked for again, a little later each time, within
+// readWait. If it never comes (its publish failed after all) the create
+// fails and may be sent again.
+func (t *Tasks) firstCreated(ctx context.Context, tenantID, taskID string) (*createdEvent, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		ev, err := t.pub.lastCreated(ctx, tenantID, taskID)
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return ev, err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, err
+		}
+	}
 }
 
 // lastCreated reads a task's created event straight from the stream, for a

@@ -177,12 +177,20 @@ func (p *Publisher) stream(ctx context.Context, name string) (jetstream.Stream, 
 }
 
 // lastMsg reads a task's latest event of a kind straight from the stream.
+// It reads with a direct get, which any replica of a replicated stream may
+// answer, and a replica may not have stored yet what the leader has
+// acknowledged: in a replicated stream, "no such message" is asked again
+// of the leader (see leaderLastMsg).
 func (p *Publisher) lastMsg(ctx context.Context, tenantID, taskID, kind string) (*jetstream.RawStreamMsg, error) {
 	s, err := p.stream(ctx, StreamTasks)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := s.GetLastMsgForSubject(ctx, taskSubject(tenantID, taskID, kind))
+	subject := taskSubject(tenantID, taskID, kind)
+	msg, err := s.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) && s.CachedInfo().Config.Replicas > 1 {
+		msg, err = leaderLastMsg(ctx, p.js.Conn(), StreamTasks, subject)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("broker: read %s event: %w", kind, err)
 	}

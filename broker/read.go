@@ -16,13 +16,18 @@ func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error)
 	return t.getCaughtUp(ctx, tenantID, taskID)
 }
 
-// Find returns the tenant's task with this id or idempotency key.
+// Find returns the tenant's task with this id or idempotency key. A task
+// just created, on this node or another, is found even if the view has not
+// applied it yet.
 func (t *Tasks) Find(ctx context.Context, tenantID, query string) (*Task, error) {
 	task, err := t.view.FindTask(tenantID, query)
-	if !errors.Is(err, ErrNotFound) || !ValidToken(query) {
+	if !errors.Is(err, ErrNotFound) {
 		return task, err
 	}
-	return t.getCaughtUp(ctx, tenantID, query)
+	if t.CatchUp(ctx) != nil {
+		return nil, ErrNotFound
+	}
+	return t.view.FindTask(tenantID, query)
 }
 
 // getCaughtUp reads a task the view did not have, once the view has caught
@@ -34,10 +39,18 @@ func (t *Tasks) getCaughtUp(ctx context.Context, tenantID, taskID string) (*Task
 	return t.view.Get(tenantID, taskID)
 }
 
-// List returns a page of the tenant's tasks, newest first, including every
-// task this node has created so far.
+// List returns a page of the tenant's tasks, newest first. A first page
+// includes every task created before the call, on this node or another:
+// it waits, within readWait, for the view to apply what the stream holds
+// (a later page continues from a cursor that a caught-up page made). If
+// the stream cannot be asked, it includes at least this node's own tasks.
 func (t *Tasks) List(ctx context.Context, tenantID string, q ListQuery) (Page, error) {
-	t.catchUp(ctx)
+	wctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	if q.Cursor == "" && t.progress.CatchUp(wctx) == nil {
+		return t.view.List(tenantID, q)
+	}
+	_ = t.progress.WaitFor(wctx, t.pub.LastTaskSeq())
 	return t.view.List(tenantID, q)
 }
 
@@ -47,6 +60,15 @@ func (t *Tasks) catchUp(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(ctx, t.readWait)
 	defer cancel()
 	_ = t.progress.WaitFor(wctx, t.pub.LastTaskSeq())
+}
+
+// WaitApplied waits, within readWait, until the view has applied stream
+// sequence seq: a task's version that a client saw on another node, say.
+// It returns ctx's error, or the wait's, when it cannot.
+func (t *Tasks) WaitApplied(ctx context.Context, seq uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, t.readWait)
+	defer cancel()
+	return t.progress.WaitFor(wctx, seq)
 }
 
 // TaskEvents returns up to limit of a task's events after sequence after.

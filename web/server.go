@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/ratelimit"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web/api"
 	"github.com/boomerang-dev/boomerang/web/dashboard"
@@ -58,6 +59,9 @@ type Config struct {
 	// CheckURL vets a target or webhook URL when a task is created.
 	CheckURL func(*url.URL) error
 	Limits   Limits
+	// CreateLimiter keeps the tenants' create buckets: across the cluster
+	// (ratelimit.Shared) or, when nil, in this process.
+	CreateLimiter ratelimit.Limiter
 	// Ready reports whether this node can serve: nil when it can.
 	Ready func() error
 	// Retention is how long task events are kept, shown in the settings.
@@ -124,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	s.api = api.New(api.Config{
 		Tasks: cfg.Tasks, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
 		AdminToken: cfg.AdminToken, Tokens: cfg.Tokens, CORSOrigins: cfg.CORSOrigins, Heartbeat: cfg.Heartbeat,
-		CheckURL: cfg.CheckURL, Limits: limits, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
+		CheckURL: cfg.CheckURL, Limits: limits, CreateLimiter: cfg.CreateLimiter, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
 		TenantRetention: cfg.TenantRetention,
 	})
 	dash, err := dashboard.New(dashboard.Config{

@@ -60,6 +60,7 @@ type ServeConfig struct {
 	RunningAfter    time.Duration
 	CreateRate      float64
 	CreateBurst     int
+	RateLimitScope  string
 	TenantInFlight  int
 	HostInFlight    int
 
@@ -97,6 +98,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	}
 	if m.policy, err = m.Config.retryPolicy(); err != nil {
 		return err
+	}
+	if s := m.Config.RateLimitScope; s != "cluster" && s != "node" {
+		return fmt.Errorf("--rate-limit-scope must be cluster or node")
 	}
 	if m.Config.SessionMaxAge < time.Minute {
 		return fmt.Errorf("--session-max-age must be at least 1m")
@@ -145,8 +149,9 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", 1<<20, "largest API request body in bytes")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "origins that may read a task with its status token from a browser (comma-separated, * for any)")
 	fs.DurationVar(&c.StatusTokenTTL, "status-token-ttl", tenant.DefaultStatusTokenTTL, "how long a task's status token is valid")
-	fs.Float64Var(&c.CreateRate, "create-rate", web.DefaultCreateRate, "task creates per second per tenant and node (overridable per tenant)")
+	fs.Float64Var(&c.CreateRate, "create-rate", web.DefaultCreateRate, "task creates per second per tenant (overridable per tenant), across the cluster or per node: see --rate-limit-scope")
 	fs.IntVar(&c.CreateBurst, "create-burst", web.DefaultCreateBurst, "task creates a tenant may make at once above --create-rate")
+	fs.StringVar(&c.RateLimitScope, "rate-limit-scope", "cluster", "where --create-rate and --create-burst hold: cluster (for the sum of every node's creates, through a JetStream key-value bucket) or node (on each node by itself)")
 	fs.IntVar(&c.TenantInFlight, "max-in-flight-per-tenant", 500, "attempts (and deliveries) of one tenant running at once on this node")
 	fs.IntVar(&c.HostInFlight, "max-in-flight-per-host", 200, "attempts (and deliveries) of one tenant to one host running at once on this node")
 	fs.DurationVar(&c.RunningAfter, "running-after", 100*time.Millisecond, "show an attempt as running once it has run this long (0: always); quicker ones go straight to their outcome")

@@ -68,6 +68,7 @@ func TestBadConfigurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 		{"--webhook-schedule", "0s,soon"},
 		{"--webhook-schedule", "-5s"},
 		{"--sync", "never"},
+		{"--rate-limit-scope", "tenant"},
 		// A tenant's retention must end before the task stream's age
 		// limit drops the events of any task the view still holds.
 		{"--retention", "1440h"},

@@ -25,6 +25,7 @@ import (
 	"github.com/boomerang-dev/boomerang/internal/groupcommit"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/ratelimit"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
 	"github.com/boomerang-dev/boomerang/signing"
 	"github.com/boomerang-dev/boomerang/tenant"
@@ -244,6 +245,10 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		secrets := func() ([]signing.Secret, error) { return m.tenants.SigningSecrets(devCreds.TenantID) }
 		dev = devtools.New(secrets, time.Now)
 	}
+	createLimiter, err := m.createLimiter(ctx)
+	if err != nil {
+		return devCreds, err
+	}
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), p.view, p.taskProjector, m.Logger, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
 	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
@@ -256,6 +261,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		Tokens:          m.tokens,
 		Retention:       c.TaskRetention,
 		TenantRetention: m.retention,
+		CreateLimiter:   createLimiter,
 		CORSOrigins:     splitList(c.CORSOrigins),
 		Heartbeat:       c.Heartbeat,
 		CheckURL:        m.guard.CheckURL,
@@ -271,6 +277,15 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		ServesTLS: m.tlsConfig != nil,
 	})
 	return devCreds, err
+}
+
+// createLimiter keeps the tenants' create buckets where --rate-limit-scope
+// says: in a key-value bucket every node shares, or (nil) in this process.
+func (m *Main) createLimiter(ctx context.Context) (ratelimit.Limiter, error) {
+	if m.Config.RateLimitScope != "cluster" {
+		return nil, nil
+	}
+	return ratelimit.OpenShared(ctx, m.js, m.Config.Replicas, m.Logger)
 }
 
 // newRegistry returns the metrics registry with the Go runtime's and the

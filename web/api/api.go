@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/ratelimit"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
@@ -35,8 +36,9 @@ type Limits struct {
 	MaxDelay time.Duration
 	// MaxLongPoll bounds ?wait= (default 60 s).
 	MaxLongPoll time.Duration
-	// CreateRate and CreateBurst limit each tenant's creates per node
-	// (defaults DefaultCreateRate and DefaultCreateBurst).
+	// CreateRate and CreateBurst limit each tenant's creates (defaults
+	// DefaultCreateRate and DefaultCreateBurst), per node or across the
+	// cluster as Config.CreateLimiter keeps them.
 	CreateRate  float64
 	CreateBurst int
 	// MaxStreams bounds the long-polls and event streams open on the node
@@ -110,6 +112,10 @@ type Config struct {
 	// accepts any).
 	CheckURL func(*url.URL) error
 	Limits   Limits
+	// CreateLimiter keeps the tenants' create buckets: a
+	// ratelimit.Shared to limit across the cluster; nil keeps them in this
+	// process (ratelimit.Local), per node.
+	CreateLimiter ratelimit.Limiter
 	// Retention is how long task events are kept: no task may be scheduled
 	// so far ahead that its history would be dropped first.
 	Retention time.Duration
@@ -138,7 +144,7 @@ type API struct {
 	limits      Limits
 	retention   tenant.RetentionBounds
 	validator   *Validator
-	createLimit *createLimiter
+	createLimit ratelimit.Limiter
 	streams     *streamSlots
 	decoder     *decoder
 	problems    *problem.Mapper
@@ -174,7 +180,10 @@ func New(cfg Config) *API {
 	if a.validator.checkURL == nil {
 		a.validator.checkURL = func(*url.URL) error { return nil }
 	}
-	a.createLimit = newCreateLimiter(a.limits.CreateRate, a.limits.CreateBurst, a.tenants)
+	a.createLimit = cfg.CreateLimiter
+	if a.createLimit == nil {
+		a.createLimit = ratelimit.NewLocal()
+	}
 	a.decoder = &decoder{maxBody: a.limits.MaxBody}
 	a.streams = newStreamSlots(a.limits)
 	return a

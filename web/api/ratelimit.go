@@ -5,78 +5,43 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
-	"github.com/boomerang-dev/boomerang/tenant"
+	"github.com/boomerang-dev/boomerang/internal/ratelimit"
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
-// Default limits on creating tasks, per tenant and node.
+// Default limits on creating tasks, per tenant: per node or across the
+// cluster, as the create limiter keeps them (see docs/security.md).
 const (
 	DefaultCreateRate  = 200
 	DefaultCreateBurst = 400
 )
 
-// createLimiter is a token bucket per tenant for POST /v1/tasks, with the
-// tenant's overrides from its limits. It is per node: see docs/security.md.
-type createLimiter struct {
-	rate    float64
-	burst   int
-	tenants *tenant.Store
-
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	lim   *rate.Limiter
-	rate  float64
-	burst int
-}
-
-func newCreateLimiter(r float64, burst int, tenants *tenant.Store) *createLimiter {
-	return &createLimiter{rate: r, burst: burst, tenants: tenants, buckets: map[string]*bucket{}}
-}
-
-// take spends a token of the tenant's bucket. When none is left it reports
-// how long until one is.
-func (l *createLimiter) take(tenantID string, now time.Time) (ok bool, wait time.Duration, b *bucket) {
-	r, burst := l.rate, l.burst
-	if l.tenants != nil {
-		o := l.tenants.Limits(tenantID)
+// createBucket is the size of the tenant's create bucket: the server's
+// limits with the tenant's overrides.
+func (a *API) createBucket(tenantID string) ratelimit.Limit {
+	l := ratelimit.Limit{Rate: a.limits.CreateRate, Burst: a.limits.CreateBurst}
+	if a.tenants != nil {
+		o := a.tenants.Limits(tenantID)
 		if o.CreateRate > 0 {
-			r = o.CreateRate
+			l.Rate = o.CreateRate
 		}
 		if o.CreateBurst > 0 {
-			burst = o.CreateBurst
+			l.Burst = o.CreateBurst
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b = l.buckets[tenantID]
-	if b == nil || b.rate != r || b.burst != burst {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(r), burst), rate: r, burst: burst}
-		l.buckets[tenantID] = b
-	}
-	res := b.lim.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d, b
-	}
-	return true, 0, b
+	return l
 }
 
-// setHeaders describes the bucket in the RateLimit-Policy and RateLimit
+// setRateHeaders describes the bucket in the RateLimit-Policy and RateLimit
 // headers (IETF httpapi draft): quota and window, remaining and reset.
-func (b *bucket) setHeaders(h http.Header, now time.Time) {
-	window := math.Ceil(float64(b.burst) / b.rate)
-	tokens := math.Max(0, b.lim.TokensAt(now))
-	reset := math.Ceil((float64(b.burst) - tokens) / b.rate)
-	h.Set("RateLimit-Policy", fmt.Sprintf(`"create";q=%d;w=%d`, b.burst, int(window)))
+func setRateHeaders(h http.Header, l ratelimit.Limit, d ratelimit.Decision) {
+	window := math.Ceil(float64(l.Burst) / l.Rate)
+	tokens := math.Max(0, math.Floor(d.Remaining))
+	reset := math.Ceil((float64(l.Burst) - tokens) / l.Rate)
+	h.Set("RateLimit-Policy", fmt.Sprintf(`"create";q=%d;w=%d`, l.Burst, int(window)))
 	h.Set("RateLimit", fmt.Sprintf(`"create";r=%d;t=%d`, int(tokens), int(reset)))
 }
 
@@ -86,12 +51,14 @@ func (b *bucket) setHeaders(h http.Header, now time.Time) {
 func (a *API) LimitCreates(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		now := a.now()
-		ok, wait, b := a.createLimit.take(Principal(c).TenantID, now)
-		b.setHeaders(c.Response().Header(), now)
-		if !ok {
-			secs := int(math.Ceil(wait.Seconds()))
+		tenantID := Principal(c).TenantID
+		l := a.createBucket(tenantID)
+		d := a.createLimit.Take(c.Request().Context(), "create."+tenantID, l, now)
+		setRateHeaders(c.Response().Header(), l, d)
+		if !d.Allowed {
+			secs := int(math.Ceil(d.Wait.Seconds()))
 			return problem.RateLimited.New(
-				fmt.Sprintf("This tenant may create %g tasks a second (bursts of %d) on this node; retry in %d s.", b.rate, b.burst, secs)).
+				fmt.Sprintf("This tenant may create %g tasks a second (bursts of %d); retry in %d s.", l.Rate, l.Burst, secs)).
 				WithHeader("Retry-After", strconv.Itoa(secs))
 		}
 		return next(c)

@@ -75,7 +75,9 @@ func (a *API) GetTask(c echo.Context) error {
 
 // longPoll answers as soon as the task differs from the version the client
 // names in If-None-Match (from the ETag of an earlier answer), or, without
-// one, at the task's next change; a settled task is answered at once. At the
+// one, at the task's next change; a settled task is answered at once. A
+// version this node's view has not reached yet (the client saw it on
+// another node) is waited for first, within the read wait. At the
 // deadline, when the server closes, or when the credential expires, it
 // answers with the unchanged task. While it waits it holds one of the
 // node's stream slots.
@@ -89,6 +91,7 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 	defer deadline.Stop()
 	known := c.Request().Header.Get("If-None-Match")
 	var release func() // the stream slot, taken before the first wait
+	caughtUp := false  // with the version named in If-None-Match
 	defer func() {
 		if release != nil {
 			release()
@@ -104,6 +107,17 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 		}
 		if known == "" {
 			known = etag(task)
+		}
+		if v, ok := etagVersion(known); ok && v > task.Version && !caughtUp {
+			// The client has seen a later version, on another node: wait
+			// for this node's view to apply it rather than answer with an
+			// older one.
+			stop()
+			caughtUp = true
+			a.logger.Debug("long-poll waits for the view to reach the version the client saw", "tenant_id", p.TenantID,
+				"task_id", id, "version", v, "view_version", task.Version)
+			_ = a.tasks.WaitApplied(ctx, v)
+			continue
 		}
 		if task.Settled() || etag(task) != known {
 			stop()
@@ -130,6 +144,17 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 
 // etag is the entity tag of a task's current version.
 func etag(t *broker.Task) string { return `"` + strconv.FormatUint(t.Version, 10) + `"` }
+
+// etagVersion returns the version an entity tag made by etag names (weak
+// or strong); ok is false for any other tag.
+func etagVersion(tag string) (version uint64, ok bool) {
+	tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+	if len(tag) < 3 || tag[0] != '"' || tag[len(tag)-1] != '"' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(tag[1:len(tag)-1], 10, 64)
+	return v, err == nil
+}
 
 // taskResponse answers with the task: all of it to an API key, its public
 // view to a status token.

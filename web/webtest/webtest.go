@@ -25,6 +25,7 @@ import (
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/ratelimit"
 	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/internal/viewfile"
@@ -58,6 +59,11 @@ type Options struct {
 	// Heartbeat is how often idle event streams send a comment (and check
 	// their credential); the server's default when zero.
 	Heartbeat time.Duration
+	// SharedRateLimit keeps the create rate limits in the JetStream
+	// key-value bucket that every server of the stream shares (a peer
+	// with it too shares the budgets), as --rate-limit-scope cluster
+	// does; without it each server limits on its own.
+	SharedRateLimit bool
 }
 
 // Env is a running server and the parts behind it.
@@ -134,11 +140,17 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	if opts.Workers {
 		runWorkers(tb, p, guard, logger)
 	}
+	var limiter ratelimit.Limiter
+	if opts.SharedRateLimit {
+		if limiter, err = ratelimit.OpenShared(ctx, p.js, 1, logger); err != nil {
+			tb.Fatalf("shared rate limit: %v", err)
+		}
+	}
 	srv, err := web.New(web.Config{
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
-		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL,
+		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL, CreateLimiter: limiter,
 	})
 	if err != nil {
 		tb.Fatalf("web.New: %v", err)
