@@ -89,6 +89,7 @@ func (a *API) LimitCreates(next echo.HandlerFunc) echo.HandlerFunc {
 		ok, wait, b := a.createLimit.take(Principal(c).TenantID, now)
 		b.setHeaders(c.Response().Header(), now)
 		if !ok {
+			a.rateLimited(Principal(c).TenantID)
 			secs := int(math.Ceil(wait.Seconds()))
 			return problem.RateLimited.New(
 				fmt.Sprintf("This tenant may create %g tasks a second (bursts of %d) on this node; retry in %d s.", b.rate, b.burst, secs)).
