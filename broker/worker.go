@@ -101,12 +101,16 @@ func (w *worker) run(ctx context.Context, loops ...loop) error {
 // countRedeliveries wraps a consumer's handler so that the observer hears
 // of each message handed to this node again.
 func (w *worker) countRedeliveries(consumer string, handle func(jetstream.Msg)) func(jetstream.Msg) {
-	if _, nop := w.obs.(nopObserver); nop {
+	return countRedeliveries(w.obs, consumer, handle)
+}
+
+func countRedeliveries(obs Observer, consumer string, handle func(jetstream.Msg)) func(jetstream.Msg) {
+	if _, nop := obs.(nopObserver); nop {
 		return handle
 	}
 	return func(msg jetstream.Msg) {
 		if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
-			w.obs.Redelivered(consumer)
+			obs.Redelivered(consumer)
 		}
 		handle(msg)
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -201,8 +204,45 @@ func TestMetricsCountWhatTheLoadDid(t *testing.T) {
 			}
 		}
 	}
+	checkDashboard(t, s)
 	if t.Failed() {
 		t.Logf("metrics:\n%s", strings.Join(sortedNames(s), "\n"))
+	}
+}
+
+// checkDashboard checks that every Boomerang metric the Grafana dashboard
+// in docs/ queries is one the node serves.
+func checkDashboard(tb testing.TB, s scrape) {
+	tb.Helper()
+	data, err := os.ReadFile("../../docs/grafana-boomerang.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		tb.Fatalf("docs/grafana-boomerang.json: %v", err)
+	}
+	names := regexp.MustCompile(`boomerang_[a-z_]+`)
+	used := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, name := range names.FindAllString(target.Expr, -1) {
+				used++
+				if s[name] == nil && s[strings.TrimSuffix(name, "_bucket")] == nil {
+					tb.Errorf("dashboard panel %q queries %s, which /metrics does not serve", p.Title, name)
+				}
+			}
+		}
+	}
+	if used == 0 {
+		tb.Error("the dashboard queries no Boomerang metric")
 	}
 }
 

@@ -199,7 +199,7 @@ func (m *Main) newWorkers(p projections) {
 	notifier := delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil)
 	m.deliverer = broker.NewDeliverer(m.workerJS, pub, p.view, p.taskProjector, notifier, m.policy, m.Logger, cfg)
 	m.janitor = broker.NewJanitor(m.workerJS, pub, p.view, m.Logger, broker.JanitorConfig{
-		Interval: c.PruneInterval, AckWait: c.AckWait, Now: m.now,
+		Interval: c.PruneInterval, AckWait: c.AckWait, Now: m.now, Telemetry: m.telemetry.broker(),
 		Retention: func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) },
 	})
 }
