@@ -184,8 +184,8 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	defer d.gate.leave(n.TenantID, host)
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
-	callCtx, span := d.cfg.Telemetry.startWork(d.work, msg.Headers(), spanDelivery,
-		attrTenantID.String(n.TenantID), attrTaskID.String(n.TaskID), attrDelivery.Int(due.Number), attrHost.String(host))
+	callCtx, span := d.cfg.Telemetry.startWork(d.work, msg.Headers(), work{name: spanDelivery,
+		tenantID: n.TenantID, taskID: n.TaskID, host: host, delivery: due.Number})
 	d.calls.enter()
 	res := d.notifier.Notify(callCtx, n)
 	d.calls.leave()

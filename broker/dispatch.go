@@ -229,9 +229,8 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
 
-	callCtx, span := d.cfg.Telemetry.startWork(ctx, msg.Headers(), spanAttempt,
-		attrTenantID.String(due.TenantID), attrTaskID.String(due.TaskID), attrAttempt.Int(due.Attempt),
-		attrMethod.String(due.Spec.Method), attrHost.String(host))
+	callCtx, span := d.cfg.Telemetry.startWork(ctx, msg.Headers(), work{name: spanAttempt,
+		tenantID: due.TenantID, taskID: due.TaskID, host: host, attempt: due.Attempt, method: due.Spec.Method})
 	res := d.call(callCtx, due, log)
 	a := Attempt{
 		Number: due.Attempt, StartedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),

@@ -118,16 +118,36 @@ type taskSpan struct {
 	task trace.SpanContext
 }
 
-// startWork starts the span of work on a task handed over in a message
+// work describes the work a span is of: an attempt (its number and
+// method) or a webhook delivery (its number).
+type work struct {
+	name                           string
+	tenantID, taskID, host, method string
+	attempt, delivery              int
+}
+
+func (w work) attributes() []attribute.KeyValue {
+	attrs := []attribute.KeyValue{attrTenantID.String(w.tenantID), attrTaskID.String(w.taskID), attrHost.String(w.host)}
+	if w.attempt > 0 {
+		attrs = append(attrs, attrAttempt.Int(w.attempt), attrMethod.String(w.method))
+	}
+	if w.delivery > 0 {
+		attrs = append(attrs, attrDelivery.Int(w.delivery))
+	}
+	return attrs
+}
+
+// startWork starts the span of work w on a task handed over in a message
 // with header h, as a child of the task's trace context there, within
-// ctx. Without a tracer it returns ctx and a span that records nothing.
-func (t Telemetry) startWork(ctx context.Context, h nats.Header, name string, attrs ...attribute.KeyValue) (context.Context, taskSpan) {
+// ctx. Without a tracer it returns ctx and a span that records nothing,
+// and costs no allocation.
+func (t Telemetry) startWork(ctx context.Context, h nats.Header, w work) (context.Context, taskSpan) {
 	if t.Tracer == nil {
 		return ctx, taskSpan{Span: trace.SpanFromContext(context.Background())}
 	}
 	parent := t.messageTrace(h)
-	ctx, span := t.Tracer.Start(trace.ContextWithRemoteSpanContext(ctx, parent), name,
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, span := t.Tracer.Start(trace.ContextWithRemoteSpanContext(ctx, parent), w.name,
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(w.attributes()...))
 	task := parent
 	if !task.IsValid() {
 		task = span.SpanContext() // the task's first traced work is its trace from now on

@@ -239,30 +239,33 @@ func TestTraceOfATaskWithARetry(t *testing.T) {
 	}
 	checkAttrs(t, create, map[string]string{"boomerang.task.id": task.ID, "boomerang.tenant.id": creds.TenantID})
 
-	wantAttempts := []map[string]string{
-		{"boomerang.attempt": "1", "http.response.status_code": "503", "boomerang.outcome": "retry"},
-		{"boomerang.attempt": "2", "http.response.status_code": "200", "boomerang.outcome": "succeeded"},
-	}
-	calls := target.Calls()
-	for i, s := range attempts {
-		checkChild(t, s, create)
-		checkAttrs(t, s, wantAttempts[i])
-		checkAttrs(t, s, map[string]string{"boomerang.task.id": task.ID, "boomerang.tenant.id": creds.TenantID, "http.request.method": "POST"})
-		checkTraceparent(t, fmt.Sprintf("attempt %d's call", i+1), calls[i].Header, s)
-	}
 	if got := attempts[0].GetStatus().GetCode(); got != tracepb.Status_STATUS_CODE_ERROR {
 		t.Errorf("the failed attempt's status = %v, want error", got)
 	}
-	wantDeliveries := []map[string]string{
-		{"boomerang.webhook.delivery": "1", "http.response.status_code": "500", "boomerang.outcome": "retry"},
-		{"boomerang.webhook.delivery": "2", "http.response.status_code": "204", "boomerang.outcome": "delivered"},
+	var calls []http.Header
+	for _, c := range target.Calls() {
+		calls = append(calls, c.Header)
 	}
-	got := hooks.got()
-	for i, s := range deliveries {
-		checkChild(t, s, create)
-		checkAttrs(t, s, wantDeliveries[i])
-		checkAttrs(t, s, map[string]string{"boomerang.task.id": task.ID, "boomerang.tenant.id": creds.TenantID})
-		checkTraceparent(t, fmt.Sprintf("delivery %d", i+1), got[i], s)
+	for _, work := range []struct {
+		spans   []*tracepb.Span
+		want    []map[string]string
+		headers []http.Header // of the calls the spans made, in order
+	}{
+		{attempts, []map[string]string{
+			{"boomerang.attempt": "1", "http.response.status_code": "503", "boomerang.outcome": "retry", "http.request.method": "POST"},
+			{"boomerang.attempt": "2", "http.response.status_code": "200", "boomerang.outcome": "succeeded", "http.request.method": "POST"},
+		}, calls},
+		{deliveries, []map[string]string{
+			{"boomerang.webhook.delivery": "1", "http.response.status_code": "500", "boomerang.outcome": "retry"},
+			{"boomerang.webhook.delivery": "2", "http.response.status_code": "204", "boomerang.outcome": "delivered"},
+		}, hooks.got()},
+	} {
+		for i, s := range work.spans {
+			checkChild(t, s, create)
+			checkAttrs(t, s, work.want[i])
+			checkAttrs(t, s, map[string]string{"boomerang.task.id": task.ID, "boomerang.tenant.id": creds.TenantID})
+			checkTraceparent(t, fmt.Sprintf("%s %d's call", s.Name, i+1), work.headers[i], s)
+		}
 	}
 	// Nothing secret, no payload and no header's value in any span.
 	for _, s := range spans {
