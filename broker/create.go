@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors of the Tasks operations.
@@ -56,6 +58,9 @@ type Tasks struct {
 	// webhook round keeps a task in the view past the task stream's age
 	// limit.
 	Retention func(tenantID string) time.Duration
+	// Telemetry traces creates and redeliveries and counts creates and
+	// cancels (the zero value: neither).
+	Telemetry Telemetry
 }
 
 // NewTasks returns the task operations over a publisher and a view whose
@@ -79,7 +84,34 @@ func NewTasks(pub *Publisher, view *View, progress ViewProgress, logger *slog.Lo
 // neither requestHash nor one of sameRequest (the hashes of this request
 // as earlier versions computed them); after the window the key starts a
 // new generation.
+//
+// The create has a span of its own, a child of ctx's span (a request's
+// traceparent), and the task's messages carry it: see trace.go.
 func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestHash string, sameRequest ...string) (task *Task, replay bool, err error) {
+	ctx, span := t.Telemetry.startProducer(ctx, spanCreate, tenantID)
+	defer func() {
+		if err == nil {
+			t.observeCreate(span, tenantID, task.ID, replay)
+		} else if span.IsRecording() {
+			span.SetStatus(codes.Error, "not created")
+		}
+		span.End()
+	}()
+	return t.createWithID(ctx, tenantID, spec, requestHash, sameRequest)
+}
+
+// observeCreate counts a new task and describes the create on its span.
+func (t *Tasks) observeCreate(span trace.Span, tenantID, taskID string, replay bool) {
+	if !replay {
+		t.Telemetry.observer().TaskCreated(tenantID)
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attrTaskID.String(taskID), attrReplay.Bool(replay))
+	}
+}
+
+// createWithID is Create without its span.
+func (t *Tasks) createWithID(ctx context.Context, tenantID string, spec Spec, requestHash string, sameRequest []string) (task *Task, replay bool, err error) {
 	if spec.IdempotencyKey == "" {
 		task, err := t.create(ctx, tenantID, NewTaskID(), spec, "")
 		return task, false, err
@@ -199,11 +231,19 @@ func (t *Tasks) Cancel(ctx context.Context, tenantID, taskID string) (*Task, err
 	if task.Status != StatusCanceled {
 		return task, ErrFinished // it finished before the cancel reached the log
 	}
+	t.Telemetry.observer().TaskFinished(tenantID, StatusCanceled)
 	return task, nil
 }
 
 // Redeliver sends a finished task's webhook again, with the same webhook-id.
+// The redelivery has a span of its own, a child of ctx's span (a request's
+// traceparent), whose trace the round's deliveries join.
 func (t *Tasks) Redeliver(ctx context.Context, tenantID, taskID string) (*Task, error) {
+	ctx, span := t.Telemetry.startProducer(ctx, spanRedeliver, tenantID)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attrTaskID.String(taskID))
+	}
 	task, err := t.Get(ctx, tenantID, taskID)
 	if err != nil {
 		return nil, err

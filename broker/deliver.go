@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Deliverer posts finished tasks' results to their webhook URLs, retries on
@@ -104,7 +105,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 	due := hookDue{Notification: note, Round: seq, Index: 0, Number: rec.Webhook.Count + 1}
 	if rec.Webhook.Index >= 0 {
 		// This round has begun already: a redelivery of this message.
-		d.settle(msg, d.repair(rec, due), log)
+		d.settle(msg, d.repair(rec, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
 		return
 	}
 	d.deliver(msg, due, log)
@@ -152,15 +153,16 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		return
 	}
 	if rec.Webhook.Count >= due.Number {
-		d.settle(msg, d.repair(rec, due), log)
+		d.settle(msg, d.repair(rec, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
 		return
 	}
 	d.deliver(msg, due, log)
 }
 
-// repair schedules the round's next delivery when the view shows a retry
-// whose schedule a crash may have lost.
-func (d *Deliverer) repair(rec *taskRecord, due hookDue) error {
+// repair schedules the round's next delivery, with the task's trace
+// context sc, when the view shows a retry whose schedule a crash may have
+// lost.
+func (d *Deliverer) repair(rec *taskRecord, due hookDue, sc trace.SpanContext) error {
 	w := rec.Webhook
 	if w.Status != WebhookRetrying || w.NextAttemptAt == nil {
 		return nil
@@ -168,7 +170,7 @@ func (d *Deliverer) repair(rec *taskRecord, due hookDue) error {
 	due.Index, due.Number = w.Index+1, w.Count+1
 	ctx, cancel := publishCtx()
 	defer cancel()
-	return d.pub.schedule(ctx, dueHook, due.Notification.TenantID, due.Notification.TaskID, *w.NextAttemptAt, &due)
+	return d.pub.schedule(withTrace(ctx, sc), dueHook, due.Notification.TenantID, due.Notification.TaskID, *w.NextAttemptAt, &due)
 }
 
 // deliver makes delivery due.Number, records it, and schedules the next one
@@ -182,8 +184,13 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	defer d.gate.leave(n.TenantID, host)
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
-	res := d.notifier.Notify(d.work, n)
+	callCtx, span := d.cfg.Telemetry.startWork(d.work, msg.Headers(), work{name: spanDelivery,
+		tenantID: n.TenantID, taskID: n.TaskID, host: host, delivery: due.Number})
+	d.calls.enter()
+	res := d.notifier.Notify(callCtx, n)
+	d.calls.leave()
 	if d.work.Err() != nil {
+		span.end("abandoned", res.StatusCode, "abandoned at shutdown")
 		_ = msg.Nak()
 		return
 	}
@@ -192,21 +199,31 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 		StatusCode: res.StatusCode, Error: boundText(res.Error), ResponseBody: boundText(res.ResponseBody),
 		Round: due.Round, Index: due.Index,
 	}
+	wait, again := d.policy.WebhookBackoff(due.Index + 1)
+	switch {
+	case res.Delivered:
+		del.Outcome = "delivered"
+	case again:
+		del.Outcome = "retry"
+	default:
+		del.Outcome = "dead"
+	}
+	d.obs.DeliveryMade(n.TenantID, del.Outcome, res.StatusCode, res.Duration)
+	span.end(del.Outcome, res.StatusCode, del.Error)
 	ctx, cancel := publishCtx()
 	defer cancel()
+	ctx = withTrace(ctx, span.task)
 	var err error
-	if res.Delivered {
-		del.Outcome = "delivered"
+	switch del.Outcome {
+	case "delivered":
 		_, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDelivered, deliveryEvent{Delivery: del})
-	} else if wait, ok := d.policy.WebhookBackoff(due.Index + 1); ok {
-		del.Outcome = "retry"
+	case "retry":
 		next := d.cfg.Now().Add(wait).UTC()
 		if _, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDelivery, deliveryEvent{Delivery: del, NextAttemptAt: &next}); err == nil {
 			due.Index, due.Number = due.Index+1, due.Number+1
 			err = d.pub.schedule(ctx, dueHook, n.TenantID, n.TaskID, next, &due)
 		}
-	} else {
-		del.Outcome = "dead"
+	default:
 		_, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDead, deliveryEvent{Delivery: del})
 		log.Info("webhook dead-lettered", slog.Int("deliveries", due.Number))
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // errTaskCanceled is the cause of an attempt's context being canceled
@@ -112,7 +113,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		// One bucket at a time, with a slot of its own: an idle wake
 		// consumer's fetch takes none of the attempts' slots.
 		s := newSlots(1)
-		fetchLoop(wctx, wake, s, 1, d.logger.With("consumer", consumerWake), d.handleWake)
+		fetchLoop(wctx, wake, s, 1, d.logger.With("consumer", consumerWake), d.countRedeliveries(consumerWake, d.handleWake))
 		s.wg.Wait()
 	}()
 	err = d.run(ctx,
@@ -156,6 +157,7 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 	if ev.NotBefore != nil && ev.NotBefore.After(d.cfg.Now()) {
 		ctx, cancel := publishCtx()
 		defer cancel()
+		ctx = withTrace(ctx, d.cfg.Telemetry.messageTrace(msg.Headers()))
 		d.settle(msg, d.pub.schedule(ctx, dueTask, tenantID, taskID, *ev.NotBefore, due), d.logFor(tenantID, taskID, "attempt", 1))
 		return
 	}
@@ -214,7 +216,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		return
 	}
 	if !fresh {
-		if done, err := d.alreadyDone(due); err != nil || done {
+		if done, err := d.alreadyDone(due, d.cfg.Telemetry.messageTrace(msg.Headers())); err != nil || done {
 			d.settle(msg, err, log)
 			return
 		}
@@ -227,50 +229,73 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
 
-	started := d.announceRunning(due, log)
-	res := d.caller.Call(ctx, CallRequest{TenantID: due.TenantID, TaskID: due.TaskID, Attempt: due.Attempt, Spec: due.Spec})
-	started()
-	res.Error = boundText(res.Error)
+	callCtx, span := d.cfg.Telemetry.startWork(ctx, msg.Headers(), work{name: spanAttempt,
+		tenantID: due.TenantID, taskID: due.TaskID, host: host, attempt: due.Attempt, method: due.Spec.Method})
+	res := d.call(callCtx, due, log)
 	a := Attempt{
 		Number: due.Attempt, StartedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
 		Outcome: res.Outcome, Error: res.Error, Response: res.Response,
 	}
-	pctx, pcancel := publishCtx()
-	defer pcancel()
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errShutdown):
+		span.end("abandoned", res.StatusCode, "abandoned at shutdown")
 		log.Info("attempt abandoned at shutdown; it will be redelivered")
 		_ = msg.Nak()
 		return
 	case errors.Is(cause, errTaskCanceled):
 		a.Outcome, a.Error = OutcomeCanceled, "task canceled during the attempt"
-		_, err := d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a})
-		d.settle(msg, err, log)
-		return
-	}
-	if res.Outcome == OutcomeRetry && due.Attempt >= due.Spec.MaxAttempts() {
+	case res.Outcome == OutcomeRetry && due.Attempt >= due.Spec.MaxAttempts():
 		a.Outcome = OutcomeFailed
 	}
-	var err error
+	d.obs.AttemptMade(due.TenantID, a.Outcome, res.StatusCode, res.Duration)
+	span.end(string(a.Outcome), res.StatusCode, a.Error)
+	pctx, pcancel := publishCtx()
+	defer pcancel()
+	d.settle(msg, d.record(withTrace(pctx, span.task), due, a, res, log), log)
+}
+
+// call makes the call to the target, counted in flight, and announces the
+// task as running if it takes a while.
+func (d *Dispatcher) call(ctx context.Context, due taskDue, log workLog) CallResult {
+	d.calls.enter()
+	defer d.calls.leave()
+	started := d.announceRunning(due, log)
+	res := d.caller.Call(ctx, CallRequest{TenantID: due.TenantID, TaskID: due.TaskID, Attempt: due.Attempt, Spec: due.Spec})
+	started()
+	res.Error = boundText(res.Error)
+	return res
+}
+
+// record publishes what attempt a of the task came to: the attempt of a
+// canceled task, the task's end, or a failed attempt and the schedule of
+// the next.
+func (d *Dispatcher) record(ctx context.Context, due taskDue, a Attempt, res CallResult, log workLog) error {
 	switch a.Outcome {
+	case OutcomeCanceled:
+		_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a})
+		return err
 	case OutcomeSucceeded, OutcomeFailed:
 		kind := KindSucceeded
 		if a.Outcome == OutcomeFailed {
 			kind = KindFailed
 		}
-		_, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, kind, &finishedEvent{
+		_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, kind, &finishedEvent{
 			Attempt: &a, Error: res.Error, Attempts: due.Attempt,
 			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
 		}, webhookHeader(due.Spec.WebhookURL != ""))
-		log.Debug("task finished", slog.String("status", kind), slog.Int("status_code", res.StatusCode))
-	default:
-		next := d.cfg.Now().Add(d.policy.TaskBackoff(due.Attempt, res.RetryAfter)).UTC()
-		if _, err = d.pub.PublishEvent(pctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a, NextAttemptAt: &next}); err == nil {
-			err = d.scheduleNext(pctx, due, next)
+		if err == nil {
+			d.obs.TaskFinished(due.TenantID, Status(kind))
 		}
-		log.Debug("attempt failed; retry scheduled", slog.Time("next_attempt_at", next), slog.Int("status_code", res.StatusCode), slog.String("err", res.Error))
+		log.Debug("task finished", slog.String("status", kind), slog.Int("status_code", res.StatusCode))
+		return err
 	}
-	d.settle(msg, err, log)
+	next := d.cfg.Now().Add(d.policy.TaskBackoff(due.Attempt, res.RetryAfter)).UTC()
+	_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a, NextAttemptAt: &next})
+	if err == nil {
+		err = d.scheduleNext(ctx, due, next)
+	}
+	log.Debug("attempt failed; retry scheduled", slog.Time("next_attempt_at", next), slog.Int("status_code", res.StatusCode), slog.String("err", res.Error))
+	return err
 }
 
 // announceRunning publishes the started event once the attempt has run for
@@ -299,8 +324,9 @@ func (d *Dispatcher) announceRunning(due taskDue, log workLog) func() {
 // alreadyDone reports whether the view shows that the task needs no attempt
 // number due.Attempt: it has finished, or that attempt was made already (a
 // redelivery after a crash). In the second case it makes sure the next
-// attempt is scheduled, since the crash may have come before that.
-func (d *Dispatcher) alreadyDone(due taskDue) (bool, error) {
+// attempt is scheduled, with the task's trace context sc, since the crash
+// may have come before that.
+func (d *Dispatcher) alreadyDone(due taskDue, sc trace.SpanContext) (bool, error) {
 	rec, err := d.view.state(due.TenantID, due.TaskID)
 	if err != nil || rec == nil {
 		return false, err
@@ -314,7 +340,7 @@ func (d *Dispatcher) alreadyDone(due taskDue) (bool, error) {
 	if rec.Status == StatusRetrying && rec.AttemptCount == due.Attempt && rec.NextAttemptAt != nil {
 		ctx, cancel := publishCtx()
 		defer cancel()
-		return true, d.scheduleNext(ctx, due, *rec.NextAttemptAt)
+		return true, d.scheduleNext(withTrace(ctx, sc), due, *rec.NextAttemptAt)
 	}
 	return true, nil
 }

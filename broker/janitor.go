@@ -41,6 +41,9 @@ type JanitorConfig struct {
 	AckWait time.Duration
 	// Now is the clock the cutoffs are computed from; nil means time.Now.
 	Now func() time.Time
+	// Telemetry counts the prune consumer's redeliveries (the zero value:
+	// nothing).
+	Telemetry Telemetry
 }
 
 // Janitor publishes the prune events that apply each tenant's retention.
@@ -82,7 +85,7 @@ func (j *Janitor) Run(ctx context.Context) error {
 		return fmt.Errorf("broker: prune consumer: %w", err)
 	}
 	s := newSlots(1)
-	fetchLoop(ctx, cons, s, 1, j.logger, j.handle)
+	fetchLoop(ctx, cons, s, 1, j.logger, countRedeliveries(j.cfg.Telemetry.observer(), consumerPrune, j.handle))
 	s.wg.Wait()
 	return nil
 }

@@ -103,8 +103,10 @@ func (p *Publisher) maxData() int {
 
 // publish publishes msg and waits for its acknowledgement, returning its
 // stream sequence, or ErrConflict when an expected last subject sequence
-// in opts does not hold.
+// in opts does not hold. The message carries the trace context of ctx,
+// if it has one (trace.go).
 func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (uint64, error) {
+	injectTrace(ctx, msg)
 	fut, err := p.js.PublishMsgAsync(msg, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, err)

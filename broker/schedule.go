@@ -360,14 +360,17 @@ func (p *Publisher) readParked(ctx context.Context, subject string, from uint64)
 	}
 }
 
-// unpark is the pending schedule a parked wait stands for.
+// unpark is the pending schedule a parked wait stands for, with the
+// wait's trace context.
 func unpark(header nats.Header, data []byte) (*nats.Msg, bool) {
 	schedule := header.Get(headerParkedSchedule)
 	at, err := time.Parse(time.RFC3339Nano, header.Get(headerParkedAt))
 	if err != nil || !validScheduleSubject(schedule) {
 		return nil, false
 	}
-	return scheduleMsg(schedule, at, data), true
+	msg := scheduleMsg(schedule, at, data)
+	copyTrace(msg.Header, header)
+	return msg, true
 }
 
 // validScheduleSubject reports whether s is sched.<kind>.<tenant>.<task>.

@@ -31,6 +31,8 @@ type WorkerConfig struct {
 	RunningAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Telemetry traces and counts the work (the zero value: neither).
+	Telemetry Telemetry
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -56,6 +58,8 @@ type worker struct {
 	cfg    WorkerConfig
 	slots  *slots
 	gate   *gate
+	obs    Observer
+	calls  inFlight // calls to targets or webhooks being made
 
 	work  context.Context // parent of every handler's context
 	abort context.CancelCauseFunc
@@ -65,7 +69,7 @@ func newWorker(js jetstream.JetStream, pub *Publisher, view *View, logger *slog.
 	cfg = cfg.withDefaults()
 	work, abort := context.WithCancelCause(context.Background())
 	return worker{js: js, pub: pub, view: view, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight),
-		gate: newGate(cfg.MaxPerTenant, cfg.MaxPerHost, cfg.Limits), work: work, abort: abort}
+		gate: newGate(cfg.MaxPerTenant, cfg.MaxPerHost, cfg.Limits), obs: cfg.Telemetry.observer(), work: work, abort: abort}
 }
 
 type loop struct {
@@ -86,12 +90,30 @@ func (w *worker) run(ctx context.Context, loops ...loop) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fetchLoop(ctx, cons, w.slots, perLoop, w.logger.With("consumer", l.consumer), l.handle)
+			fetchLoop(ctx, cons, w.slots, perLoop, w.logger.With("consumer", l.consumer), w.countRedeliveries(l.consumer, l.handle))
 		}()
 	}
 	wg.Wait()
 	w.slots.wg.Wait()
 	return nil
+}
+
+// countRedeliveries wraps a consumer's handler so that the observer hears
+// of each message handed to this node again.
+func (w *worker) countRedeliveries(consumer string, handle func(jetstream.Msg)) func(jetstream.Msg) {
+	return countRedeliveries(w.obs, consumer, handle)
+}
+
+func countRedeliveries(obs Observer, consumer string, handle func(jetstream.Msg)) func(jetstream.Msg) {
+	if _, nop := obs.(nopObserver); nop {
+		return handle
+	}
+	return func(msg jetstream.Msg) {
+		if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
+			obs.Redelivered(consumer)
+		}
+		handle(msg)
+	}
 }
 
 // Abort cancels the work in flight: attempts are abandoned and left to

@@ -54,7 +54,8 @@ func NewCaller(client *http.Client, secrets SecretSource, maxBody int, now func(
 
 // Call makes one attempt. The call is signed like a Standard Webhook with
 // webhook-id set to the task id (the same on every attempt, so the target can
-// de-duplicate) and carries Boomerang-Task-Id and Boomerang-Attempt.
+// de-duplicate) and carries Boomerang-Task-Id and Boomerang-Attempt, and
+// the attempt's traceparent when ctx holds its span.
 func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallResult {
 	start := c.now()
 	res := broker.CallResult{StartedAt: start}
@@ -92,6 +93,7 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 	signing.SetHeaders(httpReq.Header, secrets, req.TaskID, start, body)
 	httpReq.Header.Set(HeaderTaskID, req.TaskID)
 	httpReq.Header.Set(HeaderAttempt, strconv.Itoa(req.Attempt))
+	setTraceHeaders(ctx, httpReq.Header)
 
 	resp, err := c.client.Do(httpReq)
 	if err != nil {

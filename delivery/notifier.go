@@ -64,8 +64,8 @@ func EncodeWebhookBody(n broker.Notification) ([]byte, error) {
 	})
 }
 
-// Notify makes one delivery, signed when it is sent. Any 2xx answer
-// delivers it.
+// Notify makes one delivery, signed when it is sent, with the delivery's
+// traceparent when ctx holds its span. Any 2xx answer delivers it.
 func (n *Notifier) Notify(ctx context.Context, note broker.Notification) broker.NotifyResult {
 	start := n.now()
 	res := broker.NotifyResult{StartedAt: start}
@@ -94,6 +94,7 @@ func (n *Notifier) Notify(ctx context.Context, note broker.Notification) broker.
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set(HeaderTaskID, note.TaskID)
 	signing.SetHeaders(req.Header, secrets, note.WebhookID, start, body)
+	setTraceHeaders(ctx, req.Header)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		_, res.Error = classifyError(ctx, err, n.timeout)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 type httpMetrics struct {
@@ -31,10 +32,14 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 
 // observe records metrics and a debug log line for every request. It logs
 // the route pattern, never the query string or headers, which may carry
-// secrets.
+// secrets. With tracing on it reads the request's trace context first, so
+// that the spans of the work the request starts are its children.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
+		if r := c.Request(); s.propagator != nil && r.Header.Get("Traceparent") != "" {
+			c.SetRequest(r.WithContext(s.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
+		}
 		err := next(c)
 		if err != nil {
 			c.Error(err)

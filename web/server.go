@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/ratelimit"
@@ -88,6 +89,13 @@ type Config struct {
 	// ServesTLS says the node serves HTTPS itself: the session cookie is
 	// Secure and every response carries HSTS.
 	ServesTLS bool
+	// Propagator reads a request's trace context (its traceparent) into
+	// the request's context, where the spans of the work it starts find
+	// their parent; nil reads none (tracing off).
+	Propagator propagation.TextMapPropagator
+	// RateLimited, when set, hears of each create refused by the tenant's
+	// create rate (for metrics).
+	RateLimited func(tenantID string)
 }
 
 // hstsValue is the Strict-Transport-Security of an HTTPS node: a year,
@@ -107,12 +115,15 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *httpMetrics
 	logger   *slog.Logger
+	// propagator reads requests' trace context; nil: tracing is off.
+	propagator propagation.TextMapPropagator
 }
 
 // New returns a server with its routes. It fails only when the dashboard's
 // templates do not parse.
 func New(cfg Config) (*Server, error) {
-	s := &Server{tasks: cfg.Tasks, ready: cfg.Ready, openAPI: cfg.OpenAPI, registry: cfg.Registry, logger: cfg.Logger}
+	s := &Server{tasks: cfg.Tasks, ready: cfg.Ready, openAPI: cfg.OpenAPI, registry: cfg.Registry, logger: cfg.Logger,
+		propagator: cfg.Propagator}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 		Tasks: cfg.Tasks, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
 		AdminToken: cfg.AdminToken, Tokens: cfg.Tokens, CORSOrigins: cfg.CORSOrigins, Heartbeat: cfg.Heartbeat,
 		CheckURL: cfg.CheckURL, Limits: limits, CreateLimiter: cfg.CreateLimiter, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
-		TenantRetention: cfg.TenantRetention,
+		TenantRetention: cfg.TenantRetention, RateLimited: cfg.RateLimited,
 	})
 	dash, err := dashboard.New(dashboard.Config{
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,

@@ -73,6 +73,8 @@ type ServeConfig struct {
 	MaxStreamsPerTenant int
 	MaxStreamsPerTask   int
 	MaxTenantStreams    int
+
+	MetricsTenants string
 }
 
 // ParseFlags reads the configuration from args and the environment
@@ -165,6 +167,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxStreams, "max-streams", web.DefaultMaxStreams, "long-polls and event streams open at once on this node (keep it well under the open-file limit); more answer 429")
 	fs.IntVar(&c.MaxStreamsPerTenant, "max-streams-per-tenant", web.DefaultMaxStreamsPerTenant, "long-polls and event streams of one tenant open at once on this node")
 	fs.IntVar(&c.MaxTenantStreams, "max-tenant-streams", web.DefaultMaxTenantStreams, "streams of all a tenant's events (/v1/events, the dashboard's live updates) one tenant may hold open at once on this node, within --max-streams-per-tenant")
+	fs.StringVar(&c.MetricsTenants, "metrics-tenants", "", "tenant ids whose metrics get a tenant label of their own (comma-separated); every other tenant counts under tenant=\"other\"")
 	fs.IntVar(&c.MaxStreamsPerTask, "max-streams-per-task", web.DefaultMaxStreamsPerTask, "long-polls and event streams one task's status token may hold open at once on this node")
 }
 

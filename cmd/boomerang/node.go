@@ -189,6 +189,7 @@ func (m *Main) newWorkers(p projections) {
 	pub := broker.NewPublisher(m.workerJS)
 	cfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
 		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight, RunningAfter: c.RunningAfter,
+		Telemetry: m.telemetry.broker(),
 		Limits: func(tenantID string) (int, int) {
 			l := m.tenants.Limits(tenantID)
 			return l.MaxInFlight, l.MaxPerHost
@@ -199,7 +200,7 @@ func (m *Main) newWorkers(p projections) {
 	notifier := delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil)
 	m.deliverer = broker.NewDeliverer(m.workerJS, pub, p.view, p.taskProjector, notifier, m.policy, m.Logger, cfg)
 	m.janitor = broker.NewJanitor(m.workerJS, pub, p.view, m.Logger, broker.JanitorConfig{
-		Interval: c.PruneInterval, AckWait: c.AckWait, Now: m.now,
+		Interval: c.PruneInterval, AckWait: c.AckWait, Now: m.now, Telemetry: m.telemetry.broker(),
 		Retention: func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) },
 	})
 }
@@ -251,6 +252,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	}
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), p.view, p.taskProjector, m.Logger, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
+	tasks.Telemetry = m.telemetry.broker()
 	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
 	m.webServer, err = web.New(web.Config{
 		Tasks:           tasks,
@@ -269,12 +271,15 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 			MaxStreams: c.MaxStreams, MaxStreamsPerTenant: c.MaxStreamsPerTenant, MaxStreamsPerTask: c.MaxStreamsPerTask,
 			MaxTenantStreams: c.MaxTenantStreams},
 		Ready:     m.ready,
-		Registry:  newRegistry(),
+		Registry:  m.telemetry.registry,
 		OpenAPI:   docs.OpenAPI,
 		DevTools:  dev,
 		Logger:    m.Logger,
 		PublicURL: m.publicURL,
 		ServesTLS: m.tlsConfig != nil,
+
+		Propagator:  m.telemetry.tracing.Propagator(),
+		RateLimited: m.telemetry.metrics.RateLimited,
 	})
 	return devCreds, err
 }

@@ -73,6 +73,8 @@ type Main struct {
 	secretKeys *secretbox.Keyring // --secret-key, or the data dir's key (secrets.go)
 	natsAuth   []nats.Option      // how --nats-url connects (secrets.go)
 
+	telemetry *telemetry // metrics and traces (telemetry.go)
+
 	retention tenant.RetentionBounds // --retention and its bounds, checked by ParseFlags
 	janitor   *broker.Janitor
 	now       func() time.Time // the janitor's clock; nil: time.Now (tests move it)
@@ -106,6 +108,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.sealSecrets(setup); err != nil {
 		return err
 	}
+	if err := m.newTelemetry(setup); err != nil {
+		return err
+	}
 	m.proj = m.newProjections()
 	m.projecting.start("task projector", m.proj.taskProjector)
 	m.projecting.start("tenant projector", m.proj.tenantProjector)
@@ -117,6 +122,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return errors.New("tenant view did not catch up in time")
 	}
 	m.newWorkers(m.proj)
+	m.registerState(m.proj)
 	ready := m.proj.taskProjector.Ready()
 	m.working.start("dispatcher", afterReady{worker: m.dispatcher, ready: ready})
 	m.working.start("deliverer", afterReady{worker: m.deliverer, ready: ready})
@@ -187,6 +193,7 @@ func (m *Main) Close() error {
 		if m.parts != nil {
 			m.closeErr = m.stopParts()
 		}
+		m.closeErr = errors.Join(m.closeErr, m.telemetry.shutdown())
 		for _, nc := range m.conns {
 			nc.Close()
 		}

@@ -129,6 +129,9 @@ type Config struct {
 	// Now is the clock (time.Now when nil): validation, rate limits and
 	// Retry-After read it.
 	Now func() time.Time
+	// RateLimited, when set, hears of each create refused by the tenant's
+	// create rate (for metrics).
+	RateLimited func(tenantID string)
 }
 
 // API holds the handlers of the HTTP API.
@@ -150,6 +153,7 @@ type API struct {
 	problems    *problem.Mapper
 	logger      *slog.Logger
 	now         func() time.Time
+	rateLimited func(tenantID string)
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -161,7 +165,10 @@ func New(cfg Config) *API {
 		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
 		limits: cfg.Limits.WithDefaults(), retention: cfg.TenantRetention, problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
-		closing: make(chan struct{}),
+		closing: make(chan struct{}), rateLimited: cfg.RateLimited,
+	}
+	if a.rateLimited == nil {
+		a.rateLimited = func(string) {}
 	}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)

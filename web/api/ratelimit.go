@@ -56,6 +56,7 @@ func (a *API) LimitCreates(next echo.HandlerFunc) echo.HandlerFunc {
 		d := a.createLimit.Take(c.Request().Context(), "create."+tenantID, l, now)
 		setRateHeaders(c.Response().Header(), l, d)
 		if !d.Allowed {
+			a.rateLimited(tenantID)
 			secs := int(math.Ceil(d.Wait.Seconds()))
 			return problem.RateLimited.New(
 				fmt.Sprintf("This tenant may create %g tasks a second (bursts of %d); retry in %d s.", l.Rate, l.Burst, secs)).
