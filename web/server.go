@@ -146,8 +146,9 @@ func New(cfg Config) (*Server, error) {
 	// handler failed outside every route.
 	e.HTTPErrorHandler = func(err error, c echo.Context) { s.problems.WriteError(c, err) }
 	// observe is outermost so that it counts and logs every answer. CORS
-	// runs on every request: a preflight names no route.
-	e.Use(s.observe, securityHeaders(https), s.api.CORS)
+	// runs on every request: a preflight names no route. compress is
+	// innermost: what it writes is the answer as the client receives it.
+	e.Use(s.observe, securityHeaders(https), s.api.CORS, compress())
 	s.echo = e
 	s.routing = newRouting(e)
 	s.routes(cfg.DevTools)

@@ -77,8 +77,8 @@ func (a *API) GetTask(c echo.Context) error {
 // names in If-None-Match (from the ETag of an earlier answer), or, without
 // one, at the task's next change; a settled task is answered at once. At the
 // deadline, when the server closes, or when the credential expires, it
-// answers with the unchanged task. While it waits it holds one of the
-// node's stream slots.
+// answers with the unchanged task: 304 when If-None-Match names it. While it
+// waits it holds one of the node's stream slots.
 func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 	p := Principal(c)
 	ctx := c.Request().Context()
@@ -105,7 +105,7 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 		if known == "" {
 			known = etag(task)
 		}
-		if task.Settled() || etag(task) != known {
+		if task.Settled() || !etagMatches(known, task) {
 			stop()
 			return taskResponse(c, task)
 		}
@@ -128,13 +128,35 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 	}
 }
 
-// etag is the entity tag of a task's current version.
-func etag(t *broker.Task) string { return `"` + strconv.FormatUint(t.Version, 10) + `"` }
+// etag is the entity tag of a task's current version. It is weak: the
+// version names the task's state, whose JSON differs by credential (a
+// status token reads the public view) and by content coding (gzip), so
+// two answers with the same tag are equivalent, not byte for byte equal.
+func etag(t *broker.Task) string { return `W/"` + strconv.FormatUint(t.Version, 10) + `"` }
+
+// etagMatches reports whether an If-None-Match value names the task's
+// current version: "*", or a list of entity tags one of which equals its
+// tag by the weak comparison (RFC 9110, 13.1.2), which ignores W/, so a
+// strong "12" names version 12 as well.
+func etagMatches(ifNoneMatch string, t *broker.Task) bool {
+	want := strings.TrimPrefix(etag(t), "W/")
+	for _, tag := range strings.Split(ifNoneMatch, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
 
 // taskResponse answers with the task: all of it to an API key, its public
-// view to a status token.
+// view to a status token; or 304 Not Modified, without a body, when the
+// request's If-None-Match names the task's current version.
 func taskResponse(c echo.Context, task *broker.Task) error {
 	c.Response().Header().Set("ETag", etag(task))
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatches(inm, task) {
+		return c.NoContent(http.StatusNotModified)
+	}
 	if isStatusToken(Principal(c)) {
 		return c.JSON(http.StatusOK, publicView(task))
 	}
