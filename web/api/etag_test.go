@@ -71,5 +71,7 @@ func TestTaskReadAnswers304ToItsVersion(t *testing.T) {
 
 // do returns a GET through client that reports the status.
 func do(t *testing.T, client *testenv.Client) func(string, ...string) int {
-	return func(path string, headers ...string) int { return client.Do(t, http.MethodGet, path, nil, headers...).Status }
+	return func(path string, headers ...string) int {
+		return client.Do(t, http.MethodGet, path, nil, headers...).Status
+	}
 }
