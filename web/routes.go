@@ -69,6 +69,11 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.POST("/settings/secret/rotate", d.RotateSecret, sess, csrf)
 	pages.POST("/settings/sessions/end", d.EndAllSessions, sess, csrf)
 	pages.POST("/settings/retention", d.SetRetention, sess, csrf)
+	if d.HasInbox() { // serve --dev: what /dev/inbox received, live
+		pages.GET("/inbox", d.InboxPage, sess)
+		pages.GET("/inbox/:seq", d.InboxItem, sess)
+		core.GET("/inbox/live", d.InboxLive, sess, d.EndWithSession)
+	}
 	pages.NotFound("/*")
 
 	if devTools != nil {

@@ -39,6 +39,9 @@ const (
 // Limits bound what a request may ask for: see api.Limits.
 type Limits = api.Limits
 
+// Inbox is the webhook inbox of `serve --dev`, as the dashboard reads it.
+type Inbox = dashboard.Inbox
+
 // Config holds the server's dependencies.
 type Config struct {
 	Tasks       *broker.Tasks
@@ -73,7 +76,10 @@ type Config struct {
 	// DevTools is mounted under /dev/ (the echo target and webhook inbox
 	// of `serve --dev`); nil mounts nothing.
 	DevTools http.Handler
-	Logger   *slog.Logger
+	// Inbox is what the DevTools' webhook inbox received, shown on the
+	// dashboard's inbox page; nil: no inbox page.
+	Inbox  Inbox
+	Logger *slog.Logger
 	// Now is the clock (time.Now when nil): validation, the create rate
 	// limit and the pages read it.
 	Now func() time.Time
@@ -130,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	dash, err := dashboard.New(dashboard.Config{
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
-		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention,
+		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
@@ -157,7 +163,10 @@ func New(cfg Config) (*Server, error) {
 
 // Close ends the long-lived responses (event streams, long-polls) so that a
 // graceful HTTP shutdown need not wait for them.
-func (s *Server) Close() { s.api.Close() }
+func (s *Server) Close() {
+	s.api.Close()
+	s.dash.Close()
+}
 
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }

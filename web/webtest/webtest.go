@@ -24,6 +24,7 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/docs"
+	"github.com/boomerang-dev/boomerang/internal/devtools"
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/secretbox"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
@@ -58,6 +59,9 @@ type Options struct {
 	// Heartbeat is how often idle event streams send a comment (and check
 	// their credential); the server's default when zero.
 	Heartbeat time.Duration
+	// DevTools are mounted under /dev/, and their inbox shown on the
+	// dashboard, as with serve --dev; none when nil.
+	DevTools *devtools.Handler
 }
 
 // Env is a running server and the parts behind it.
@@ -134,12 +138,16 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	if opts.Workers {
 		runWorkers(tb, p, guard, logger)
 	}
-	srv, err := web.New(web.Config{
+	cfg := web.Config{
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL,
-	})
+	}
+	if opts.DevTools != nil {
+		cfg.DevTools, cfg.Inbox = opts.DevTools, opts.DevTools.Inbox()
+	}
+	srv, err := web.New(cfg)
 	if err != nil {
 		tb.Fatalf("web.New: %v", err)
 	}
