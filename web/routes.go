@@ -18,6 +18,8 @@ func (s *Server) routes(devTools http.Handler) {
 	core.GET("/readyz", s.readyz)
 	core.GET("/metrics", s.metricsHandler())
 	core.GET("/openapi.yaml", s.openAPIDocument)
+	core.GET("/docs", s.apiReference)
+	core.GET("/docs/:asset", s.referenceAsset)
 
 	// The API. Reads of one task also accept that task's status token.
 	a := s.api

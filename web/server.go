@@ -1,10 +1,11 @@
 // Package web serves Boomerang over HTTP. It is the only package that
 // knows echo. It holds the server's core: every route (routes.go), the
-// middleware every response passes through, health, readiness, metrics
-// and the API description. The parts it serves live below it: package api
-// (/v1 and /admin/v1), package dashboard (the pages), and package problem,
-// the one place where errors become problems. Each part renders its own
-// errors.
+// middleware every response passes through (gzip among them), health,
+// readiness, metrics, the API description and its reference at /docs.
+// The parts it serves live below it: package api (/v1 and /admin/v1),
+// package dashboard (the pages), package reference (the reference's
+// page), and package problem, the one place where errors become problems.
+// Each part renders its own errors.
 package web
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/boomerang-dev/boomerang/web/api"
 	"github.com/boomerang-dev/boomerang/web/dashboard"
 	"github.com/boomerang-dev/boomerang/web/problem"
+	"github.com/boomerang-dev/boomerang/web/reference"
 )
 
 // Defaults the flags of `boomerang serve` show.
@@ -106,13 +108,16 @@ type Server struct {
 	tasks    *broker.Tasks
 	ready    func() error
 	openAPI  []byte
-	registry *prometheus.Registry
-	metrics  *httpMetrics
-	logger   *slog.Logger
+	// reference is the API reference rendered from openAPI; nil without.
+	reference *reference.Reference
+	registry  *prometheus.Registry
+	metrics   *httpMetrics
+	logger    *slog.Logger
 }
 
 // New returns a server with its routes. It fails only when the dashboard's
-// templates do not parse.
+// templates do not parse or the API description does not render: defects
+// of the build.
 func New(cfg Config) (*Server, error) {
 	s := &Server{tasks: cfg.Tasks, ready: cfg.Ready, openAPI: cfg.OpenAPI, registry: cfg.Registry, logger: cfg.Logger}
 	if s.logger == nil {
@@ -142,6 +147,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s.dash = dash
+	if len(cfg.OpenAPI) > 0 {
+		if s.reference, err = reference.New(cfg.OpenAPI, "/docs"); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
 	s.metrics = newHTTPMetrics(s.registry)
 	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "boomerang_open_streams", Help: "Long-polls and event streams open on this node.",
