@@ -77,8 +77,8 @@ func (a *API) GetTask(c echo.Context) error {
 // names in If-None-Match (from the ETag of an earlier answer), or, without
 // one, at the task's next change; a settled task is answered at once. At the
 // deadline, when the server closes, or when the credential expires, it
-// answers with the unchanged task: 304 when If-None-Match names it. While it
-// waits it holds one of the node's stream slots.
+// answers with the unchanged task. While it waits it holds one of the
+// node's stream slots.
 func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 	p := Principal(c)
 	ctx := c.Request().Context()
@@ -87,7 +87,7 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	known := c.Request().Header.Get("If-None-Match")
+	known := longPollTag(c.Request().Header.Get("If-None-Match"))
 	var release func() // the stream slot, taken before the first wait
 	defer func() {
 		if release != nil {
@@ -105,7 +105,7 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 		if known == "" {
 			known = etag(task)
 		}
-		if task.Settled() || !etagMatches(known, task) {
+		if task.Settled() || etag(task) != known {
 			stop()
 			return taskResponse(c, task)
 		}
@@ -134,6 +134,20 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 // two answers with the same tag are equivalent, not byte for byte equal.
 func etag(t *broker.Task) string { return `W/"` + strconv.FormatUint(t.Version, 10) + `"` }
 
+// taskResponse answers with the task: all of it to an API key, its public
+// view to a status token; or 304 Not Modified, without a body, when the
+// request's If-None-Match names the task's current version.
+func taskResponse(c echo.Context, task *broker.Task) error {
+	c.Response().Header().Set("ETag", etag(task))
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatches(inm, task) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	if isStatusToken(Principal(c)) {
+		return c.JSON(http.StatusOK, publicView(task))
+	}
+	return c.JSON(http.StatusOK, task)
+}
+
 // etagMatches reports whether an If-None-Match value names the task's
 // current version: "*", or a list of entity tags one of which equals its
 // tag by the weak comparison (RFC 9110, 13.1.2), which ignores W/, so a
@@ -149,18 +163,17 @@ func etagMatches(ifNoneMatch string, t *broker.Task) bool {
 	return false
 }
 
-// taskResponse answers with the task: all of it to an API key, its public
-// view to a status token; or 304 Not Modified, without a body, when the
-// request's If-None-Match names the task's current version.
-func taskResponse(c echo.Context, task *broker.Task) error {
-	c.Response().Header().Set("ETag", etag(task))
-	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatches(inm, task) {
-		return c.NoContent(http.StatusNotModified)
+// longPollTag is the version a long-poll waits to see change, from its
+// If-None-Match: one entity tag, weak or strong, as etag writes it ("12"
+// is W/"12"). Anything else (a list, "*") is left as it is, and so differs
+// from every version: the long-poll answers at once (304 when it names the
+// current one).
+func longPollTag(ifNoneMatch string) string {
+	tag := strings.TrimSpace(ifNoneMatch)
+	if v := strings.TrimPrefix(tag, "W/"); len(v) > 2 && v[0] == '"' && v[len(v)-1] == '"' && !strings.Contains(v, ",") {
+		return "W/" + v
 	}
-	if isStatusToken(Principal(c)) {
-		return c.JSON(http.StatusOK, publicView(task))
-	}
-	return c.JSON(http.StatusOK, task)
+	return tag
 }
 
 // parseWait parses ?wait=: a Go duration ("30s") or a number of seconds.

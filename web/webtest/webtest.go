@@ -51,6 +51,9 @@ type Options struct {
 	// Workers runs the dispatcher and the deliverer, so that tasks run.
 	// Without them tasks stay pending.
 	Workers bool
+	// DevTools are mounted under /dev/, and their inbox shown on the
+	// dashboard, as with serve --dev; none when nil.
+	DevTools *devtools.Handler
 	// PublicURL is the server's public URL (none when nil).
 	PublicURL *url.URL
 	// TokensNow is the clock of status tokens and sessions (Now when nil,
@@ -59,9 +62,6 @@ type Options struct {
 	// Heartbeat is how often idle event streams send a comment (and check
 	// their credential); the server's default when zero.
 	Heartbeat time.Duration
-	// DevTools are mounted under /dev/, and their inbox shown on the
-	// dashboard, as with serve --dev; none when nil.
-	DevTools *devtools.Handler
 }
 
 // Env is a running server and the parts behind it.
@@ -138,16 +138,13 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	if opts.Workers {
 		runWorkers(tb, p, guard, logger)
 	}
-	cfg := web.Config{
+	srv, err := web.New(web.Config{
+		DevTools: opts.devTools(), Inbox: opts.inbox(),
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL,
-	}
-	if opts.DevTools != nil {
-		cfg.DevTools, cfg.Inbox = opts.DevTools, opts.DevTools.Inbox()
-	}
-	srv, err := web.New(cfg)
+	})
 	if err != nil {
 		tb.Fatalf("web.New: %v", err)
 	}
@@ -338,4 +335,21 @@ func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// devTools is what the server mounts under /dev/: nothing when the options
+// have no dev tools (a nil interface, not a nil pointer in one).
+func (o Options) devTools() http.Handler {
+	if o.DevTools == nil {
+		return nil
+	}
+	return o.DevTools
+}
+
+// inbox is the dev tools' webhook inbox, or none.
+func (o Options) inbox() web.Inbox {
+	if o.DevTools == nil {
+		return nil
+	}
+	return o.DevTools.Inbox()
 }
