@@ -19,6 +19,7 @@ import (
 // publicRoutes need no credential.
 var publicRoutes = map[string]bool{
 	"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.yaml": true, "/static/:name": true, "/signin": true,
+	"/docs": true, "/docs/:asset": true,
 }
 
 // credentials are what the walk sends: the invalid ones, and the valid

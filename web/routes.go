@@ -18,6 +18,8 @@ func (s *Server) routes(devTools http.Handler) {
 	core.GET("/readyz", s.readyz)
 	core.GET("/metrics", s.metricsHandler())
 	core.GET("/openapi.yaml", s.openAPIDocument)
+	core.GET("/docs", s.apiReference)
+	core.GET("/docs/:asset", s.referenceAsset)
 
 	// The API. Reads of one task also accept that task's status token.
 	a := s.api
@@ -69,6 +71,11 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.POST("/settings/secret/rotate", d.RotateSecret, sess, csrf)
 	pages.POST("/settings/sessions/end", d.EndAllSessions, sess, csrf)
 	pages.POST("/settings/retention", d.SetRetention, sess, csrf)
+	if d.HasInbox() { // serve --dev: what /dev/inbox received, live
+		pages.GET("/inbox", d.InboxPage, sess)
+		pages.GET("/inbox/:seq", d.InboxItem, sess)
+		core.GET("/inbox/live", d.InboxLive, sess, d.EndWithSession)
+	}
 	pages.NotFound("/*")
 
 	if devTools != nil {

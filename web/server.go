@@ -1,10 +1,11 @@
 // Package web serves Boomerang over HTTP. It is the only package that
 // knows echo. It holds the server's core: every route (routes.go), the
-// middleware every response passes through, health, readiness, metrics
-// and the API description. The parts it serves live below it: package api
-// (/v1 and /admin/v1), package dashboard (the pages), and package problem,
-// the one place where errors become problems. Each part renders its own
-// errors.
+// middleware every response passes through (gzip among them), health,
+// readiness, metrics, the API description and its reference at /docs.
+// The parts it serves live below it: package api (/v1 and /admin/v1),
+// package dashboard (the pages), package reference (the reference's
+// page), and package problem, the one place where errors become problems.
+// Each part renders its own errors.
 package web
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/boomerang-dev/boomerang/web/api"
 	"github.com/boomerang-dev/boomerang/web/dashboard"
 	"github.com/boomerang-dev/boomerang/web/problem"
+	"github.com/boomerang-dev/boomerang/web/reference"
 )
 
 // Defaults the flags of `boomerang serve` show.
@@ -40,6 +42,9 @@ const (
 
 // Limits bound what a request may ask for: see api.Limits.
 type Limits = api.Limits
+
+// Inbox is the webhook inbox of `serve --dev`, as the dashboard reads it.
+type Inbox = dashboard.Inbox
 
 // Config holds the server's dependencies.
 type Config struct {
@@ -78,7 +83,10 @@ type Config struct {
 	// DevTools is mounted under /dev/ (the echo target and webhook inbox
 	// of `serve --dev`); nil mounts nothing.
 	DevTools http.Handler
-	Logger   *slog.Logger
+	// Inbox is what the DevTools' webhook inbox received, shown on the
+	// dashboard's inbox page; nil: no inbox page.
+	Inbox  Inbox
+	Logger *slog.Logger
 	// Now is the clock (time.Now when nil): validation, the create rate
 	// limit and the pages read it.
 	Now func() time.Time
@@ -112,15 +120,18 @@ type Server struct {
 	tasks    *broker.Tasks
 	ready    func() error
 	openAPI  []byte
-	registry *prometheus.Registry
-	metrics  *httpMetrics
-	logger   *slog.Logger
+	// reference is the API reference rendered from openAPI; nil without.
+	reference *reference.Reference
+	registry  *prometheus.Registry
+	metrics   *httpMetrics
+	logger    *slog.Logger
 	// propagator reads requests' trace context; nil: tracing is off.
 	propagator propagation.TextMapPropagator
 }
 
 // New returns a server with its routes. It fails only when the dashboard's
-// templates do not parse.
+// templates do not parse or the API description does not render: defects
+// of the build.
 func New(cfg Config) (*Server, error) {
 	s := &Server{tasks: cfg.Tasks, ready: cfg.Ready, openAPI: cfg.OpenAPI, registry: cfg.Registry, logger: cfg.Logger,
 		propagator: cfg.Propagator}
@@ -145,12 +156,17 @@ func New(cfg Config) (*Server, error) {
 	dash, err := dashboard.New(dashboard.Config{
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
-		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention,
+		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s.dash = dash
+	if len(cfg.OpenAPI) > 0 {
+		if s.reference, err = reference.New(cfg.OpenAPI, "/docs"); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
 	s.metrics = newHTTPMetrics(s.registry)
 	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "boomerang_open_streams", Help: "Long-polls and event streams open on this node.",
@@ -161,8 +177,9 @@ func New(cfg Config) (*Server, error) {
 	// handler failed outside every route.
 	e.HTTPErrorHandler = func(err error, c echo.Context) { s.problems.WriteError(c, err) }
 	// observe is outermost so that it counts and logs every answer. CORS
-	// runs on every request: a preflight names no route.
-	e.Use(s.observe, securityHeaders(https), s.api.CORS)
+	// runs on every request: a preflight names no route. compress is
+	// innermost: what it writes is the answer as the client receives it.
+	e.Use(s.observe, securityHeaders(https), s.api.CORS, compress())
 	s.echo = e
 	s.routing = newRouting(e)
 	s.routes(cfg.DevTools)
@@ -171,7 +188,10 @@ func New(cfg Config) (*Server, error) {
 
 // Close ends the long-lived responses (event streams, long-polls) so that a
 // graceful HTTP shutdown need not wait for them.
-func (s *Server) Close() { s.api.Close() }
+func (s *Server) Close() {
+	s.api.Close()
+	s.dash.Close()
+}
 
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }

@@ -56,7 +56,8 @@ Boomerang is running in development mode on %[1]s
   dashboard       %[1]s/signin?token=%[5]s
                   (a one-time sign-in link, valid for 15 minutes)
   echo target     %[1]s/dev/echo      (?fail=2 fails twice, ?status=500, ?delay=2s)
-  webhook inbox   %[1]s/dev/inbox     (GET it to see what arrived)
+  webhook inbox   %[1]s/dev/inbox     (the dashboard's Inbox shows what arrived, live)
+  API reference   %[1]s/docs
 
   export BOOMERANG_API_KEY=%[3]s
 

@@ -75,6 +75,7 @@ type ServeConfig struct {
 	MaxTenantStreams    int
 
 	MetricsTenants string
+	ConfigFile string // --config: a YAML file of these flags (configfile.go)
 }
 
 // ParseFlags reads the configuration from args and the environment
@@ -168,6 +169,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxStreamsPerTenant, "max-streams-per-tenant", web.DefaultMaxStreamsPerTenant, "long-polls and event streams of one tenant open at once on this node")
 	fs.IntVar(&c.MaxTenantStreams, "max-tenant-streams", web.DefaultMaxTenantStreams, "streams of all a tenant's events (/v1/events, the dashboard's live updates) one tenant may hold open at once on this node, within --max-streams-per-tenant")
 	fs.StringVar(&c.MetricsTenants, "metrics-tenants", "", "tenant ids whose metrics get a tenant label of their own (comma-separated); every other tenant counts under tenant=\"other\"")
+	fs.StringVar(&c.ConfigFile, configFlag, "", "YAML file setting any of these flags by name (see docs/boomerang.example.yaml); the command line and BOOMERANG_* variables win over it")
 	fs.IntVar(&c.MaxStreamsPerTask, "max-streams-per-task", web.DefaultMaxStreamsPerTask, "long-polls and event streams one task's status token may hold open at once on this node")
 }
 
@@ -242,8 +244,9 @@ func splitList(v string) []string {
 var errUsage = errors.New("usage")
 
 // parseFlags parses args into fs; every flag not given on the command line
-// takes its value from BOOMERANG_<NAME> (dashes as underscores) when set.
-// It returns flag.ErrHelp after printing the help that -h asked for, and
+// takes its value from BOOMERANG_<NAME> (dashes as underscores) when set,
+// and then, where fs has --config, from the config file it names. It
+// returns flag.ErrHelp after printing the help that -h asked for, and
 // errUsage after printing a flag error.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
@@ -261,12 +264,16 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		}
 		name := envName(f.Name)
 		if v := getenv(name); v != "" {
+			given[f.Name] = true
 			if serr := fs.Set(f.Name, v); serr != nil {
 				err = fmt.Errorf("%s: %w", name, serr)
 			}
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return applyConfigFile(fs, given)
 }
 
 func envName(flagName string) string {

@@ -239,12 +239,14 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	}
 	m.tokens = tenant.NewTokens(tokenKey, c.StatusTokenTTL, nil, tenant.WithSessionMaxAge(c.SessionMaxAge))
 	var dev http.Handler
+	var inbox web.Inbox
 	if c.Dev {
 		if devCreds, err = m.devTenant(ctx, admin); err != nil {
 			return devCreds, err
 		}
 		secrets := func() ([]signing.Secret, error) { return m.tenants.SigningSecrets(devCreds.TenantID) }
-		dev = devtools.New(secrets, time.Now)
+		tools := devtools.New(secrets, time.Now)
+		dev, inbox = tools, tools.Inbox()
 	}
 	createLimiter, err := m.createLimiter(ctx)
 	if err != nil {
@@ -274,6 +276,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		Registry:  m.telemetry.registry,
 		OpenAPI:   docs.OpenAPI,
 		DevTools:  dev,
+		Inbox:     inbox,
 		Logger:    m.Logger,
 		PublicURL: m.publicURL,
 		ServesTLS: m.tlsConfig != nil,

@@ -9,43 +9,33 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/boomerang-dev/boomerang/signing"
 )
-
-// inboxSize is how many webhooks the inbox keeps, newest first.
-const inboxSize = 100
 
 // Handler serves /dev/echo and /dev/inbox.
 type Handler struct {
 	secrets func() ([]signing.Secret, error)
 	now     func() time.Time
 	mux     *http.ServeMux
-
-	mu    sync.Mutex
-	inbox []Received
-}
-
-// Received is a webhook the inbox got.
-type Received struct {
-	ReceivedAt time.Time       `json:"receivedAt"`
-	WebhookID  string          `json:"webhookId"`
-	Verified   bool            `json:"verified"`
-	Error      string          `json:"error,omitempty"`
-	Body       json.RawMessage `json:"body"`
+	inbox   *Inbox
 }
 
 // New returns the dev tools; secrets gives the dev tenant's signing secrets
-// for the inbox to verify webhooks with.
+// for the inbox to verify webhooks with. The inbox keeps the last
+// DefaultInboxSize webhooks.
 func New(secrets func() ([]signing.Secret, error), now func() time.Time) *Handler {
-	h := &Handler{secrets: secrets, now: now, mux: http.NewServeMux()}
+	h := &Handler{secrets: secrets, now: now, mux: http.NewServeMux(), inbox: NewInbox(0, 0)}
 	h.mux.HandleFunc("/dev/echo", h.echo)
 	h.mux.HandleFunc("POST /dev/inbox", h.receive)
 	h.mux.HandleFunc("GET /dev/inbox", h.list)
 	return h
 }
+
+// Inbox returns the webhooks /dev/inbox received, for the dashboard's
+// inbox page.
+func (h *Handler) Inbox() *Inbox { return h.inbox }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -83,16 +73,17 @@ func (h *Handler) echo(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// receive takes a webhook: it checks the signature and the timestamp with
+// the secrets, keeps the webhook with the verdict, and answers 204 when
+// they are valid, 401 with the reason when not (so that the sender
+// retries, as it would at a real receiver).
 func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	if err != nil {
 		http.Error(w, "could not read body", http.StatusBadRequest)
 		return
 	}
-	rec := Received{ReceivedAt: h.now().UTC(), WebhookID: r.Header.Get(signing.HeaderID), Body: body}
-	if !json.Valid(body) {
-		rec.Body, _ = json.Marshal(string(body))
-	}
+	rec := Webhook{ReceivedAt: h.now().UTC(), WebhookID: r.Header.Get(signing.HeaderID), Headers: r.Header.Clone()}
 	secrets, err := h.secrets()
 	if err == nil {
 		err = signing.Verify(r.Header, body, h.now(), secrets...)
@@ -101,12 +92,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		rec.Error = err.Error()
 	}
-	h.mu.Lock()
-	h.inbox = append([]Received{rec}, h.inbox...)
-	if len(h.inbox) > inboxSize {
-		h.inbox = h.inbox[:inboxSize]
-	}
-	h.mu.Unlock()
+	h.inbox.add(rec, body)
 	if !rec.Verified {
 		http.Error(w, rec.Error, http.StatusUnauthorized)
 		return
@@ -114,10 +100,12 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// list answers the webhooks kept, newest first.
 func (h *Handler) list(w http.ResponseWriter, _ *http.Request) {
-	h.mu.Lock()
-	items := append([]Received{}, h.inbox...)
-	h.mu.Unlock()
+	items := h.inbox.List()
+	if items == nil {
+		items = []Webhook{}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"items": items})
 }

@@ -89,7 +89,7 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	known := c.Request().Header.Get("If-None-Match")
+	known := longPollTag(c.Request().Header.Get("If-None-Match"))
 	var release func() // the stream slot, taken before the first wait
 	caughtUp := false  // with the version named in If-None-Match
 	defer func() {
@@ -142,8 +142,11 @@ func (a *API) longPoll(c echo.Context, id string, wait time.Duration) error {
 	}
 }
 
-// etag is the entity tag of a task's current version.
-func etag(t *broker.Task) string { return `"` + strconv.FormatUint(t.Version, 10) + `"` }
+// etag is the entity tag of a task's current version. It is weak: the
+// version names the task's state, whose JSON differs by credential (a
+// status token reads the public view) and by content coding (gzip), so
+// two answers with the same tag are equivalent, not byte for byte equal.
+func etag(t *broker.Task) string { return `W/"` + strconv.FormatUint(t.Version, 10) + `"` }
 
 // etagVersion returns the version an entity tag made by etag names (weak
 // or strong); ok is false for any other tag.
@@ -157,13 +160,45 @@ func etagVersion(tag string) (version uint64, ok bool) {
 }
 
 // taskResponse answers with the task: all of it to an API key, its public
-// view to a status token.
+// view to a status token; or 304 Not Modified, without a body, when the
+// request's If-None-Match names the task's current version.
 func taskResponse(c echo.Context, task *broker.Task) error {
 	c.Response().Header().Set("ETag", etag(task))
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatches(inm, task) {
+		return c.NoContent(http.StatusNotModified)
+	}
 	if isStatusToken(Principal(c)) {
 		return c.JSON(http.StatusOK, publicView(task))
 	}
 	return c.JSON(http.StatusOK, task)
+}
+
+// etagMatches reports whether an If-None-Match value names the task's
+// current version: "*", or a list of entity tags one of which equals its
+// tag by the weak comparison (RFC 9110, 13.1.2), which ignores W/, so a
+// strong "12" names version 12 as well.
+func etagMatches(ifNoneMatch string, t *broker.Task) bool {
+	want := strings.TrimPrefix(etag(t), "W/")
+	for _, tag := range strings.Split(ifNoneMatch, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// longPollTag is the version a long-poll waits to see change, from its
+// If-None-Match: one entity tag, weak or strong, as etag writes it ("12"
+// is W/"12"). Anything else (a list, "*") is left as it is, and so differs
+// from every version: the long-poll answers at once (304 when it names the
+// current one).
+func longPollTag(ifNoneMatch string) string {
+	tag := strings.TrimSpace(ifNoneMatch)
+	if v := strings.TrimPrefix(tag, "W/"); len(v) > 2 && v[0] == '"' && v[len(v)-1] == '"' && !strings.Contains(v, ",") {
+		return "W/" + v
+	}
+	return tag
 }
 
 // parseWait parses ?wait=: a Go duration ("30s") or a number of seconds.

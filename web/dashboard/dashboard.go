@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -64,6 +65,9 @@ type Config struct {
 	// SecureCookies makes the session cookie Secure on every response; it
 	// is Secure on requests that came over TLS anyway.
 	SecureCookies bool
+	// Inbox is what the webhook inbox of `serve --dev` received, shown on
+	// the inbox page; nil: no inbox page.
+	Inbox Inbox
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -79,6 +83,10 @@ type Dashboard struct {
 	now         func() time.Time
 	publicURL   *url.URL
 	secure      bool
+	inbox       Inbox
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by Close: live updates end
 
 	pages  map[string]*template.Template
 	assets map[string]asset // logical name -> content and fingerprinted name
@@ -96,7 +104,7 @@ func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
-		publicURL: cfg.PublicURL, secure: cfg.SecureCookies,
+		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}),
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}
 	if d.now == nil {
@@ -180,6 +188,8 @@ type view struct {
 	// read: its live updates start after it, so that no change between
 	// rendering and subscribing is missed. Zero on other pages.
 	LiveFrom uint64
+	// Inbox says that the node has a webhook inbox (serve --dev).
+	Inbox bool
 }
 
 // render executes a page into a buffer first, so a template error becomes a
@@ -197,6 +207,7 @@ func (d *Dashboard) render(c echo.Context, status int, page string, v view) erro
 		}
 	}
 	v.Now = d.now()
+	v.Inbox = d.inbox != nil
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		return fmt.Errorf("render %s: %w", page, err)
@@ -227,6 +238,10 @@ func (d *Dashboard) WriteError(c echo.Context, err error) {
 	}
 	problem.Write(c, p)
 }
+
+// Close ends the dashboard's own live updates (the inbox's), so that a
+// graceful HTTP shutdown need not wait for them.
+func (d *Dashboard) Close() { d.closeOnce.Do(func() { close(d.closing) }) }
 
 // StaticAsset serves fingerprinted assets, cacheable for a year.
 func (d *Dashboard) StaticAsset(c echo.Context) error {

@@ -35,7 +35,7 @@ func CreateTask(tb testing.TB, c *testenv.Client, body map[string]any) broker.Ta
 func WaitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration, cond func(broker.Task) bool) broker.Task {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
-	etag := ""
+	etag, last := "", []byte(nil)
 	for {
 		// The long-poll answers when the task differs from the version
 		// named in If-None-Match: at once if it already does.
@@ -44,17 +44,21 @@ func WaitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration
 			path = "/v1/tasks/" + id // first, the task as it is now
 		}
 		r := c.Do(tb, http.MethodGet, path, nil, "If-None-Match", etag)
-		if r.Status != http.StatusOK {
+		switch {
+		case r.Status == http.StatusNotModified && etag != "":
+			// Unchanged at the long-poll's deadline: the last answer stands.
+		case r.Status != http.StatusOK:
 			tb.Fatalf("get task: got %d %s", r.Status, r.Body)
-		}
-		etag = r.Header.Get("ETag")
-		var task broker.Task
-		r.JSON(tb, &task)
-		if cond(task) {
-			return task
+		default:
+			etag, last = r.Header.Get("ETag"), r.Body
+			var task broker.Task
+			r.JSON(tb, &task)
+			if cond(task) {
+				return task
+			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("task %s did not reach the expected state; last: %s", id, r.Body)
+			tb.Fatalf("task %s did not reach the expected state; last: %s", id, last)
 		}
 	}
 }

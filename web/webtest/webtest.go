@@ -24,6 +24,7 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
 	"github.com/boomerang-dev/boomerang/docs"
+	"github.com/boomerang-dev/boomerang/internal/devtools"
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/ratelimit"
 	"github.com/boomerang-dev/boomerang/internal/secretbox"
@@ -51,6 +52,9 @@ type Options struct {
 	// Workers runs the dispatcher and the deliverer, so that tasks run.
 	// Without them tasks stay pending.
 	Workers bool
+	// DevTools are mounted under /dev/, and their inbox shown on the
+	// dashboard, as with serve --dev; none when nil.
+	DevTools *devtools.Handler
 	// PublicURL is the server's public URL (none when nil).
 	PublicURL *url.URL
 	// TokensNow is the clock of status tokens and sessions (Now when nil,
@@ -147,6 +151,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 		}
 	}
 	srv, err := web.New(web.Config{
+		DevTools: opts.devTools(), Inbox: opts.inbox(),
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
@@ -342,4 +347,21 @@ func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// devTools is what the server mounts under /dev/: nothing when the options
+// have no dev tools (a nil interface, not a nil pointer in one).
+func (o Options) devTools() http.Handler {
+	if o.DevTools == nil {
+		return nil
+	}
+	return o.DevTools
+}
+
+// inbox is the dev tools' webhook inbox, or none.
+func (o Options) inbox() web.Inbox {
+	if o.DevTools == nil {
+		return nil
+	}
+	return o.DevTools.Inbox()
 }

@@ -5,6 +5,7 @@ document.addEventListener("DOMContentLoaded", () => {
   enableCopyButtons();
   enableSelectAll();
   followLive();
+  followInbox();
 });
 
 // Copy buttons copy the text of the element named in data-copy.
@@ -100,4 +101,32 @@ async function refreshMain() {
   if (flash && !fresh.querySelector(":scope > .flash")) fresh.prepend(flash);
   fresh.querySelectorAll("details").forEach((d, i) => { if (i < before.length) d.open = before[i].open; });
   enableCopyButtons();
+}
+
+// The webhook inbox (serve --dev): each webhook it receives is added at
+// the top as it arrives, the oldest beyond what the node keeps dropped.
+function followInbox() {
+  const list = document.querySelector("ol#inbox[data-inbox-from]");
+  if (!list) return;
+  const from = list.dataset.inboxFrom;
+  const keep = Number(list.dataset.inboxSize) || 100;
+  const source = new EventSource(`/inbox/live?lastEventId=${encodeURIComponent(from)}`);
+  let pending = Promise.resolve();
+  source.addEventListener("received", (e) => {
+    const { seq } = JSON.parse(e.data);
+    pending = pending.then(async () => {
+      const html = await fetchHTML(`/inbox/${encodeURIComponent(seq)}`);
+      const template = document.createElement("template");
+      template.innerHTML = html.trim();
+      const item = template.content.firstElementChild;
+      if (!item) return;
+      const existing = document.getElementById(item.id);
+      if (existing) return existing.replaceWith(item);
+      list.querySelector("li.empty")?.remove();
+      item.classList.add("fresh");
+      list.prepend(item);
+      while (list.children.length > keep) list.lastElementChild.remove();
+    }).catch(() => {});
+  });
+  window.addEventListener("pagehide", () => source.close());
 }
