@@ -75,7 +75,7 @@ type ServeConfig struct {
 	MaxTenantStreams    int
 
 	MetricsTenants string
-	ConfigFile string // --config: a YAML file of these flags (configfile.go)
+	ConfigFile     string // --config: a YAML file of these flags (configfile.go)
 }
 
 // ParseFlags reads the configuration from args and the environment
