@@ -62,3 +62,15 @@ func (w *worker) held(msg jetstream.Msg, kind, tenantID, taskID string, v any) b
 	}
 	return false
 }
+
+// TenantStateOf is the state of a tenant that is suspended or deleted,
+// or neither.
+func TenantStateOf(suspended, deleted bool) TenantState {
+	switch {
+	case deleted:
+		return TenantDeleted
+	case suspended:
+		return TenantSuspended
+	}
+	return TenantActive
+}

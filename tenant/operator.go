@@ -327,3 +327,14 @@ func dropSessions(tx *bolt.Tx, tenantID string) error {
 	}
 	return nil
 }
+
+// WorkState reports whether the tenant's work must hold (it is
+// suspended) or be dropped (it is deleted). The first is read from the
+// cache; the second only for a tenant the view does not hold.
+func (s *Store) WorkState(tenantID string) (suspended, deleted bool) {
+	rec, err := s.tenantRecord(tenantID)
+	if err == nil {
+		return rec.Operator.SuspendedAt != nil, false
+	}
+	return false, s.Deleted(tenantID)
+}
