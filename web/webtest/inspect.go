@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/boomerang-dev/boomerang/broker"
 )
 
 // SubjectCounts returns how many messages each subject matching filter
@@ -80,4 +82,19 @@ func (e *Env) ViewKeys(tb testing.TB) []string {
 		tb.Fatal(err)
 	}
 	return out
+}
+
+// CreateTaskDirect creates a task for the tenant through the broker,
+// past the API's checks (its suspension, its quota): what another node
+// accepted just before this one applied a change. It returns the task's
+// id.
+func (e *Env) CreateTaskDirect(tb testing.TB, tenantID, targetURL string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	task, _, err := e.Tasks.Create(ctx, tenantID, broker.Spec{TargetURL: targetURL, Method: "POST", Retries: 1, Timeout: 10}, "")
+	if err != nil {
+		tb.Fatalf("create task: %v", err)
+	}
+	return task.ID
 }
