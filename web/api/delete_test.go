@@ -38,6 +38,17 @@ func TestDeleteTenantRemovesAllItsData(t *testing.T) {
 	otherDone := webtest.CreateTask(t, other, map[string]any{"targetUrl": target.URL})
 	webtest.WaitTask(t, other, otherDone.ID, 30*time.Second, func(tk broker.Task) bool { return tk.Status == broker.StatusSucceeded })
 	id := creds.TenantID
+	var usage struct {
+		Items []struct{ TasksCreated, Attempts, WebhookDeliveries, BytesStored int64 } `json:"items"`
+	}
+	env.Admin.Do(t, http.MethodGet, "/admin/v1/tenants/"+id+"/usage", nil).JSON(t, &usage)
+	var sum struct{ TasksCreated, Attempts, WebhookDeliveries int64 }
+	for _, d := range usage.Items { // one day, or two across midnight UTC
+		sum.TasksCreated, sum.Attempts, sum.WebhookDeliveries = sum.TasksCreated+d.TasksCreated, sum.Attempts+d.Attempts, sum.WebhookDeliveries+d.WebhookDeliveries
+	}
+	if sum.TasksCreated != 3 || sum.Attempts != 1 || sum.WebhookDeliveries != 1 {
+		t.Errorf("usage: got %+v, want 3 tasks, 1 attempt, 1 delivery", usage.Items)
+	}
 	if n := mentions(env.StreamMessages(t, broker.StreamSchedules), id); n == 0 {
 		t.Fatal("before: the schedules stream holds nothing of the tenant; the test would prove nothing")
 	}
