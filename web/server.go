@@ -149,6 +149,7 @@ func New(cfg Config) (*Server, error) {
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention,
+		Quota: s.api.QuotaState,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

@@ -64,6 +64,9 @@ type Config struct {
 	// SecureCookies makes the session cookie Secure on every response; it
 	// is Secure on requests that came over TLS anyway.
 	SecureCookies bool
+	// Quota gives the tenant's monthly task quota, shown in the settings
+	// (nil: usage only).
+	Quota QuotaSource
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -79,6 +82,7 @@ type Dashboard struct {
 	now         func() time.Time
 	publicURL   *url.URL
 	secure      bool
+	quota       QuotaSource
 
 	pages  map[string]*template.Template
 	assets map[string]asset // logical name -> content and fingerprinted name
@@ -96,7 +100,7 @@ func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
-		publicURL: cfg.PublicURL, secure: cfg.SecureCookies,
+		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, quota: cfg.Quota,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}
 	if d.now == nil {
