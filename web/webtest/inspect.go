@@ -11,23 +11,6 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 )
 
-// SubjectCounts returns how many messages each subject matching filter
-// holds in the stream.
-func (e *Env) SubjectCounts(tb testing.TB, stream, filter string) map[string]uint64 {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	s, err := e.js.Stream(ctx, stream)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return info.State.Subjects
-}
-
 // StreamMessages returns every message the stream holds, subject and
 // headers and data, read one by one: for tests that look for something
 // in all of them.
