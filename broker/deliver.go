@@ -177,6 +177,9 @@ func (d *Deliverer) repair(rec *taskRecord, due hookDue, sc trace.SpanContext) e
 // or dead-letters the notification.
 func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	n := due.Notification
+	if d.held(msg, dueHook, n.TenantID, n.TaskID, &due) {
+		return
+	}
 	host := HostOf(n.URL)
 	if !d.enterGate(msg, n.TenantID, host) {
 		return

@@ -221,6 +221,9 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 			return
 		}
 	}
+	if d.held(msg, dueTask, due.TenantID, due.TaskID, due) {
+		return
+	}
 	host := HostOf(due.Spec.TargetURL)
 	if !d.enterGate(msg, due.TenantID, host) {
 		return
@@ -237,6 +240,10 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		Outcome: res.Outcome, Error: res.Error, Response: res.Response,
 	}
 	switch cause := context.Cause(ctx); {
+	case d.tenantState(due.TenantID) == TenantDeleted:
+		span.end("abandoned", res.StatusCode, "tenant deleted")
+		_ = msg.Ack() // its tasks are being erased: record nothing more
+		return
 	case errors.Is(cause, errShutdown):
 		span.end("abandoned", res.StatusCode, "abandoned at shutdown")
 		log.Info("attempt abandoned at shutdown; it will be redelivered")

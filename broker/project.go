@@ -57,6 +57,9 @@ func (v *View) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 	if err := a.flush(); err != nil {
 		return nil, err
 	}
+	if err := a.flushUsage(tx); err != nil {
+		return nil, err
+	}
 	return func() { v.hub.publish(changes) }, nil
 }
 
@@ -106,6 +109,8 @@ type applyBatch struct {
 	// search of a bbolt tree. order is the order they were first met in.
 	tasks map[taskKey]*taskEntry
 	order []*taskEntry
+	// usage counts the batch's usage per tenant and day (usage.go).
+	usage map[string]map[uint32]*Usage
 }
 
 type taskKey struct{ tenantID, taskID string }
@@ -151,6 +156,9 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 
 // apply applies one event and reports whether it changed a task.
 func (a *applyBatch) apply(ev event) (bool, error) {
+	if ev.kind == KindErase {
+		return false, a.erase(ev)
+	}
 	if ev.kind == KindPrune {
 		// Pruning reads the records and indexes: they must be written.
 		if err := a.writeTasks(); err != nil {
@@ -192,6 +200,7 @@ func (a *applyBatch) apply(ev event) (bool, error) {
 		return false, err
 	}
 	observe(g, ev, &detail)
+	a.countUsage(ev, &detail)
 	return true, nil
 }
 

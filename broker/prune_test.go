@@ -224,6 +224,12 @@ func compareRebuilt(t *testing.T, b *bundle, want map[string]string, from uint64
 	}
 	stop()
 	got := dumpView(t, db)
+	if from > 0 {
+		// Usage outlives the events it counts (usage.go): a view rebuilt
+		// after the age limit dropped some lacks their days, as documented.
+		dropUsage(want)
+		dropUsage(got)
+	}
 	for k, v := range want {
 		if w, ok := got[k]; !ok {
 			t.Errorf("rebuilt from %d: lacks %s", from, k)
@@ -234,6 +240,15 @@ func compareRebuilt(t *testing.T, b *bundle, want map[string]string, from uint64
 	for k := range got {
 		if _, ok := want[k]; !ok {
 			t.Errorf("rebuilt from %d: has an extra %s", from, k)
+		}
+	}
+}
+
+// dropUsage removes the usage bucket's keys from a dump of a view.
+func dropUsage(dump map[string]string) {
+	for k := range dump {
+		if strings.HasPrefix(k, `"usage"`) {
+			delete(dump, k)
 		}
 	}
 }

@@ -33,6 +33,11 @@ type WorkerConfig struct {
 	Now func() time.Time
 	// Telemetry traces and counts the work (the zero value: neither).
 	Telemetry Telemetry
+	// Tenants says whether a tenant's work may run (hold.go); nil lets
+	// all of it run. HoldFor is how long the work of a suspended tenant
+	// waits before it is offered again (default DefaultHoldFor).
+	Tenants TenantStates
+	HoldFor time.Duration
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -44,6 +49,9 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.HoldFor <= 0 {
+		c.HoldFor = DefaultHoldFor
 	}
 	return c
 }

@@ -32,6 +32,8 @@ type tenantRecord struct {
 	// Retention is how long the tenant's finished tasks stay in the view;
 	// zero: the server's default.
 	Retention time.Duration `json:"retention,omitempty"`
+	// Operator holds what the operator set: suspension, quota (operator.go).
+	Operator operatorState `json:"operator,omitzero"`
 
 	open []signing.Secret // Secrets opened, in the cache only
 }
@@ -287,6 +289,13 @@ func (s *Store) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error) {
 				return nil, err
 			}
 			sessionsChanged = true
+			continue
+		}
+		if ok, err := applyOperator(tx, tenants, keys, m, parts, changedTenants, changedKeys); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			sessionsChanged = sessionsChanged || parts[2] == kindDeleted
 			continue
 		}
 		sessionsChanged = sessionsChanged || parts[2] == kindKeyRevoked

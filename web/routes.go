@@ -25,7 +25,7 @@ func (s *Server) routes(devTools http.Handler) {
 	a := s.api
 	v1 := s.part(a.WriteError)
 	key, reader, admin := a.RequireAPIKey, a.RequireTaskReader, a.RequireAdminToken
-	v1.POST("/v1/tasks", a.CreateTask, key, a.LimitCreates)
+	v1.POST("/v1/tasks", a.CreateTask, key, a.LimitCreates, a.EnforceQuota)
 	v1.GET("/v1/tasks", a.ListTasks, key)
 	v1.GET("/v1/tasks/:id", a.GetTask, reader)
 	v1.DELETE("/v1/tasks/:id", a.CancelTask, key)
@@ -39,6 +39,15 @@ func (s *Server) routes(devTools http.Handler) {
 	v1.PUT("/admin/v1/tenants/:tenant/limits", a.PutTenantLimits, admin)
 	v1.GET("/admin/v1/tenants/:tenant/retention", a.GetTenantRetention, admin)
 	v1.PUT("/admin/v1/tenants/:tenant/retention", a.PutTenantRetention, admin)
+	v1.GET("/v1/usage", a.TenantUsage, key)
+	v1.GET("/admin/v1/tenants", a.ListTenants, admin)
+	v1.GET("/admin/v1/tenants/:tenant", a.GetTenant, admin)
+	v1.DELETE("/admin/v1/tenants/:tenant", a.DeleteTenant, admin)
+	v1.GET("/admin/v1/tenants/:tenant/usage", a.GetTenantUsage, admin)
+	v1.GET("/admin/v1/tenants/:tenant/quota", a.GetTenantQuota, admin)
+	v1.PUT("/admin/v1/tenants/:tenant/quota", a.PutTenantQuota, admin)
+	v1.POST("/admin/v1/tenants/:tenant/suspend", a.SuspendTenant, admin)
+	v1.POST("/admin/v1/tenants/:tenant/resume", a.ResumeTenant, admin)
 	v1.NotFound("/v1/*")
 	v1.NotFound("/admin/*")
 
@@ -58,7 +67,7 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.GET("/", d.Overview, sess)
 	pages.GET("/tasks", d.TasksPage, sess)
 	pages.GET("/tasks/new", d.NewTaskPage, sess)
-	pages.POST("/tasks/new", d.CreateTask, sess, csrf, a.LimitCreates)
+	pages.POST("/tasks/new", d.CreateTask, sess, csrf, a.LimitCreates, a.EnforceQuota)
 	pages.GET("/tasks/:id", d.TaskPage, sess)
 	pages.GET("/tasks/:id/row", d.TaskRow, sess)
 	pages.POST("/tasks/:id/cancel", d.CancelTask, sess, csrf)

@@ -115,7 +115,7 @@ func TestEachPartRendersItsOwnErrors(t *testing.T) {
 		{"GET", "/admin/nope", "text/html", 404, problem, ""},
 		{"GET", "/static/nope.css", "text/html", 404, problem, ""},
 		{"PATCH", "/v1/tasks", "text/html", 405, problem, "OPTIONS, GET, POST"},
-		{"PUT", "/admin/v1/tenants", "", 405, problem, "OPTIONS, POST"},
+		{"PUT", "/admin/v1/tenants", "", 405, problem, "OPTIONS, GET, POST"},
 		{"POST", "/healthz", "text/html", 405, problem, "OPTIONS, GET"},
 		{"POST", "/live", "text/html", 405, problem, "OPTIONS, GET"},
 		{"PUT", "/tasks/x", "text/html", 405, page, "OPTIONS, GET"},

@@ -104,6 +104,9 @@ type Config struct {
 	// RateLimited, when set, hears of each create refused by the tenant's
 	// create rate (for metrics).
 	RateLimited func(tenantID string)
+	// DefaultMonthlyQuota is the tasks a tenant may create per UTC month
+	// unless the operator set its own; zero is unlimited.
+	DefaultMonthlyQuota int64
 }
 
 // hstsValue is the Strict-Transport-Security of an HTTPS node: a year,
@@ -151,12 +154,13 @@ func New(cfg Config) (*Server, error) {
 		Tasks: cfg.Tasks, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
 		AdminToken: cfg.AdminToken, Tokens: cfg.Tokens, CORSOrigins: cfg.CORSOrigins, Heartbeat: cfg.Heartbeat,
 		CheckURL: cfg.CheckURL, Limits: limits, CreateLimiter: cfg.CreateLimiter, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
-		TenantRetention: cfg.TenantRetention, RateLimited: cfg.RateLimited,
+		TenantRetention: cfg.TenantRetention, RateLimited: cfg.RateLimited, DefaultMonthlyQuota: cfg.DefaultMonthlyQuota,
 	})
 	dash, err := dashboard.New(dashboard.Config{
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
+		Quota: s.api.QuotaState,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

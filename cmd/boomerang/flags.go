@@ -63,6 +63,7 @@ type ServeConfig struct {
 	RateLimitScope  string
 	TenantInFlight  int
 	HostInFlight    int
+	MonthlyQuota    int64
 
 	TLSCert       string
 	TLSKey        string
@@ -155,6 +156,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.CreateRate, "create-rate", web.DefaultCreateRate, "task creates per second per tenant (overridable per tenant), across the cluster or per node: see --rate-limit-scope")
 	fs.IntVar(&c.CreateBurst, "create-burst", web.DefaultCreateBurst, "task creates a tenant may make at once above --create-rate")
 	fs.StringVar(&c.RateLimitScope, "rate-limit-scope", "cluster", "where --create-rate and --create-burst hold: cluster (for the sum of every node's creates, through a JetStream key-value bucket) or node (on each node by itself)")
+	fs.Int64Var(&c.MonthlyQuota, "monthly-task-quota", 0, "tasks a tenant may create per UTC month unless the admin API sets its own quota (0: unlimited)")
 	fs.IntVar(&c.TenantInFlight, "max-in-flight-per-tenant", 500, "attempts (and deliveries) of one tenant running at once on this node")
 	fs.IntVar(&c.HostInFlight, "max-in-flight-per-host", 200, "attempts (and deliveries) of one tenant to one host running at once on this node")
 	fs.DurationVar(&c.RunningAfter, "running-after", 100*time.Millisecond, "show an attempt as running once it has run this long (0: always); quicker ones go straight to their outcome")

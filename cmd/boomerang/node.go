@@ -189,7 +189,7 @@ func (m *Main) newWorkers(p projections) {
 	pub := broker.NewPublisher(m.workerJS)
 	cfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
 		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight, RunningAfter: c.RunningAfter,
-		Telemetry: m.telemetry.broker(),
+		Telemetry: m.telemetry.broker(), Tenants: workStates(m.tenants),
 		Limits: func(tenantID string) (int, int) {
 			l := m.tenants.Limits(tenantID)
 			return l.MaxInFlight, l.MaxPerHost
@@ -283,6 +283,8 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 
 		Propagator:  m.telemetry.tracing.Propagator(),
 		RateLimited: m.telemetry.metrics.RateLimited,
+
+		DefaultMonthlyQuota: c.MonthlyQuota,
 	})
 	return devCreds, err
 }

@@ -132,6 +132,9 @@ type Config struct {
 	// RateLimited, when set, hears of each create refused by the tenant's
 	// create rate (for metrics).
 	RateLimited func(tenantID string)
+	// DefaultMonthlyQuota is the tasks a tenant may create per UTC month
+	// unless the operator set its own quota; zero is unlimited.
+	DefaultMonthlyQuota int64
 }
 
 // API holds the handlers of the HTTP API.
@@ -154,6 +157,8 @@ type API struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	rateLimited func(tenantID string)
+	// defaultQuota is the monthly task quota of tenants without their own.
+	defaultQuota int64
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -165,7 +170,7 @@ func New(cfg Config) *API {
 		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
 		limits: cfg.Limits.WithDefaults(), retention: cfg.TenantRetention, problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
-		closing: make(chan struct{}), rateLimited: cfg.RateLimited,
+		closing: make(chan struct{}), rateLimited: cfg.RateLimited, defaultQuota: cfg.DefaultMonthlyQuota,
 	}
 	if a.rateLimited == nil {
 		a.rateLimited = func(string) {}

@@ -68,6 +68,9 @@ type Config struct {
 	// Inbox is what the webhook inbox of `serve --dev` received, shown on
 	// the inbox page; nil: no inbox page.
 	Inbox Inbox
+	// Quota gives the tenant's monthly task quota, shown in the settings
+	// (nil: usage only).
+	Quota QuotaSource
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -83,6 +86,7 @@ type Dashboard struct {
 	now         func() time.Time
 	publicURL   *url.URL
 	secure      bool
+	quota       QuotaSource
 	inbox       Inbox
 
 	closeOnce sync.Once
@@ -104,7 +108,7 @@ func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
-		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}),
+		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}), quota: cfg.Quota,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}
 	if d.now == nil {

@@ -25,6 +25,8 @@ type settingsData struct {
 	SessionKey string
 	// SessionMaxAge is how long a session lasts at most, for people.
 	SessionMaxAge string
+	// Usage is this month's usage and quota (usage.go).
+	Usage usageData
 }
 
 var overlaps = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}
@@ -44,6 +46,9 @@ func (d *Dashboard) renderSettings(c echo.Context, status int, data settingsData
 	data.Keep = keepData{Days: int(d.bounds.Effective(t.Retention) / (24 * time.Hour)), Default: t.Retention == 0,
 		MinDays: api.MinRetentionDays(d.bounds), MaxDays: int(d.bounds.Max / (24 * time.Hour))}
 	data.SessionMaxAge = hoursText(d.tokens.SessionMaxAge())
+	if data.Usage, err = d.usage(p.TenantID); err != nil {
+		return err
+	}
 	return d.render(c, status, "settings", view{Title: "Settings", Nav: "settings", Data: data, Flash: flash, Error: problemText})
 }
 

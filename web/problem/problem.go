@@ -78,6 +78,8 @@ const (
 	TooManyStreams       Kind = "too-many-streams"
 	Unavailable          Kind = "unavailable"
 	Internal             Kind = "internal"
+	TenantSuspended      Kind = "tenant-suspended"
+	QuotaExceeded        Kind = "quota-exceeded"
 )
 
 // kindInfo is what every problem of a kind shares.
@@ -107,6 +109,8 @@ var kinds = map[Kind]kindInfo{
 	TooManyStreams:       {http.StatusTooManyRequests, "Too many open streams", [2]string{}},
 	Unavailable:          {http.StatusServiceUnavailable, "Service unavailable", [2]string{"Retry-After", "1"}},
 	Internal:             {http.StatusInternalServerError, "Internal error", [2]string{}},
+	TenantSuspended:      {http.StatusForbidden, "Tenant suspended", [2]string{}},
+	QuotaExceeded:        {http.StatusTooManyRequests, "Monthly task quota exceeded", [2]string{}},
 }
 
 // Kinds lists every kind, by status.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/delivery"
@@ -88,6 +89,7 @@ type Env struct {
 	js              jetstream.JetStream
 	keys            *secretbox.Keyring // the operator's key: peers share it, as a cluster's nodes do
 	tenantProjector *projector.Projector
+	db              *bolt.DB // the view file
 }
 
 // parts is what Start wires together, before the server.
@@ -99,6 +101,7 @@ type parts struct {
 	taskProjector   *projector.Projector
 	tenantProjector *projector.Projector
 	keys            *secretbox.Keyring // seal the signing secrets and the token key
+	db              *bolt.DB           // the view file
 }
 
 // Start starts a server on the real parts and stops it all at cleanup.
@@ -168,7 +171,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 		ts.Close()
 	})
 	return &Env{URL: ts.URL, Server: srv, Tasks: tasks, Tenants: p.tenants, Tokens: tokens, TenantAdmin: tenantAdmin, Log: logBuf, js: p.js, keys: keys,
-		tenantProjector: p.tenantProjector, Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
+		tenantProjector: p.tenantProjector, db: p.db, Admin: &testenv.Client{Base: ts.URL, Key: AdminToken, Contract: Contract(tb)}}
 }
 
 // startParts starts JetStream, the streams, the view and both projectors,
@@ -186,7 +189,7 @@ func startParts(ctx context.Context, tb testing.TB, js jetstream.JetStream, keys
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = vf.Close() })
-	p := parts{js: js, hub: broker.NewHub(), keys: keys}
+	p := parts{js: js, hub: broker.NewHub(), keys: keys, db: vf.DB}
 	p.view = broker.NewView(vf.DB, p.hub)
 	p.tenants = tenant.NewStore(vf.DB, p.keys, nil)
 	p.taskProjector = projector.New(js, vf.DB, broker.StreamTasks, p.view, logger)
@@ -210,7 +213,10 @@ func runWorkers(tb testing.TB, p parts, guard delivery.Guard, logger *slog.Logge
 	policy := delivery.RetryPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
 		WebhookSchedule: []time.Duration{0, 200 * time.Millisecond, 200 * time.Millisecond}}
 	pub := broker.NewPublisher(p.js)
-	cfg := broker.WorkerConfig{MaxInFlight: 100}
+	// Held work (of a suspended tenant) asks again soon, so that tests
+	// see it run after a resume without a long wait.
+	cfg := broker.WorkerConfig{MaxInFlight: 100, HoldFor: 300 * time.Millisecond,
+		Tenants: func(tenantID string) broker.TenantState { return broker.TenantStateOf(p.tenants.WorkState(tenantID)) }}
 	dispatcher := broker.NewDispatcher(p.js, pub, p.view, delivery.NewCaller(client, p.tenants, 0, nil), policy, logger, cfg)
 	deliverer := broker.NewDeliverer(p.js, pub, p.view, p.taskProjector, delivery.NewNotifier(client, p.tenants, 0, nil), policy, logger, cfg)
 	run(tb, "worker", []runner{dispatcher, deliverer}, func() {

@@ -1,0 +1,76 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Holding the work of a suspended tenant, and dropping a deleted one's.
+// Work that falls due while its tenant is suspended is not attempted and
+// not failed: it is scheduled again HoldFor later (a new pending
+// schedule, so it takes no place in a consumer's pending window), and
+// again, until the tenant is resumed; then it runs at its next turn, at
+// most HoldFor after the resume. An attempt or delivery already running
+// when the suspension is applied finishes and is recorded as usual; the
+// retry it schedules is held in turn. A deleted tenant's work is
+// acknowledged and dropped.
+
+// DefaultHoldFor is how long held work waits before it asks again.
+const DefaultHoldFor = 30 * time.Second
+
+// TenantState is what a tenant's work may do now.
+type TenantState int
+
+// Tenant states.
+const (
+	// TenantActive: its work runs.
+	TenantActive TenantState = iota
+	// TenantSuspended: its work waits.
+	TenantSuspended
+	// TenantDeleted: its work is dropped.
+	TenantDeleted
+)
+
+// TenantStates gives a tenant's state, from this node's tenant view. It is
+// called for every attempt and delivery: it must be quick.
+type TenantStates func(tenantID string) TenantState
+
+func (w *worker) tenantState(tenantID string) TenantState {
+	if w.cfg.Tenants == nil {
+		return TenantActive
+	}
+	return w.cfg.Tenants(tenantID)
+}
+
+// held settles msg and reports true when its tenant's work may not run:
+// it schedules v (a taskDue or hookDue of kind) again HoldFor from now
+// for a suspended tenant, drops it for a deleted one.
+func (w *worker) held(msg jetstream.Msg, kind, tenantID, taskID string, v any) bool {
+	switch w.tenantState(tenantID) {
+	case TenantSuspended:
+		ctx, cancel := publishCtx()
+		defer cancel()
+		ctx = withTrace(ctx, w.cfg.Telemetry.messageTrace(msg.Headers()))
+		log := w.logFor(tenantID, taskID, kind, 0)
+		log.Debug("held: the tenant is suspended")
+		w.settle(msg, w.pub.schedule(ctx, kind, tenantID, taskID, w.cfg.Now().Add(w.cfg.HoldFor), v), log)
+		return true
+	case TenantDeleted:
+		_ = msg.Ack()
+		return true
+	}
+	return false
+}
+
+// TenantStateOf is the state of a tenant that is suspended or deleted,
+// or neither.
+func TenantStateOf(suspended, deleted bool) TenantState {
+	switch {
+	case deleted:
+		return TenantDeleted
+	case suspended:
+		return TenantSuspended
+	}
+	return TenantActive
+}
