@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
@@ -284,3 +285,83 @@ var (
 	tenantLink = regexp.MustCompile(`<a href="/operator/tenants/(ten_[A-Za-z0-9_-]+)">`)
 	nextLink   = regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
 )
+
+// A tenant's page shows its status, usage and quota; its forms set the
+// quota, suspend and resume it, and delete it after the confirmation.
+func TestOperatorTenantPage(t *testing.T) {
+	t.Parallel()
+	env := webtest.Start(t, webtest.Options{})
+	ctx := context.Background()
+	api, creds := env.Tenant(t, "acme")
+	webtest.CreateTask(t, api, map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600})
+	if err := env.Tasks.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := creds.TenantID
+	page := "/operator/tenants/" + id
+	o := newOperator(t, env.URL)
+	o.signIn()
+
+	a := o.get(page)
+	expect(t, "tenant page", a, http.StatusOK, "")
+	expectBody(t, "tenant page", a, "acme", id, `<span class="badge s-succeeded">active</span>`,
+		`<dd id="usage-tasks">1</dd>`, "Unlimited: 1 tasks this month", `id="usage-days"`)
+	if strings.Contains(a.body, "No use in the last") {
+		t.Fatal("today's use is not in the recent days")
+	}
+	expect(t, "an unknown tenant", o.get("/operator/tenants/ten_nosuchtenant0"), http.StatusNotFound, "")
+
+	// The quota: CSRF first, then a valid number, then back to the default.
+	expect(t, "quota without CSRF", o.do(http.MethodPost, page+"/quota", url.Values{"monthlyTasks": {"5"}}), http.StatusForbidden, "")
+	if env.Tenants.Status(id).MonthlyQuota != nil {
+		t.Fatal("a refused form set the quota")
+	}
+	expect(t, "a negative quota", o.post(page, page+"/quota", url.Values{"monthlyTasks": {"-1"}}), http.StatusBadRequest, "")
+	expect(t, "quota", o.post(page, page+"/quota", url.Values{"monthlyTasks": {"1"}}), http.StatusSeeOther, page+"?done=quota")
+	expectBody(t, "after the quota", o.get(page+"?done=quota"), "Quota saved.", "1 of 1 tasks used", `value="1"`)
+	if r := api.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/"}); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("a create past the quota set on the page: got %d, want 429", r.Status)
+	}
+	expect(t, "default quota", o.post(page, page+"/quota", url.Values{"monthlyTasks": {""}}), http.StatusSeeOther, "")
+	if q := env.Tenants.Status(id).MonthlyQuota; q != nil {
+		t.Fatalf("an empty quota left %d, want the server's default", *q)
+	}
+
+	// Suspend, then resume.
+	expect(t, "suspend without CSRF", o.do(http.MethodPost, page+"/suspend", url.Values{}), http.StatusForbidden, "")
+	expect(t, "suspend", o.post(page, page+"/suspend", nil), http.StatusSeeOther, page+"?done=suspended")
+	expectBody(t, "suspended", o.get(page+"?done=suspended"), `<span class="badge s-failed">suspended</span>`, "Tenant suspended", `action="`+page+`/resume"`)
+	if r := api.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/"}); r.Status != http.StatusForbidden {
+		t.Fatalf("a suspended tenant's create: got %d, want 403", r.Status)
+	}
+	expectBody(t, "the list", o.get("/operator/tenants"), "suspended")
+	expect(t, "resume", o.post(page, page+"/resume", nil), http.StatusSeeOther, page+"?done=resumed")
+	if env.Tenants.Suspended(id) {
+		t.Fatal("still suspended after resume")
+	}
+	webtest.CreateTask(t, api, map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600})
+
+	// Delete: a wrong confirmation deletes nothing; the name does.
+	for _, wrong := range []string{"", "acm", id + "x"} {
+		expect(t, "delete confirmed with "+wrong, o.post(page, page+"/delete", url.Values{"confirm": {wrong}}), http.StatusUnprocessableEntity, "")
+	}
+	if _, err := env.Tenants.Get(id); err != nil {
+		t.Fatalf("a refused delete deleted: %v", err)
+	}
+	expect(t, "delete", o.post(page, page+"/delete", url.Values{"confirm": {"acme"}}), http.StatusSeeOther, "/operator/tenants?deleted="+id)
+	expectBody(t, "after delete", o.get("/operator/tenants?deleted="+id), "Tenant "+id+" and all its data were deleted.")
+	if !env.Tenants.Deleted(id) {
+		t.Fatal("the tenant is not deleted")
+	}
+	if r := api.Do(t, http.MethodGet, "/v1/tasks", nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("the deleted tenant's key: got %d, want 401", r.Status)
+	}
+	if u, err := env.Tasks.MonthUsage(id, time.Now()); err != nil || u.TasksCreated != 0 {
+		t.Fatalf("the deleted tenant's usage: %+v, %v; want none", u, err)
+	}
+	expect(t, "the deleted tenant's page", o.get(page), http.StatusNotFound, "")
+	// A made-up deleted id is not announced.
+	if a := o.get("/operator/tenants?deleted=ten_nosuchtenant0"); strings.Contains(a.body, "were deleted") {
+		t.Fatal("the list announces the deletion of a tenant that never was")
+	}
+}
