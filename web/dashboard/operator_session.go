@@ -48,13 +48,8 @@ func (d *Dashboard) RequireOperator(next echo.HandlerFunc) echo.HandlerFunc {
 			d.clearOperatorCookie(c)
 			return errNoOperator
 		}
-		if d.tokens.RenewDue(sess) {
-			token, renewed, err := d.tokens.RenewSession(sess)
-			if err != nil {
-				return err
-			}
-			d.setOperatorCookie(c, token, renewed)
-			sess = renewed
+		if sess, err = d.renewDue(c, sess, d.setOperatorCookie); err != nil {
+			return err
 		}
 		c.Set(operatorKey, &sess)
 		return next(c)

@@ -68,7 +68,7 @@ func (o *operator) get(path string) answer { o.t.Helper(); return o.do(http.Meth
 // post posts form to path with the CSRF token of the page it is on.
 func (o *operator) post(page, path string, form url.Values) answer {
 	o.t.Helper()
-	m := csrfInput.FindStringSubmatch(o.get(page).body)
+	m := csrfValue.FindStringSubmatch(o.get(page).body)
 	if m == nil {
 		o.t.Fatalf("no CSRF token on %s", page)
 	}
@@ -78,8 +78,6 @@ func (o *operator) post(page, path string, form url.Values) answer {
 	form.Set("csrf", m[1])
 	return o.do(http.MethodPost, path, form)
 }
-
-var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (o *operator) signIn() {
 	o.t.Helper()
