@@ -363,3 +363,27 @@ func TestOperatorTenantPage(t *testing.T) {
 		t.Fatal("the list announces the deletion of a tenant that never was")
 	}
 }
+
+// An operator's session is renewed while in use, and ends at the session
+// maximum age however active.
+func TestOperatorSessionRenewsUpToItsMaximumAge(t *testing.T) {
+	t.Parallel()
+	clock := webtest.NewClock(time.Now())
+	env := webtest.Start(t, webtest.Options{TokensNow: clock.Now})
+	o := newOperator(t, env.URL)
+	signedIn := clock.Now()
+	o.signIn()
+	first := o.sessionCookie("boomerang_operator", "/operator/tenants").Value
+	clock.Advance(40 * time.Minute)
+	a := o.get("/operator/tenants")
+	expect(t, "40 minutes on", a, http.StatusOK, "")
+	if !strings.Contains(a.cookie, "boomerang_operator=") || o.sessionCookie("boomerang_operator", "/operator/tenants").Value == first {
+		t.Fatalf("40 minutes on: no renewed token (Set-Cookie %q)", a.cookie)
+	}
+	maxAge := env.Tokens.SessionMaxAge()
+	for clock.Advance(40 * time.Minute); clock.Now().Before(signedIn.Add(maxAge - time.Minute)); clock.Advance(40 * time.Minute) {
+		expect(t, "while in use", o.get("/operator/tenants"), http.StatusOK, "")
+	}
+	clock.Advance(2 * time.Minute)
+	expect(t, "past the maximum age", o.get("/operator/tenants"), http.StatusSeeOther, "/operator/signin?next=%2Foperator%2Ftenants")
+}
