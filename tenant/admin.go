@@ -3,6 +3,7 @@ package tenant
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 )
 
 // AdminToken checks the operator's admin token in constant time. The zero
@@ -31,4 +32,15 @@ func (a AdminToken) Check(token string) bool {
 	}
 	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(sum[:], a.hash) == 1
+}
+
+// Fingerprint names the admin token without revealing it: operator
+// sessions carry it, so that changing the token ends them. Empty when no
+// token is configured.
+func (a AdminToken) Fingerprint() string {
+	if a.hash == nil {
+		return ""
+	}
+	sum := sha256.Sum256(append([]byte("boomerang operator session\x00"), a.hash...))
+	return hex.EncodeToString(sum[:12])
 }

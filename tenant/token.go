@@ -93,6 +93,9 @@ func (t *Tokens) ParseTaskToken(token string) (Principal, error) {
 const (
 	AudienceSession = "dashboard"
 	AudienceSignIn  = "signin"
+	// AudienceOperator is an operator's dashboard session: it names no
+	// tenant, and no tenant's session is one.
+	AudienceOperator = "operator"
 )
 
 // Lifetimes of the dashboard's tokens. A session token lasts SessionTTL and
@@ -119,12 +122,12 @@ func WithSessionMaxAge(d time.Duration) TokenOption {
 }
 
 // sessionClaims are the claims of a dashboard session and of a sign-in
-// link: the tenant, the API key it signed in with (empty for a link), the
+// link: the tenant (none in an operator's session), the API key it signed in with (empty for a link), the
 // session's id, which stays the same across renewals (sid), and when it
 // signed in (sat, Unix milliseconds), which bounds its life. Every token
 // has its own random jti.
 type sessionClaims struct {
-	Tenant     string `json:"tid"`
+	Tenant     string `json:"tid,omitempty"`
 	KeyID      string `json:"kid,omitempty"`
 	SessionID  string `json:"sid"`
 	SignedInAt int64  `json:"sat"`
@@ -144,6 +147,10 @@ type Session struct {
 	ExpiresAt time.Time
 	// EndsAt is when the session ends, however often it is renewed.
 	EndsAt time.Time
+	// Operator says this is an operator's session (AudienceOperator):
+	// its Principal names no tenant; KeyID holds the fingerprint of the
+	// admin token it signed in with (AdminToken.Fingerprint).
+	Operator bool
 }
 
 // SessionMaxAge is how long a session lasts at most after its sign-in.
@@ -161,6 +168,9 @@ func (t *Tokens) IssueSession(p Principal) (string, Session, error) {
 func (t *Tokens) RenewSession(s Session) (string, Session, error) {
 	if !t.now().Before(s.EndsAt) {
 		return "", Session{}, ErrUnauthorized
+	}
+	if s.Operator {
+		return t.sign(AudienceOperator, s)
 	}
 	return t.sign(AudienceSession, s)
 }
@@ -206,6 +216,22 @@ func (t *Tokens) sign(audience string, s Session) (string, Session, error) {
 	return signed, s, nil
 }
 
+// IssueOperatorSession returns the token of a new operator session, signed
+// in now with the admin token whose fingerprint is adminFingerprint. It
+// lasts as long as a tenant's session, and is renewed the same way.
+func (t *Tokens) IssueOperatorSession(adminFingerprint string) (string, Session, error) {
+	now := time.UnixMilli(t.now().UnixMilli())
+	return t.sign(AudienceOperator, Session{Principal: Principal{KeyID: adminFingerprint}, ID: randomToken(16), SignedInAt: now,
+		EndsAt: now.Add(t.sessionMaxAge), Operator: true})
+}
+
+// ParseOperatorSession checks an operator session's token;
+// ErrUnauthorized when it is not a valid, unexpired operator session (a
+// tenant's session never is one), or it has outlived its maximum age.
+func (t *Tokens) ParseOperatorSession(token string) (Session, error) {
+	return t.parse(token, AudienceOperator, t.sessionMaxAge)
+}
+
 // ParseSession checks a session token; ErrUnauthorized when it is not a
 // valid, unexpired session, or the session has outlived its maximum age.
 func (t *Tokens) ParseSession(token string) (Session, error) {
@@ -227,12 +253,13 @@ func (t *Tokens) parse(token, audience string, maxAge time.Duration) (Session, e
 		jwt.WithAudience(audience), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(t.now),
 	)
 	parsed, err := parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.key, nil })
-	if err != nil || !parsed.Valid || claims.Tenant == "" || claims.SessionID == "" || claims.ExpiresAt == nil ||
+	// An operator's token names no tenant; every other names one.
+	if err != nil || !parsed.Valid || (claims.Tenant == "") != (audience == AudienceOperator) || claims.SessionID == "" || claims.ExpiresAt == nil ||
 		claims.IssuedAt == nil || claims.SignedInAt <= 0 {
 		return Session{}, ErrUnauthorized
 	}
 	s := Session{Principal: Principal{TenantID: claims.Tenant, KeyID: claims.KeyID, ExpiresAt: claims.ExpiresAt.Time}, ID: claims.SessionID,
-		SignedInAt: time.UnixMilli(claims.SignedInAt), ExpiresAt: claims.ExpiresAt.Time}
+		SignedInAt: time.UnixMilli(claims.SignedInAt), ExpiresAt: claims.ExpiresAt.Time, Operator: audience == AudienceOperator}
 	s.EndsAt = s.SignedInAt.Add(maxAge)
 	// A renewal keeps the sign-in time: a token issued before its session
 	// began, or used after it ended, is not one of ours.

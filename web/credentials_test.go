@@ -19,13 +19,13 @@ import (
 // publicRoutes need no credential.
 var publicRoutes = map[string]bool{
 	"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.yaml": true, "/static/:name": true, "/signin": true,
-	"/docs": true, "/docs/:asset": true,
+	"/docs": true, "/operator/signin": true, "/docs/:asset": true,
 }
 
 // credentials are what the walk sends: the invalid ones, and the valid
 // ones that belong to another API.
 type credentials struct {
-	tenantAPI, adminAPI, dashboard map[string]string
+	tenantAPI, adminAPI, dashboard, operator map[string]string
 }
 
 // badCredentials makes every kind of credential that must not pass: none,
@@ -47,6 +47,8 @@ func badCredentials(t *testing.T, env *webtest.Env, clock *webtest.Clock, tenant
 	clock.Advance(48 * time.Hour)
 	token := issue(env.Tokens.IssueTaskToken(tenantID, taskID))
 	session := issue(env.Tokens.IssueSession(tenant.Principal{TenantID: tenantID}))
+	operator := issue(env.Tokens.IssueOperatorSession(tenant.NewAdminToken(webtest.AdminToken).Fingerprint()))
+	otherOperator := issue(env.Tokens.IssueOperatorSession(tenant.NewAdminToken("another admin token").Fingerprint()))
 	signIn := issue(env.Tokens.IssueSignInLink(tenantID))
 	otherKey := tenant.NewTokens([]byte("another key, not this service's!"), 0, clock.Now)
 	key, rec, err := env.TenantAdmin.CreateKey(context.Background(), tenantID, "revoked")
@@ -75,10 +77,12 @@ func badCredentials(t *testing.T, env *webtest.Env, clock *webtest.Clock, tenant
 		tenantAPI: map[string]string{"none": "", "admin token": webtest.AdminToken, "session": session, "API key (in the URL)": apiKey},
 		adminAPI:  map[string]string{"none": "", "API key": apiKey, "status token": token, "session": session},
 		dashboard: map[string]string{"none": "", "expired session": expiredSession, "status token": token,
-			"session of a revoked key": revokedSession, "admin token": webtest.AdminToken},
+			"session of a revoked key": revokedSession, "admin token": webtest.AdminToken, "operator session": operator},
+		operator: map[string]string{"none": "", "tenant session": session, "expired tenant session": expiredSession, "status token": token,
+			"admin token": webtest.AdminToken, "session of another admin token": otherOperator},
 	}
 	for name, v := range invalid {
-		c.tenantAPI[name], c.adminAPI[name], c.dashboard[name] = v, v, v
+		c.tenantAPI[name], c.adminAPI[name], c.dashboard[name], c.operator[name] = v, v, v, v
 	}
 	return c
 }
@@ -120,6 +124,10 @@ func TestEveryRouteRefusesInvalidCredentials(t *testing.T) {
 				if cred != "" && !strings.HasPrefix(path, "/admin/") {
 					wantAPI401(t, env, method, target, name, cred, true)
 				}
+			}
+		case strings.HasPrefix(path, "/operator"):
+			for name, cookie := range bad.operator {
+				wantNoOperator(t, env, method, target, name, cookie)
 			}
 		default:
 			for name, cookie := range bad.dashboard {
@@ -198,5 +206,26 @@ func wantNoSession(t *testing.T, env *webtest.Env, method, path, target, name, c
 	}
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
 		t.Errorf("%s %s with %s: got %d to %q, want 303 to /signin", method, target, name, resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// wantNoOperator checks that an operator page sends the browser to the
+// operator's sign-in with cookie as the operator's session.
+func wantNoOperator(t *testing.T, env *webtest.Env, method, target, name, cookie string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, env.URL+target, strings.NewReader("csrf=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: "boomerang_operator", Value: cookie})
+		req.AddCookie(&http.Cookie{Name: "boomerang_session", Value: cookie})
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/operator/signin") {
+		t.Errorf("%s %s with %s: got %d to %q, want 303 to /operator/signin", method, target, name, resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

@@ -85,6 +85,19 @@ func (s *Server) routes(devTools http.Handler) {
 		pages.GET("/inbox/:seq", d.InboxItem, sess)
 		core.GET("/inbox/live", d.InboxLive, sess, d.EndWithSession)
 	}
+	if d.OperatorEnabled() { // the operator's pages, with --admin-token
+		op, opCSRF := d.RequireOperator, d.RequireOperatorCSRF
+		pages.GET("/operator/signin", d.OperatorSignInPage)
+		pages.POST("/operator/signin", d.OperatorSignIn)
+		pages.POST("/operator/signout", d.OperatorSignOut, op, opCSRF)
+		pages.GET("/operator", d.OperatorHome, op)
+		pages.GET("/operator/tenants", d.OperatorTenants, op)
+		pages.GET("/operator/tenants/:tenant", d.OperatorTenant, op)
+		pages.POST("/operator/tenants/:tenant/quota", d.OperatorSetQuota, op, opCSRF)
+		pages.POST("/operator/tenants/:tenant/suspend", d.OperatorSuspend, op, opCSRF)
+		pages.POST("/operator/tenants/:tenant/resume", d.OperatorResume, op, opCSRF)
+		pages.POST("/operator/tenants/:tenant/delete", d.OperatorDelete, op, opCSRF)
+	}
 	pages.NotFound("/*")
 
 	if devTools != nil {

@@ -160,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
-		Quota: s.api.QuotaState,
+		Quota: s.api.QuotaState, AdminToken: cfg.AdminToken, Logger: s.logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

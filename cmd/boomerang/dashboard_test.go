@@ -105,17 +105,7 @@ func get[T any](t *testing.T, b *browser, a chromedp.Action[T]) T {
 }
 
 // forget404 drops the console's report of a page answered with 404.
-func (b *browser) forget404() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	kept := b.errors[:0]
-	for _, e := range b.errors {
-		if !strings.Contains(e, "status of 404") {
-			kept = append(kept, e)
-		}
-	}
-	b.errors = kept
-}
+func (b *browser) forget404() { b.forgetStatus(http.StatusNotFound) }
 
 func (b *browser) consoleErrors() []string {
 	b.mu.Lock()

@@ -126,7 +126,7 @@ func (a *API) PutTenantQuota(c echo.Context) error {
 	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.MonthlyTasks != nil && (*req.MonthlyTasks < 0 || *req.MonthlyTasks > 1e12) {
+	if req.MonthlyTasks != nil && (*req.MonthlyTasks < 0 || *req.MonthlyTasks > MaxMonthlyTasks) {
 		return problem.Invalid(problem.FieldError{Field: "monthlyTasks", Message: "must be a whole number from 0 (unlimited) to 1000000000000, or null for the server's default"})
 	}
 	if err := a.tenantAdmin.SetQuota(c.Request().Context(), c.Param("tenant"), req.MonthlyTasks); err != nil {

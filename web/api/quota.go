@@ -32,6 +32,9 @@ import (
 // create, so a create at 23:59:59.9 UTC on the last day counts in the
 // month the stream says.
 
+// MaxMonthlyTasks is the largest monthly task quota the operator may set.
+const MaxMonthlyTasks = 1_000_000_000_000
+
 // quotaSlack is how many remaining tasks make a create catch up first:
 // 1 % of the quota, at least 10.
 func quotaSlack(quota int64) int64 { return max(10, quota/100) }

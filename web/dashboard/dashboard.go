@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -71,6 +72,12 @@ type Config struct {
 	// Quota gives the tenant's monthly task quota, shown in the settings
 	// (nil: usage only).
 	Quota QuotaSource
+	// AdminToken signs the operator in to the operator's pages; without
+	// one (the zero AdminToken) they are not served.
+	AdminToken tenant.AdminToken
+	// Logger records the operator's sign-ins and changes (discarded when
+	// nil).
+	Logger *slog.Logger
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -88,6 +95,8 @@ type Dashboard struct {
 	secure      bool
 	quota       QuotaSource
 	inbox       Inbox
+	adminToken  tenant.AdminToken
+	logger      *slog.Logger
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: live updates end
@@ -109,6 +118,7 @@ func New(cfg Config) (*Dashboard, error) {
 		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
 		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}), quota: cfg.Quota,
+		adminToken: cfg.AdminToken, logger: cfg.Logger,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}
 	if d.now == nil {
@@ -116,6 +126,9 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	if d.problems == nil {
 		d.problems = problem.NewMapper(nil, 0)
+	}
+	if d.logger == nil {
+		d.logger = slog.New(slog.DiscardHandler)
 	}
 	if err := d.loadAssets(); err != nil {
 		return nil, fmt.Errorf("dashboard: static assets: %w", err)
@@ -194,6 +207,9 @@ type view struct {
 	LiveFrom uint64
 	// Inbox says that the node has a webhook inbox (serve --dev).
 	Inbox bool
+	// Operator says an operator is signed in: the operator's navigation,
+	// and CSRF is the operator session's.
+	Operator bool
 }
 
 // render executes a page into a buffer first, so a template error becomes a
@@ -209,6 +225,9 @@ func (d *Dashboard) render(c echo.Context, status int, page string, v view) erro
 		if t, err := d.tenants.Get(sess.TenantID); err == nil {
 			v.Tenant = t.Name
 		}
+	}
+	if op := operatorSession(c); op != nil {
+		v.Operator, v.CSRF = true, d.tokens.CSRFToken(op.ID)
 	}
 	v.Now = d.now()
 	v.Inbox = d.inbox != nil
@@ -232,6 +251,10 @@ func (d *Dashboard) WriteError(c echo.Context, err error) {
 	}
 	if errors.Is(err, errNoSession) {
 		toSignIn(c)
+		return
+	}
+	if isNoOperator(err) {
+		toOperatorSignIn(c)
 		return
 	}
 	p := d.problems.Problem(c, err)

@@ -48,18 +48,27 @@ func (d *Dashboard) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			d.clearSession(c)
 			return errNoSession
 		}
-		if d.tokens.RenewDue(sess) {
-			token, renewed, err := d.tokens.RenewSession(sess)
-			if err != nil {
-				return err
-			}
-			d.setSessionCookie(c, token, renewed)
-			sess = renewed
+		if sess, err = d.renewDue(c, sess, d.setSessionCookie); err != nil {
+			return err
 		}
 		c.Set(sessionKey, &sess)
 		api.SetPrincipal(c, sess.Principal)
 		return next(c)
 	}
+}
+
+// renewDue gives a session nearing its token's expiry a fresh token, in
+// the cookie set sets, up to the session's maximum age.
+func (d *Dashboard) renewDue(c echo.Context, sess tenant.Session, set func(echo.Context, string, tenant.Session)) (tenant.Session, error) {
+	if !d.tokens.RenewDue(sess) {
+		return sess, nil
+	}
+	token, renewed, err := d.tokens.RenewSession(sess)
+	if err != nil {
+		return sess, err
+	}
+	set(c, token, renewed)
+	return renewed, nil
 }
 
 // EndWithSession ends a long-lived response of a session, such as the live

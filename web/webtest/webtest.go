@@ -69,6 +69,9 @@ type Options struct {
 	// with it too shares the budgets), as --rate-limit-scope cluster
 	// does; without it each server limits on its own.
 	SharedRateLimit bool
+	// NoAdminToken starts the server without an admin token, as serve
+	// without --admin-token: no admin API, no operator pages.
+	NoAdminToken bool
 }
 
 // Env is a running server and the parts behind it.
@@ -156,7 +159,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	srv, err := web.New(web.Config{
 		DevTools: opts.devTools(), Inbox: opts.inbox(),
 		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
-		AdminToken: tenant.NewAdminToken(AdminToken), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
+		AdminToken: opts.adminToken(), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL, CreateLimiter: limiter,
 	})
@@ -357,6 +360,13 @@ func (l *Log) String() string {
 
 // devTools is what the server mounts under /dev/: nothing when the options
 // have no dev tools (a nil interface, not a nil pointer in one).
+func (o Options) adminToken() tenant.AdminToken {
+	if o.NoAdminToken {
+		return tenant.AdminToken{}
+	}
+	return tenant.NewAdminToken(AdminToken)
+}
+
 func (o Options) devTools() http.Handler {
 	if o.DevTools == nil {
 		return nil
