@@ -125,8 +125,9 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 	if err := decodeEvent(tb.Bucket(bucketSpec).Get(id), &created); err != nil {
 		return nil, fmt.Errorf("broker: task spec: %w", err)
 	}
-	t.Spec = created.Spec
+	t.Spec, t.ReplayOf = created.Spec, created.ReplayOf
 	prefix := append(append([]byte{}, id...), 0)
+	t.Replays = replaysOf(tb, prefix)
 	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {
 		var a Attempt
 		if err := decodeValue(v, &a); err != nil {
@@ -162,6 +163,22 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 		}
 	}
 	return t, nil
+}
+
+// replaysOf returns the ids of the tasks that replay the task whose
+// bucketReplays prefix (id, 0) is given; nil when there is none, or in a
+// view written before replays, which has no such bucket.
+func replaysOf(tb *bolt.Bucket, prefix []byte) []string {
+	b := tb.Bucket(bucketReplays)
+	if b == nil {
+		return nil
+	}
+	var ids []string
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	return ids
 }
 
 func scanPrefix(b *bolt.Bucket, prefix []byte, fn func(v []byte) error) error {
