@@ -9,9 +9,10 @@ import "context"
 // (replayOf), and the view links the two both ways: the replay's ReplayOf,
 // the original's Replays. It returns ErrNotFound for a task the tenant
 // does not have, and the replay as it stands: pending. The spec was
-// validated when the original was created; the caller checks what may
-// have changed since (the network guard).
-func (t *Tasks) Replay(ctx context.Context, tenantID, taskID string) (*Task, error) {
+// validated when the original was created; check, when not nil, vets it
+// again for what may have changed since (the network guard), and its
+// error is returned as it is, with nothing published.
+func (t *Tasks) Replay(ctx context.Context, tenantID, taskID string, check func(Spec) error) (*Task, error) {
 	orig, err := t.Get(ctx, tenantID, taskID)
 	if err != nil {
 		return nil, err
@@ -20,6 +21,11 @@ func (t *Tasks) Replay(ctx context.Context, tenantID, taskID string) (*Task, err
 	spec.IdempotencyKey = ""
 	if spec.NotBefore != nil && !spec.NotBefore.After(t.now()) {
 		spec.NotBefore = nil
+	}
+	if check != nil {
+		if err := check(spec); err != nil {
+			return nil, err
+		}
 	}
 	return t.publishCreated(ctx, tenantID, NewTaskID(), createdEvent{Spec: spec, ReplayOf: orig.ID})
 }

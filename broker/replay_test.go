@@ -27,11 +27,11 @@ func TestReplayLinksBothWaysAndPrunesClean(t *testing.T) {
 	b.publish(t, "ten_a", "tsk_orig", KindCreated, createdEvent{Spec: spec, CreatedAt: now.Add(-2 * time.Hour)})
 	waitFor(t, p, b.publish(t, "ten_a", "tsk_orig", KindFailed, finishedEvent{Error: "no", Attempts: 3, FinishedAt: now.Add(-time.Hour)}))
 
-	first, err := tasks.Replay(ctx, "ten_a", "tsk_orig")
+	first, err := tasks.Replay(ctx, "ten_a", "tsk_orig", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := tasks.Replay(ctx, "ten_a", "tsk_orig")
+	second, err := tasks.Replay(ctx, "ten_a", "tsk_orig", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,10 @@ func TestReplayLinksBothWaysAndPrunesClean(t *testing.T) {
 	if wantIDs := []string{first.ID, second.ID}; !slices.Equal(orig.Replays, wantIDs) {
 		t.Fatalf("original's replays: got %v, want %v", orig.Replays, wantIDs)
 	}
-	if _, err := tasks.Replay(ctx, "ten_a", "tsk_none"); !errors.Is(err, ErrNotFound) {
+	if _, err := tasks.Replay(ctx, "ten_a", "tsk_none", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("replay of an unknown task: got %v, want ErrNotFound", err)
 	}
-	if _, err := tasks.Replay(ctx, "ten_b", "tsk_orig"); !errors.Is(err, ErrNotFound) {
+	if _, err := tasks.Replay(ctx, "ten_b", "tsk_orig", nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("replay of another tenant's task: got %v, want ErrNotFound", err)
 	}
 	compareRebuilt(t, b, dumpView(t, b.db), 0)
