@@ -37,7 +37,7 @@ func templateFuncs() template.FuncMap {
 			}
 			return d.String()
 		},
-		"scopes":     scopesText,
+		"scopes": scopesText,
 		"statusList": func() []broker.Status {
 			return []broker.Status{broker.StatusPending, broker.StatusRunning, broker.StatusRetrying, broker.StatusSucceeded, broker.StatusFailed, broker.StatusCanceled}
 		},
