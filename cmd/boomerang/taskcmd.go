@@ -15,9 +15,9 @@ import (
 // apiCommands are the commands on top of the client package.
 var apiCommands = map[string]apiCommand{
 	"task create":    {args: "TARGET_URL", min: 1, max: 1, summary: "create a task that calls TARGET_URL", define: defineCreate},
-	"task get":       {args: "ID", min: 1, max: 1, summary: "show a task, its attempts and its webhook", define: defineGet},
+	"task get":       {args: "ID", min: 1, max: 1, summary: "show a task, its attempts and its webhook", define: showing((*client.Client).GetTask)},
 	"task wait":      {args: "ID", min: 1, max: 1, summary: "wait until a task finishes (exit 3 if it failed)", define: defineWait},
-	"task cancel":    {args: "ID", min: 1, max: 1, summary: "cancel a task that has not finished", define: defineCancel},
+	"task cancel":    {args: "ID", min: 1, max: 1, summary: "cancel a task that has not finished", define: showing((*client.Client).CancelTask)},
 	"task list":      {args: "", summary: "list tasks, newest first, filtered as the dashboard does", define: defineList},
 	"task tail":      {args: "[ID]", max: 1, summary: "follow a task's events, or all your tasks' live", define: defineTail},
 	"task redeliver": {args: "[ID]", max: 1, summary: "send a task's webhook again, or with --all every matching one", define: defineRedeliver},
@@ -126,13 +126,17 @@ func (f *createFlags) options() ([]client.CreateOption, error) {
 	return opts, nil
 }
 
-func defineGet(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, call *apiCall) error {
-		task, err := call.client.GetTask(ctx, call.args[0])
-		if err != nil {
-			return err
+// showing defines a command that calls do on the task its argument names
+// and shows the task do returns.
+func showing(do func(c *client.Client, ctx context.Context, id string) (*client.Task, error)) func(*flag.FlagSet) runFunc {
+	return func(*flag.FlagSet) runFunc {
+		return func(ctx context.Context, call *apiCall) error {
+			task, err := do(call.client, ctx, call.args[0])
+			if err != nil {
+				return err
+			}
+			return showTask(call, task)
 		}
-		return showTask(call, task)
 	}
 }
 
@@ -173,16 +177,6 @@ func waitAndShow(ctx context.Context, call *apiCall, id string, opts []client.Wa
 		return &exitError{code: exitTaskFailed}
 	}
 	return nil
-}
-
-func defineCancel(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, call *apiCall) error {
-		task, err := call.client.CancelTask(ctx, call.args[0])
-		if err != nil {
-			return err
-		}
-		return showTask(call, task)
-	}
 }
 
 func defineReplay(fs *flag.FlagSet) runFunc {
