@@ -294,7 +294,7 @@ func (a *applyBatch) create(tb *tenantBuckets, g *tenantAgg, ev event) (*taskEnt
 	// that it does not depend on how events were batched; it goes when
 	// either task is pruned.
 	if c.ReplayOf != "" && ValidToken(c.ReplayOf) {
-		if err := tb.replays.Put(replayKey([]byte(c.ReplayOf), ev.taskID), nil); err != nil {
+		if err := tb.replays.Put(replayKey([]byte(c.ReplayOf), c.CreatedAt, ev.taskID), nil); err != nil {
 			return nil, err
 		}
 	}

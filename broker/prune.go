@@ -126,7 +126,7 @@ func dropSpecLinks(tb *tenantBuckets, id []byte) error {
 		return nil
 	}
 	if spec.ReplayOf != "" {
-		if err := tb.replays.Delete(replayKey([]byte(spec.ReplayOf), id)); err != nil {
+		if err := tb.replays.Delete(replayKey([]byte(spec.ReplayOf), spec.CreatedAt, id)); err != nil {
 			return err
 		}
 	}

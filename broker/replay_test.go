@@ -19,7 +19,8 @@ func TestReplayLinksBothWaysAndPrunesClean(t *testing.T) {
 	b := newBundle(t)
 	p, _ := b.runProjector(t)
 	now := time.Now().UTC()
-	tasks := NewTasks(b.pub, b.view, p, quiet, func() time.Time { return now })
+	clock := now
+	tasks := NewTasks(b.pub, b.view, p, quiet, func() time.Time { clock = clock.Add(time.Nanosecond); return clock })
 	ctx := context.Background()
 	past := now.Add(-time.Hour)
 	spec := Spec{TargetURL: "https://target.example/x", Method: "PUT", Headers: map[string]string{"X-A": "1"},

@@ -176,7 +176,9 @@ func replaysOf(tb *bolt.Bucket, prefix []byte) []string {
 	var ids []string
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		ids = append(ids, string(k[len(prefix):]))
+		if len(k) > len(prefix)+8 {
+			ids = append(ids, string(k[len(prefix)+8:])) // past the created time
+		}
 	}
 	return ids
 }

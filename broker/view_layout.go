@@ -27,7 +27,7 @@ var (
 	bucketByFinish = []byte("byfinish") // uint64 finished nanos, task id -> nil
 	// bucketReplays links a task to the tasks that replay it (their
 	// created events name it in replayOf), oldest first.
-	bucketReplays = []byte("replays") // original id, 0, replay id -> nil
+	bucketReplays = []byte("replays") // original id, 0, uint64 created nanos, replay id -> nil
 )
 
 // Buckets of the event history, under each tenant's bucket.
@@ -130,11 +130,13 @@ func childKey(taskID []byte, n int) []byte {
 	return binary.BigEndian.AppendUint32(k, uint32(n))
 }
 
-// replayKey is a bucketReplays key: original id, 0, replay id.
-func replayKey(original, replay []byte) []byte {
-	k := make([]byte, 0, len(original)+1+len(replay))
+// replayKey is a bucketReplays key: original id, 0, the replay's created
+// nanoseconds, replay id.
+func replayKey(original []byte, created time.Time, replay []byte) []byte {
+	k := make([]byte, 0, len(original)+9+len(replay))
 	k = append(k, original...)
 	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(created.UnixNano()))
 	return append(k, replay...)
 }
 
