@@ -141,12 +141,19 @@ func (t *Tasks) createWithID(ctx context.Context, tenantID string, spec Spec, re
 }
 
 func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requestHash string, opts ...eventOpt) (*Task, error) {
-	created := t.now().UTC()
-	ev := createdEvent{Spec: spec, CreatedAt: created, RequestHash: requestHash}
+	return t.publishCreated(ctx, tenantID, id, createdEvent{Spec: spec, RequestHash: requestHash}, opts...)
+}
+
+// publishCreated publishes ev, stamped with the time now, as the created
+// event of task id, and returns the task as it stands: pending.
+func (t *Tasks) publishCreated(ctx context.Context, tenantID, id string, ev createdEvent, opts ...eventOpt) (*Task, error) {
+	ev.CreatedAt = t.now().UTC()
 	if _, err := t.pub.PublishEvent(ctx, tenantID, id, KindCreated, ev, opts...); err != nil {
 		return nil, err
 	}
-	return newTask(tenantID, id, spec, created), nil
+	task := newTask(tenantID, id, ev.Spec, ev.CreatedAt)
+	task.ReplayOf = ev.ReplayOf
+	return task, nil
 }
 
 // firstCreated reads the created event that made the stream refuse ours,
@@ -248,19 +255,30 @@ func (t *Tasks) Redeliver(ctx context.Context, tenantID, taskID string) (*Task, 
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case !task.Status.Finished():
-		return task, ErrNotFinished
-	case task.WebhookURL == "" || task.Status == StatusCanceled:
-		return task, ErrNoWebhook
-	case t.retentionPassed(tenantID, task):
-		return nil, ErrRetentionPassed
+	if err := t.redeliverable(tenantID, task); errors.Is(err, ErrRetentionPassed) {
+		return nil, err
+	} else if err != nil {
+		return task, err
 	}
 	seq, err := t.pub.PublishEvent(ctx, tenantID, taskID, KindRedeliver, redeliverEvent{At: t.now().UTC()})
 	if err != nil {
 		return nil, err
 	}
 	return t.waitAndGet(ctx, seq, tenantID, taskID)
+}
+
+// redeliverable returns why the task's webhook cannot be sent again:
+// ErrNotFinished, ErrNoWebhook or ErrRetentionPassed; nil when it can.
+func (t *Tasks) redeliverable(tenantID string, task *Task) error {
+	switch {
+	case !task.Status.Finished():
+		return ErrNotFinished
+	case task.WebhookURL == "" || task.Status == StatusCanceled:
+		return ErrNoWebhook
+	case t.retentionPassed(tenantID, task):
+		return ErrRetentionPassed
+	}
+	return nil
 }
 
 // retentionPassed reports whether the tenant's retention has passed since

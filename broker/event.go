@@ -20,6 +20,9 @@ type createdEvent struct {
 	// RequestHash identifies the request that created a task with an
 	// idempotency key, so a repeat can be told from a different request.
 	RequestHash string `json:"requestHash,omitempty"`
+	// ReplayOf is the task this one replays (Tasks.Replay); empty for a
+	// task created from a request, and in events written before replays.
+	ReplayOf string `json:"replayOf,omitempty"`
 }
 
 type startedEvent struct {

@@ -105,10 +105,12 @@ func (w wireSpec) spec() Spec {
 func (e createdEvent) MarshalJSON() ([]byte, error) {
 	type plain createdEvent // without these methods
 	w := toWire(e.Spec)
+	p := plain(e)
+	p.Spec = w.Spec
 	return marshal(struct {
 		plain
 		PayloadRaw *string `json:"payloadRaw,omitempty"`
-	}{plain{Spec: w.Spec, CreatedAt: e.CreatedAt, RequestHash: e.RequestHash}, w.PayloadRaw})
+	}{p, w.PayloadRaw})
 }
 
 // UnmarshalJSON reads an event in either format.

@@ -95,7 +95,7 @@ type event struct {
 type tenantBuckets struct {
 	state, spec, attempts, deliveries, byTime, events, taskEvents *bolt.Bucket
 	byStatus, byHost, byWebhook, byIdem, counters, stats          *bolt.Bucket
-	byFinish                                                      *bolt.Bucket
+	byFinish, replays                                             *bolt.Bucket
 }
 
 type applyBatch struct {
@@ -141,7 +141,7 @@ func (a *applyBatch) buckets(tenantID string) (*tenantBuckets, error) {
 		{bucketEvents, &tb.events}, {bucketTaskEvents, &tb.taskEvents},
 		{bucketByStatus, &tb.byStatus}, {bucketByHost, &tb.byHost}, {bucketByWebhook, &tb.byWebhook},
 		{bucketByIdem, &tb.byIdem}, {bucketCounters, &tb.counters}, {bucketStats, &tb.stats},
-		{bucketByFinish, &tb.byFinish}} {
+		{bucketByFinish, &tb.byFinish}, {bucketReplays, &tb.replays}} {
 		if *sub.dst, err = b.CreateBucketIfNotExists(sub.name); err != nil {
 			return nil, err
 		}
@@ -298,6 +298,14 @@ func (a *applyBatch) create(tb *tenantBuckets, g *tenantAgg, ev event) (*taskEnt
 	}
 	if err := tb.byTime.Put(timeKey(c.CreatedAt, string(ev.taskID)), nil); err != nil {
 		return nil, err
+	}
+	// The link is written whether or not the view holds the original, so
+	// that it does not depend on how events were batched; it goes when
+	// either task is pruned.
+	if c.ReplayOf != "" && ValidToken(c.ReplayOf) {
+		if err := tb.replays.Put(replayKey([]byte(c.ReplayOf), c.CreatedAt, ev.taskID), nil); err != nil {
+			return nil, err
+		}
 	}
 	a.tasks[taskKey{ev.tenantID, string(ev.taskID)}] = t
 	a.order = append(a.order, t)

@@ -106,7 +106,7 @@ func dropTask(tb *tenantBuckets, g *tenantAgg, finishedKey []byte) error {
 			key []byte
 		}{tb.byWebhook, indexKey(string(ix.webhook), rec.CreatedAt, id)})
 	}
-	if err := dropIdempotencyKey(tb, id); err != nil {
+	if err := dropSpecLinks(tb, id); err != nil {
 		return err
 	}
 	for _, d := range deletes {
@@ -117,24 +117,31 @@ func dropTask(tb *tenantBuckets, g *tenantAgg, finishedKey []byte) error {
 	return dropChildren(tb, id)
 }
 
-// dropIdempotencyKey forgets the idempotency key that made the task, unless
-// a later task of the same key has it now.
-func dropIdempotencyKey(tb *tenantBuckets, id []byte) error {
+// dropSpecLinks forgets what the task's created event linked it to: the
+// idempotency key that made it, unless a later task of the same key has it
+// now, and its place among the replays of the task it replays.
+func dropSpecLinks(tb *tenantBuckets, id []byte) error {
 	spec, err := decodeCreatedIndex(tb.spec.Get(id))
-	if err != nil || spec.IdempotencyKey == "" {
+	if err != nil {
 		return nil
 	}
+	if spec.ReplayOf != "" {
+		if err := tb.replays.Delete(replayKey([]byte(spec.ReplayOf), spec.CreatedAt, id)); err != nil {
+			return err
+		}
+	}
 	key := []byte(spec.IdempotencyKey)
-	if !bytes.Equal(tb.byIdem.Get(key), id) {
+	if spec.IdempotencyKey == "" || !bytes.Equal(tb.byIdem.Get(key), id) {
 		return nil
 	}
 	return tb.byIdem.Delete(key)
 }
 
-// dropChildren removes the task's attempts, deliveries and event history.
+// dropChildren removes the task's attempts, deliveries, links to its
+// replays and event history.
 func dropChildren(tb *tenantBuckets, id []byte) error {
 	prefix := append(append([]byte(nil), id...), 0)
-	for _, b := range []*bolt.Bucket{tb.attempts, tb.deliveries} {
+	for _, b := range []*bolt.Bucket{tb.attempts, tb.deliveries, tb.replays} {
 		if err := deletePrefix(b, prefix, nil); err != nil {
 			return err
 		}

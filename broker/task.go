@@ -178,6 +178,11 @@ type Task struct {
 	Attempts      []Attempt  `json:"attempts"`
 	Result        *Result    `json:"result,omitempty"`
 	Webhook       *Webhook   `json:"webhook,omitempty"`
+	// ReplayOf is the task this one replays, when it is a replay.
+	ReplayOf string `json:"replayOf,omitempty"`
+	// Replays are the tasks that replay this one and are still in the
+	// view, oldest first.
+	Replays []string `json:"replays,omitempty"`
 	// Version is the stream sequence of the last event applied to the
 	// task: it changes whenever the task does.
 	Version uint64 `json:"-"`

@@ -125,8 +125,9 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 	if err := decodeEvent(tb.Bucket(bucketSpec).Get(id), &created); err != nil {
 		return nil, fmt.Errorf("broker: task spec: %w", err)
 	}
-	t.Spec = created.Spec
+	t.Spec, t.ReplayOf = created.Spec, created.ReplayOf
 	prefix := append(append([]byte{}, id...), 0)
+	t.Replays = replaysOf(tb, prefix)
 	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {
 		var a Attempt
 		if err := decodeValue(v, &a); err != nil {
@@ -164,6 +165,24 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 	return t, nil
 }
 
+// replaysOf returns the ids of the tasks that replay the task whose
+// bucketReplays prefix (id, 0) is given; nil when there is none, or in a
+// view written before replays, which has no such bucket.
+func replaysOf(tb *bolt.Bucket, prefix []byte) []string {
+	b := tb.Bucket(bucketReplays)
+	if b == nil {
+		return nil
+	}
+	var ids []string
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) > len(prefix)+8 {
+			ids = append(ids, string(k[len(prefix)+8:])) // past the created time
+		}
+	}
+	return ids
+}
+
 func scanPrefix(b *bolt.Bucket, prefix []byte, fn func(v []byte) error) error {
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -183,8 +202,20 @@ type ListQuery struct {
 	// strictly between them.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
-	Cursor        string // from the previous page's NextCursor
-	Limit         int    // 1..200; zero means 50
+	// IdempotencyKey, when set, selects the task that key created, if it
+	// matches the other criteria: a page of one task at most.
+	IdempotencyKey string
+	Cursor         string // from the previous page's NextCursor
+	Limit          int    // 1..200; zero means 50
+}
+
+// matches reports whether a task's record meets q's criteria (all but the
+// idempotency key and the cursor).
+func (q ListQuery) matches(rec *taskRecord) bool {
+	return (q.Status == "" || rec.Status == q.Status) && (q.Host == "" || rec.Host == q.Host) &&
+		(q.Webhook == "" || (rec.Webhook != nil && rec.Webhook.Status == q.Webhook)) &&
+		(q.CreatedAfter.IsZero() || rec.CreatedAt.After(q.CreatedAfter)) &&
+		(q.CreatedBefore.IsZero() || rec.CreatedAt.Before(q.CreatedBefore))
 }
 
 // Page is one page of a listing.
@@ -198,6 +229,9 @@ type Page struct {
 // creation time) and checks the other criteria on each task. Tasks created
 // while a client pages do not shift the pages it has yet to read.
 func (v *View) List(tenantID string, q ListQuery) (Page, error) {
+	if q.IdempotencyKey != "" {
+		return v.listByIdempotencyKey(tenantID, q)
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
@@ -243,8 +277,7 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 			if err != nil {
 				return false, err
 			}
-			if (q.Status != "" && rec.Status != q.Status) || (q.Host != "" && rec.Host != q.Host) ||
-				(q.Webhook != "" && (rec.Webhook == nil || rec.Webhook.Status != q.Webhook)) {
+			if !q.matches(rec) {
 				return true, nil
 			}
 			if len(page.Items) == limit {
@@ -259,6 +292,33 @@ func (v *View) List(tenantID string, q ListQuery) (Page, error) {
 			last = key
 			return true, nil
 		})
+	})
+	return page, err
+}
+
+// listByIdempotencyKey is List for a query naming an idempotency key: the
+// task it created, when that matches the other criteria.
+func (v *View) listByIdempotencyKey(tenantID string, q ListQuery) (Page, error) {
+	page := Page{Items: []*Task{}}
+	err := v.db.View(func(tx *bolt.Tx) error {
+		tb := tenantBucket(tx, tenantID)
+		if tb == nil {
+			return nil
+		}
+		id := tb.Bucket(bucketByIdem).Get([]byte(q.IdempotencyKey))
+		data := tb.Bucket(bucketState).Get(id)
+		if id == nil || data == nil {
+			return nil
+		}
+		rec, err := decodeRecord(data)
+		if err != nil || !q.matches(rec) {
+			return err
+		}
+		task, err := taskOf(tb, tenantID, bytes.Clone(id), rec)
+		if err == nil {
+			page.Items = append(page.Items, task)
+		}
+		return err
 	})
 	return page, err
 }

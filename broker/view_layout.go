@@ -25,6 +25,9 @@ var (
 	// bucketByFinish lists finished tasks by when they finished, for the
 	// tenant's retention to drop the oldest (prune.go).
 	bucketByFinish = []byte("byfinish") // uint64 finished nanos, task id -> nil
+	// bucketReplays links a task to the tasks that replay it (their
+	// created events name it in replayOf), oldest first.
+	bucketReplays = []byte("replays") // original id, 0, uint64 created nanos, replay id -> nil
 )
 
 // Buckets of the event history, under each tenant's bucket.
@@ -125,6 +128,16 @@ func childKey(taskID []byte, n int) []byte {
 	k = append(k, taskID...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint32(k, uint32(n))
+}
+
+// replayKey is a bucketReplays key: original id, 0, the replay's created
+// nanoseconds, replay id.
+func replayKey(original []byte, created time.Time, replay []byte) []byte {
+	k := make([]byte, 0, len(original)+9+len(replay))
+	k = append(k, original...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(created.UnixNano()))
+	return append(k, replay...)
 }
 
 // eventKey is a bucketTaskEvents key: task id, 0, uint64 stream sequence.

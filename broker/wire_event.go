@@ -78,9 +78,10 @@ func (s *Spec) readField(r *rbuf) bool {
 	return true
 }
 
-// createdEvent: the spec's fields, 20 createdAt, 21 requestHash.
+// createdEvent: the spec's fields, 20 createdAt, 21 requestHash,
+// 22 replayOf.
 func (e createdEvent) appendBin(b wbuf) wbuf {
-	return e.Spec.appendBin(b).time(20, e.CreatedAt).str(21, e.RequestHash)
+	return e.Spec.appendBin(b).time(20, e.CreatedAt).str(21, e.RequestHash).str(22, e.ReplayOf)
 }
 
 func (e *createdEvent) readBin(r *rbuf) {
@@ -91,6 +92,8 @@ func (e *createdEvent) readBin(r *rbuf) {
 			e.CreatedAt = r.time()
 		case r.num == 21:
 			e.RequestHash = r.str()
+		case r.num == 22:
+			e.ReplayOf = r.str()
 		default:
 			r.skip()
 		}
@@ -293,6 +296,7 @@ type createdIndex struct {
 	NotBefore      *time.Time `json:"notBefore"`
 	IdempotencyKey string     `json:"idempotencyKey"`
 	CreatedAt      time.Time  `json:"createdAt"`
+	ReplayOf       string     `json:"replayOf"`
 }
 
 // decodeCreatedIndex reads a created event's indexed fields, binary or
@@ -314,6 +318,8 @@ func decodeCreatedIndex(data []byte) (createdIndex, error) {
 			c.IdempotencyKey = r.str()
 		case 20:
 			c.CreatedAt = r.time()
+		case 22:
+			c.ReplayOf = r.str()
 		default:
 			r.skip()
 		}

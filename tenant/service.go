@@ -49,11 +49,14 @@ type event struct {
 }
 
 // keyEvent is a new key as the stream records it: the hash, never the key.
+// Scopes is absent for a key with every scope (and in events written
+// before scopes existed).
 type keyEvent struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Prefix string `json:"prefix"`
-	Hash   []byte `json:"hash"`
+	ID     string  `json:"id"`
+	Name   string  `json:"name"`
+	Prefix string  `json:"prefix"`
+	Hash   []byte  `json:"hash"`
+	Scopes []Scope `json:"scopes,omitempty"`
 }
 
 // StreamConfig returns the configuration of the tenant stream.
@@ -121,16 +124,19 @@ func newKeyEvent(key, keyID, name string) *keyEvent {
 }
 
 // CreateKey adds an API key to a tenant and returns it, shown only now.
-func (s *Service) CreateKey(ctx context.Context, tenantID, name string) (string, Key, error) {
+// The key carries scopes (the caller checked them with Scope.Valid), or
+// every scope when none is given.
+func (s *Service) CreateKey(ctx context.Context, tenantID, name string, scopes ...Scope) (string, Key, error) {
 	if _, err := s.store.Get(tenantID); err != nil {
 		return "", Key{}, err
 	}
 	key, keyID := newAPIKey()
 	ev := event{At: s.now().UTC(), Key: newKeyEvent(key, keyID, name)}
+	ev.Key.Scopes = normalScopes(scopes)
 	if err := s.publish(ctx, tenantID, kindKeyCreated, ev); err != nil {
 		return "", Key{}, err
 	}
-	return key, Key{ID: keyID, Name: name, Prefix: ev.Key.Prefix, CreatedAt: ev.At}, nil
+	return key, Key{ID: keyID, Name: name, Prefix: ev.Key.Prefix, CreatedAt: ev.At, Scopes: effectiveScopes(ev.Key.Scopes)}, nil
 }
 
 // RevokeKey revokes one of the tenant's keys; it stops working on every node

@@ -110,7 +110,7 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (Principal, err
 	if subtle.ConstantTimeCompare(hashKey(apiKey), rec.Hash) != 1 || rec.RevokedAt != nil {
 		return Principal{}, ErrUnauthorized
 	}
-	return Principal{TenantID: rec.TenantID, KeyID: rec.ID}, nil
+	return Principal{TenantID: rec.TenantID, KeyID: rec.ID, Scopes: effectiveScopes(rec.Scopes)}, nil
 }
 
 // fill caches a record read at generation gen, unless a drop came since:
@@ -209,6 +209,7 @@ func (s *Store) Get(tenantID string) (*Tenant, error) {
 			if err := json.Unmarshal(keys.Get([]byte(id)), &k); err != nil {
 				return err
 			}
+			k.Scopes = effectiveScopes(k.Scopes)
 			t.Keys = append(t.Keys, k.Key)
 		}
 		return nil
@@ -377,7 +378,8 @@ func applyDecoded(tenants, keys *bolt.Bucket, tenantID, kind string, ev event) e
 		if ev.Key == nil || (existing == nil && kind != kindCreated) {
 			return nil
 		}
-		k := keyRecord{TenantID: tenantID, Hash: ev.Key.Hash, Key: Key{ID: ev.Key.ID, Name: ev.Key.Name, Prefix: ev.Key.Prefix, CreatedAt: ev.At}}
+		k := keyRecord{TenantID: tenantID, Hash: ev.Key.Hash, Key: Key{ID: ev.Key.ID, Name: ev.Key.Name, Prefix: ev.Key.Prefix,
+			CreatedAt: ev.At, Scopes: ev.Key.Scopes}} // as recorded: a scope this version does not know grants nothing
 		if err := putJSON(keys, []byte(k.ID), &k); err != nil {
 			return err
 		}

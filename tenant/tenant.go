@@ -55,6 +55,9 @@ type Key struct {
 	// LastUsedAt is when the key last authenticated a request, recorded at
 	// most once an hour per node.
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	// Scopes is what the key may do. The view records none for a key
+	// with every scope; the store's reads fill them in.
+	Scopes []Scope `json:"scopes,omitempty"`
 }
 
 // Credentials are the secrets of a new tenant, shown once.
@@ -70,6 +73,9 @@ type Principal struct {
 	TenantID string
 	KeyID    string // the API key used; empty for a status token
 	TaskID   string // the only task a status token may read; empty for a key
+	// Scopes is what the API key used may do; none for a status token or
+	// a dashboard session.
+	Scopes []Scope
 	// ExpiresAt is when the credential stops being valid: a status token's
 	// or a session's expiry; zero for an API key, which lasts until revoked.
 	ExpiresAt time.Time

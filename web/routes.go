@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/tenant"
 )
 
 // routes registers every route of the server, in one place. Each part
@@ -24,22 +26,32 @@ func (s *Server) routes(devTools http.Handler) {
 	// The API. Reads of one task also accept that task's status token.
 	a := s.api
 	v1 := s.part(a.WriteError)
+	// Each route of an API key names the scope the key needs
+	// (tenant.Scope); a status token passes the read scope on its task.
 	key, reader, admin := a.RequireAPIKey, a.RequireTaskReader, a.RequireAdminToken
-	v1.POST("/v1/tasks", a.CreateTask, key, a.LimitCreates, a.EnforceQuota)
-	v1.GET("/v1/tasks", a.ListTasks, key)
-	v1.GET("/v1/tasks/:id", a.GetTask, reader)
-	v1.DELETE("/v1/tasks/:id", a.CancelTask, key)
-	v1.GET("/v1/tasks/:id/status", a.TaskStatus, reader)
-	v1.GET("/v1/tasks/:id/result", a.TaskResult, reader)
-	v1.GET("/v1/tasks/:id/events", a.TaskEvents, reader)
-	v1.POST("/v1/tasks/:id/redeliver", a.RedeliverTask, key)
-	v1.GET("/v1/events", a.TenantEvents, key)
+	read, write := a.RequireScope(tenant.ScopeTasksRead), a.RequireScope(tenant.ScopeTasksWrite)
+	hooks, keys, secrets := a.RequireScope(tenant.ScopeWebhooksWrite), a.RequireScope(tenant.ScopeKeysAdmin), a.RequireScope(tenant.ScopeSecretsAdmin)
+	v1.POST("/v1/tasks", a.CreateTask, key, write, a.LimitCreates, a.EnforceQuota)
+	v1.GET("/v1/tasks", a.ListTasks, key, read)
+	v1.GET("/v1/tasks/:id", a.GetTask, reader, read)
+	v1.DELETE("/v1/tasks/:id", a.CancelTask, key, write)
+	v1.GET("/v1/tasks/:id/status", a.TaskStatus, reader, read)
+	v1.GET("/v1/tasks/:id/result", a.TaskResult, reader, read)
+	v1.GET("/v1/tasks/:id/events", a.TaskEvents, reader, read)
+	v1.POST("/v1/tasks/:id/redeliver", a.RedeliverTask, key, hooks)
+	v1.POST("/v1/tasks/:id/replay", a.ReplayTask, key, write, a.LimitCreates, a.EnforceQuota)
+	v1.POST("/v1/webhooks/redeliver", a.RedeliverWebhooks, key, hooks)
+	v1.GET("/v1/events", a.TenantEvents, key, read)
+	v1.GET("/v1/keys", a.ListKeys, key, keys)
+	v1.POST("/v1/keys", a.CreateKey, key, keys)
+	v1.DELETE("/v1/keys/:key", a.RevokeKey, key, keys)
+	v1.POST("/v1/signing-secrets/rotate", a.RotateSigningSecret, key, secrets)
 	v1.POST("/admin/v1/tenants", a.CreateTenant, admin)
 	v1.GET("/admin/v1/tenants/:tenant/limits", a.GetTenantLimits, admin)
 	v1.PUT("/admin/v1/tenants/:tenant/limits", a.PutTenantLimits, admin)
 	v1.GET("/admin/v1/tenants/:tenant/retention", a.GetTenantRetention, admin)
 	v1.PUT("/admin/v1/tenants/:tenant/retention", a.PutTenantRetention, admin)
-	v1.GET("/v1/usage", a.TenantUsage, key)
+	v1.GET("/v1/usage", a.TenantUsage, key, read)
 	v1.GET("/admin/v1/tenants", a.ListTenants, admin)
 	v1.GET("/admin/v1/tenants/:tenant", a.GetTenant, admin)
 	v1.DELETE("/admin/v1/tenants/:tenant", a.DeleteTenant, admin)
@@ -72,6 +84,7 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.GET("/tasks/:id/row", d.TaskRow, sess)
 	pages.POST("/tasks/:id/cancel", d.CancelTask, sess, csrf)
 	pages.POST("/tasks/:id/redeliver", d.RedeliverTask, sess, csrf)
+	pages.POST("/tasks/:id/replay", d.ReplayTask, sess, csrf, a.LimitCreates, a.EnforceQuota)
 	pages.GET("/dead-letters", d.DeadLettersPage, sess)
 	pages.POST("/dead-letters/redeliver", d.RedeliverDeadLetters, sess, csrf)
 	pages.GET("/settings", d.SettingsPage, sess)

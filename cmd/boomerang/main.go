@@ -1,6 +1,7 @@
 // Command boomerang is the Boomerang task broker: `serve` runs a node,
 // `tenant create` creates a tenant through the admin API, `verify` checks a
-// received webhook's signature.
+// received webhook's signature, `task` and `key` work with a tenant's
+// tasks and API keys through the client package.
 package main
 
 import (
@@ -21,6 +22,9 @@ Usage:
   boomerang tenant create NAME [flags] create a tenant through the admin API
   boomerang verify --secret whsec_...  verify a received webhook
   boomerang bench [flags]              measure a server (see boomerang bench -h)
+  boomerang task create|get|wait|cancel|list|tail|redeliver|replay ...
+                                       work with tasks (see boomerang task)
+  boomerang key create|list|revoke ... manage API keys (see boomerang key)
 `
 
 func main() {
@@ -45,6 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(args[1:], stdin, stdout, stderr)
+	case "task", "key":
+		return runAPICommand(ctx, args, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -76,6 +76,16 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	return body, nil
 }
 
+// decodeOptionalJSON is decodeJSON for a body that may be left out: a
+// request without one (Content-Length: 0) leaves v as it is.
+func (d *decoder) decodeOptionalJSON(c echo.Context, v any) error {
+	if c.Request().ContentLength == 0 {
+		return nil
+	}
+	_, err := d.decodeJSON(c, v)
+	return err
+}
+
 // checkObject refuses, before parsing, a body that cannot be a JSON object.
 func checkObject(body []byte) *problem.Problem {
 	trimmed := bytes.TrimSpace(body)
@@ -147,6 +157,10 @@ func (d *decoder) fieldNames(t reflect.Type) map[string]bool {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && name == "" {
+			maps.Copy(known, d.fieldNames(f.Type)) // encoding/json flattens it
+			continue
+		}
 		if !f.IsExported() || name == "-" {
 			continue
 		}

@@ -14,9 +14,6 @@ import (
 	"github.com/boomerang-dev/boomerang/broker"
 )
 
-// maxBulkRedeliver bounds one "redeliver all" request.
-const maxBulkRedeliver = 1000
-
 type deadLettersData struct {
 	Host    string
 	Items   []*broker.Task
@@ -57,7 +54,8 @@ func redeliveredFlash(n string) string {
 
 // RedeliverDeadLetters handles POST /dead-letters/redeliver: the selected
 // ids, or with all=1 every dead letter matching the host filter (at most
-// maxBulkRedeliver at a time).
+// broker.MaxBulkRedeliver at a time, as the API's bulk redelivery, which
+// goes the same way).
 func (d *Dashboard) RedeliverDeadLetters(c echo.Context) error {
 	tenantID := api.Principal(c).TenantID
 	ctx := c.Request().Context()
@@ -65,26 +63,16 @@ func (d *Dashboard) RedeliverDeadLetters(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ids := form["id"]
 	if c.FormValue("all") == "1" {
-		ids = ids[:0]
-		q := broker.ListQuery{Webhook: broker.WebhookDead, Host: strings.TrimSpace(c.FormValue("host")), Limit: 200}
-		for len(ids) < maxBulkRedeliver {
-			page, err := d.tasks.List(ctx, tenantID, q)
-			if err != nil {
-				return err
-			}
-			for _, t := range page.Items {
-				ids = append(ids, t.ID)
-			}
-			if page.NextCursor == "" {
-				break
-			}
-			q.Cursor = page.NextCursor
+		q := broker.ListQuery{Webhook: broker.WebhookDead, Host: strings.TrimSpace(c.FormValue("host"))}
+		res, err := d.tasks.RedeliverMatching(ctx, tenantID, q, false)
+		if err != nil {
+			return err
 		}
+		return redelivered(c, res.Redelivered)
 	}
 	sent := 0
-	for _, id := range ids {
+	for _, id := range form["id"] {
 		if !broker.ValidToken(id) {
 			continue
 		}
@@ -92,5 +80,11 @@ func (d *Dashboard) RedeliverDeadLetters(c echo.Context) error {
 			sent++
 		}
 	}
-	return c.Redirect(http.StatusSeeOther, "/dead-letters?redelivered="+strconv.Itoa(sent))
+	return redelivered(c, sent)
+}
+
+// redelivered sends the browser back to the dead letters, saying how many
+// went.
+func redelivered(c echo.Context, n int) error {
+	return c.Redirect(http.StatusSeeOther, "/dead-letters?redelivered="+strconv.Itoa(n))
 }

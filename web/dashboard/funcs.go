@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/tenant"
 )
 
 // templateFuncs are the helpers the page templates use.
@@ -36,10 +37,23 @@ func templateFuncs() template.FuncMap {
 			}
 			return d.String()
 		},
+		"scopes": scopesText,
 		"statusList": func() []broker.Status {
 			return []broker.Status{broker.StatusPending, broker.StatusRunning, broker.StatusRetrying, broker.StatusSucceeded, broker.StatusFailed, broker.StatusCanceled}
 		},
 	}
+}
+
+// scopesText says what a key may do: "all", or its scopes.
+func scopesText(scopes []tenant.Scope) string {
+	if (tenant.Principal{Scopes: scopes}).HasAllScopes() {
+		return "all"
+	}
+	names := make([]string, len(scopes))
+	for i, s := range scopes {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
 }
 
 // ago says how long before now t was: "3m ago", or "just now".

@@ -57,6 +57,12 @@ func (d *Dashboard) SignIn(c echo.Context) error {
 		return d.render(c, http.StatusUnauthorized, "signin", view{Title: "Sign in", Data: signInData{Next: next},
 			Error: "That API key is not valid, or it has been revoked."})
 	}
+	if !p.HasAllScopes() {
+		// The dashboard does everything: a key limited to some scopes
+		// (for a program) must not reach the rest through it.
+		return d.render(c, http.StatusForbidden, "signin", view{Title: "Sign in", Data: signInData{Next: next},
+			Error: "That API key has only some scopes; sign in with a key that has every scope."})
+	}
 	if err := d.startSession(c, p); err != nil {
 		return err
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/boomerang-dev/boomerang/web/api"
-
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/web/api"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 type taskData struct {
@@ -33,6 +33,8 @@ func flashFor(created, done string) string {
 		return "Task canceled."
 	case done == "redeliver":
 		return "Webhook redelivery on its way."
+	case done == "replay":
+		return "Task replayed: this is the new task, with the same request."
 	}
 	return ""
 }
@@ -93,4 +95,28 @@ func (d *Dashboard) baseURL(c echo.Context) string {
 		return strings.TrimSuffix(d.publicURL.String(), "/")
 	}
 	return c.Scheme() + "://" + c.Request().Host
+}
+
+// ReplayTask handles POST /tasks/:id/replay: a new task with the same
+// request, linked to this one both ways; the browser goes to the new
+// task's page. A URL the network guard now refuses is shown on this page.
+func (d *Dashboard) ReplayTask(c echo.Context) error {
+	task, err := api.ReplayParam(c, d.tasks, d.validator)
+	var p *problem.Problem
+	if errors.As(err, &p) && p.Status == http.StatusBadRequest {
+		return d.renderTask(c, p.Status, "", "This task cannot be replayed: "+fieldErrorsText(p)+".")
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/tasks/"+task.ID+"?done=replay")
+}
+
+// fieldErrorsText joins a problem's field errors as "field message".
+func fieldErrorsText(p *problem.Problem) string {
+	parts := make([]string, len(p.Errors))
+	for i, e := range p.Errors {
+		parts[i] = e.Field + " " + e.Message
+	}
+	return strings.Join(parts, "; ")
 }

@@ -28,6 +28,9 @@ type Problem struct {
 	Status int          `json:"status"`
 	Detail string       `json:"detail,omitempty"`
 	Errors []FieldError `json:"errors,omitempty"`
+	// Scope is the scope an API key lacks, in an insufficient-scope
+	// problem about one (an extension member).
+	Scope string `json:"scope,omitempty"`
 	// headers are set on the response (Retry-After, WWW-Authenticate).
 	headers map[string]string
 }
