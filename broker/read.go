@@ -16,6 +16,19 @@ func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error)
 	return t.getCaughtUp(ctx, tenantID, taskID)
 }
 
+// GetSettled returns the tenant's task like Get, but when the view has it
+// unfinished it first catches up with the stream (within readWait): a
+// client asking for the result may have learned from a webhook, sent as
+// soon as the outcome was stored, or from another node, that the task has
+// finished, before this view applied it.
+func (t *Tasks) GetSettled(ctx context.Context, tenantID, taskID string) (*Task, error) {
+	task, err := t.Get(ctx, tenantID, taskID)
+	if err != nil || task.Status.Finished() || t.CatchUp(ctx) != nil {
+		return task, err
+	}
+	return t.view.Get(tenantID, taskID)
+}
+
 // Find returns the tenant's task with this id or idempotency key. A task
 // just created, on this node or another, is found even if the view has not
 // applied it yet.

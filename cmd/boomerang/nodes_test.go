@@ -447,3 +447,34 @@ func TestCreateRateLimitScope(t *testing.T) {
 		t.Errorf("8 creates on a node limiting on its own: %d accepted, want 3", n)
 	}
 }
+
+// TestResultOnAnotherNodeCatchesUp reads a task's result on node B right
+// after it finished on node A (canceled there) while B's view still has it
+// pending, as a client does that learned of the end from a webhook or from
+// A: B catches up with the stream and answers with the result, not 409.
+func TestResultOnAnotherNodeCatchesUp(t *testing.T) {
+	t.Parallel()
+	p := newGatedPair(t)
+	clientA, clientB := p.onA, p.onB
+	task := createTask(t, clientA, map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 600})
+	if r := clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil); r.Status != http.StatusOK {
+		t.Fatalf("the task on node B: got %d", r.Status)
+	}
+	asksStream := testenv.StreamInfoRequests(t, connectNATS(t, p.natsURL), broker.StreamTasks)
+	var r testenv.Response
+	asked := p.gate.Behind(asksStream, func() {
+		if r := clientA.Do(t, http.MethodDelete, "/v1/tasks/"+task.ID, nil); r.Status != http.StatusOK && r.Status != http.StatusAccepted {
+			t.Fatalf("cancel on node A: got %d %s", r.Status, r.Body)
+		}
+	}, func() {
+		r = clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID+"/result", nil)
+	})
+	var res struct{ Status broker.Status }
+	r.JSON(t, &res)
+	if r.Status != http.StatusOK || res.Status != broker.StatusCanceled {
+		t.Fatalf("result on node B at once: got %d %s, want 200 canceled", r.Status, r.Body)
+	}
+	if !asked {
+		t.Fatal("node B answered the result without catching up with the stream")
+	}
+}

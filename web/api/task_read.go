@@ -267,7 +267,14 @@ func (a *API) TaskResult(c echo.Context) error {
 	if err := checkQuery(c, "token"); err != nil {
 		return err
 	}
-	task, err := LoadTask(c, a.tasks)
+	id, err := TaskParam(c)
+	if err != nil {
+		return err
+	}
+	task, err := a.tasks.GetSettled(c.Request().Context(), Principal(c).TenantID, id)
+	if errors.Is(err, broker.ErrNotFound) {
+		return problem.WithDetail(err, noSuchTask)
+	}
 	if err != nil {
 		return err
 	}
