@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 	"github.com/boomerang-dev/boomerang/internal/secretbox"
 )
 
@@ -51,7 +52,7 @@ func ConfigStreamConfig(replicas int) jetstream.StreamConfig {
 // the old forms are erased. It returns an *secretbox.UnknownKeyError when
 // the key was sealed with a key that keys lack.
 func LoadTokenKey(ctx context.Context, js jetstream.JetStream, replicas int, keys *secretbox.Keyring) ([]byte, error) {
-	stream, err := js.CreateOrUpdateStream(ctx, ConfigStreamConfig(replicas))
+	stream, err := jsensure.Stream(ctx, js, ConfigStreamConfig(replicas), nil)
 	if err != nil {
 		return nil, fmt.Errorf("tenant: config stream: %w", err)
 	}

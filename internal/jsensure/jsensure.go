@@ -1,0 +1,276 @@
+// Package jsensure makes sure JetStream streams and durable consumers exist
+// with a given configuration and have a leader, in a way that several
+// nodes can do at the same moment on a fresh cluster.
+//
+// nats.go's CreateOrUpdateStream sends an update first and creates only
+// when the update finds no stream. On a cluster (nats-server v2.15.2) an
+// update is answered by the stream's leader only; an update applied before
+// a new stream has elected its first leader takes the place of the
+// create's assignment and counts as answered, so when the leader is
+// elected it answers neither: the creating node and the updating one both
+// wait until their deadline. Two nodes started together on a fresh cluster
+// hit exactly that. An identical create, by contrast, is answered by the
+// stream's members at once, whether the first create is still in flight
+// or long done. So Stream creates first, and updates only when the stream
+// exists with another configuration, once it has a leader. Consumer does
+// the same for durable consumers: it creates one that does not exist,
+// leaves one alone whose configuration already matches, and updates one
+// only once it has a leader.
+//
+// Every function retries what a cluster that is starting, electing or
+// placing answers (no responders, temporarily unavailable, no peers yet,
+// a request without an answer) until ctx ends, logging while it waits.
+package jsensure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Error codes of nats-server a starting cluster answers with for a while.
+const (
+	codeNoPeers       = 10005 // no suitable peers for placement (yet)
+	codeNotAvailable  = 10008 // JetStream system temporarily unavailable
+	codeNotLeader     = 10009 // the cluster cannot handle the request (yet)
+	codeInsufficient  = 10023 // insufficient resources: not enough servers known
+	codeStreamOffline = 10118
+	codeConsumerOff   = 10119
+)
+
+// errNotYet is what a try reports when what it waits for is not there yet.
+var errNotYet = errors.New("not yet")
+
+// Timing of the retries. A try that is not answered within tryTimeout is
+// sent again (every request here is idempotent), a meta leader probe
+// within metaTryTimeout (a server of a cluster that has no leader yet
+// leaves JetStream requests unanswered for its first ten seconds); waits
+// grow from firstPause to maxPause; a wait is logged once it has lasted
+// firstLog, then every logEvery.
+const (
+	tryTimeout     = 5 * time.Second
+	metaTryTimeout = 2 * time.Second
+	firstPause     = 100 * time.Millisecond
+	maxPause       = 2 * time.Second
+	firstLog       = time.Second
+	logEvery       = 5 * time.Second
+)
+
+// MetaLeader waits until the JetStream cluster behind js has a meta
+// leader (on a single server: until JetStream answers), logging while it
+// waits. It returns ctx's error, with the last answer, when ctx ends first,
+// and at once an error that no wait mends (JetStream disabled for the
+// account).
+func MetaLeader(ctx context.Context, js jetstream.JetStream, logger *slog.Logger) error {
+	return retry(ctx, orDiscard(logger), "waiting for the JetStream meta leader", nil, func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, metaTryTimeout)
+		defer cancel()
+		_, err := js.AccountInfo(ctx)
+		return err == nil, err
+	})
+}
+
+// Stream makes sure the stream cfg.Name exists with cfg and has a leader,
+// and returns it. It creates the stream, or updates it when it exists with
+// another configuration (after its leader is elected).
+func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, logger *slog.Logger) (jetstream.Stream, error) {
+	logger = orDiscard(logger)
+	var stream jetstream.Stream
+	attrs := []any{"stream", cfg.Name}
+	err := retry(ctx, logger, "waiting to create the stream", attrs, func(ctx context.Context) (bool, error) {
+		var err error
+		stream, err = js.CreateStream(ctx, cfg)
+		return err == nil, err
+	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		if err := StreamLeader(ctx, js, cfg.Name, logger); err != nil {
+			return nil, err
+		}
+		logger.Info("updating the stream's configuration", attrs...)
+		err = retry(ctx, logger, "waiting to update the stream", attrs, func(ctx context.Context) (bool, error) {
+			var err error
+			stream, err = js.UpdateStream(ctx, cfg)
+			return err == nil, err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", cfg.Name, err)
+	}
+	if err := StreamLeader(ctx, js, cfg.Name, logger); err != nil {
+		return nil, err
+	}
+	return stream, nil
+}
+
+// StreamLeader waits until the stream has a leader (a stream of a single
+// server always has), logging while it waits.
+func StreamLeader(ctx context.Context, js jetstream.JetStream, name string, logger *slog.Logger) error {
+	err := retry(ctx, orDiscard(logger), "waiting for the stream's leader", []any{"stream", name}, func(ctx context.Context) (bool, error) {
+		s, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// Asked of a server that has not applied the create yet.
+			return false, fmt.Errorf("%w: %w", errNotYet, err)
+		}
+		if err != nil {
+			return false, err
+		}
+		if c := s.CachedInfo().Cluster; c != nil && c.Leader == "" {
+			return false, fmt.Errorf("%w: no leader", errNotYet)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: leader: %w", name, err)
+	}
+	return nil
+}
+
+// Consumer makes sure the durable consumer cfg.Durable of stream exists
+// with cfg: it creates one that does not exist, leaves one alone whose
+// configuration has every field cfg sets, and updates any other once it
+// has a leader.
+func Consumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, logger *slog.Logger) error {
+	logger = orDiscard(logger)
+	attrs := []any{"stream", stream, "consumer", cfg.Durable}
+	var found *jetstream.ConsumerInfo
+	err := retry(ctx, logger, "waiting to create the consumer", attrs, func(ctx context.Context) (bool, error) {
+		c, err := js.Consumer(ctx, stream, cfg.Durable)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			return createOrUpdateConsumer(ctx, js, stream, cfg)
+		case err != nil:
+			return false, err
+		}
+		found = c.CachedInfo()
+		return true, nil
+	})
+	if err != nil || found == nil || sameConsumer(found.Config, cfg) {
+		if err != nil {
+			return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+		}
+		return nil
+	}
+	logger.Info("updating the consumer's configuration", attrs...)
+	err = retry(ctx, logger, "waiting to update the consumer", attrs, func(ctx context.Context) (bool, error) {
+		c, err := js.Consumer(ctx, stream, cfg.Durable)
+		if err != nil {
+			return false, err
+		}
+		if cl := c.CachedInfo().Cluster; cl != nil && cl.Leader == "" {
+			return false, fmt.Errorf("%w: no leader", errNotYet)
+		}
+		return createOrUpdateConsumer(ctx, js, stream, cfg)
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
+	}
+	return nil
+}
+
+// createOrUpdateConsumer creates or updates a durable consumer and
+// reports whether it did. Given
+// several filters for a consumer that had one and that it loaded from its
+// store, nats-server v2.15.2 applies them but answers with the config as
+// it was, which nats.go takes for a server that knows no more than one
+// filter: the config is then read back.
+func createOrUpdateConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (bool, error) {
+	_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if !errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
+		return err == nil, err
+	}
+	c, rerr := js.Consumer(ctx, stream, cfg.Durable)
+	if rerr != nil || !slices.Equal(c.CachedInfo().Config.FilterSubjects, cfg.FilterSubjects) {
+		return false, err
+	}
+	return true, nil
+}
+
+// sameConsumer reports whether the consumer's configuration as the server
+// holds it (with the server's defaults filled in) has what want sets.
+func sameConsumer(have, want jetstream.ConsumerConfig) bool {
+	return have.Durable == want.Durable && have.AckPolicy == want.AckPolicy &&
+		have.DeliverPolicy == want.DeliverPolicy && have.MaxDeliver == want.MaxDeliver &&
+		(want.AckWait == 0 || have.AckWait == want.AckWait) &&
+		(want.MaxAckPending == 0 || have.MaxAckPending == want.MaxAckPending) &&
+		(want.Replicas == 0 || have.Replicas == want.Replicas) &&
+		have.FilterSubject == want.FilterSubject && slices.Equal(have.FilterSubjects, want.FilterSubjects)
+}
+
+// retry runs try, each run bounded by tryTimeout, until it reports done,
+// returns an error that waiting does not mend, or ctx ends. While it
+// retries it logs msg with attrs and the last error, from firstLog on
+// every logEvery, and when it is done.
+func retry(ctx context.Context, logger *slog.Logger, msg string, attrs []any, try func(context.Context) (bool, error)) error {
+	start, lastLog := time.Now(), time.Time{}
+	pause := firstPause
+	for attempt := 1; ; attempt++ {
+		tctx, cancel := context.WithTimeout(ctx, tryTimeout)
+		done, err := try(tctx)
+		cancel()
+		if done {
+			if !lastLog.IsZero() {
+				logger.Info(msg+": done", append(attrs, "waited", time.Since(start).Round(time.Millisecond))...)
+			}
+			return nil
+		}
+		if err != nil && !Retryable(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (last: %v)", msg, ctx.Err(), err)
+		}
+		if waited := time.Since(start); waited >= firstLog && time.Since(lastLog) >= logEvery {
+			lastLog = time.Now()
+			logger.Info(msg, append(attrs, "attempt", attempt, "waited", waited.Round(time.Millisecond), "last_error", errString(err))...)
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last: %v)", msg, ctx.Err(), err)
+		}
+		pause = min(2*pause, maxPause)
+	}
+}
+
+// Retryable reports whether err is what a JetStream cluster answers while
+// it starts, elects leaders or learns its peers, or the silence of a
+// request that went unanswered: worth asking again.
+func Retryable(err error) bool {
+	// ErrJetStreamNotEnabled is how nats.go's AccountInfo reports no
+	// responders: JetStream is still starting on the server.
+	if errors.Is(err, errNotYet) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return true
+	}
+	var jsErr jetstream.JetStreamError
+	if !errors.As(err, &jsErr) || jsErr.APIError() == nil {
+		return false
+	}
+	switch jsErr.APIError().ErrorCode {
+	case codeNoPeers, codeNotAvailable, codeNotLeader, codeInsufficient, codeStreamOffline, codeConsumerOff:
+		return true
+	}
+	return false
+}
+
+func orDiscard(logger *slog.Logger) *slog.Logger {
+	if logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return logger
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
