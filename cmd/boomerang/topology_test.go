@@ -20,6 +20,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/tenant"
 )
 
 // startNodesAtOnce starts one node per list of arguments, all at the same
@@ -90,6 +91,13 @@ func checkReplicated(t *testing.T, js jetstream.JetStream, replicas int) {
 func runTaskAcross(t *testing.T, create, tenantNode, watch *testNode) {
 	t.Helper()
 	_, creds := tenantNode.tenantClient(t, fmt.Sprintf("acme-%d", time.Now().UnixNano()))
+	runTask(t, creds, create, watch)
+}
+
+// runTask creates a task of the tenant on one node, and fails unless
+// another sees its target called once and its webhook delivered once.
+func runTask(t *testing.T, creds tenant.Credentials, create, watch *testNode) {
+	t.Helper()
 	target := testenv.NewTarget(t, answer(200))
 	receiver := testenv.NewReceiver(t, creds.SigningSecret)
 	on := func(n *testNode) *testenv.Client {
@@ -241,7 +249,19 @@ func TestReadyzFollowsTheNATSConnection(t *testing.T) {
 	cluster.Start(first)
 	cluster.Start(others[0])
 	pollUntil(t, "/readyz 200 with two servers back", func() bool { return readyz(t, node) == http.StatusOK })
-	runTaskAcross(t, node, node, node)
+	// The projectors' consumers come back on their own schedule (nats.go
+	// resets an ordered consumer with a backoff of up to 10 s): until
+	// then a write is made but not yet seen, and answered 500.
+	var creds tenant.Credentials
+	pollUntil(t, "a tenant made and seen after the outage", func() bool {
+		r := node.Admin.Do(t, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": fmt.Sprintf("acme-%d", time.Now().UnixNano())})
+		if r.Status != http.StatusCreated {
+			return false
+		}
+		r.JSON(t, &creds)
+		return true
+	})
+	runTask(t, creds, node, node)
 }
 
 // readyz returns the status of the node's /readyz.

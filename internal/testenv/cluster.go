@@ -30,6 +30,11 @@ type Cluster struct {
 	// none); clientOpts are what the cluster's own connections need.
 	configure  func(i int, opts *server.Options)
 	clientOpts []nats.Option
+	// nowhere is the cluster address every server advertises: a link cut
+	// for good. A server told of another (by a third) would otherwise
+	// route to it directly, at its real cluster port, past the links, and
+	// Partition would not cut that route.
+	nowhere *link
 }
 
 // ClusterOption changes how StartCluster runs the servers.
@@ -80,9 +85,11 @@ func StartCluster(tb testing.TB, n int, options ...ClusterOption) *Cluster {
 			}
 		}
 	}
+	c.nowhere = newLink(tb, "127.0.0.1:1")
+	c.nowhere.cut()
 	tb.Cleanup(c.shutdown)
 	for i := range c.members {
-		c.Start(i)
+		c.startFirst(i)
 	}
 	c.WaitMetaLeader()
 	return c
@@ -119,10 +126,39 @@ func (c *Cluster) Index(name string) int {
 // Start starts server i (again, after Kill, with the same store and ports).
 func (c *Cluster) Start(i int) {
 	c.tb.Helper()
+	if err := c.start(i); err != nil {
+		c.tb.Fatalf("nats-server %s: %v", c.members[i].name, err)
+	}
+}
+
+// startFirst starts server i for the first time. Should it not start (a
+// port freePort found free may have been taken since by another process),
+// it gets new ports and is started again.
+func (c *Cluster) startFirst(i int) {
+	c.tb.Helper()
+	for attempt := 1; ; attempt++ {
+		err := c.start(i)
+		if err == nil {
+			return
+		}
+		if attempt == 3 {
+			c.tb.Fatalf("nats-server %s: %v", c.members[i].name, err)
+		}
+		m := c.members[i]
+		old := fmt.Sprintf("127.0.0.1:%d", m.clusterPort)
+		m.clientPort, m.clusterPort = freePort(c.tb), freePort(c.tb)
+		for _, l := range m.links {
+			l.retarget(old, fmt.Sprintf("127.0.0.1:%d", m.clusterPort))
+		}
+	}
+}
+
+// start starts server i and waits until it accepts connections.
+func (c *Cluster) start(i int) error {
 	m := c.members[i]
 	var routes []string
 	for _, l := range m.links {
-		if l.target != fmt.Sprintf("127.0.0.1:%d", m.clusterPort) {
+		if l.dest() != fmt.Sprintf("127.0.0.1:%d", m.clusterPort) {
 			routes = append(routes, "nats://"+l.addr)
 		}
 	}
@@ -131,7 +167,7 @@ func (c *Cluster) Start(i int) {
 		JetStream: true, StoreDir: m.dir, NoLog: true, NoSigs: true,
 		Cluster: server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: m.clusterPort,
 			// Routes go only where they are configured: through the links.
-			NoAdvertise: true},
+			NoAdvertise: true, Advertise: c.nowhere.addr},
 		Routes: server.RoutesFromStr(strings.Join(routes, ",")),
 	}
 	if c.configure != nil {
@@ -139,15 +175,18 @@ func (c *Cluster) Start(i int) {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		c.tb.Fatalf("nats-server %s: %v", m.name, err)
+		return err
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
-		c.tb.Fatalf("nats-server %s not ready", m.name)
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return fmt.Errorf("not ready (ports %d and %d)", m.clientPort, m.clusterPort)
 	}
 	c.mu.Lock()
 	m.srv = srv
 	c.mu.Unlock()
+	return nil
 }
 
 // Kill stops server i at once, as a crash would (its store stays).
@@ -253,6 +292,7 @@ func (c *Cluster) shutdown() {
 			l.close()
 		}
 	}
+	c.nowhere.close()
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -311,7 +351,7 @@ func (l *link) accept() {
 
 // carry forwards one connection both ways until either side ends.
 func (l *link) carry(in net.Conn) {
-	out, err := net.DialTimeout("tcp", l.target, 2*time.Second)
+	out, err := net.DialTimeout("tcp", l.dest(), 2*time.Second)
 	if err != nil {
 		l.drop(in)
 		return
@@ -331,6 +371,23 @@ func (l *link) carry(in net.Conn) {
 	<-done
 	l.drop(in)
 	l.drop(out)
+}
+
+// dest is where the link forwards to.
+func (l *link) dest() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.target
+}
+
+// retarget makes the link forward to to instead of from, if it forwarded
+// to from.
+func (l *link) retarget(from, to string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.target == from {
+		l.target = to
+	}
 }
 
 func (l *link) drop(conn net.Conn) {
