@@ -63,7 +63,7 @@ type member struct {
 
 // StartCluster starts n servers (n ≥ 3 for a JetStream cluster that
 // survives the loss of one) and waits until they have elected a meta
-// leader. Everything is shut down at cleanup.
+// leader that counts all n as peers. Everything is shut down at cleanup.
 func StartCluster(tb testing.TB, n int, options ...ClusterOption) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb, name: "test-cluster"}
@@ -92,7 +92,25 @@ func StartCluster(tb testing.TB, n int, options ...ClusterOption) *Cluster {
 		c.startFirst(i)
 	}
 	c.WaitMetaLeader()
+	c.waitPeers()
 	return c
+}
+
+// waitPeers waits until the meta leader counts every server as a peer
+// that can take a replica: before that, a stream with as many replicas
+// as servers cannot be placed.
+func (c *Cluster) waitPeers() {
+	c.tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for i := range c.members {
+			if srv := c.Server(i); srv != nil && len(srv.JetStreamClusterPeers()) == len(c.members) {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.tb.Fatal("the meta leader does not count every server as a peer")
 }
 
 // URLs returns the client URLs of every server, comma-separated, as
