@@ -30,11 +30,6 @@ type Cluster struct {
 	// none); clientOpts are what the cluster's own connections need.
 	configure  func(i int, opts *server.Options)
 	clientOpts []nats.Option
-	// nowhere is the cluster address every server advertises: a link cut
-	// for good. A server told of another (by a third) would otherwise
-	// route to it directly, at its real cluster port, past the links, and
-	// Partition would not cut that route.
-	nowhere *link
 }
 
 // ClusterOption changes how StartCluster runs the servers.
@@ -50,20 +45,21 @@ func WithServerOptions(configure func(i int, opts *server.Options), clientOpts .
 	}
 }
 
-// member is one server of the cluster: its fixed ports and store, so that
-// a restart brings back the same server.
+// member is one server of the cluster: its ports (chosen by the system at
+// its first start, kept for restarts) and store, so that a restart brings
+// back the same server.
 type member struct {
 	name        string
 	clientPort  int
 	clusterPort int
 	dir         string
-	links       []*link // the links that carry its routes to the others
+	links       []*link // the links that carry its routes to and from the others
 	srv         *server.Server
 }
 
 // StartCluster starts n servers (n ≥ 3 for a JetStream cluster that
 // survives the loss of one) and waits until they have elected a meta
-// leader that counts all n as peers. Everything is shut down at cleanup.
+// leader. Everything is shut down at cleanup.
 func StartCluster(tb testing.TB, n int, options ...ClusterOption) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb, name: "test-cluster"}
@@ -71,46 +67,26 @@ func StartCluster(tb testing.TB, n int, options ...ClusterOption) *Cluster {
 		o(c)
 	}
 	for i := range n {
-		c.members = append(c.members, &member{name: fmt.Sprintf("n%d", i+1),
-			clientPort: freePort(tb), clusterPort: freePort(tb), dir: tb.TempDir()})
+		c.members = append(c.members, &member{name: fmt.Sprintf("n%d", i+1), dir: tb.TempDir()})
 	}
 	// Server i reaches server j through a link of its own: cutting every
-	// link of a server partitions it.
+	// link of a server partitions it. A link learns its target's address
+	// when the target starts; until then it refuses, and the route retries.
 	for _, m := range c.members {
 		for _, peer := range c.members {
 			if peer != m {
-				l := newLink(tb, fmt.Sprintf("127.0.0.1:%d", peer.clusterPort))
+				l := newLink(c, peer)
 				m.links = append(m.links, l)
 				peer.links = append(peer.links, l)
 			}
 		}
 	}
-	c.nowhere = newLink(tb, "127.0.0.1:1")
-	c.nowhere.cut()
 	tb.Cleanup(c.shutdown)
 	for i := range c.members {
-		c.startFirst(i)
+		c.Start(i)
 	}
 	c.WaitMetaLeader()
-	c.waitPeers()
 	return c
-}
-
-// waitPeers waits until the meta leader counts every server as a peer
-// that can take a replica: before that, a stream with as many replicas
-// as servers cannot be placed.
-func (c *Cluster) waitPeers() {
-	c.tb.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		for i := range c.members {
-			if srv := c.Server(i); srv != nil && len(srv.JetStreamClusterPeers()) == len(c.members) {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	c.tb.Fatal("the meta leader does not count every server as a peer")
 }
 
 // URLs returns the client URLs of every server, comma-separated, as
@@ -144,48 +120,28 @@ func (c *Cluster) Index(name string) int {
 // Start starts server i (again, after Kill, with the same store and ports).
 func (c *Cluster) Start(i int) {
 	c.tb.Helper()
-	if err := c.start(i); err != nil {
-		c.tb.Fatalf("nats-server %s: %v", c.members[i].name, err)
-	}
-}
-
-// startFirst starts server i for the first time. Should it not start (a
-// port freePort found free may have been taken since by another process),
-// it gets new ports and is started again.
-func (c *Cluster) startFirst(i int) {
-	c.tb.Helper()
-	for attempt := 1; ; attempt++ {
-		err := c.start(i)
-		if err == nil {
-			return
-		}
-		if attempt == 3 {
-			c.tb.Fatalf("nats-server %s: %v", c.members[i].name, err)
-		}
-		m := c.members[i]
-		old := fmt.Sprintf("127.0.0.1:%d", m.clusterPort)
-		m.clientPort, m.clusterPort = freePort(c.tb), freePort(c.tb)
-		for _, l := range m.links {
-			l.retarget(old, fmt.Sprintf("127.0.0.1:%d", m.clusterPort))
-		}
-	}
-}
-
-// start starts server i and waits until it accepts connections.
-func (c *Cluster) start(i int) error {
 	m := c.members[i]
 	var routes []string
 	for _, l := range m.links {
-		if l.dest() != fmt.Sprintf("127.0.0.1:%d", m.clusterPort) {
+		if l.to != m {
 			routes = append(routes, "nats://"+l.addr)
 		}
 	}
+	// Ports the system chooses at the first start: no other listener can
+	// take them between choosing and binding.
+	clientPort, clusterPort := server.RANDOM_PORT, server.RANDOM_PORT
+	if m.clientPort != 0 {
+		clientPort, clusterPort = m.clientPort, m.clusterPort
+	}
 	opts := &server.Options{
-		ServerName: m.name, Host: "127.0.0.1", Port: m.clientPort,
+		ServerName: m.name, Host: "127.0.0.1", Port: clientPort,
 		JetStream: true, StoreDir: m.dir, NoLog: true, NoSigs: true,
-		Cluster: server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: m.clusterPort,
-			// Routes go only where they are configured: through the links.
-			NoAdvertise: true, Advertise: c.nowhere.addr},
+		Cluster: server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: clusterPort,
+			// Routes go only where they are configured, through the links:
+			// what a server gossips as its route address leads nowhere, so
+			// no server routes around a cut link (an implicit route is
+			// tried once, refused, and given up).
+			Advertise: "127.0.0.1:1", NoAdvertise: true},
 		Routes: server.RoutesFromStr(strings.Join(routes, ",")),
 	}
 	if c.configure != nil {
@@ -193,18 +149,17 @@ func (c *Cluster) start(i int) error {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return err
+		c.tb.Fatalf("nats-server %s: %v", m.name, err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return fmt.Errorf("not ready (ports %d and %d)", m.clientPort, m.clusterPort)
+		c.tb.Fatalf("nats-server %s not ready", m.name)
 	}
 	c.mu.Lock()
 	m.srv = srv
+	m.clientPort = srv.Addr().(*net.TCPAddr).Port
+	m.clusterPort = srv.ClusterAddr().Port
 	c.mu.Unlock()
-	return nil
 }
 
 // Kill stops server i at once, as a crash would (its store stays).
@@ -219,18 +174,65 @@ func (c *Cluster) Kill(i int) {
 	}
 }
 
-// Partition cuts every route of server i: it keeps running and serving its
-// clients, cut off from the others, until Heal.
+// Partition cuts every route of server i and waits until it and the
+// others have dropped their routes to each other: it keeps running and
+// serving its clients, cut off from the others, until Heal.
 func (c *Cluster) Partition(i int) {
+	c.tb.Helper()
 	for _, l := range c.members[i].links {
 		l.cut()
 	}
+	c.waitRoutes(func(j, remotes int) bool {
+		if j == i {
+			return remotes == 0
+		}
+		return remotes <= c.running()-2
+	})
 }
 
-// Heal restores the routes Partition cut.
+// Heal restores the routes Partition cut and waits until every running
+// server is routed to every other again.
 func (c *Cluster) Heal(i int) {
+	c.tb.Helper()
 	for _, l := range c.members[i].links {
 		l.restore()
+	}
+	c.waitRoutes(func(_, remotes int) bool { return remotes == c.running()-1 })
+}
+
+// running counts the servers not killed.
+func (c *Cluster) running() int {
+	n := 0
+	for i := range c.members {
+		if c.Server(i) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// waitRoutes waits until ok holds for every running server j and the
+// number of servers it is routed to.
+func (c *Cluster) waitRoutes(ok func(j, remotes int) bool) {
+	c.tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		all := true
+		var counts []string
+		for j := range c.members {
+			if srv := c.Server(j); srv != nil {
+				n := srv.NumRemotes()
+				counts = append(counts, fmt.Sprintf("%s:%d", c.members[j].name, n))
+				all = all && ok(j, n)
+			}
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("the cluster's routes did not settle (servers routed to: %s)", strings.Join(counts, " "))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -241,20 +243,21 @@ func (c *Cluster) Server(i int) *server.Server {
 	return c.members[i].srv
 }
 
-// WaitMetaLeader waits until a running server knows a JetStream meta
-// leader, and returns its name.
+// WaitMetaLeader waits until a running server leads JetStream's meta
+// group and knows every running server as an online peer (so that a
+// replicated stream can be placed), and returns its name.
 func (c *Cluster) WaitMetaLeader() string {
 	c.tb.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		for i := range c.members {
-			if srv := c.Server(i); srv != nil && srv.JetStreamIsLeader() {
+			if srv := c.Server(i); srv != nil && srv.JetStreamIsLeader() && len(srv.JetStreamClusterPeers()) >= c.running() {
 				return c.members[i].name
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.tb.Fatal("the cluster elected no meta leader")
+	c.tb.Fatal("the cluster elected no meta leader that knows every server")
 	return ""
 }
 
@@ -310,130 +313,140 @@ func (c *Cluster) shutdown() {
 			l.close()
 		}
 	}
-	c.nowhere.close()
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// link forwards TCP connections from its own loopback address to target,
-// until it is cut: then it closes what it carries and refuses new
-// connections until restored.
+// link forwards TCP connections from its own loopback address to the
+// cluster port of the member it leads to. Cut, it closes what it carries
+// and stops listening, so that a server dialling it is refused, as across
+// a real partition, and keeps retrying; restored, it listens again on the
+// same address.
 type link struct {
-	addr, target string
-	ln           net.Listener
-	mu           sync.Mutex
-	isCut        bool
-	conns        map[net.Conn]struct{}
-	closed       bool
+	addr string
+	to   *member
+	c    *Cluster
+	tb   testing.TB
+
+	mu     sync.Mutex
+	ln     net.Listener // nil while cut or closed
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
 }
 
-func newLink(tb testing.TB, target string) *link {
-	tb.Helper()
+func newLink(c *Cluster, to *member) *link {
+	c.tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		c.tb.Fatal(err)
 	}
-	l := &link{addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
-	go l.accept()
+	l := &link{addr: ln.Addr().String(), to: to, c: c, tb: c.tb, conns: map[net.Conn]struct{}{}}
+	l.serve(ln)
 	return l
 }
 
-func (l *link) accept() {
-	for {
-		in, err := l.ln.Accept()
-		if err != nil {
-			return
-		}
-		l.mu.Lock()
-		refused := l.isCut || l.closed
-		if !refused {
-			l.conns[in] = struct{}{}
-		}
-		l.mu.Unlock()
-		if refused {
-			in.Close()
-			continue
-		}
-		go l.carry(in)
+// target is the address the link leads to; empty before its member first
+// started.
+func (l *link) target() string {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	if l.to.clusterPort == 0 {
+		return ""
 	}
+	return fmt.Sprintf("127.0.0.1:%d", l.to.clusterPort)
+}
+
+// serve accepts on ln until it is closed. l.mu is not held.
+func (l *link) serve(ln net.Listener) {
+	l.mu.Lock()
+	l.ln = ln
+	l.mu.Unlock()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			l.wg.Add(1)
+			go func() { defer l.wg.Done(); l.carry(in) }()
+		}
+	}()
 }
 
 // carry forwards one connection both ways until either side ends.
 func (l *link) carry(in net.Conn) {
-	out, err := net.DialTimeout("tcp", l.dest(), 2*time.Second)
-	if err != nil {
-		l.drop(in)
+	target := l.target()
+	var out net.Conn
+	var err error
+	if target != "" {
+		out, err = net.DialTimeout("tcp", target, 2*time.Second)
+	}
+	if target == "" || err != nil {
+		in.Close()
 		return
 	}
 	l.mu.Lock()
-	if l.isCut || l.closed {
+	if l.ln == nil { // cut meanwhile
 		l.mu.Unlock()
+		in.Close()
 		out.Close()
-		l.drop(in)
 		return
 	}
-	l.conns[out] = struct{}{}
+	l.conns[in], l.conns[out] = struct{}{}, struct{}{}
 	l.mu.Unlock()
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
 	<-done
-	l.drop(in)
-	l.drop(out)
-}
-
-// dest is where the link forwards to.
-func (l *link) dest() string {
+	in.Close()
+	out.Close()
+	<-done
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.target
-}
-
-// retarget makes the link forward to to instead of from, if it forwarded
-// to from.
-func (l *link) retarget(from, to string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.target == from {
-		l.target = to
-	}
-}
-
-func (l *link) drop(conn net.Conn) {
-	conn.Close()
-	l.mu.Lock()
-	delete(l.conns, conn)
+	delete(l.conns, in)
+	delete(l.conns, out)
 	l.mu.Unlock()
 }
 
+// cut stops listening and closes every connection the link carries.
 func (l *link) cut() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.isCut = true
+	if l.ln != nil {
+		l.ln.Close()
+		l.ln = nil
+	}
 	for conn := range l.conns {
 		conn.Close()
 	}
 }
 
+// restore listens again on the link's address.
 func (l *link) restore() {
 	l.mu.Lock()
-	l.isCut = false
+	if l.ln != nil || l.closed {
+		l.mu.Unlock()
+		return
+	}
 	l.mu.Unlock()
+	var ln net.Listener
+	var err error
+	for range 100 { // the address was ours a moment ago
+		if ln, err = net.Listen("tcp", l.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		l.tb.Fatalf("link %s: listen again: %v", l.addr, err)
+	}
+	l.serve(ln)
 }
 
 func (l *link) close() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
-	l.ln.Close()
 	l.cut()
+	l.wg.Wait()
 }
