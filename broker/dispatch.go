@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 )
 
 // errTaskCanceled is the cause of an attempt's context being canceled
@@ -101,7 +103,7 @@ func (d *Dispatcher) onChange(c Change) {
 // Run dispatches until ctx ends, then waits for the attempts in flight to
 // finish (call Abort to stop waiting).
 func (d *Dispatcher) Run(ctx context.Context) error {
-	wake, err := d.js.Consumer(ctx, StreamSchedules, consumerWake)
+	wake, err := jsensure.LookupConsumer(ctx, d.js, StreamSchedules, consumerWake, d.logger)
 	if err != nil {
 		return err
 	}

@@ -132,9 +132,9 @@ func StreamLeader(ctx context.Context, js jetstream.JetStream, name string, logg
 }
 
 // Consumer makes sure the durable consumer cfg.Durable of stream exists
-// with cfg: it creates one that does not exist, leaves one alone whose
-// configuration has every field cfg sets, and updates any other once it
-// has a leader.
+// with cfg and has a leader: it creates one that does not exist, leaves
+// one alone whose configuration has every field cfg sets, and updates any
+// other once it has a leader.
 func Consumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, logger *slog.Logger) error {
 	logger = orDiscard(logger)
 	attrs := []any{"stream", stream, "consumer", cfg.Durable}
@@ -150,21 +150,26 @@ func Consumer(ctx context.Context, js jetstream.JetStream, stream string, cfg je
 		found = c.CachedInfo()
 		return true, nil
 	})
-	if err != nil || found == nil || sameConsumer(found.Config, cfg) {
-		if err != nil {
-			return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
-		}
-		return nil
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
+	if found != nil && !sameConsumer(found.Config, cfg) {
+		if err := updateConsumer(ctx, js, stream, cfg, logger); err != nil {
+			return err
+		}
+	}
+	return consumerLeader(ctx, js, stream, cfg.Durable, logger)
+}
+
+// updateConsumer updates the durable consumer cfg.Durable of stream once
+// it has a leader.
+func updateConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, logger *slog.Logger) error {
+	if err := consumerLeader(ctx, js, stream, cfg.Durable, logger); err != nil {
+		return err
+	}
+	attrs := []any{"stream", stream, "consumer", cfg.Durable}
 	logger.Info("updating the consumer's configuration", attrs...)
-	err = retry(ctx, logger, "waiting to update the consumer", attrs, func(ctx context.Context) (bool, error) {
-		c, err := js.Consumer(ctx, stream, cfg.Durable)
-		if err != nil {
-			return false, err
-		}
-		if cl := c.CachedInfo().Cluster; cl != nil && cl.Leader == "" {
-			return false, fmt.Errorf("%w: no leader", errNotYet)
-		}
+	err := retry(ctx, logger, "waiting to update the consumer", attrs, func(ctx context.Context) (bool, error) {
 		return createOrUpdateConsumer(ctx, js, stream, cfg)
 	})
 	if err != nil {
@@ -173,12 +178,58 @@ func Consumer(ctx context.Context, js jetstream.JetStream, stream string, cfg je
 	return nil
 }
 
+// consumerLeader waits until the durable consumer has a leader, which
+// answers its info and its fetches (a consumer of a single server always
+// has).
+func consumerLeader(ctx context.Context, js jetstream.JetStream, stream, name string, logger *slog.Logger) error {
+	err := retry(ctx, logger, "waiting for the consumer's leader", []any{"stream", stream, "consumer", name}, func(ctx context.Context) (bool, error) {
+		c, err := js.Consumer(ctx, stream, name)
+		if err != nil {
+			return false, err
+		}
+		if cl := c.CachedInfo().Cluster; cl != nil && cl.Leader == "" {
+			return false, fmt.Errorf("%w: no leader", errNotYet)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: leader: %w", name, err)
+	}
+	return nil
+}
+
+// Do runs fn until it succeeds, returns an error that waiting does not
+// mend (see Retryable), or ctx ends; each run is bounded, and a wait
+// that lasts is logged as what. fn must be safe to run again.
+func Do(ctx context.Context, logger *slog.Logger, what string, fn func(context.Context) error) error {
+	return retry(ctx, orDiscard(logger), what, nil, func(ctx context.Context) (bool, error) {
+		err := fn(ctx)
+		return err == nil, err
+	})
+}
+
+// LookupConsumer returns the durable consumer name of stream, asking
+// again while a cluster leaves the request unanswered or is electing the
+// consumer's leader, until ctx ends: a worker starting on a busy cluster
+// does not die of it.
+func LookupConsumer(ctx context.Context, js jetstream.JetStream, stream, name string, logger *slog.Logger) (jetstream.Consumer, error) {
+	var c jetstream.Consumer
+	err := retry(ctx, orDiscard(logger), "waiting for the consumer", []any{"stream", stream, "consumer", name}, func(ctx context.Context) (bool, error) {
+		var err error
+		c, err = js.Consumer(ctx, stream, name)
+		return err == nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", name, err)
+	}
+	return c, nil
+}
+
 // createOrUpdateConsumer creates or updates a durable consumer and
-// reports whether it did. Given
-// several filters for a consumer that had one and that it loaded from its
-// store, nats-server v2.15.2 applies them but answers with the config as
-// it was, which nats.go takes for a server that knows no more than one
-// filter: the config is then read back.
+// reports whether it did. Given several filters for a consumer that had
+// one and that it loaded from its store, nats-server v2.15.2 applies them
+// but answers with the config as it was, which nats.go takes for a server
+// that knows no more than one filter: the config is then read back.
 func createOrUpdateConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (bool, error) {
 	_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
 	if !errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
