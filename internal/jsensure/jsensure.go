@@ -80,32 +80,47 @@ func MetaLeader(ctx context.Context, js jetstream.JetStream, logger *slog.Logger
 // and returns it. It creates the stream, or updates it when it exists with
 // another configuration (after its leader is elected).
 func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, logger *slog.Logger) (jetstream.Stream, error) {
-	logger = orDiscard(logger)
-	var stream jetstream.Stream
-	attrs := []any{"stream", cfg.Name}
-	err := retry(ctx, logger, "waiting to create the stream", attrs, func(ctx context.Context) (bool, error) {
-		var err error
-		stream, err = js.CreateStream(ctx, cfg)
-		return err == nil, err
-	})
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		if err := StreamLeader(ctx, js, cfg.Name, logger); err != nil {
-			return nil, err
-		}
-		logger.Info("updating the stream's configuration", attrs...)
-		err = retry(ctx, logger, "waiting to update the stream", attrs, func(ctx context.Context) (bool, error) {
+	return ensure(ctx, js, cfg.Name, []any{"stream", cfg.Name}, orDiscard(logger), jetstream.ErrStreamNameAlreadyInUse,
+		func(ctx context.Context) (jetstream.Stream, error) { return js.CreateStream(ctx, cfg) },
+		func(ctx context.Context) (jetstream.Stream, error) { return js.UpdateStream(ctx, cfg) })
+}
+
+// KeyValue makes sure the key-value bucket cfg.Bucket exists with cfg and
+// its stream has a leader, as Stream does for a stream, and returns it.
+func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, logger *slog.Logger) (jetstream.KeyValue, error) {
+	return ensure(ctx, js, "KV_"+cfg.Bucket, []any{"bucket", cfg.Bucket}, orDiscard(logger), jetstream.ErrBucketExists,
+		func(ctx context.Context) (jetstream.KeyValue, error) { return js.CreateKeyValue(ctx, cfg) },
+		func(ctx context.Context) (jetstream.KeyValue, error) { return js.UpdateKeyValue(ctx, cfg) })
+}
+
+// ensure creates what stream holds, or, when create says it exists with
+// another configuration (exists), updates it once the stream has a
+// leader; then it waits until the stream has a leader.
+func ensure[T any](ctx context.Context, js jetstream.JetStream, stream string, attrs []any, logger *slog.Logger, exists error,
+	create, update func(context.Context) (T, error)) (T, error) {
+	var made, none T
+	try := func(do func(context.Context) (T, error)) func(context.Context) (bool, error) {
+		return func(ctx context.Context) (bool, error) {
 			var err error
-			stream, err = js.UpdateStream(ctx, cfg)
+			made, err = do(ctx)
 			return err == nil, err
-		})
+		}
+	}
+	err := retry(ctx, logger, "waiting to create", attrs, try(create))
+	if errors.Is(err, exists) {
+		if err := StreamLeader(ctx, js, stream, logger); err != nil {
+			return none, err
+		}
+		logger.Info("updating the configuration", attrs...)
+		err = retry(ctx, logger, "waiting to update", attrs, try(update))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", cfg.Name, err)
+		return none, fmt.Errorf("stream %s: %w", stream, err)
 	}
-	if err := StreamLeader(ctx, js, cfg.Name, logger); err != nil {
-		return nil, err
+	if err := StreamLeader(ctx, js, stream, logger); err != nil {
+		return none, err
 	}
-	return stream, nil
+	return made, nil
 }
 
 // StreamLeader waits until the stream has a leader (a stream of a single

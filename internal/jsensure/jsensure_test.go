@@ -61,6 +61,9 @@ func TestAtOnceOnAFreshCluster(t *testing.T) {
 				if _, errs[i] = jsensure.Stream(ctx, js, cfg, nil); errs[i] == nil {
 					errs[i] = jsensure.Consumer(ctx, js, cfg.Name, consumerConfig(cfg.Name, 3), nil)
 				}
+				if errs[i] == nil {
+					_, errs[i] = jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: fmt.Sprintf("b%d", round), Replicas: 3}, nil)
+				}
 			}()
 		}
 		wg.Wait()
@@ -95,8 +98,20 @@ func TestChangesOnlyWhatDiffers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for range 2 {
+		if _, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: "limits", History: 1}, logger); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if strings.Contains(log.String(), "updating") {
 		t.Fatalf("made sure twice of what exists: got updates\n%s", log.String())
+	}
+	kv, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: "limits", History: 5}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := kv.Status(ctx); err != nil || st.History() != 5 {
+		t.Fatalf("bucket history: got %v (%v), want 5", st, err)
 	}
 
 	cfg := streamConfig("EVENTS", 1)
