@@ -251,7 +251,8 @@ func TestReadyzFollowsTheNATSConnection(t *testing.T) {
 	pollUntil(t, "/readyz 200 with two servers back", func() bool { return readyz(t, node) == http.StatusOK })
 	// The projectors' consumers come back on their own schedule (nats.go
 	// resets an ordered consumer with a backoff of up to 10 s): until
-	// then a write is made but not yet seen, and answered 500.
+	// then a write is made but not yet seen (a tenant is answered 500, a
+	// task 404).
 	var creds tenant.Credentials
 	pollUntil(t, "a tenant made and seen after the outage", func() bool {
 		r := node.Admin.Do(t, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": fmt.Sprintf("acme-%d", time.Now().UnixNano())})
@@ -260,6 +261,12 @@ func TestReadyzFollowsTheNATSConnection(t *testing.T) {
 		}
 		r.JSON(t, &creds)
 		return true
+	})
+	client := &testenv.Client{Base: node.URL(), Key: creds.APIKey, Contract: apiContract}
+	target := testenv.NewTarget(t, answer(200))
+	pollUntil(t, "a task made and seen after the outage", func() bool {
+		task := createTask(t, client, map[string]any{"targetUrl": target.URL})
+		return client.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil).Status == http.StatusOK
 	})
 	runTask(t, creds, node, node)
 }
