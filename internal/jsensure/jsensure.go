@@ -135,10 +135,7 @@ func StreamLeader(ctx context.Context, js jetstream.JetStream, name string, logg
 		if err != nil {
 			return false, err
 		}
-		if c := s.CachedInfo().Cluster; c != nil && c.Leader == "" {
-			return false, fmt.Errorf("%w: no leader", errNotYet)
-		}
-		return true, nil
+		return led(s.CachedInfo().Cluster)
 	})
 	if err != nil {
 		return fmt.Errorf("stream %s: leader: %w", name, err)
@@ -202,15 +199,21 @@ func consumerLeader(ctx context.Context, js jetstream.JetStream, stream, name st
 		if err != nil {
 			return false, err
 		}
-		if cl := c.CachedInfo().Cluster; cl != nil && cl.Leader == "" {
-			return false, fmt.Errorf("%w: no leader", errNotYet)
-		}
-		return true, nil
+		return led(c.CachedInfo().Cluster)
 	})
 	if err != nil {
 		return fmt.Errorf("consumer %s: leader: %w", name, err)
 	}
 	return nil
+}
+
+// led reports whether c, the cluster of a stream or consumer, has a
+// leader (nil, a single server's, always has); errNotYet while it has not.
+func led(c *jetstream.ClusterInfo) (bool, error) {
+	if c != nil && c.Leader == "" {
+		return false, fmt.Errorf("%w: no leader", errNotYet)
+	}
+	return true, nil
 }
 
 // Do runs fn until it succeeds, returns an error that waiting does not
