@@ -75,7 +75,7 @@ type Main struct {
 	cluster    *natsembed.Cluster // the embedded cluster (topology.go); nil: none
 	replicas   int                // the streams' replicas: --replicas, or its default for the topology
 
-	probe *jsProbe // whether JetStream can serve, probed in a cluster (probe.go)
+	probe *jsProbe // whether JetStream can serve, probed in a cluster (jsprobe.go)
 
 	retention tenant.RetentionBounds // --retention and its bounds, checked by ParseFlags
 	janitor   *broker.Janitor
