@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 )
 
 // errTaskCanceled is the cause of an attempt's context being canceled
@@ -102,7 +104,7 @@ func (d *Dispatcher) onChange(c Change) {
 // Run dispatches until ctx ends, then waits for the attempts in flight to
 // finish (call Abort to stop waiting).
 func (d *Dispatcher) Run(ctx context.Context) error {
-	wake, err := d.js.Consumer(ctx, StreamSchedules, consumerWake)
+	wake, err := jsensure.LookupConsumer(ctx, d.js, StreamSchedules, consumerWake, d.logger)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 )
 
 // The janitor applies the tenants' retention without a leader: a repeating
@@ -77,10 +79,10 @@ func NewJanitor(js jetstream.JetStream, pub *Publisher, view *View, logger *slog
 // time the schedule fires and the shared consumer hands the firing to this
 // node, until ctx ends.
 func (j *Janitor) Run(ctx context.Context) error {
-	if err := j.ensureSchedule(ctx); err != nil {
+	if err := jsensure.Do(ctx, j.logger, "waiting to write the prune schedule", j.ensureSchedule); err != nil {
 		return err
 	}
-	cons, err := j.js.Consumer(ctx, StreamSchedules, consumerPrune)
+	cons, err := jsensure.LookupConsumer(ctx, j.js, StreamSchedules, consumerPrune, j.logger)
 	if err != nil {
 		return fmt.Errorf("broker: prune consumer: %w", err)
 	}

@@ -2,12 +2,13 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 )
 
 // Stream and consumer names.
@@ -39,6 +40,9 @@ type StreamOptions struct {
 	// AckWait is how long a consumer waits for an acknowledgement before it
 	// redelivers; running attempts extend it with in-progress signals.
 	AckWait time.Duration
+	// Logger tells what the start waits for (a stream's leader, a
+	// cluster's peers); nil logs nothing.
+	Logger *slog.Logger
 }
 
 func (o StreamOptions) withDefaults() StreamOptions {
@@ -52,7 +56,9 @@ func (o StreamOptions) withDefaults() StreamOptions {
 }
 
 // EnsureStreams creates or updates the task and schedule streams and the
-// durable consumers that every node shares.
+// durable consumers that every node shares, and waits until each stream
+// has a leader. Nodes may call it at the same moment on a fresh cluster:
+// see internal/jsensure for how that is made safe.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
 	opts = opts.withDefaults()
 	streams := []jetstream.StreamConfig{{
@@ -81,8 +87,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		AllowDirect: true,
 	}}
 	for _, cfg := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("broker: stream %s: %w", cfg.Name, err)
+		if _, err := jsensure.Stream(ctx, js, cfg, opts.Logger); err != nil {
+			return fmt.Errorf("broker: %w", err)
 		}
 	}
 	consumers := []struct {
@@ -97,26 +103,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		{StreamSchedules, consumerConfig(consumerWake, opts, wakeDueFilter)},
 	}
 	for _, c := range consumers {
-		if err := ensureConsumer(ctx, js, c.stream, c.cfg); err != nil {
-			return fmt.Errorf("broker: consumer %s: %w", c.cfg.Durable, err)
+		if err := jsensure.Consumer(ctx, js, c.stream, c.cfg, opts.Logger); err != nil {
+			return fmt.Errorf("broker: %w", err)
 		}
-	}
-	return nil
-}
-
-// ensureConsumer creates or updates a durable consumer. Given several
-// filters for a consumer that had one (dispatch, before the subjects per
-// tenant) and that it loaded from its store, nats-server v2.15.2 applies
-// them but answers with the config as it was, which nats.go takes for a
-// server that knows no more than one filter: the config is then read back.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) error {
-	_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
-	if !errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
-		return err
-	}
-	c, rerr := js.Consumer(ctx, stream, cfg.Durable)
-	if rerr != nil || !slices.Equal(c.CachedInfo().Config.FilterSubjects, cfg.FilterSubjects) {
-		return err
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 )
 
 // errShutdown is the cause of the work context being canceled by Abort.
@@ -91,7 +93,7 @@ func (w *worker) run(ctx context.Context, loops ...loop) error {
 	var wg sync.WaitGroup
 	perLoop := max(1, min(256, w.cfg.MaxInFlight/len(loops)))
 	for _, l := range loops {
-		cons, err := w.js.Consumer(ctx, l.stream, l.consumer)
+		cons, err := jsensure.LookupConsumer(ctx, w.js, l.stream, l.consumer, w.logger)
 		if err != nil {
 			return err
 		}

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 	"github.com/boomerang-dev/boomerang/internal/secretbox"
 )
 
@@ -51,18 +53,41 @@ func ConfigStreamConfig(replicas int) jetstream.StreamConfig {
 // the old forms are erased. It returns an *secretbox.UnknownKeyError when
 // the key was sealed with a key that keys lack.
 func LoadTokenKey(ctx context.Context, js jetstream.JetStream, replicas int, keys *secretbox.Keyring) ([]byte, error) {
-	stream, err := js.CreateOrUpdateStream(ctx, ConfigStreamConfig(replicas))
+	stream, err := jsensure.Stream(ctx, js, ConfigStreamConfig(replicas), nil)
 	if err != nil {
 		return nil, fmt.Errorf("tenant: config stream: %w", err)
 	}
-	for range 5 {
-		key, err := loadTokenKey(ctx, js, stream, keys)
-		if !errors.Is(err, errTokenKeyRace) {
+	races := 0
+	for {
+		// Each round is bounded, and one a starting cluster leaves
+		// unanswered (a leader just elected, or changing) is made again:
+		// every step is safe to repeat.
+		tctx, cancel := context.WithTimeout(ctx, tokenKeyTryTimeout)
+		key, err := loadTokenKey(tctx, js, stream, keys)
+		cancel()
+		switch {
+		case errors.Is(err, errTokenKeyRace):
+			if races++; races == 5 {
+				return nil, err
+			}
+		case err != nil && ctx.Err() == nil && jsensure.Retryable(err):
+		default:
 			return key, err
 		}
+		select {
+		case <-time.After(tokenKeyRetryPause):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("tenant: load token key: %w (last: %v)", ctx.Err(), err)
+		}
 	}
-	return nil, errTokenKeyRace
 }
+
+// How long one round of LoadTokenKey may take before it is made again, and
+// the pause between rounds.
+const (
+	tokenKeyTryTimeout = 10 * time.Second
+	tokenKeyRetryPause = 200 * time.Millisecond
+)
 
 func loadTokenKey(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, keys *secretbox.Keyring) ([]byte, error) {
 	msg, err := stream.GetLastMsgForSubject(ctx, tokenKeySubject)

@@ -28,6 +28,9 @@ type ServeConfig struct {
 	NatsPassword  string
 	NatsNkey      string
 	NatsCreds     string
+	NatsTLSCA     string
+	NatsTLSCert   string
+	NatsTLSKey    string
 	SecretKey     string
 	Replicas      int
 	Dev           bool
@@ -75,8 +78,14 @@ type ServeConfig struct {
 	MaxStreamsPerTask   int
 	MaxTenantStreams    int
 
-	MetricsTenants string
-	ConfigFile     string // --config: a YAML file of these flags (configfile.go)
+	MetricsTenants    string
+	ConfigFile        string // --config: a YAML file of these flags (configfile.go)
+	NatsServerName    string
+	NatsClusterName   string
+	NatsClusterListen string
+	NatsRoutes        string
+	NatsClusterSecret string
+	StartTimeout      time.Duration
 }
 
 // ParseFlags reads the configuration from args and the environment
@@ -95,6 +104,12 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	}
 	if err := m.checkSecretFlags(); err != nil {
 		return err
+	}
+	if err := m.checkTopology(); err != nil {
+		return err
+	}
+	if m.Config.StartTimeout <= 0 {
+		return fmt.Errorf("--start-timeout must be positive")
 	}
 	var err error
 	if m.guard, err = m.Config.outboundGuard(); err != nil {
@@ -128,7 +143,16 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.NatsNkey, "nats-nkey", "", "file with a NATS user's nkey seed: the one --nats-url connects as, or the one --nats-port admits")
 	fs.StringVar(&c.NatsCreds, "nats-creds", "", "NATS credentials file (JWT and seed) --nats-url connects with")
 	fs.StringVar(&c.SecretKey, "secret-key", "", "keys sealing the signing secrets and the token key in the stream: base64 of 32 bytes, comma-separated, the sealing one first (NEW,OLD to rotate); the same on every node; empty: the key in <data-dir>/secret-key, made on first start (prefer BOOMERANG_SECRET_KEY: a command line is visible to other users)")
-	fs.IntVar(&c.Replicas, "replicas", 1, "JetStream replicas of the streams (3 in a cluster)")
+	fs.StringVar(&c.NatsTLSCA, "nats-tls-ca", "", "PEM file of the CAs that NATS servers' certificates chain to: those of --nats-url, or the other nodes' of an embedded cluster (its routes)")
+	fs.StringVar(&c.NatsTLSCert, "nats-tls-cert", "", "PEM certificate file this node presents to the NATS servers of --nats-url, or to the other nodes of an embedded cluster (routes then use TLS, verified both ways); needs --nats-tls-key")
+	fs.StringVar(&c.NatsTLSKey, "nats-tls-key", "", "the PEM private key of --nats-tls-cert")
+	fs.StringVar(&c.NatsServerName, "nats-server-name", "", "name of this node's embedded NATS server in its cluster, unique in it (n1, n2, ...); needed with --nats-cluster-listen")
+	fs.StringVar(&c.NatsClusterName, "nats-cluster-name", "boomerang", "name of the embedded cluster, the same on every node")
+	fs.StringVar(&c.NatsClusterListen, "nats-cluster-listen", "", "host:port where the embedded NATS server listens for the other nodes' routes: with it the node's server joins those of --nats-routes as one JetStream cluster")
+	fs.StringVar(&c.NatsRoutes, "nats-routes", "", "cluster addresses of the other nodes' embedded servers (nats://host:port, comma-separated; this node's own may be listed too)")
+	fs.StringVar(&c.NatsClusterSecret, "nats-cluster-secret", "", "secret the embedded cluster's routes authenticate with, the same on every node; needed unless --nats-cluster-listen is on loopback (prefer BOOMERANG_NATS_CLUSTER_SECRET: a command line is visible to other users)")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 2*time.Minute, "how long the start may wait for NATS (a cluster's leaders and peers) and for the views to catch up before it gives up")
+	fs.IntVar(&c.Replicas, "replicas", 0, "JetStream replicas of the streams, 1 to 5 (0: 3 in a cluster, an embedded one or a NATS server that reports one, else 1)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: create a dev tenant, allow private-network URLs, mount /dev/echo and /dev/inbox")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "token for the admin API (/admin/v1); empty disables it")
 	fs.BoolVar(&c.AllowPrivate, "allow-private-networks", false, "allow targets and webhooks on loopback, private and link-local networks")

@@ -3,14 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,43 +14,18 @@ import (
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
-// selfSigned writes a fresh self-signed certificate for 127.0.0.1 and
-// localhost and its key into dir, and returns their files.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+// nodeCert returns the files of a fresh certificate for 127.0.0.1 and
+// localhost and of its key.
+func nodeCert(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "boomerang test"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
+	return testenv.NewCA(t).Issue(t, "node")
 }
 
 // TestServesHTTPS runs a node with --tls-cert and --tls-key: it answers
 // HTTPS (HTTP/2) only, with HSTS, and its session cookie is Secure.
 func TestServesHTTPS(t *testing.T) {
 	t.Parallel()
-	cert, key := selfSigned(t, t.TempDir())
+	cert, key := nodeCert(t)
 	node := MustRunMain(t, "--tls-cert", cert, "--tls-key", key)
 	if !strings.HasPrefix(node.URL(), "https://") {
 		t.Fatalf("node URL %s", node.URL())
@@ -146,8 +113,8 @@ func TestPublicHTTPSURLBehindAProxy(t *testing.T) {
 func TestBadTLSOrPublicURLIsRefusedAtStart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir)
-	otherCert, otherKey := selfSigned(t, t.TempDir())
+	cert, key := nodeCert(t)
+	otherCert, otherKey := nodeCert(t)
 	garbage := filepath.Join(dir, "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)

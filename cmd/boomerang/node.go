@@ -23,6 +23,7 @@ import (
 	"github.com/boomerang-dev/boomerang/docs"
 	"github.com/boomerang-dev/boomerang/internal/devtools"
 	"github.com/boomerang-dev/boomerang/internal/groupcommit"
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/ratelimit"
@@ -36,7 +37,8 @@ import (
 // and stops them.
 
 // openStore opens the view file, starts the embedded NATS server (or
-// connects to --nats-url) and makes sure the streams exist.
+// connects to --nats-url), waits for JetStream (a cluster's meta leader)
+// and makes sure the streams exist and have leaders.
 func (m *Main) openStore(ctx context.Context) error {
 	c := m.Config
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
@@ -54,16 +56,21 @@ func (m *Main) openStore(ctx context.Context) error {
 	}
 	// Separate connections keep the API's publishes and acknowledgements
 	// from queueing behind the workers' and projectors' traffic.
-	for _, js := range []*jetstream.JetStream{&m.js, &m.workerJS, &m.projectJS} {
-		if *js, err = m.connectJetStream(); err != nil {
+	for i, js := range []*jetstream.JetStream{&m.js, &m.workerJS, &m.projectJS} {
+		if *js, err = m.connectJetStream([]string{"api", "workers", "projectors"}[i]); err != nil {
 			return err
 		}
 	}
-	opts := broker.StreamOptions{Replicas: c.Replicas, TaskRetention: c.TaskRetention, AckWait: c.AckWait}
+	if err := jsensure.MetaLeader(ctx, m.js, m.Logger); err != nil {
+		return err
+	}
+	m.replicas = m.streamReplicas()
+	m.logDurability()
+	opts := broker.StreamOptions{Replicas: m.replicas, TaskRetention: c.TaskRetention, AckWait: c.AckWait, Logger: m.Logger}
 	if err := broker.EnsureStreams(ctx, m.js, opts); err != nil {
 		return err
 	}
-	if _, err := m.js.CreateOrUpdateStream(ctx, tenant.StreamConfig(c.Replicas)); err != nil {
+	if _, err := jsensure.Stream(ctx, m.js, tenant.StreamConfig(m.replicas), m.Logger); err != nil {
 		return fmt.Errorf("tenant stream: %w", err)
 	}
 	if m.commit != nil {
@@ -85,7 +92,7 @@ func (m *Main) startNATS() error {
 	}
 	cfg := natsembed.Config{
 		Dir: filepath.Join(c.DataDir, "nats"), Port: c.NatsPort, Host: c.NatsHost,
-		User: c.NatsUser, Password: c.NatsPassword,
+		User: c.NatsUser, Password: c.NatsPassword, Cluster: m.cluster,
 	}
 	seedFile, err := m.clientPortUser(&cfg)
 	if err != nil {
@@ -101,6 +108,10 @@ func (m *Main) startNATS() error {
 		m.Logger.Info("the embedded NATS client port admits only its users, and gives them everything the node stores",
 			"addr", m.embedded.Addr().String(), "nkey_seed_file", seedFile, "user", c.NatsUser)
 	}
+	if m.cluster != nil {
+		m.Logger.Info("the embedded NATS server joins its cluster", "cluster", m.cluster.Name, "server_name", m.cluster.ServerName,
+			"listen", c.NatsClusterListen, "routes", m.cluster.Routes, "authenticated", m.cluster.Secret != "", "tls", m.cluster.TLS != nil)
+	}
 	return nil
 }
 
@@ -108,12 +119,17 @@ func (m *Main) startNATS() error {
 // if --sync always asks for it, and reports whether the server must fsync
 // every message itself instead: --sync server, or always where the group
 // commit cannot run or cannot cover every publish (--nats-port: other
-// nodes' publishes are acknowledged to them, not to this node).
+// nodes' publishes are acknowledged to them, not to this node). In an
+// embedded cluster there is no group commit: the streams are replicated,
+// and a write is acknowledged once a quorum of the servers has it.
 func (m *Main) startGroupCommit(dir string) (serverSyncs bool, err error) {
 	switch m.Config.Sync {
 	case "server":
 		return true, nil
 	case "interval":
+		return false, nil
+	}
+	if m.cluster != nil {
 		return false, nil
 	}
 	if m.Config.NatsPort != 0 {
@@ -129,14 +145,15 @@ func (m *Main) startGroupCommit(dir string) (serverSyncs bool, err error) {
 }
 
 // connectJetStream opens one more connection, in-process to the embedded
-// server or to --nats-url.
-func (m *Main) connectJetStream() (jetstream.JetStream, error) {
+// server or to --nats-url; name tells it apart in the log.
+func (m *Main) connectJetStream(name string) (jetstream.JetStream, error) {
 	var nc *nats.Conn
 	var err error
 	if m.embedded != nil {
 		nc, err = m.embedded.Connect()
 	} else {
-		nc, err = nats.Connect(m.Config.NatsURL, append([]nats.Option{nats.Name("boomerang"), nats.MaxReconnects(-1)}, m.natsAuth...)...)
+		opts := append([]nats.Option{nats.Name("boomerang"), nats.MaxReconnects(-1)}, m.connectionEvents(name)...)
+		nc, err = nats.Connect(m.Config.NatsURL, append(opts, m.natsAuth...)...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -233,7 +250,7 @@ func (a afterReady) Abort() {
 func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Credentials, err error) {
 	c := m.Config
 	admin := tenant.NewService(m.js, m.tenants, p.tenantProjector, nil)
-	tokenKey, err := tenant.LoadTokenKey(ctx, m.js, c.Replicas, m.secretKeys)
+	tokenKey, err := tenant.LoadTokenKey(ctx, m.js, m.replicas, m.secretKeys)
 	if err != nil {
 		return devCreds, err
 	}
@@ -295,7 +312,7 @@ func (m *Main) createLimiter(ctx context.Context) (ratelimit.Limiter, error) {
 	if m.Config.RateLimitScope != "cluster" {
 		return nil, nil
 	}
-	return ratelimit.OpenShared(ctx, m.js, m.Config.Replicas, m.Logger)
+	return ratelimit.OpenShared(ctx, m.js, m.replicas, m.Logger)
 }
 
 // newRegistry returns the metrics registry with the Go runtime's and the

@@ -71,7 +71,11 @@ type Main struct {
 	publicURL *url.URL    // --public-url, checked by ParseFlags; nil: none
 
 	secretKeys *secretbox.Keyring // --secret-key, or the data dir's key (secrets.go)
-	natsAuth   []nats.Option      // how --nats-url connects (secrets.go)
+	natsAuth   []nats.Option      // how --nats-url connects: credentials (secrets.go), TLS (topology.go)
+	cluster    *natsembed.Cluster // the embedded cluster (topology.go); nil: none
+	replicas   int                // the streams' replicas: --replicas, or its default for the topology
+
+	probe *jsProbe // whether JetStream can serve, probed in a cluster (jsprobe.go)
 
 	telemetry *telemetry // metrics and traces (telemetry.go)
 
@@ -99,8 +103,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 	m.parts = newGroup(m.Logger)
+	// Made before the connections, whose handlers tell it of reconnections;
+	// it runs only in a cluster.
+	m.probe = newJSProbe([]string{broker.StreamTasks, broker.StreamSchedules, tenant.Stream}, m.Logger)
 	m.serving, m.working, m.projecting = m.parts.stage(), m.parts.stage(), m.parts.stage()
-	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	setup, cancel := context.WithTimeout(ctx, m.Config.StartTimeout)
 	defer cancel()
 	if err := m.openStore(setup); err != nil {
 		return err
@@ -130,6 +137,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	devCreds, err := m.newWeb(setup, m.proj)
 	if err != nil {
 		return err
+	}
+	if m.clustered() {
+		m.probe.js = m.js
+		m.serving.start("JetStream probe", m.probe)
 	}
 	if err := m.listen(); err != nil {
 		return err
@@ -169,6 +180,9 @@ func (m *Main) ready() error {
 		if !nc.IsConnected() {
 			return errors.New("not connected to NATS")
 		}
+	}
+	if err := m.probe.Err(); err != nil {
+		return err
 	}
 	for _, caughtUp := range []<-chan struct{}{m.proj.taskProjector.Ready(), m.proj.tenantProjector.Ready()} {
 		select {

@@ -43,7 +43,13 @@ type Config struct {
 	// MaxPayload is the largest message the server takes, headers
 	// included; zero means DefaultMaxPayload.
 	MaxPayload int32
+	// Cluster, when not nil, makes the server one of a JetStream cluster
+	// of embedded servers (see Cluster).
+	Cluster *Cluster
 }
+
+// DefaultServerName is the name of a server that is not in a cluster.
+const DefaultServerName = "boomerang"
 
 // DefaultMaxPayload is the embedded server's message limit: room for a
 // task's payload (1 MiB by default) and for an attempt's recorded response.
@@ -112,7 +118,7 @@ func options(cfg Config) (*server.Options, nkeys.KeyPair, error) {
 		return nil, nil, fmt.Errorf("natsembed: in-process user: %w", err)
 	}
 	opts := &server.Options{
-		ServerName: "boomerang",
+		ServerName: DefaultServerName,
 		JetStream:  true,
 		StoreDir:   cfg.Dir,
 		SyncAlways: cfg.SyncAlways,
@@ -120,8 +126,20 @@ func options(cfg Config) (*server.Options, nkeys.KeyPair, error) {
 		MaxPayload: cmp.Or(cfg.MaxPayload, DefaultMaxPayload),
 		Nkeys:      []*server.NkeyUser{{Nkey: pub, AllowedConnectionTypes: only(connInProcess)}},
 	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.apply(opts); err != nil {
+			return nil, nil, err
+		}
+	}
 	if cfg.Port == 0 {
-		opts.DontListen = true
+		if cfg.Cluster == nil {
+			opts.DontListen = true
+			return opts, inProcess, nil
+		}
+		// nats-server starts its routes only once its client port
+		// listens: a port on loopback that admits no one (every user is
+		// in-process or the operator's, and there is no operator's).
+		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
 		return opts, inProcess, nil
 	}
 	opts.Host, opts.Port = cmp.Or(cfg.Host, "127.0.0.1"), cfg.Port

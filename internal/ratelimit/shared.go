@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/internal/jsensure"
 )
 
 // Bucket is the JetStream key-value bucket that holds the shared token
@@ -84,14 +86,16 @@ type leaseState struct {
 // OpenShared creates (or updates) the key-value bucket with replicas
 // copies and returns a limiter on it; logger reports fallbacks.
 func OpenShared(ctx context.Context, js jetstream.JetStream, replicas int, logger *slog.Logger) (*Shared, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// jsensure, not CreateOrUpdateKeyValue: nodes started at once on a fresh
+	// cluster would each send an update first and wait on each other.
+	kv, err := jsensure.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "Boomerang: create rate limits shared by every node",
 		History:     1,
 		TTL:         bucketTTL,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
-	})
+	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: key-value bucket %s: %w", Bucket, err)
 	}

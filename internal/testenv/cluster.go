@@ -26,6 +26,23 @@ type Cluster struct {
 	name    string
 	members []*member
 	mu      sync.Mutex
+	// configure adjusts each server's options before it starts (nil:
+	// none); clientOpts are what the cluster's own connections need.
+	configure  func(i int, opts *server.Options)
+	clientOpts []nats.Option
+}
+
+// ClusterOption changes how StartCluster runs the servers.
+type ClusterOption func(*Cluster)
+
+// WithServerOptions has configure adjust the options of server i before
+// every start (to require authorization or TLS of clients, say);
+// clientOpts are the options the cluster's own connections (StreamLeader)
+// need to be admitted.
+func WithServerOptions(configure func(i int, opts *server.Options), clientOpts ...nats.Option) ClusterOption {
+	return func(c *Cluster) {
+		c.configure, c.clientOpts = configure, clientOpts
+	}
 }
 
 // member is one server of the cluster: its ports (chosen by the system at
@@ -43,9 +60,12 @@ type member struct {
 // StartCluster starts n servers (n ≥ 3 for a JetStream cluster that
 // survives the loss of one) and waits until they have elected a meta
 // leader. Everything is shut down at cleanup.
-func StartCluster(tb testing.TB, n int) *Cluster {
+func StartCluster(tb testing.TB, n int, options ...ClusterOption) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb, name: "test-cluster"}
+	for _, o := range options {
+		o(c)
+	}
 	for i := range n {
 		c.members = append(c.members, &member{name: fmt.Sprintf("n%d", i+1), dir: tb.TempDir()})
 	}
@@ -123,6 +143,9 @@ func (c *Cluster) Start(i int) {
 			// tried once, refused, and given up).
 			Advertise: "127.0.0.1:1", NoAdvertise: true},
 		Routes: server.RoutesFromStr(strings.Join(routes, ",")),
+	}
+	if c.configure != nil {
+		c.configure(i, opts)
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -258,7 +281,7 @@ func (c *Cluster) streamLeader(stream string) (string, error) {
 		if c.Server(i) == nil {
 			continue
 		}
-		nc, err := nats.Connect(c.URL(i), nats.Timeout(2*time.Second))
+		nc, err := nats.Connect(c.URL(i), append([]nats.Option{nats.Timeout(2 * time.Second)}, c.clientOpts...)...)
 		if err != nil {
 			continue
 		}

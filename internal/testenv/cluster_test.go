@@ -79,11 +79,15 @@ func TestClusterSurvivesLossAndPartition(t *testing.T) {
 	c.Heal(cutOff)
 	publishEventually(t, jsCut, "s.5")
 
-	s, err := js.Stream(ctx, "S")
+	// A context of its own: what came before may have taken most of a
+	// minute on a loaded machine.
+	ictx, icancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer icancel()
+	s, err := js.Stream(ictx, "S")
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Info(ctx)
+	info, err := s.Info(ictx)
 	if err != nil {
 		t.Fatal(err)
 	}
