@@ -92,6 +92,24 @@ func (b *browser) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// waitPath waits until the page's path starts with prefix: after a
+// submit, before looking for the next page's nodes (a query begun on the
+// page being left fails with "No node with given id found").
+func (b *browser) waitPath(t *testing.T, prefix string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		path, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.pathname`))
+		if err == nil && strings.HasPrefix(path, prefix) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("browser: still at %q (%v), want a path starting %q", path, err, prefix)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // get runs one action that returns a value.
 func get[T any](t *testing.T, b *browser, a chromedp.Action[T]) T {
 	t.Helper()
@@ -221,7 +239,9 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.SendKeys(css("#payload"), `{"hello": "form"}`),
 	)
 	b.screenshots(t, "new-task")
-	b.do(t, chromedp.Submit(css("#targetUrl")), chromedp.WaitVisible(css("[data-task-page]")))
+	b.do(t, chromedp.Submit(css("#targetUrl")))
+	b.waitPath(t, "/tasks/tsk_")
+	b.do(t, chromedp.WaitVisible(css("[data-task-page]")))
 	if flash := b.text(t, ".flash"); flash != "Task created." {
 		t.Fatalf("after the form: flash %q", flash)
 	}
