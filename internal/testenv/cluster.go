@@ -26,6 +26,10 @@ type Cluster struct {
 	name    string
 	members []*member
 	mu      sync.Mutex
+	// sink is the cluster address every server advertises: a link cut
+	// for good, so that a route learned by gossip, which would go to the
+	// advertised address, is refused (see Start).
+	sink *link
 }
 
 // member is one server of the cluster: its fixed ports and store, so that
@@ -41,7 +45,8 @@ type member struct {
 
 // StartCluster starts n servers (n ≥ 3 for a JetStream cluster that
 // survives the loss of one) and waits until they have elected a meta
-// leader. Everything is shut down at cleanup.
+// leader that knows every server as a peer it may place streams on.
+// Everything is shut down at cleanup.
 func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb, name: "test-cluster"}
@@ -60,11 +65,13 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 			}
 		}
 	}
+	c.sink = newLink(tb, "127.0.0.1:1")
+	c.sink.cut()
 	tb.Cleanup(c.shutdown)
 	for i := range c.members {
 		c.Start(i)
 	}
-	c.WaitMetaLeader()
+	c.WaitPeers()
 	return c
 }
 
@@ -111,7 +118,10 @@ func (c *Cluster) Start(i int) {
 		JetStream: true, StoreDir: m.dir, NoLog: true, NoSigs: true,
 		Cluster: server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: m.clusterPort,
 			// Routes go only where they are configured: through the links.
-			NoAdvertise: true},
+			// A server that learns of another by gossip dials the address
+			// it advertises, which is the sink: otherwise, early on, it may
+			// dial the real port, a route that no partition cuts.
+			Advertise: c.sink.addr, NoAdvertise: true},
 		Routes: server.RoutesFromStr(strings.Join(routes, ",")),
 	}
 	srv, err := server.NewServer(opts)
@@ -140,10 +150,20 @@ func (c *Cluster) Kill(i int) {
 }
 
 // Partition cuts every route of server i: it keeps running and serving its
-// clients, cut off from the others, until Heal.
+// clients, cut off from the others, until Heal. It returns once the server
+// has no route left, and fails the test if one survives (a route that
+// does not pass through the links).
 func (c *Cluster) Partition(i int) {
+	c.tb.Helper()
 	for _, l := range c.members[i].links {
 		l.cut()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for srv := c.Server(i); srv != nil && srv.NumRoutes() > 0; {
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("nats-server %s still has %d routes after its links were cut", c.members[i].name, srv.NumRoutes())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -176,6 +196,29 @@ func (c *Cluster) WaitMetaLeader() string {
 	}
 	c.tb.Fatal("the cluster elected no meta leader")
 	return ""
+}
+
+// WaitPeers waits until a meta leader knows every running server as a
+// JetStream peer it may place a stream on: before that, creating a stream
+// with as many replicas as servers fails ("no suitable peers").
+func (c *Cluster) WaitPeers() {
+	c.tb.Helper()
+	running := 0
+	for i := range c.members {
+		if c.Server(i) != nil {
+			running++
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for i := range c.members {
+			if srv := c.Server(i); srv != nil && srv.JetStreamIsLeader() && len(srv.JetStreamClusterPeers()) >= running {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.tb.Fatalf("the meta leader does not know all %d servers", running)
 }
 
 // StreamLeader returns the name of the server that leads stream, waiting
@@ -221,6 +264,105 @@ func (c *Cluster) streamLeader(stream string) (string, error) {
 	return "", errors.New("no server reachable")
 }
 
+// MoveStreamLeader makes server i the leader of stream (a leader
+// stepdown that names it), and waits until it is.
+func (c *Cluster) MoveStreamLeader(stream string, i int) {
+	c.tb.Helper()
+	want := c.members[i].name
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c.StreamLeader(stream) == want {
+			return
+		}
+		if err := c.stepDown(stream, want); err != nil {
+			c.tb.Logf("stream %s: stepdown to %s: %v; retrying", stream, want, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.tb.Fatalf("stream %s: %s did not become its leader", stream, want)
+}
+
+func (c *Cluster) stepDown(stream, preferred string) error {
+	nc, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, preferred)
+	resp, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(resp.Data), `"error"`) {
+		return errors.New(string(resp.Data))
+	}
+	return nil
+}
+
+// WaitStreamCurrent waits until stream has a leader and every other
+// running server is a replica of it that has caught up: after Start, or
+// a heal, before another server may go without losing the stream's quorum.
+func (c *Cluster) WaitStreamCurrent(stream string) {
+	c.tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := c.streamInfo(stream); err == nil && info.Cluster != nil && info.Cluster.Leader != "" &&
+			c.allCurrent(info.Cluster) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.tb.Fatalf("stream %s: its replicas did not catch up", stream)
+}
+
+// allCurrent reports whether every running server but the leader is a
+// current replica in ci.
+func (c *Cluster) allCurrent(ci *jetstream.ClusterInfo) bool {
+	current := map[string]bool{ci.Leader: true}
+	for _, r := range ci.Replicas {
+		current[r.Name] = r.Current && !r.Offline
+	}
+	for i, m := range c.members {
+		if c.Server(i) != nil && !current[m.name] {
+			return false
+		}
+	}
+	return true
+}
+
+// streamInfo asks a running server for stream's info.
+func (c *Cluster) streamInfo(stream string) (*jetstream.StreamInfo, error) {
+	nc, err := c.connect()
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	return s.CachedInfo(), nil
+}
+
+// connect connects to the first running server that answers.
+func (c *Cluster) connect() (*nats.Conn, error) {
+	for i := range c.members {
+		if c.Server(i) == nil {
+			continue
+		}
+		if nc, err := nats.Connect(c.URL(i), nats.Timeout(2*time.Second)); err == nil {
+			return nc, nil
+		}
+	}
+	return nil, errors.New("no server reachable")
+}
+
 func (c *Cluster) shutdown() {
 	for i := range c.members {
 		c.Kill(i)
@@ -230,6 +372,7 @@ func (c *Cluster) shutdown() {
 			l.close()
 		}
 	}
+	c.sink.close()
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
