@@ -132,12 +132,14 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 
 // publishError wraps a failed publish's err, marking it ErrUnavailable
 // when the stream could not be reached or could not take the write: no
-// acknowledgement in time, no stream answering, the connection closed or
-// backed up, or the server's own "temporarily unavailable" (code 503).
+// acknowledgement in time, no stream answering, the connection lost while
+// waiting (nats.go fails what waits when it reconnects), closed or backed
+// up, or the server's own "temporarily unavailable" (code 503).
 func publishError(subject string, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrReconnectBufExceeded) ||
 		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrTimeout) ||
 		(errors.As(err, &apiErr) && apiErr.Code == 503) {
 		return fmt.Errorf("broker: publish %s: %w (%w)", subject, ErrUnavailable, err)
