@@ -15,16 +15,21 @@ import (
 // every disturbance, each counting what became of the load
 // (checkNothingLost in haload_test.go). They print the counts.
 
+// haRate is the creates per second of every loss test.
+const haRate = 50
+
+// Each test picks its nodes' --ack-wait and how long the slow tenth of its
+// tasks takes. Where it waits for a dead node's work to come back, the ack
+// wait is short and slow attempts outlast it, so that only in-progress
+// acknowledgements keep them from being redelivered while they run.
+// Elsewhere the ack wait is long enough that a machine starved of CPU
+// does not make an acknowledgement miss it: the redelivery, and the
+// repeated call, would be counted against the product.
 const (
-	// haRate is the creates per second of every loss test.
-	haRate = 50
-	// haAckWait is the nodes' --ack-wait: how soon work a dead node held
-	// comes back.
-	haAckWait = 4 * time.Second
-	// haSlow is how long the slow tenth of the tasks takes: longer than the
-	// ack wait, so only in-progress acknowledgements keep those attempts
-	// from being redelivered while they run.
-	haSlow = 6 * time.Second
+	haShortAckWait = 5 * time.Second
+	haOutlasting   = 8 * time.Second // slow attempts, longer than haShortAckWait
+	haAckWait      = 10 * time.Second
+	haSlow         = 6 * time.Second
 )
 
 // haEnv is what every loss test starts from: the NATS cluster, the secret
@@ -32,6 +37,7 @@ const (
 // webhook receiver.
 type haEnv struct {
 	nats     *testenv.Cluster
+	ackWait  time.Duration
 	secret   string
 	target   *testenv.Target
 	released chan struct{} // closed at the end: held calls end
@@ -40,19 +46,20 @@ type haEnv struct {
 }
 
 // newHAEnv starts the NATS cluster and the target (see newHATarget).
-func newHAEnv(t *testing.T, slow time.Duration) *haEnv {
+func newHAEnv(t *testing.T, ackWait, slow time.Duration) *haEnv {
 	t.Helper()
-	h := newHATarget(t, slow)
+	h := newHATarget(t, ackWait, slow)
 	h.nats = testenv.StartCluster(t, 3)
 	return h
 }
 
-// newHATarget starts the target, without a NATS cluster. The target
-// answers /ok at once, /flaky with 503 on its first call, /slow after
-// slow, and holds the first call of /held until the caller goes away.
-func newHATarget(t *testing.T, slow time.Duration) *haEnv {
+// newHATarget starts the target, without a NATS cluster; nodes will run
+// with ackWait. The target answers /ok at once, /flaky with 503 on its
+// first call, /slow after slow, and holds the first call of /held until
+// the caller goes away.
+func newHATarget(t *testing.T, ackWait, slow time.Duration) *haEnv {
 	t.Helper()
-	h := &haEnv{secret: newSecretKey(t), released: make(chan struct{})}
+	h := &haEnv{ackWait: ackWait, secret: newSecretKey(t), released: make(chan struct{})}
 	h.target = testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
 		case r.URL.Path == "/flaky" && n == 1:
@@ -86,7 +93,7 @@ func (h *haEnv) hold(r *http.Request, until <-chan time.Time) bool {
 // args are the flags of a node on natsURL, then extra.
 func (h *haEnv) args(natsURL string, extra ...string) []string {
 	return append([]string{"--nats-url", natsURL, "--replicas", "3", "--secret-key", h.secret,
-		"--ack-wait", haAckWait.String(), "--webhook-schedule", patientWebhookSchedule, "--log-level", "info"}, extra...)
+		"--ack-wait", h.ackWait.String(), "--webhook-schedule", patientWebhookSchedule, "--log-level", "info"}, extra...)
 }
 
 // startNode runs a node in this process on natsURL with its data in dir.
@@ -139,7 +146,7 @@ func disturb(t *testing.T, d *loadDriver, name string, act func(), nodes ...stri
 // delivered, creates that fail meanwhile get a 503, and work goes on.
 func TestHAKillNATSServersLosesNothing(t *testing.T) {
 	t.Parallel()
-	h := newHAEnv(t, haSlow)
+	h := newHAEnv(t, haAckWait, haSlow)
 	a := h.startNode(t, t.TempDir(), h.nats.URLs())
 	b := h.startNode(t, t.TempDir(), h.nats.URLs())
 	h.newTenant(t, a.URL())
@@ -195,7 +202,7 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	h := newHAEnv(t, haSlow)
+	h := newHAEnv(t, haShortAckWait, haOutlasting)
 	dirC, addrC := t.TempDir(), freeAddr(t)
 	cmd := startBinary(t, dirC, addrC, h.args(h.nats.URLs())...)
 	defer func() {
@@ -217,7 +224,7 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 	b := h.startNode(t, t.TempDir(), h.nats.URLs())
 	d := startLoad(t, h.creds.APIKey, haRate, h.task, a.URL(), b.URL(), c)
 	d.adopt(c, held...)
-	d.waitAccepted(t, time.Now(), 300) // six seconds or more: past the ack wait
+	d.waitAccepted(t, time.Now(), 300) // six seconds or more: past the ack wait (5 s)
 
 	d.remove(c) // as a load balancer would: no create is cut off
 	kill := window{name: "SIGKILL of node C", from: time.Now()}
@@ -259,7 +266,7 @@ func waitCalls(t *testing.T, target *testenv.Target, id string, n int) {
 // finish, nothing is done twice.
 func TestHARollingRestartLosesNothing(t *testing.T) {
 	t.Parallel()
-	h := newHAEnv(t, 2*time.Second) // attempts end well within the shutdown grace
+	h := newHAEnv(t, 30*time.Second, 2*time.Second) // attempts end well within the shutdown grace
 	grace := []string{"--shutdown-grace", "20s"}
 	var dirs []string
 	var nodes []*testNode
@@ -290,7 +297,7 @@ func TestHARollingRestartLosesNothing(t *testing.T) {
 // creates, and its view has caught up with everything M did meanwhile.
 func TestHAPartitionedNodeStopsAndCatchesUp(t *testing.T) {
 	t.Parallel()
-	h := newHAEnv(t, haSlow)
+	h := newHAEnv(t, haAckWait, haSlow)
 	const cut = 0
 	p := h.startNode(t, t.TempDir(), h.nats.URL(cut))
 	m := h.startNode(t, t.TempDir(), h.nats.URL(1)+","+h.nats.URL(2))
