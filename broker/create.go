@@ -32,6 +32,12 @@ var (
 	ErrRetentionPassed = errors.New("broker: the task's retention has passed")
 )
 
+// DefaultWriteWait is how long a create, cancel or redelivery waits for the
+// event log to store its event before it gives up with ErrUnavailable.
+// Long enough for a busy cluster, short enough that a client learns of an
+// outage (a stream electing a new leader takes seconds) and can retry.
+const DefaultWriteWait = 5 * time.Second
+
 // DefaultIdempotencyWindow is how long an idempotency key keeps returning
 // the task it created.
 const DefaultIdempotencyWindow = 24 * time.Hour
@@ -53,6 +59,15 @@ type Tasks struct {
 	// IdempotencyWindow is how long an idempotency key returns its task
 	// (DefaultIdempotencyWindow unless set).
 	IdempotencyWindow time.Duration
+	// WriteWait bounds a create, cancel or redelivery (DefaultWriteWait
+	// unless set): past it the operation fails with ErrUnavailable.
+	WriteWait time.Duration
+	// Writable, when set, says whether this node can write to the event log
+	// now; while it returns an error, a create, cancel or redelivery fails
+	// at once with ErrUnavailable instead of waiting WriteWait for an
+	// acknowledgement that cannot come (and leaving a cut-off stream leader
+	// a write it will have to take back).
+	Writable func() error
 	// Retention returns how long the tenant's finished tasks stay (nil or
 	// zero: for ever). Redelivery stops when it has passed, so that no
 	// webhook round keeps a task in the view past the task stream's age
@@ -71,11 +86,35 @@ func NewTasks(pub *Publisher, view *View, progress ViewProgress, logger *slog.Lo
 		now = time.Now
 	}
 	return &Tasks{pub: pub, view: view, progress: progress, logger: logger, now: now, readWait: 2 * time.Second,
-		IdempotencyWindow: DefaultIdempotencyWindow}
+		IdempotencyWindow: DefaultIdempotencyWindow, WriteWait: DefaultWriteWait}
+}
+
+// writeCtx bounds a write by WriteWait.
+func (t *Tasks) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.WriteWait <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, t.WriteWait)
+}
+
+// publishBounded publishes one event of a task within WriteWait.
+func (t *Tasks) publishBounded(ctx context.Context, tenantID, taskID, kind string, v any, opts ...eventOpt) (uint64, error) {
+	if t.Writable != nil {
+		if err := t.Writable(); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	ctx, cancel := t.writeCtx(ctx)
+	defer cancel()
+	return t.pub.PublishEvent(ctx, tenantID, taskID, kind, v, opts...)
 }
 
 // Create publishes a new task and returns it as it stands: pending. The spec
-// must have been validated. It answers once JetStream has stored the event.
+// must have been validated. It answers once JetStream has stored the event,
+// or fails with ErrUnavailable when Writable says the event log cannot be
+// written from here, or when it has not confirmed the event within
+// WriteWait: the task may then exist or not (a retry with the same
+// idempotency key tells).
 //
 // With an idempotency key the id derives from the tenant, the key and a
 // generation, and the stream refuses a second created event for it, on any
@@ -148,7 +187,7 @@ func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requ
 // event of task id, and returns the task as it stands: pending.
 func (t *Tasks) publishCreated(ctx context.Context, tenantID, id string, ev createdEvent, opts ...eventOpt) (*Task, error) {
 	ev.CreatedAt = t.now().UTC()
-	if _, err := t.pub.PublishEvent(ctx, tenantID, id, KindCreated, ev, opts...); err != nil {
+	if _, err := t.publishBounded(ctx, tenantID, id, KindCreated, ev, opts...); err != nil {
 		return nil, err
 	}
 	task := newTask(tenantID, id, ev.Spec, ev.CreatedAt)
@@ -224,7 +263,7 @@ func (t *Tasks) Cancel(ctx context.Context, tenantID, taskID string) (*Task, err
 	if task.Status.Finished() {
 		return task, ErrFinished
 	}
-	seq, err := t.pub.PublishEvent(ctx, tenantID, taskID, KindCanceled, canceledEvent{At: t.now().UTC()})
+	seq, err := t.publishBounded(ctx, tenantID, taskID, KindCanceled, canceledEvent{At: t.now().UTC()})
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +299,7 @@ func (t *Tasks) Redeliver(ctx context.Context, tenantID, taskID string) (*Task, 
 	} else if err != nil {
 		return task, err
 	}
-	seq, err := t.pub.PublishEvent(ctx, tenantID, taskID, KindRedeliver, redeliverEvent{At: t.now().UTC()})
+	seq, err := t.publishBounded(ctx, tenantID, taskID, KindRedeliver, redeliverEvent{At: t.now().UTC()})
 	if err != nil {
 		return nil, err
 	}

@@ -76,13 +76,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 	}
 	// The view decides whether this event starts a round: a cancel may have
 	// won the race, or a later redelivery request may have replaced it.
-	// The wait may outlast the ack wait on a lagging node: the message is
-	// kept in progress meanwhile, so that it is not handed to a second
-	// worker that would start the same round.
-	stop := keepAlive(msg, d.cfg.AckWait/3)
-	err = d.progress.WaitFor(ctx, seq)
-	stop()
-	if err != nil {
+	if err := d.awaitView(ctx, msg, meta, seq); err != nil {
 		d.settle(msg, err, log)
 		return
 	}
@@ -143,6 +137,15 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 	}
 	n := due.Notification
 	log := d.logFor(n.TenantID, n.TaskID, "round", due.Round)
+	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
+		ctx, cancel := context.WithTimeout(d.work, 30*time.Second)
+		err = d.awaitView(ctx, msg, meta, 0)
+		cancel()
+		if err != nil {
+			d.settle(msg, err, log)
+			return
+		}
+	}
 	rec, err := d.view.state(n.TenantID, n.TaskID)
 	if err != nil {
 		d.settle(msg, err, log)
@@ -157,6 +160,22 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		return
 	}
 	d.deliver(msg, due, log)
+}
+
+// awaitView waits until this node's view can tell what became of msg's
+// work: on a first delivery, until it has applied stream sequence seq (the
+// task's end; 0: nothing); on a redelivery, until it has applied all that
+// the stream holds, since an earlier try may have delivered and recorded
+// that after seq, and a view a moment behind would deliver again. The wait
+// may outlast the ack wait on a lagging node: the message is kept in
+// progress meanwhile, so that it is not handed to a second worker.
+func (d *Deliverer) awaitView(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, seq uint64) error {
+	stop := keepAlive(msg, d.cfg.AckWait/3)
+	defer stop()
+	if meta.NumDelivered > 1 {
+		return d.progress.CatchUp(ctx)
+	}
+	return d.progress.WaitFor(ctx, seq)
 }
 
 // repair schedules the round's next delivery, with the task's trace

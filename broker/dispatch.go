@@ -115,7 +115,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		// One bucket at a time, with a slot of its own: an idle wake
 		// consumer's fetch takes none of the attempts' slots.
 		s := newSlots(1)
-		fetchLoop(wctx, wake, s, 1, d.logger.With("consumer", consumerWake), d.countRedeliveries(consumerWake, d.handleWake))
+		fetchLoop(wctx, wake, s, 1, d.logger.With("consumer", consumerWake), d.cfg.Paused, d.countRedeliveries(consumerWake, d.handleWake))
 		s.wg.Wait()
 	}()
 	err = d.run(ctx,

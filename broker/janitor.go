@@ -87,7 +87,7 @@ func (j *Janitor) Run(ctx context.Context) error {
 		return fmt.Errorf("broker: prune consumer: %w", err)
 	}
 	s := newSlots(1)
-	fetchLoop(ctx, cons, s, 1, j.logger, countRedeliveries(j.cfg.Telemetry.observer(), consumerPrune, j.handle))
+	fetchLoop(ctx, cons, s, 1, j.logger, nil, countRedeliveries(j.cfg.Telemetry.observer(), consumerPrune, j.handle))
 	s.wg.Wait()
 	return nil
 }

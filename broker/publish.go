@@ -15,6 +15,13 @@ import (
 // subject already has a message: a task id that exists already.
 var ErrConflict = errors.New("broker: subject already written")
 
+// ErrUnavailable is returned when a publish got no answer from the stream
+// in time, or was refused because the stream cannot take writes at the
+// moment: its NATS server is unreachable, or a replicated stream is
+// electing a leader or has lost its quorum. The event may or may not have
+// been stored.
+var ErrUnavailable = errors.New("broker: the event log is unavailable")
+
 // Publisher publishes events asynchronously, so that concurrent publishes
 // share the connection's flushes, and waits for JetStream's acknowledgement.
 type Publisher struct {
@@ -109,7 +116,7 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 	injectTrace(ctx, msg)
 	fut, err := p.js.PublishMsgAsync(msg, opts...)
 	if err != nil {
-		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, err)
+		return 0, publishError(msg.Subject, err)
 	}
 	select {
 	case ack := <-fut.Ok():
@@ -119,10 +126,27 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, opts ...jetstrea
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 			return 0, ErrConflict
 		}
-		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, err)
+		return 0, publishError(msg.Subject, err)
 	case <-ctx.Done():
-		return 0, fmt.Errorf("broker: publish %s: %w", msg.Subject, ctx.Err())
+		return 0, publishError(msg.Subject, ctx.Err())
 	}
+}
+
+// publishError wraps a failed publish's err, marking it ErrUnavailable
+// when the stream could not be reached or could not take the write: no
+// acknowledgement in time, no stream answering, the connection lost while
+// waiting (nats.go fails what waits when it reconnects), closed or backed
+// up, or the server's own "temporarily unavailable" (code 503).
+func publishError(subject string, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrTimeout) ||
+		(errors.As(err, &apiErr) && apiErr.Code == 503) {
+		return fmt.Errorf("broker: publish %s: %w (%w)", subject, ErrUnavailable, err)
+	}
+	return fmt.Errorf("broker: publish %s: %w", subject, err)
 }
 
 // LastTaskSeq is the highest task-stream sequence this publisher has had

@@ -40,6 +40,11 @@ type WorkerConfig struct {
 	// waits before it is offered again (default DefaultHoldFor).
 	Tenants TenantStates
 	HoldFor time.Duration
+	// Paused, when set, reports whether the node should start no work for
+	// now: it cannot record outcomes (it is cut off from the stream's
+	// leader), so an attempt it made would only be made again elsewhere.
+	// Work in flight goes on. Nil never pauses.
+	Paused func() bool
 }
 
 func (c WorkerConfig) withDefaults() WorkerConfig {
@@ -100,7 +105,7 @@ func (w *worker) run(ctx context.Context, loops ...loop) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fetchLoop(ctx, cons, w.slots, perLoop, w.logger.With("consumer", l.consumer), w.countRedeliveries(l.consumer, l.handle))
+			fetchLoop(ctx, cons, w.slots, perLoop, w.logger.With("consumer", l.consumer), w.cfg.Paused, w.countRedeliveries(l.consumer, l.handle))
 		}()
 	}
 	wg.Wait()
@@ -201,11 +206,22 @@ func (s *slots) release(n int) {
 	}
 }
 
+// pausePoll is how often a paused fetch loop looks whether it may go on.
+const pausePoll = 250 * time.Millisecond
+
 // fetchLoop pulls messages from cons while it has slots and runs handle for
 // each in its own goroutine, until ctx ends. Each running handler holds a
-// slot; the slots' WaitGroup tracks them for a graceful stop.
-func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch int, logger *slog.Logger, handle func(jetstream.Msg)) {
+// slot; the slots' WaitGroup tracks them for a graceful stop. While paused
+// (when not nil) reports true, it fetches nothing.
+func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch int, logger *slog.Logger, paused func() bool, handle func(jetstream.Msg)) {
 	for {
+		if paused != nil && paused() {
+			sleep(ctx, pausePoll)
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		n, err := s.acquire(ctx, maxBatch)
 		if err != nil {
 			return

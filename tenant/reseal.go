@@ -313,16 +313,47 @@ func (p *copyPublisher) wait(ctx context.Context) error {
 // scan calls fn with every message of the stream whose subject matches
 // filters (all of them without filters), in order, as the stream was when
 // scan began.
+//
+// An ephemeral consumer has been seen, on a busy cluster, to send its
+// heartbeats and deliver nothing while messages were pending: one that
+// delivers nothing for scanStall is replaced by one that starts after the
+// last message handed to fn.
 func scan(ctx context.Context, stream jetstream.Stream, filters []string, fn func(m jetstream.Msg, seq uint64) error) error {
-	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubjects: filters, AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, InactiveThreshold: time.Minute,
-	})
-	if err != nil {
-		return fmt.Errorf("tenant: scan: %w", err)
+	var pending, after uint64 // messages left to read; the last one's sequence
+	for first := true; first || pending > 0; first = false {
+		cfg := jetstream.ConsumerConfig{
+			FilterSubjects: filters, AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, InactiveThreshold: time.Minute,
+		}
+		if !first {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
+		}
+		cons, err := stream.CreateConsumer(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("tenant: scan: %w", err)
+		}
+		if first {
+			pending = cons.CachedInfo().NumPending
+		}
+		err = scanWith(ctx, cons, scanStall, &pending, &after, fn)
+		_ = stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+		if err != nil && !errors.Is(err, errScanStalled) {
+			return err
+		}
 	}
-	defer func() { _ = stream.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
-	pending := cons.CachedInfo().NumPending
-	if pending == 0 {
+	return nil
+}
+
+// scanStall is how long a scan waits for its consumer's next message.
+const scanStall = 5 * time.Second
+
+// errScanStalled says a scan's consumer delivered nothing for scanStall.
+var errScanStalled = errors.New("tenant: scan: the consumer delivered nothing")
+
+// scanWith reads up to *pending messages from cons, handing each to fn and
+// counting it off *pending, its sequence in *after. It returns
+// errScanStalled when cons delivers nothing for stall.
+func scanWith(ctx context.Context, cons jetstream.Consumer, stall time.Duration, pending, after *uint64, fn func(m jetstream.Msg, seq uint64) error) error {
+	if *pending == 0 {
 		return nil
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(500))
@@ -330,9 +361,14 @@ func scan(ctx context.Context, stream jetstream.Stream, filters []string, fn fun
 		return fmt.Errorf("tenant: scan: %w", err)
 	}
 	defer it.Stop()
-	for range pending {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
+	for *pending > 0 {
+		next, cancel := context.WithTimeout(ctx, stall)
+		m, err := it.Next(jetstream.NextContext(next))
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			return errScanStalled
+		case err != nil:
 			return fmt.Errorf("tenant: scan: %w", err)
 		}
 		meta, err := m.Metadata()
@@ -342,6 +378,7 @@ func scan(ctx context.Context, stream jetstream.Stream, filters []string, fn fun
 		if err := fn(m, meta.Sequence.Stream); err != nil {
 			return err
 		}
+		*pending, *after = *pending-1, meta.Sequence.Stream
 	}
 	return nil
 }

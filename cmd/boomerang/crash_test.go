@@ -56,13 +56,24 @@ func freeAddr(t testing.TB) string {
 }
 
 // startBinary starts the real binary and waits until it is ready. Its
-// webhooks retry on patientWebhookSchedule.
-func startBinary(t *testing.T, dir, addr string) *exec.Cmd {
+// webhooks retry on patientWebhookSchedule; extra flags come last, so
+// they override these.
+func startBinary(t *testing.T, dir, addr string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(builtBinary(t), "serve", "--addr", addr, "--data-dir", dir,
+	cmd := launchBinary(t, dir, addr, extra...)
+	waitBinaryReady(t, addr)
+	return cmd
+}
+
+// launchBinary starts the real binary as startBinary does, without waiting
+// for it: for nodes that become ready only together.
+func launchBinary(t *testing.T, dir, addr string, extra ...string) *exec.Cmd {
+	t.Helper()
+	args := append([]string{"serve", "--addr", addr, "--data-dir", dir,
 		"--admin-token", testAdminToken, "--allow-private-networks", "--retry-initial", "100ms",
 		"--retry-max", "400ms", "--webhook-schedule", patientWebhookSchedule, "--log-level", "warn",
-		"--ack-wait", "5s") // work a killed node held comes back after 5 s
+		"--ack-wait", "5s"}, extra...) // work a killed node held comes back after 5 s
+	cmd := exec.Command(builtBinary(t), args...)
 	logFile, err := os.OpenFile(filepath.Join(dir, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +83,12 @@ func startBinary(t *testing.T, dir, addr string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() })
+	return cmd
+}
+
+// waitBinaryReady waits until the binary serving addr is ready.
+func waitBinaryReady(t *testing.T, addr string) {
+	t.Helper()
 	probe := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(60 * time.Second) // only for giving up
 	for time.Now().Before(deadline) {
@@ -79,13 +96,12 @@ func startBinary(t *testing.T, dir, addr string) *exec.Cmd {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return cmd
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("binary not ready in time")
-	return nil
 }
 
 func dumpLog(t *testing.T, dir string) {

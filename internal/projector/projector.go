@@ -169,6 +169,19 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 // that exists: the projector starts a new consumer from where it stands.
 var errGap = errors.New("events out of order")
 
+// errStalled says the consumer has delivered nothing for stallAfter while
+// the stream holds events after the last one applied: the projector starts
+// a new consumer from where it stands.
+var errStalled = errors.New("consumer stalled")
+
+// stallAfter is how long a consumer may deliver nothing while the stream is
+// ahead of the view. An ordered consumer is kept by one server, and reads
+// that server's copy of the stream: a copy that has fallen behind (a
+// server back from a partition, rejoining its stream's group, can take a
+// minute) holds the view back, though the consumer's heartbeats are fine.
+// A new consumer is placed afresh, most likely on a copy that is current.
+const stallAfter = 5 * time.Second
+
 // CatchUp waits until the view has applied everything the stream held when
 // it was called: for a read that missed and may be ahead of this node.
 func (p *Projector) CatchUp(ctx context.Context) error {
@@ -216,6 +229,10 @@ func (p *Projector) Run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, errGap):
 			p.logger.Warn("events arrived out of order; resuming from the last applied one", "applied", p.Applied())
+			continue
+		case errors.Is(err, errStalled):
+			p.logger.Warn("the stream's consumer delivered nothing while the stream is ahead of the view; starting a new one",
+				"applied", p.Applied(), "idle", stallAfter)
 			continue
 		case fatal(err):
 			return err
@@ -280,11 +297,19 @@ func (p *Projector) consume(ctx context.Context, stream jetstream.Stream, target
 	defer consumeCtx.Stop()
 
 	batch := make([]*parsedMsg, 0, p.batch)
+	watch := time.NewTicker(stallAfter / 2)
+	defer watch.Stop()
+	lastDelivery := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-watch.C:
+			if time.Since(lastDelivery) >= stallAfter && p.behind(ctx, stream) {
+				return errStalled
+			}
 		case m := <-incoming:
+			lastDelivery = time.Now()
 			batch = append(batch[:0], m)
 			batch = p.gather(incoming, batch)
 			run, gap, err := p.contiguous(ctx, stream, batch)
@@ -403,6 +428,17 @@ func (m *parsedMsg) Skip(reason string) {
 		reason = "unusable"
 	}
 	m.skipped = reason
+}
+
+// behind reports whether the stream's leader holds an event after the last
+// one applied. Errors say no: the consumer is then not to blame.
+func (p *Projector) behind(ctx context.Context, stream jetstream.Stream) bool {
+	info, err := stream.Info(ctx)
+	if err != nil || info.State.LastSeq <= p.Applied() {
+		return false
+	}
+	_, err = stream.GetMsg(ctx, info.State.LastSeq) // not a deleted one
+	return err == nil
 }
 
 // anyExists reports whether the stream still holds a message with a

@@ -304,6 +304,128 @@ func (c *Cluster) streamLeader(stream string) (string, error) {
 	return "", errors.New("no server reachable")
 }
 
+// WaitPeers waits until a meta leader knows every running server as a
+// JetStream peer it may place a stream on: before that, creating a stream
+// with as many replicas as servers fails ("no suitable peers").
+func (c *Cluster) WaitPeers() {
+	c.tb.Helper()
+	running := 0
+	for i := range c.members {
+		if c.Server(i) != nil {
+			running++
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		for i := range c.members {
+			if srv := c.Server(i); srv != nil && srv.JetStreamIsLeader() && len(srv.JetStreamClusterPeers()) >= running {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.tb.Fatalf("the meta leader does not know all %d servers", running)
+}
+
+// MoveStreamLeader makes server i the leader of stream (a leader
+// stepdown that names it), and waits until it is.
+func (c *Cluster) MoveStreamLeader(stream string, i int) {
+	c.tb.Helper()
+	want := c.members[i].name
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c.StreamLeader(stream) == want {
+			return
+		}
+		if err := c.stepDown(stream, want); err != nil {
+			c.tb.Logf("stream %s: stepdown to %s: %v; retrying", stream, want, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.tb.Fatalf("stream %s: %s did not become its leader", stream, want)
+}
+
+func (c *Cluster) stepDown(stream, preferred string) error {
+	nc, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, preferred)
+	resp, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(resp.Data), `"error"`) {
+		return errors.New(string(resp.Data))
+	}
+	return nil
+}
+
+// WaitStreamCurrent waits until stream has a leader and every other
+// running server is a replica of it that has caught up: after Start, or
+// a heal, before another server may go without losing the stream's quorum.
+func (c *Cluster) WaitStreamCurrent(stream string) {
+	c.tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := c.streamInfo(stream); err == nil && info.Cluster != nil && info.Cluster.Leader != "" &&
+			c.allCurrent(info.Cluster) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.tb.Fatalf("stream %s: its replicas did not catch up", stream)
+}
+
+// allCurrent reports whether every running server but the leader is a
+// current replica in ci.
+func (c *Cluster) allCurrent(ci *jetstream.ClusterInfo) bool {
+	current := map[string]bool{ci.Leader: true}
+	for _, r := range ci.Replicas {
+		current[r.Name] = r.Current && !r.Offline
+	}
+	for i, m := range c.members {
+		if c.Server(i) != nil && !current[m.name] {
+			return false
+		}
+	}
+	return true
+}
+
+// streamInfo asks a running server for stream's info.
+func (c *Cluster) streamInfo(stream string) (*jetstream.StreamInfo, error) {
+	nc, err := c.connect()
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	return s.CachedInfo(), nil
+}
+
+// connect connects to the first running server that answers.
+func (c *Cluster) connect() (*nats.Conn, error) {
+	for i := range c.members {
+		if c.Server(i) == nil {
+			continue
+		}
+		if nc, err := nats.Connect(c.URL(i), append([]nats.Option{nats.Timeout(2 * time.Second)}, c.clientOpts...)...); err == nil {
+			return nc, nil
+		}
+	}
+	return nil, errors.New("no server reachable")
+}
+
 func (c *Cluster) shutdown() {
 	for i := range c.members {
 		c.Kill(i)

@@ -32,6 +32,9 @@ type Call struct {
 	Header http.Header
 	Body   []byte
 	At     time.Time
+	// Ended is when the target had answered, or the caller had gone away;
+	// zero while the call runs.
+	Ended time.Time
 }
 
 // Target is a task target whose answers a test scripts.
@@ -52,6 +55,7 @@ func NewTarget(tb testing.TB, respond func(w http.ResponseWriter, r *http.Reques
 	t.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		t.mu.Lock()
+		i := len(t.calls)
 		t.calls = append(t.calls, Call{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body, At: time.Now()})
 		counts[r.Header.Get("Boomerang-Task-Id")]++
 		n := counts[r.Header.Get("Boomerang-Task-Id")]
@@ -61,6 +65,9 @@ func NewTarget(tb testing.TB, respond func(w http.ResponseWriter, r *http.Reques
 		default:
 		}
 		respond(w, r, n)
+		t.mu.Lock()
+		t.calls[i].Ended = time.Now()
+		t.mu.Unlock()
 	}))
 	tb.Cleanup(t.Close)
 	return t
@@ -109,6 +116,8 @@ type Webhook struct {
 	Event     WebhookEvent
 	// Answered is the status the receiver answered with.
 	Answered int
+	// At is when it arrived.
+	At time.Time
 }
 
 // WebhookEvent is a decoded webhook body.
@@ -149,7 +158,7 @@ func NewReceiver(tb testing.TB, secret string) *Receiver {
 	r := &Receiver{secret: s}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		wh := Webhook{Header: req.Header.Clone(), Body: body}
+		wh := Webhook{Header: req.Header.Clone(), Body: body, At: time.Now()}
 		wh.VerifyErr = signing.Verify(req.Header, body, time.Now(), r.secret)
 		_ = json.Unmarshal(body, &wh.Event)
 		r.mu.Lock()

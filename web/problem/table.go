@@ -37,6 +37,7 @@ var table = []struct {
 		field: FieldError{Field: "days", Message: "is outside the retention this server allows"}},
 	{err: broker.ErrRetentionPassed, kind: NotFound, detail: "The task's retention has passed since it finished: it is being removed."},
 	{err: broker.ErrConflict, kind: Conflict, detail: "The change conflicts with one stored before it; nothing was changed."},
+	{err: broker.ErrUnavailable, kind: Unavailable, detail: "The event log did not confirm the change in time (a NATS server is unreachable, or the cluster is electing a leader). It may or may not have been stored: retry, with the same Idempotency-Key for a create."},
 	{err: broker.ErrEventTooLarge, kind: TooLarge, detail: "The task is larger than the event log takes (its NATS server's max_payload); nothing was stored."},
 }
 
