@@ -205,3 +205,71 @@ func TestSharedLimitChangeKeepsSpentTokens(t *testing.T) {
 		t.Fatalf("4 s on, a bucket of 10: %d admitted, want the 2 earned", n)
 	}
 }
+
+// stalledKV is a key-value bucket whose reads hang until release, then
+// fail, as they do from a node cut off from the servers that hold it. It
+// counts the reads.
+type stalledKV struct {
+	jetstream.KeyValue
+	started chan struct{} // receives at each read
+	release chan struct{} // closed to let the reads fail
+	mu      sync.Mutex
+	reads   int
+}
+
+func (kv *stalledKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	kv.mu.Lock()
+	kv.reads++
+	kv.mu.Unlock()
+	kv.started <- struct{}{}
+	<-kv.release
+	return nil, context.DeadlineExceeded
+}
+
+// TestSharedOutOfReachCostsOneRequest: while a lease is being taken from a
+// bucket that does not answer, the node's other requests wait for that one
+// rather than each send their own; when it fails they are all decided by
+// the node's own bucket (none refused under the limit), and so is every
+// request of the next fallbackSpan, with no read at all. After it the
+// shared bucket is tried again.
+func TestSharedOutOfReachCostsOneRequest(t *testing.T) {
+	t.Parallel()
+	_, real := sharedKV(t)
+	kv := &stalledKV{KeyValue: real, started: make(chan struct{}, 100), release: make(chan struct{})}
+	s := NewShared(kv, nil)
+	lim := Limit{Rate: 100, Burst: 200}
+
+	first := make(chan Decision, 1)
+	go func() { first <- s.Take(context.Background(), "k", lim, t0) }()
+	<-kv.started // the first request is taking a lease
+	const waiting = 20
+	var wg sync.WaitGroup
+	decisions := make(chan Decision, waiting)
+	for i := range waiting {
+		wg.Go(func() { decisions <- s.Take(context.Background(), "k", lim, t0.Add(time.Duration(i)*time.Millisecond)) })
+	}
+	close(kv.release)
+	wg.Wait()
+	close(decisions)
+	if d := <-first; !d.Allowed {
+		t.Errorf("the request that found the bucket out of reach: %+v, want admitted by the node's own", d)
+	}
+	for d := range decisions {
+		if !d.Allowed {
+			t.Errorf("a request behind it: %+v, want admitted by the node's own bucket", d)
+		}
+	}
+	if n := takeN(s, "k", lim, t0.Add(fallbackSpan-time.Millisecond), 50); n != 50 {
+		t.Errorf("within the fallback span: %d of 50 admitted", n)
+	}
+	kv.mu.Lock()
+	reads := kv.reads
+	kv.mu.Unlock()
+	if reads != 1 {
+		t.Fatalf("the shared bucket was read %d times, want once", reads)
+	}
+	s.Take(context.Background(), "k", lim, t0.Add(fallbackSpan))
+	if kv.reads != 2 {
+		t.Fatalf("after the fallback span: %d reads, want a second try", kv.reads)
+	}
+}

@@ -49,8 +49,8 @@ const bucketTTL = 24 * time.Hour
 // back, so a node whose clock runs ahead by d lets the cluster admit up
 // to Rate × d more, once. When the key-value bucket cannot be reached, or
 // a lease cannot be had within kvTimeout, the node falls back to a bucket
-// of the same size of its own, as Local does, and logs it: NATS is needed
-// to accept a create anyway.
+// of the same size of its own, as Local does, for fallbackSpan before it
+// tries again, and logs it: NATS is needed to accept a create anyway.
 type Shared struct {
 	kv       jetstream.KeyValue
 	fallback *Local
@@ -64,23 +64,32 @@ type Shared struct {
 // LeaseSpan is how long a node may spend tokens it has leased.
 const LeaseSpan = 100 * time.Millisecond
 
-// kvTimeout bounds the key-value requests of one decision: past it the
-// node's own bucket decides.
+// kvTimeout bounds the key-value requests of one lease: past it the node's
+// own bucket decides.
 const kvTimeout = 2 * time.Second
 
-// lease is what a node holds of one key's shared bucket.
+// fallbackSpan is how long a key is limited by the node's own bucket after
+// its shared bucket could not be reached, before the next try: an
+// unreachable bucket costs one slow request per span, not every request.
+const fallbackSpan = 5 * time.Second
+
+// lease is what a node holds of one key's shared bucket. Its lock is never
+// held during a key-value request: fetching says one is under way, and the
+// requests that need its tokens wait for it rather than send their own.
 type lease struct {
-	mu sync.Mutex
+	mu       sync.Mutex
+	fetching chan struct{} // closed when the lease being taken is in; nil when none is
 	leaseState
 }
 
 type leaseState struct {
-	limit       Limit
-	left        int       // tokens leased and not spent
-	got, used   int       // the current lease's size and spent tokens
-	until       time.Time // when its tokens may no longer be spent
-	remaining   float64   // the shared bucket's tokens when it was taken
-	deniedUntil time.Time // the shared bucket holds no token until then
+	limit         Limit
+	left          int       // tokens leased and not spent
+	got, used     int       // the current lease's size and spent tokens
+	until         time.Time // when its tokens may no longer be spent
+	remaining     float64   // the shared bucket's tokens when it was taken
+	deniedUntil   time.Time // the shared bucket holds no token until then
+	fallbackUntil time.Time // the shared bucket was out of reach; the node's own decides until then
 }
 
 // OpenShared creates (or updates) the key-value bucket with replicas
@@ -111,35 +120,82 @@ func NewShared(kv jetstream.KeyValue, logger *slog.Logger) *Shared {
 }
 
 // Take spends a token of key's shared bucket: from this node's lease while
-// it lasts, else from a new lease. key must be a valid key-value key.
+// it lasts, else from a new lease, which one request takes while the
+// others wait for it. key must be a valid key-value key.
 func (s *Shared) Take(ctx context.Context, key string, l Limit, now time.Time) Decision {
 	ls := s.leaseOf(key)
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
+	for {
+		ls.mu.Lock()
+		d, decided, fallback := ls.spend(l, now)
+		if decided || fallback {
+			ls.mu.Unlock()
+			if fallback {
+				return s.fallback.Take(ctx, key, l, now)
+			}
+			return d
+		}
+		if wait := ls.fetching; wait != nil {
+			ls.mu.Unlock()
+			select {
+			case <-wait:
+				continue // spend from the lease just taken, or take the next
+			case <-ctx.Done(): // the client went away: it reads no answer
+				return Decision{Wait: time.Second}
+			}
+		}
+		done := make(chan struct{})
+		ls.fetching = done
+		want := ls.nextSize()
+		ls.mu.Unlock()
+		d = s.fetch(ctx, ls, key, l, want, now)
+		close(done)
+		return d
+	}
+}
+
+// spend decides from what the node already holds of the key: a token of
+// its lease, a refusal while the shared bucket is known to be empty, or
+// fallback while it is out of reach. decided and fallback are both false
+// when a lease must be taken. The caller holds ls.mu.
+func (ls *lease) spend(l Limit, now time.Time) (d Decision, decided, fallback bool) {
 	if ls.limit != l {
 		ls.leaseState = leaseState{limit: l} // a new size: what was leased is given up
 	}
-	if ls.left > 0 && now.Before(ls.until) {
+	switch {
+	case ls.left > 0 && now.Before(ls.until):
 		ls.left--
 		ls.used++
-		return Decision{Allowed: true, Remaining: ls.remaining + float64(ls.left)}
+		return Decision{Allowed: true, Remaining: ls.remaining + float64(ls.left)}, true, false
+	case now.Before(ls.deniedUntil):
+		return Decision{Wait: ls.deniedUntil.Sub(now)}, true, false
+	case now.Before(ls.fallbackUntil):
+		return Decision{}, false, true
 	}
-	if now.Before(ls.deniedUntil) {
-		return Decision{Wait: ls.deniedUntil.Sub(now)}
-	}
+	return Decision{}, false, false
+}
+
+// fetch takes a lease of want tokens of key's shared bucket, spends one
+// for this request, and records the lease (or the refusal, or the
+// fallback) for the requests after it. ls.fetching is this request's.
+func (s *Shared) fetch(ctx context.Context, ls *lease, key string, l Limit, want int, now time.Time) Decision {
 	// A client that goes away does not make this node fall back.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kvTimeout)
-	defer cancel()
-	want := ls.nextSize()
-	got, remaining, err := s.takeShared(ctx, key, l, want, now)
-	if err != nil {
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kvTimeout)
+	got, remaining, err := s.takeShared(kctx, key, l, want, now)
+	cancel()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.fetching = nil
+	switch {
+	case err != nil:
 		s.warn(now, key, err)
+		ls.fallbackUntil = now.Add(fallbackSpan)
 		return s.fallback.Take(ctx, key, l, now)
-	}
-	if got == 0 {
+	case got == 0:
 		w := wait(l, remaining)
 		ls.deniedUntil, ls.left = now.Add(w), 0
 		return Decision{Wait: w, Remaining: remaining}
+	case ls.limit != l: // resized meanwhile: the lease was of the old size; keep this request's token only
+		return Decision{Allowed: true, Remaining: remaining}
 	}
 	ls.got, ls.used, ls.left = got, 1, got-1
 	ls.until, ls.remaining = now.Add(LeaseSpan), remaining
