@@ -40,7 +40,7 @@ func (t *Tasks) RedeliverMatching(ctx context.Context, tenantID string, q ListQu
 		remaining = MaxBulkRedeliver
 	}
 	var res BulkResult
-	defer t.catchUp(ctx) // reads after the call see the redeliveries
+	defer t.AwaitOwnWrites(ctx) // reads after the call see the redeliveries
 	for remaining > 0 {
 		q.Limit = min(remaining, bulkPage)
 		page, err := t.List(ctx, tenantID, q)

@@ -67,9 +67,11 @@ func (t *Tasks) List(ctx context.Context, tenantID string, q ListQuery) (Page, e
 	return t.view.List(tenantID, q)
 }
 
-// catchUp waits, within readWait, for the view to apply everything this
-// node has published, so that reads see this node's writes.
-func (t *Tasks) catchUp(ctx context.Context) {
+// AwaitOwnWrites waits, within readWait, for the view to apply everything
+// this node has published, so that the reads after it see this node's
+// writes (a page that counts the task just created, say). It costs no
+// request to NATS.
+func (t *Tasks) AwaitOwnWrites(ctx context.Context) {
 	wctx, cancel := context.WithTimeout(ctx, t.readWait)
 	defer cancel()
 	_ = t.progress.WaitFor(wctx, t.pub.LastTaskSeq())
@@ -98,7 +100,7 @@ func (t *Tasks) TenantEvents(tenantID string, after uint64, limit int) ([]Event,
 // LastTenantEvent returns the sequence of the tenant's latest event, after
 // the view has caught up with this node's own writes.
 func (t *Tasks) LastTenantEvent(ctx context.Context, tenantID string) (uint64, error) {
-	t.catchUp(ctx)
+	t.AwaitOwnWrites(ctx)
 	return t.view.LastTenantEvent(tenantID)
 }
 

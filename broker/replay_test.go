@@ -39,7 +39,7 @@ func TestReplayLinksBothWaysAndPrunesClean(t *testing.T) {
 	if first.ID == "tsk_orig" || first.ID == second.ID || first.Status != StatusPending || first.ReplayOf != "tsk_orig" {
 		t.Fatalf("replay: got id %s status %s replayOf %q, want a new pending task naming tsk_orig", first.ID, first.Status, first.ReplayOf)
 	}
-	tasks.catchUp(ctx)
+	tasks.AwaitOwnWrites(ctx)
 	got, err := b.view.Get("ten_a", first.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -59,7 +59,8 @@ type tenantBody struct {
 
 // TenantDetail returns the tenant as the operator sees it: for the admin
 // API and the operator's pages.
-func (a *API) TenantDetail(tenantID string) (tenantBody, error) {
+func (a *API) TenantDetail(ctx context.Context, tenantID string) (tenantBody, error) {
+	a.tasks.AwaitOwnWrites(ctx) // count the tasks just accepted here
 	t, err := a.tenants.Get(tenantID)
 	if err != nil {
 		return tenantBody{}, err
@@ -79,7 +80,7 @@ func (a *API) GetTenant(c echo.Context) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
-	body, err := a.TenantDetail(c.Param("tenant"))
+	body, err := a.TenantDetail(c.Request().Context(), c.Param("tenant"))
 	if err != nil {
 		return err
 	}

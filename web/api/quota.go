@@ -111,9 +111,14 @@ func (a *API) EnforceQuota(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// checkedQuota returns the tenant's quota, counted on a view caught up
-// with the stream when the count is near the quota or past it.
+// checkedQuota returns the tenant's quota, its use counted on a view caught
+// up with the stream when the count is near the quota or past it; a tenant
+// without a quota gets MonthlyTasks nil and no count, read on every create
+// otherwise.
 func (a *API) checkedQuota(ctx context.Context, tenantID string) (Quota, error) {
+	if limit, _ := a.quotaOf(tenantID); limit <= 0 {
+		return Quota{}, nil // unlimited: no need to read the month's use on every create
+	}
 	q, err := a.QuotaState(tenantID, a.now())
 	if err != nil || q.MonthlyTasks == nil || *q.Remaining > quotaSlack(*q.MonthlyTasks) {
 		return q, err
@@ -152,6 +157,7 @@ func (a *API) usageOf(c echo.Context, tenantID string) (usageBody, error) {
 	if err := checkQuery(c, "period", "from", "to"); err != nil {
 		return usageBody{}, err
 	}
+	a.tasks.AwaitOwnWrites(c.Request().Context()) // count the tasks just accepted here
 	now := a.now().UTC()
 	body := usageBody{Period: c.QueryParam("period"), Items: []usagePeriod{}}
 	if body.Period == "" {

@@ -137,7 +137,7 @@ func (d *Dashboard) renderTenant(c echo.Context, status int, flash, problemText 
 	}
 	now := d.now()
 	data := opTenantData{Tenant: t, SuspendedAt: d.tenants.Status(id).SuspendedAt, RecentDays: recentDays, MaxQuota: api.MaxMonthlyTasks}
-	u, err := d.usage(id)
+	u, err := d.usage(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

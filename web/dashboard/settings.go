@@ -46,7 +46,7 @@ func (d *Dashboard) renderSettings(c echo.Context, status int, data settingsData
 	data.Keep = keepData{Days: int(d.bounds.Effective(t.Retention) / (24 * time.Hour)), Default: t.Retention == 0,
 		MinDays: api.MinRetentionDays(d.bounds), MaxDays: int(d.bounds.Max / (24 * time.Hour))}
 	data.SessionMaxAge = hoursText(d.tokens.SessionMaxAge())
-	if data.Usage, err = d.usage(p.TenantID); err != nil {
+	if data.Usage, err = d.usage(c.Request().Context(), p.TenantID); err != nil {
 		return err
 	}
 	return d.render(c, status, "settings", view{Title: "Settings", Nav: "settings", Data: data, Flash: flash, Error: problemText})

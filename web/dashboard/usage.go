@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
@@ -15,9 +16,11 @@ type usageData struct {
 	Suspended bool
 }
 
-// usage returns the tenant's usage and quota now; without a quota source
-// (Config.Quota) only the usage.
-func (d *Dashboard) usage(tenantID string) (usageData, error) {
+// usage returns the tenant's usage and quota now, counting every task
+// this node has accepted; without a quota source (Config.Quota) only the
+// usage.
+func (d *Dashboard) usage(ctx context.Context, tenantID string) (usageData, error) {
+	d.tasks.AwaitOwnWrites(ctx)
 	now := d.now()
 	var u usageData
 	var err error
