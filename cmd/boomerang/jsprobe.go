@@ -12,9 +12,11 @@ import (
 )
 
 // jsProbe asks JetStream, every interval, whether it can serve: whether
-// it has a meta leader and each of the node's streams a leader. In a
-// cluster, a server cut off from the majority still holds the node's
-// connection but answers "temporarily unavailable", and after servers
+// it has a meta leader and each of the node's streams a leader that has
+// heard from a quorum of its replicas lately. In a cluster, a server cut
+// off from the majority still holds the node's connection but answers
+// "temporarily unavailable" (or, for 10–20 s, a stream leader on the
+// minority side still answers, not yet stepped down), and after servers
 // come back the streams elect their leaders a while after the meta
 // leader: meanwhile the node would take requests it cannot record, so it
 // is unready until the probe is answered again. A connection that comes
@@ -80,9 +82,39 @@ func (p *jsProbe) probe(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}
-		if c := s.CachedInfo().Cluster; c != nil && c.Leader == "" {
-			return fmt.Errorf("stream %s: no leader", name)
+		if err := quorumHeard(s.CachedInfo().Cluster); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// replicaStaleAfter is how long a stream's leader may go without hearing
+// from a replica before the replica no longer counts towards its quorum.
+const replicaStaleAfter = 5 * time.Second
+
+// quorumHeard reports whether a replicated stream has a leader that has
+// heard from a quorum of its replicas lately. Heard from lately, not
+// Current: under load a replica is often a few writes behind, and still
+// part of the quorum. A stream of one replica passes.
+func quorumHeard(c *jetstream.ClusterInfo) error {
+	if c == nil {
+		return nil
+	}
+	if c.Leader == "" {
+		return errors.New("no leader")
+	}
+	if len(c.Replicas) == 0 {
+		return nil
+	}
+	heard := 1 // the leader
+	for _, r := range c.Replicas {
+		if !r.Offline && r.Active < replicaStaleAfter {
+			heard++
+		}
+	}
+	if quorum := (len(c.Replicas)+1)/2 + 1; heard < quorum {
+		return fmt.Errorf("its leader %s has heard from %d of %d replicas lately", c.Leader, heard, len(c.Replicas)+1)
 	}
 	return nil
 }

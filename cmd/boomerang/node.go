@@ -211,7 +211,7 @@ func (m *Main) newWorkers(p projections) {
 	cfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
 		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight, RunningAfter: c.RunningAfter,
 		Telemetry: m.telemetry.broker(), Tenants: workStates(m.tenants),
-		Paused: func() bool { return m.quorum.Err() != nil }, // cut off from the stream: leave the work to others
+		Paused: func() bool { return m.probe.Err() != nil }, // cut off from the stream: leave the work to others
 		Limits: func(tenantID string) (int, int) {
 			l := m.tenants.Limits(tenantID)
 			return l.MaxInFlight, l.MaxPerHost
@@ -277,7 +277,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	tasks := broker.NewTasks(broker.NewPublisher(m.js), p.view, p.taskProjector, m.Logger, nil)
 	tasks.IdempotencyWindow = c.IdemWindow
 	tasks.Telemetry = m.telemetry.broker()
-	tasks.Writable = m.quorum.Err // cut off from the stream: refuse at once
+	tasks.Writable = m.probe.Err // cut off from the stream: refuse at once
 	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
 	m.webServer, err = web.New(web.Config{
 		Tasks:           tasks,

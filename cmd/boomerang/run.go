@@ -43,7 +43,6 @@ type Main struct {
 	js        jetstream.JetStream // the API's connection
 	workerJS  jetstream.JetStream // the dispatcher's and deliverer's
 	projectJS jetstream.JetStream // the projectors'
-	quorum    *streamProbe        // whether the task stream takes writes from here (probe.go)
 	// commit makes the embedded store's writes durable in shared rounds
 	// (--sync always); nil otherwise.
 	commit *groupcommit.Committer
@@ -119,8 +118,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.newTelemetry(setup); err != nil {
 		return err
 	}
-	m.quorum = newStreamProbe(m.js, broker.StreamTasks)
-	m.serving.start("stream probe", m.quorum)
 	m.proj = m.newProjections()
 	m.projecting.start("task projector", m.proj.taskProjector)
 	m.projecting.start("tenant projector", m.proj.tenantProjector)
@@ -166,7 +163,7 @@ func (m *Main) Died() <-chan struct{} { return m.parts.Died() }
 
 // ready reports whether this node can serve: every part running, every
 // NATS connection up, the task stream taking writes from here (a partition
-// keeps the connection up: see streamProbe) and both views caught up with
+// keeps the connection up: see jsProbe) and both views caught up with
 // their streams and able to apply them.
 func (m *Main) ready() error {
 	if m.parts.failure() != nil {
@@ -187,11 +184,6 @@ func (m *Main) ready() error {
 	}
 	if err := m.probe.Err(); err != nil {
 		return err
-	}
-	if m.quorum != nil {
-		if err := m.quorum.Err(); err != nil {
-			return err
-		}
 	}
 	for _, caughtUp := range []<-chan struct{}{m.proj.taskProjector.Ready(), m.proj.tenantProjector.Ready()} {
 		select {
