@@ -34,14 +34,14 @@ type loadDriver struct {
 	mu       sync.Mutex
 	rotation []string                   // base URLs of the nodes taking creates
 	inFlight map[string]*sync.WaitGroup // creates sent to each node, not answered yet
-	accepted []createdTask
+	accepted []acceptedTask
 	failed   []failedCreate
 }
 
-// createdTask is a create answered 202.
-type createdTask struct {
-	id, node string
-	sent     time.Time
+// acceptedTask is a create answered 202.
+type acceptedTask struct {
+	id, node, target string
+	sent             time.Time
 }
 
 // failedCreate is a create answered otherwise, or not at all.
@@ -108,7 +108,9 @@ func (d *loadDriver) next(i int) (string, *sync.WaitGroup) {
 }
 
 func (d *loadDriver) create(node string, i int) {
-	body, _ := json.Marshal(d.body(i))
+	spec := d.body(i)
+	target, _ := spec["targetUrl"].(string)
+	body, _ := json.Marshal(spec)
 	req, _ := http.NewRequest(http.MethodPost, node+"/v1/tasks", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+d.key)
@@ -126,7 +128,7 @@ func (d *loadDriver) create(node string, i int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if resp.StatusCode == http.StatusAccepted && json.Unmarshal(data, &task) == nil && task.ID != "" {
-		d.accepted = append(d.accepted, createdTask{id: task.ID, node: node, sent: sent})
+		d.accepted = append(d.accepted, acceptedTask{id: task.ID, node: node, target: target, sent: sent})
 		return
 	}
 	d.failed = append(d.failed, failedCreate{node: node, status: resp.StatusCode,
@@ -138,7 +140,7 @@ func (d *loadDriver) adopt(node string, ids ...string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, id := range ids {
-		d.accepted = append(d.accepted, createdTask{id: id, node: node})
+		d.accepted = append(d.accepted, acceptedTask{id: id, node: node})
 	}
 }
 
@@ -177,10 +179,10 @@ func (d *loadDriver) Stop() {
 }
 
 // Accepted returns the creates answered 202 so far.
-func (d *loadDriver) Accepted() []createdTask {
+func (d *loadDriver) Accepted() []acceptedTask {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]createdTask(nil), d.accepted...)
+	return append([]acceptedTask(nil), d.accepted...)
 }
 
 // Failed returns the creates not answered 202 so far.
