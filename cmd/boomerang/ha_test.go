@@ -18,9 +18,9 @@ import (
 // every disturbance, each counting what became of the load
 // (checkNothingLost in haload_test.go). They print the counts.
 
-// haRate is the creates per second of every loss test: lighter under the
-// race detector (haScale).
-const haRate = 50 / haScale
+// haRate is the creates per second of every loss test: a tenth under the
+// race detector (haLoadShare).
+const haRate = 50 / haLoadShare
 
 // Each test picks its nodes' --ack-wait and how long the slow tenth of its
 // tasks takes. Where it waits for a dead node's work to come back, the ack
@@ -29,12 +29,12 @@ const haRate = 50 / haScale
 // Elsewhere the ack wait is long enough that a machine starved of CPU
 // does not make an acknowledgement miss it: the redelivery, and the
 // repeated call, would be counted against the product. Under the race
-// detector every time is haScale times longer.
+// detector every wait is twice as long (haStretch).
 const (
-	haShortAckWait = haScale * 5 * time.Second
-	haOutlasting   = haScale * 8 * time.Second // slow attempts, longer than haShortAckWait
-	haAckWait      = haScale * 10 * time.Second
-	haSlow         = haScale * 6 * time.Second
+	haShortAckWait = haStretch * 5 * time.Second
+	haOutlasting   = haStretch * 8 * time.Second // slow attempts, longer than haShortAckWait
+	haAckWait      = haStretch * 10 * time.Second
+	haSlow         = haStretch * 6 * time.Second
 )
 
 // pastAckWait is how many creates of the load take longer than ackWait.
@@ -42,7 +42,7 @@ func pastAckWait(ackWait time.Duration) int { return int(haRate * ackWait.Second
 
 // scaled is n creates of the load, fewer under the race detector, where
 // the load is lighter: the same stretch of time.
-func scaled(n int) int { return max(1, n/haScale) }
+func scaled(n int) int { return max(1, n/haLoadShare) }
 
 // haEnv is what every loss test starts from: the NATS cluster, the secret
 // key every node shares, a target, and once a node runs, a tenant and its

@@ -465,7 +465,7 @@ func repeats(t *testing.T, id, what string, occ []occurrence, windows []window, 
 		}
 		if !allowed {
 			report := t.Errorf
-			if haScale > 1 {
+			if haLoadShare > 1 {
 				// Under the race detector on a starved machine, an
 				// acknowledgement can miss even a tripled ack wait, and
 				// the view lag behind by seconds: repeats are counted and

@@ -2,6 +2,9 @@
 
 package main
 
-// haScale stretches the loss tests under the race detector (see
-// race_on_test.go); without it, it is 1.
-const haScale = 1
+// Without the race detector the loss tests run their whole load and
+// waits (see race_on_test.go).
+const (
+	haLoadShare = 1
+	haStretch   = 1
+)

@@ -2,6 +2,10 @@
 
 package main
 
-// haScale stretches the loss tests under the race detector, which makes
-// every part several times slower (see ha_test.go).
-const haScale = 3
+// Under the race detector every part, the in-process nats-servers above
+// all, runs several times slower: the loss tests (ha_test.go) put a tenth
+// of their load on the cluster and wait twice as long.
+const (
+	haLoadShare = 10
+	haStretch   = 2
+)
