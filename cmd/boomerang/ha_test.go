@@ -2,6 +2,9 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +18,9 @@ import (
 // every disturbance, each counting what became of the load
 // (checkNothingLost in haload_test.go). They print the counts.
 
-// haRate is the creates per second of every loss test.
-const haRate = 50
+// haRate is the creates per second of every loss test: a tenth under the
+// race detector (haLoadShare).
+const haRate = 50 / haLoadShare
 
 // Each test picks its nodes' --ack-wait and how long the slow tenth of its
 // tasks takes. Where it waits for a dead node's work to come back, the ack
@@ -24,13 +28,21 @@ const haRate = 50
 // acknowledgements keep them from being redelivered while they run.
 // Elsewhere the ack wait is long enough that a machine starved of CPU
 // does not make an acknowledgement miss it: the redelivery, and the
-// repeated call, would be counted against the product.
+// repeated call, would be counted against the product. Under the race
+// detector every wait is twice as long (haStretch).
 const (
-	haShortAckWait = 5 * time.Second
-	haOutlasting   = 8 * time.Second // slow attempts, longer than haShortAckWait
-	haAckWait      = 10 * time.Second
-	haSlow         = 6 * time.Second
+	haShortAckWait = haStretch * 5 * time.Second
+	haOutlasting   = haStretch * 8 * time.Second // slow attempts, longer than haShortAckWait
+	haAckWait      = haStretch * 10 * time.Second
+	haSlow         = haStretch * 6 * time.Second
 )
+
+// pastAckWait is how many creates of the load take longer than ackWait.
+func pastAckWait(ackWait time.Duration) int { return int(haRate * ackWait.Seconds() * 6 / 5) }
+
+// scaled is n creates of the load, fewer under the race detector, where
+// the load is lighter: the same stretch of time.
+func scaled(n int) int { return max(1, n/haLoadShare) }
 
 // haEnv is what every loss test starts from: the NATS cluster, the secret
 // key every node shares, a target, and once a node runs, a tenant and its
@@ -43,6 +55,7 @@ type haEnv struct {
 	released chan struct{} // closed at the end: held calls end
 	receiver *testenv.Receiver
 	creds    tenant.Credentials
+	logs     []func() string // every node's log
 }
 
 // newHAEnv starts the NATS cluster and the target (see newHATarget).
@@ -99,7 +112,23 @@ func (h *haEnv) args(natsURL string, extra ...string) []string {
 // startNode runs a node in this process on natsURL with its data in dir.
 func (h *haEnv) startNode(t *testing.T, dir, natsURL string, extra ...string) *testNode {
 	t.Helper()
-	return mustRunMainIn(t, dir, h.args(natsURL, extra...)...)
+	n := mustRunMainIn(t, dir, h.args(natsURL, extra...)...)
+	h.logs = append(h.logs, n.Log.String)
+	return n
+}
+
+// binaryLog adds the log of the binary serving from dir to the logs.
+func (h *haEnv) binaryLog(dir string) {
+	h.logs = append(h.logs, func() string {
+		data, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
+		return string(data)
+	})
+}
+
+// check is what checkNothingLost looks at: the load's tasks as a client
+// of the node at reader sees them, and repeats the windows allow.
+func (h *haEnv) check(reader string, windows ...window) lossCheck {
+	return lossCheck{reader: h.client(reader), target: h.target, receiver: h.receiver, windows: windows, logs: h.logs}
 }
 
 // newTenant creates the tenant through the node at base and starts its
@@ -129,15 +158,56 @@ func (h *haEnv) task(i int) map[string]any {
 }
 
 // disturb does act to the cluster under load and returns the window from
-// just before it until every one of nodes has accepted creates sent
-// after it.
-func disturb(t *testing.T, d *loadDriver, name string, act func(), nodes ...string) window {
+// just before it until the cluster has settled: every one of nodes has
+// accepted creates sent after it, and tasks created after it have gone
+// all the way through (settled).
+func (h *haEnv) disturb(t *testing.T, d *loadDriver, name string, act func(), nodes ...string) window {
 	t.Helper()
 	from := time.Now()
 	act()
-	to := d.waitAccepted(t, time.Now(), 20, nodes...)
-	t.Logf("%s: taking creates again %v later", name, to.Sub(from).Round(time.Millisecond))
+	after := time.Now()
+	taking := d.waitAccepted(t, after, scaled(20), nodes...)
+	to := h.settled(t, d, after)
+	t.Logf("%s: taking creates again %v later, tasks created after it done %v later", name,
+		taking.Sub(from).Round(time.Millisecond), to.Sub(from).Round(time.Millisecond))
 	return window{name: name, from: from, to: to}
+}
+
+// settled waits until tasks created from since on have gone all the way
+// through, and returns when: the webhooks of the first ten quick ones, and
+// of the first that failed once (its retry went through the schedules
+// stream). Streams and consumers whose leader a disturbance took elect a
+// new one each in its own time: work still in flight until then may be
+// done again.
+func (h *haEnv) settled(t *testing.T, d *loadDriver, since time.Time) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second) // only for giving up
+	for {
+		var ids []string
+		flaky := ""
+		for _, c := range d.Accepted() {
+			if c.sent.Before(since) || strings.HasSuffix(c.target, "/slow") {
+				continue // slow ones would only widen the window
+			}
+			if len(ids) < 10 {
+				ids = append(ids, c.id)
+			}
+			if flaky == "" && strings.HasSuffix(c.target, "/flaky") {
+				flaky = c.id
+			}
+		}
+		done := len(ids) == 10 && flaky != ""
+		for _, id := range append(ids, flaky) {
+			done = done && len(h.receiver.For(id)) > 0
+		}
+		if done {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tasks created since %s never went through", since.Format(time.StampMilli))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestHAKillNATSServersLosesNothing kills, under load, a NATS server that
@@ -151,20 +221,20 @@ func TestHAKillNATSServersLosesNothing(t *testing.T) {
 	b := h.startNode(t, t.TempDir(), h.nats.URLs())
 	h.newTenant(t, a.URL())
 	d := startLoad(t, h.creds.APIKey, haRate, h.task, a.URL(), b.URL())
-	d.waitAccepted(t, time.Now(), 150)
+	d.waitAccepted(t, time.Now(), scaled(150))
 
 	quiet := leastLeading(t, h.nats)
-	w1 := disturb(t, d, "kill "+h.nats.Name(quiet)+" (a follower)", func() { h.nats.Kill(quiet) }, a.URL(), b.URL())
-	d.waitAccepted(t, w1.to, 100)
+	w1 := h.disturb(t, d, "kill "+h.nats.Name(quiet)+" (a follower)", func() { h.nats.Kill(quiet) }, a.URL(), b.URL())
+	d.waitAccepted(t, w1.to, scaled(100))
 	h.nats.Start(quiet)
 	for _, s := range haStreams {
 		h.nats.WaitStreamCurrent(s)
 	}
 	leader := h.nats.Index(h.nats.StreamLeader(broker.StreamTasks))
-	w2 := disturb(t, d, "kill "+h.nats.Name(leader)+" (the task stream's leader)", func() { h.nats.Kill(leader) }, a.URL(), b.URL())
-	d.waitAccepted(t, w2.to, 150)
+	w2 := h.disturb(t, d, "kill "+h.nats.Name(leader)+" (the task stream's leader)", func() { h.nats.Kill(leader) }, a.URL(), b.URL())
+	d.waitAccepted(t, w2.to, scaled(150))
 
-	r := checkNothingLost(t, d, h.client(b.URL()), h.target, h.receiver, w1, w2)
+	r := checkNothingLost(t, d, h.check(b.URL(), w1, w2))
 	t.Logf("kill a NATS server leading no stream, then the task stream's leader: %s", r)
 }
 
@@ -205,6 +275,7 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 	h := newHAEnv(t, haShortAckWait, haOutlasting)
 	dirC, addrC := t.TempDir(), freeAddr(t)
 	cmd := startBinary(t, dirC, addrC, h.args(h.nats.URLs())...)
+	h.binaryLog(dirC)
 	defer func() {
 		if t.Failed() {
 			dumpLog(t, dirC)
@@ -224,7 +295,7 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 	b := h.startNode(t, t.TempDir(), h.nats.URLs())
 	d := startLoad(t, h.creds.APIKey, haRate, h.task, a.URL(), b.URL(), c)
 	d.adopt(c, held...)
-	d.waitAccepted(t, time.Now(), 300) // six seconds or more: past the ack wait (5 s)
+	d.waitAccepted(t, time.Now(), pastAckWait(haShortAckWait)) // the held attempts live on in-progress acks
 
 	d.remove(c) // as a load balancer would: no create is cut off
 	kill := window{name: "SIGKILL of node C", from: time.Now()}
@@ -236,9 +307,9 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 	for _, id := range held {
 		waitCalls(t, h.target, id, 2)
 	}
-	d.waitAccepted(t, kill.to, 150, a.URL(), b.URL())
+	d.waitAccepted(t, kill.to, scaled(150), a.URL(), b.URL())
 
-	r := checkNothingLost(t, d, h.client(a.URL()), h.target, h.receiver, kill)
+	r := checkNothingLost(t, d, h.check(a.URL(), kill))
 	t.Logf("kill a Boomerang node mid-attempt (%d held attempts on it): %s", len(held), r)
 	for _, id := range held {
 		if calls := h.target.CallsFor(id); len(calls) != 2 || calls[0].Ended.Before(kill.from) {
@@ -266,7 +337,7 @@ func waitCalls(t *testing.T, target *testenv.Target, id string, n int) {
 // finish, nothing is done twice.
 func TestHARollingRestartLosesNothing(t *testing.T) {
 	t.Parallel()
-	h := newHAEnv(t, 30*time.Second, 2*time.Second) // attempts end well within the shutdown grace
+	h := newHAEnv(t, haAckWait, 2*time.Second) // attempts end well within the shutdown grace
 	grace := []string{"--shutdown-grace", "20s"}
 	var dirs []string
 	var nodes []*testNode
@@ -278,15 +349,15 @@ func TestHARollingRestartLosesNothing(t *testing.T) {
 	}
 	h.newTenant(t, urls[0])
 	d := startLoad(t, h.creds.APIKey, haRate, h.task, urls...)
-	d.waitAccepted(t, time.Now(), 100)
+	d.waitAccepted(t, time.Now(), scaled(100))
 	for i := range nodes {
 		d.remove(nodes[i].URL())
 		nodes[i].Stop()
 		nodes[i] = h.startNode(t, dirs[i], h.nats.URLs(), grace...)
 		d.add(nodes[i].URL())
-		d.waitAccepted(t, time.Now(), 30, nodes[i].URL())
+		d.waitAccepted(t, time.Now(), scaled(30), nodes[i].URL())
 	}
-	r := checkNothingLost(t, d, h.client(nodes[0].URL()), h.target, h.receiver)
+	r := checkNothingLost(t, d, h.check(nodes[0].URL()))
 	t.Logf("rolling restart of 3 nodes: %s", r)
 }
 
@@ -304,13 +375,13 @@ func TestHAPartitionedNodeStopsAndCatchesUp(t *testing.T) {
 	h.nats.MoveStreamLeader(broker.StreamTasks, cut)
 	h.newTenant(t, m.URL())
 	d := startLoad(t, h.creds.APIKey, haRate, h.task, p.URL(), m.URL())
-	d.waitAccepted(t, time.Now(), 50, p.URL(), m.URL())
+	d.waitAccepted(t, time.Now(), scaled(50), p.URL(), m.URL())
 
 	from := time.Now()
 	h.nats.Partition(cut)
 	unready := waitReadyz(t, p, http.StatusServiceUnavailable)
 	t.Logf("node P unready %v after the partition", unready.Sub(from).Round(time.Millisecond))
-	d.waitAccepted(t, unready, 100, m.URL())
+	d.waitAccepted(t, unready, scaled(100), m.URL())
 	heal := time.Now()
 	for _, c := range d.Accepted() {
 		if c.node == p.URL() && !c.sent.Before(unready) {
@@ -320,7 +391,7 @@ func TestHAPartitionedNodeStopsAndCatchesUp(t *testing.T) {
 	h.nats.Heal(cut)
 	ready := waitReadyz(t, p, http.StatusOK)
 	t.Logf("node P ready %v after the heal", ready.Sub(heal).Round(time.Millisecond))
-	d.waitAccepted(t, ready, 100, p.URL(), m.URL())
+	d.waitAccepted(t, ready, scaled(100), p.URL(), m.URL())
 	// The heal disturbs the cluster too: the server that was cut off
 	// comes back with higher raft terms, and the groups it belongs to
 	// (meta, streams, consumers) elect their leaders again, for seconds,
@@ -330,7 +401,7 @@ func TestHAPartitionedNodeStopsAndCatchesUp(t *testing.T) {
 	w := window{name: "partition of " + h.nats.Name(cut) + " and its heal", from: from}
 
 	// Node P's view has everything, the work of the partition included.
-	r := checkNothingLost(t, d, h.client(p.URL()), h.target, h.receiver, w)
+	r := checkNothingLost(t, d, h.check(p.URL(), w))
 	t.Logf("partition of the task stream leader's server: %s", r)
 }
 
