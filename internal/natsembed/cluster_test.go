@@ -89,3 +89,25 @@ func TestThreeServersFormACluster(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestClusterPortInUseFailsTheStart: a server whose cluster port another
+// process holds does not run on outside the cluster, nor wait out its
+// start-up bound: it fails with the listener's error.
+func TestClusterPortInUseFailsTheStart(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	s, err := Start(Config{Dir: t.TempDir(), Cluster: &Cluster{Name: "test", ServerName: "n1",
+		Host: "127.0.0.1", Port: port, Routes: []string{fmt.Sprintf("nats://127.0.0.1:%d", port)}}}, nil)
+	if err == nil {
+		s.Shutdown()
+		t.Fatal("started on a cluster port in use")
+	}
+	if !strings.Contains(err.Error(), "router port") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("error %q, want the cluster listener's", err)
+	}
+}

@@ -62,8 +62,12 @@ func StreamsDir(dir string) string {
 	return filepath.Join(dir, server.JetStreamStoreDir, server.DEFAULT_GLOBAL_ACCOUNT, "streams")
 }
 
-// readyTimeout bounds the wait for the server to start.
-const readyTimeout = 10 * time.Second
+// readyTimeout bounds the wait for the server to start; readyPoll is how
+// often the wait looks for a fatal error meanwhile.
+const (
+	readyTimeout = 10 * time.Second
+	readyPoll    = 100 * time.Millisecond
+)
 
 // Server is a running embedded nats-server.
 type Server struct {
@@ -92,15 +96,37 @@ func Start(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: new server: %w", err)
 	}
-	if logger != nil {
-		ns.SetLoggerV2(&slogAdapter{logger.With("component", "nats-server")}, false, false, false)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
+	// The server's fatal errors (a port it cannot listen on) only log:
+	// the adapter hands the first one to the wait below.
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(&slogAdapter{l: logger.With("component", "nats-server"), fatal: fatal}, false, false, false)
 	ns.Start() // does not block: the server's own goroutines run on until Shutdown
-	if !ns.ReadyForConnections(readyTimeout) {
+	if err := waitReady(ns, fatal); err != nil {
 		ns.Shutdown()
-		return nil, errors.New("natsembed: server not ready in time")
+		return nil, err
 	}
 	return &Server{ns: ns, inProcess: inProcess}, nil
+}
+
+// waitReady waits until ns listens on every port it was given, and fails
+// at once when it reports it cannot (a client or cluster port in use, say)
+// rather than at readyTimeout.
+func waitReady(ns *server.Server, fatal <-chan string) error {
+	deadline := time.Now().Add(readyTimeout)
+	for !ns.ReadyForConnections(readyPoll) {
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("natsembed: %s", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errors.New("natsembed: server not ready in time")
+		}
+	}
+	return nil
 }
 
 // options returns the server's options for cfg and the key pair of the
@@ -203,15 +229,26 @@ func (s *Server) Shutdown() {
 	s.ns.WaitForShutdown()
 }
 
-// slogAdapter routes nats-server's log lines into slog.
-type slogAdapter struct{ l *slog.Logger }
+// slogAdapter routes nats-server's log lines into slog, and its first
+// fatal error to fatal as well.
+type slogAdapter struct {
+	l     *slog.Logger
+	fatal chan<- string
+}
 
 func (a *slogAdapter) Noticef(format string, v ...any) { a.log(levelTrace, format, v...) }
 func (a *slogAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
-func (a *slogAdapter) Debugf(format string, v ...any)  { a.log(levelTrace, format, v...) }
-func (a *slogAdapter) Tracef(format string, v ...any)  {}
+func (a *slogAdapter) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	a.l.Error(msg)
+	select {
+	case a.fatal <- msg:
+	default: // one is enough to fail the start
+	}
+}
+func (a *slogAdapter) Errorf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a *slogAdapter) Debugf(format string, v ...any) { a.log(levelTrace, format, v...) }
+func (a *slogAdapter) Tracef(format string, v ...any) {}
 
 // levelTrace is below slog's Debug: the server's notices (its start-up
 // banner among them) show only when asked for.
