@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
@@ -18,7 +17,6 @@ type Deliverer struct {
 	worker
 	notifier Notifier
 	policy   RetryPolicy
-	progress ViewProgress
 }
 
 // NewDeliverer returns a deliverer. progress is the task view's progress
@@ -26,8 +24,8 @@ type Deliverer struct {
 // task's end before acting on it.
 func NewDeliverer(js jetstream.JetStream, pub *Publisher, view *View, progress ViewProgress, notifier Notifier, policy RetryPolicy, logger *slog.Logger, cfg WorkerConfig) *Deliverer {
 	return &Deliverer{
-		worker:   newWorker(js, pub, view, logger.With("component", "deliverer"), cfg),
-		notifier: notifier, policy: policy, progress: progress,
+		worker:   newWorker(js, pub, view, progress, logger.With("component", "deliverer"), cfg),
+		notifier: notifier, policy: policy,
 	}
 }
 
@@ -56,7 +54,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		}
 	}
 	log := d.logFor(tenantID, taskID, "round", seq)
-	ctx, cancel := context.WithTimeout(d.work, 30*time.Second)
+	ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
 	defer cancel()
 	if kind != KindRedeliver && meta.NumDelivered == 1 {
 		// First delivery of a task's end: no delivery can have been made
@@ -138,7 +136,7 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 	n := due.Notification
 	log := d.logFor(n.TenantID, n.TaskID, "round", due.Round)
 	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
-		ctx, cancel := context.WithTimeout(d.work, 30*time.Second)
+		ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
 		err = d.awaitView(ctx, msg, meta, 0)
 		cancel()
 		if err != nil {
@@ -160,22 +158,6 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		return
 	}
 	d.deliver(msg, due, log)
-}
-
-// awaitView waits until this node's view can tell what became of msg's
-// work: on a first delivery, until it has applied stream sequence seq (the
-// task's end; 0: nothing); on a redelivery, until it has applied all that
-// the stream holds, since an earlier try may have delivered and recorded
-// that after seq, and a view a moment behind would deliver again. The wait
-// may outlast the ack wait on a lagging node: the message is kept in
-// progress meanwhile, so that it is not handed to a second worker.
-func (d *Deliverer) awaitView(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, seq uint64) error {
-	stop := keepAlive(msg, d.cfg.AckWait/3)
-	defer stop()
-	if meta.NumDelivered > 1 {
-		return d.progress.CatchUp(ctx)
-	}
-	return d.progress.WaitFor(ctx, seq)
 }
 
 // repair schedules the round's next delivery, with the task's trace

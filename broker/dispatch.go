@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/boomerang-dev/boomerang/internal/jsensure"
 )
@@ -71,10 +70,13 @@ func (m *cancelMemory) has(key string) bool {
 }
 
 // NewDispatcher returns a dispatcher. It cancels a running attempt when the
-// view applies the task's cancel event.
-func NewDispatcher(js jetstream.JetStream, pub *Publisher, view *View, caller Caller, policy RetryPolicy, logger *slog.Logger, cfg WorkerConfig) *Dispatcher {
+// view applies the task's cancel event. progress is the task view's
+// progress through the stream (its projector): a redelivered attempt waits
+// for it to apply everything before the view is asked whether the attempt
+// was made.
+func NewDispatcher(js jetstream.JetStream, pub *Publisher, view *View, progress ViewProgress, caller Caller, policy RetryPolicy, logger *slog.Logger, cfg WorkerConfig) *Dispatcher {
 	d := &Dispatcher{
-		worker: newWorker(js, pub, view, logger.With("component", "dispatcher"), cfg),
+		worker: newWorker(js, pub, view, progress, logger.With("component", "dispatcher"), cfg),
 		caller: caller, policy: policy,
 		running: make(map[string]context.CancelCauseFunc),
 	}
@@ -218,7 +220,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		return
 	}
 	if !fresh {
-		if done, err := d.alreadyDone(due, d.cfg.Telemetry.messageTrace(msg.Headers())); err != nil || done {
+		if done, err := d.alreadyDone(msg, due); err != nil || done {
 			d.settle(msg, err, log)
 			return
 		}
@@ -333,9 +335,20 @@ func (d *Dispatcher) announceRunning(due taskDue, log workLog) func() {
 // alreadyDone reports whether the view shows that the task needs no attempt
 // number due.Attempt: it has finished, or that attempt was made already (a
 // redelivery after a crash). In the second case it makes sure the next
-// attempt is scheduled, with the task's trace context sc, since the crash
-// may have come before that.
-func (d *Dispatcher) alreadyDone(due taskDue, sc trace.SpanContext) (bool, error) {
+// attempt is scheduled, since the crash may have come before that. On a
+// redelivery the view first catches up with the stream: an earlier try,
+// here or on another node, may have made and recorded the attempt (and the
+// next ones) after what a lagging view shows, and the view would have it
+// made again, or its next attempt scheduled again.
+func (d *Dispatcher) alreadyDone(msg jetstream.Msg, due taskDue) (bool, error) {
+	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
+		ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
+		err = d.awaitView(ctx, msg, meta, 0)
+		cancel()
+		if err != nil {
+			return false, err
+		}
+	}
 	rec, err := d.view.state(due.TenantID, due.TaskID)
 	if err != nil || rec == nil {
 		return false, err
@@ -349,6 +362,7 @@ func (d *Dispatcher) alreadyDone(due taskDue, sc trace.SpanContext) (bool, error
 	if rec.Status == StatusRetrying && rec.AttemptCount == due.Attempt && rec.NextAttemptAt != nil {
 		ctx, cancel := publishCtx()
 		defer cancel()
+		sc := d.cfg.Telemetry.messageTrace(msg.Headers())
 		return true, d.scheduleNext(withTrace(ctx, sc), due, *rec.NextAttemptAt)
 	}
 	return true, nil

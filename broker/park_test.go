@@ -221,9 +221,9 @@ func (fixedPolicy) TaskBackoff(int, time.Duration) time.Duration { return time.S
 func (fixedPolicy) WebhookBackoff(int) (time.Duration, bool) { return time.Second, true }
 
 // runDispatcher runs a dispatcher on the bundle until the test ends.
-func (b *bundle) runDispatcher(t *testing.T) {
+func (b *bundle) runDispatcher(t *testing.T, progress ViewProgress) {
 	t.Helper()
-	d := NewDispatcher(b.js, b.pub, b.view, httpCaller{}, fixedPolicy{}, quiet, WorkerConfig{MaxInFlight: 16})
+	d := NewDispatcher(b.js, b.pub, b.view, progress, httpCaller{}, fixedPolicy{}, quiet, WorkerConfig{MaxInFlight: 16})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(ctx) }()
@@ -258,7 +258,7 @@ func TestParkedTasksRunOrStayCanceled(t *testing.T) {
 	b := newBundle(t)
 	b.pub.parking = shortParking()
 	p, _ := b.runProjector(t)
-	b.runDispatcher(t)
+	b.runDispatcher(t, p)
 	tg := newTarget(t)
 	tasks := NewTasks(b.pub, b.view, p, quiet, nil)
 	ctx := context.Background()

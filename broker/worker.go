@@ -66,26 +66,47 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 // worker holds what the dispatcher and the deliverer share: the consumers'
 // fetch loops, the bound on work in flight, and a soft then hard stop.
 type worker struct {
-	js     jetstream.JetStream
-	pub    *Publisher
-	view   *View
-	logger *slog.Logger
-	cfg    WorkerConfig
-	slots  *slots
-	gate   *gate
-	obs    Observer
-	calls  inFlight // calls to targets or webhooks being made
+	js       jetstream.JetStream
+	pub      *Publisher
+	view     *View
+	progress ViewProgress // the view's progress through the task stream
+	logger   *slog.Logger
+	cfg      WorkerConfig
+	slots    *slots
+	gate     *gate
+	obs      Observer
+	calls    inFlight // calls to targets or webhooks being made
 
 	work  context.Context // parent of every handler's context
 	abort context.CancelCauseFunc
 }
 
-func newWorker(js jetstream.JetStream, pub *Publisher, view *View, logger *slog.Logger, cfg WorkerConfig) worker {
+func newWorker(js jetstream.JetStream, pub *Publisher, view *View, progress ViewProgress, logger *slog.Logger, cfg WorkerConfig) worker {
 	cfg = cfg.withDefaults()
 	work, abort := context.WithCancelCause(context.Background())
-	return worker{js: js, pub: pub, view: view, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight),
+	return worker{js: js, pub: pub, view: view, progress: progress, logger: logger, cfg: cfg, slots: newSlots(cfg.MaxInFlight),
 		gate: newGate(cfg.MaxPerTenant, cfg.MaxPerHost, cfg.Limits), obs: cfg.Telemetry.observer(), work: work, abort: abort}
 }
+
+// awaitView waits until this node's view can tell what became of msg's
+// work: on a first delivery, until it has applied stream sequence seq (0:
+// nothing); on a redelivery, until it has applied all that the stream
+// holds, since an earlier try, here or on another node, may have done the
+// work and recorded it, and a view a moment behind would do it again. The
+// wait may outlast the ack wait on a lagging node: the message is kept in
+// progress meanwhile, so that it is not handed to a second worker.
+func (w *worker) awaitView(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, seq uint64) error {
+	stop := keepAlive(msg, w.cfg.AckWait/3)
+	defer stop()
+	if meta.NumDelivered > 1 {
+		return w.progress.CatchUp(ctx)
+	}
+	return w.progress.WaitFor(ctx, seq)
+}
+
+// awaitViewTimeout bounds awaitView for one message: past it the message
+// is settled with the error and comes back later.
+const awaitViewTimeout = 30 * time.Second
 
 type loop struct {
 	stream, consumer string

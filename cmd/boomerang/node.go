@@ -217,7 +217,7 @@ func (m *Main) newWorkers(p projections) {
 			return l.MaxInFlight, l.MaxPerHost
 		}}
 	caller := delivery.NewCaller(client, m.tenants, c.MaxResponseBody, nil)
-	m.dispatcher = broker.NewDispatcher(m.workerJS, pub, p.view, caller, m.policy, m.Logger, cfg)
+	m.dispatcher = broker.NewDispatcher(m.workerJS, pub, p.view, p.taskProjector, caller, m.policy, m.Logger, cfg)
 	cfg.MaxInFlight = c.MaxDeliveries
 	notifier := delivery.NewNotifier(client, m.tenants, c.WebhookTimeout, nil)
 	m.deliverer = broker.NewDeliverer(m.workerJS, pub, p.view, p.taskProjector, notifier, m.policy, m.Logger, cfg)

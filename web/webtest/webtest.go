@@ -220,7 +220,7 @@ func runWorkers(tb testing.TB, p parts, guard delivery.Guard, logger *slog.Logge
 	// see it run after a resume without a long wait.
 	cfg := broker.WorkerConfig{MaxInFlight: 100, HoldFor: 300 * time.Millisecond,
 		Tenants: func(tenantID string) broker.TenantState { return broker.TenantStateOf(p.tenants.WorkState(tenantID)) }}
-	dispatcher := broker.NewDispatcher(p.js, pub, p.view, delivery.NewCaller(client, p.tenants, 0, nil), policy, logger, cfg)
+	dispatcher := broker.NewDispatcher(p.js, pub, p.view, p.taskProjector, delivery.NewCaller(client, p.tenants, 0, nil), policy, logger, cfg)
 	deliverer := broker.NewDeliverer(p.js, pub, p.view, p.taskProjector, delivery.NewNotifier(client, p.tenants, 0, nil), policy, logger, cfg)
 	run(tb, "worker", []runner{dispatcher, deliverer}, func() {
 		dispatcher.Abort()
