@@ -93,7 +93,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (bench.Config, benchOption
 	var opts benchOptions
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Server, "server", "http://localhost:8080", "Boomerang server to load")
+	fs.StringVar(&cfg.Server, "server", "http://localhost:8080", "Boomerang server to load, or several nodes of one cluster separated by commas (creates go to each in turn)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "admin token: the bench creates its own tenant (with its limits lifted)")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "use this tenant's key instead of creating a tenant")
 	fs.StringVar(&cfg.SigningSecret, "signing-secret", "", "the tenant's signing secret, to verify webhooks (with --api-key)")
@@ -166,6 +166,9 @@ func printReport(w io.Writer, r bench.Report) {
 	if r.Sync != "" {
 		mode += ", --sync " + r.Sync
 	}
+	if r.Nodes > 1 {
+		mode += fmt.Sprintf(", %d nodes", r.Nodes)
+	}
 	fmt.Fprintf(w, "%s: %d tasks, %s, %s, %d B payloads\n", mode, r.Tasks, hops, load, r.PayloadSize)
 	fmt.Fprintf(w, "  creates          %8.0f /s\n", r.CreatesPerSec)
 	fmt.Fprintf(w, "  completed        %8.0f /s   (%d of %d in %.2f s, %d missing)\n", r.CompletedPerSec, r.Completed, r.Tasks, r.Seconds, r.Missing)
@@ -180,7 +183,7 @@ func printReport(w io.Writer, r bench.Report) {
 	q("create→webhook", r.CreateToWebhook)
 	fmt.Fprintf(w, "  duplicates       %d webhooks, %d target calls; errors %d; bad signatures %d\n", r.DuplicateHooks, r.RepeatedCalls, r.Errors, r.BadSignatures)
 	if r.ServerCPU > 0 {
-		fmt.Fprintf(w, "  server           %.2f CPU s, peak RSS %.0f MiB\n", r.ServerCPU, r.ServerPeakRSSMB)
+		fmt.Fprintf(w, "  server           %.2f CPU s, peak RSS %.0f MiB (the loaded nodes' sum)\n", r.ServerCPU, r.ServerPeakRSSMB)
 	}
 	if f := r.Fsync; f != nil {
 		fmt.Fprintf(w, "  disk             %d synced %d B writes in %s: %.2f s, %.3f ms each\n", f.Writes, f.Bytes, f.Dir, f.Seconds, f.MsPerWrite)

@@ -112,3 +112,28 @@ func TestBenchChartFromReports(t *testing.T) {
 		t.Fatalf("a closed-loop report: got %v, want an error naming open-loop runs", err)
 	}
 }
+
+// TestBenchLoadsSeveralNodes runs the bench against two nodes of one
+// NATS: the creates go to both in turn (each node's metrics count its
+// share), every task is counted once, and the report sums both nodes' CPU.
+func TestBenchLoadsSeveralNodes(t *testing.T) {
+	natsURL := startExternalNATS(t)
+	secretKey := newSecretKey(t)
+	a := MustRunMain(t, "--nats-url", natsURL, "--secret-key", secretKey)
+	b := MustRunMain(t, "--nats-url", natsURL, "--secret-key", secretKey)
+	var r bench.Report
+	runBenchJSON(t, &r, "--server", a.URL()+","+b.URL(), "--admin-token", testAdminToken, "--tasks", "60", "--concurrency", "6")
+	if r.Nodes != 2 || r.Completed != 60 || r.Missing != 0 || r.Errors != 0 || r.DuplicateHooks != 0 {
+		t.Fatalf("nodes %d, completed %d, missing %d, errors %d, duplicates %d; want 2 nodes, 60 and zeros",
+			r.Nodes, r.Completed, r.Missing, r.Errors, r.DuplicateHooks)
+	}
+	for _, n := range []*testNode{a, b} {
+		s := n.scrapeMetrics(t)
+		if v, ok := s.value("boomerang_http_requests_total", "route=/v1/tasks", "method=POST", "status=202"); !ok || v != 30 {
+			t.Errorf("node %s accepted %v creates (found: %v), want 30", n.URL(), v, ok)
+		}
+	}
+	if r.ServerCPU <= 0 {
+		t.Errorf("server CPU %v s: want the nodes' sum read from /metrics", r.ServerCPU)
+	}
+}

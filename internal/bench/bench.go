@@ -25,8 +25,11 @@ import (
 
 // Config says what load to make.
 type Config struct {
-	// Server is the Boomerang base URL. With AdminToken the bench creates a
-	// tenant; otherwise APIKey and SigningSecret name an existing one.
+	// Server is the Boomerang base URL, or several separated by commas
+	// (nodes of one cluster): creates go to each in turn, and the report
+	// sums their CPU and memory. With AdminToken the bench creates a
+	// tenant (on the first); otherwise APIKey and SigningSecret name an
+	// existing one.
 	Server        string
 	AdminToken    string
 	APIKey        string
@@ -58,6 +61,7 @@ type Report struct {
 	Mode            string    `json:"mode"`
 	Sync            string    `json:"sync,omitempty"` // the spawned server's --sync
 	Tasks           int       `json:"tasks"`
+	Nodes           int       `json:"nodes,omitempty"` // the nodes the creates went to
 	Concurrency     int       `json:"concurrency,omitempty"`
 	Rate            float64   `json:"rate,omitempty"`
 	PayloadSize     int       `json:"payloadSize"`
@@ -131,39 +135,50 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	defer rcv.Close()
 	payload := taskBody(cfg, tgt.url, rcv.url)
 
-	var cpuBefore float64
-	metrics := metricsURL(srv.base, cfg.Baseline)
-	if metrics != "" {
-		cpuBefore, _ = scrape(hc, metrics, "process_cpu_seconds_total")
-	}
+	metrics := metricsURLs(srv.bases, cfg.Baseline)
+	cpuBefore := sumScraped(hc, metrics, "process_cpu_seconds_total")
 	start := time.Now()
 	stopProgress := progress(cfg.Progress, l, cfg.Tasks, start)
-	failed := load(ctx, cfg, l, func() (string, error) { return postTask(ctx, hc, srv.base, srv.key, payload) })
+	var next atomic.Uint64
+	failed := load(ctx, cfg, l, func() (string, error) {
+		base := srv.bases[int((next.Add(1)-1)%uint64(len(srv.bases)))]
+		return postTask(ctx, hc, base, srv.key, payload)
+	})
 	createdAt := time.Now()
 	awaitTasks(ctx, cfg, l)
 	end := time.Now()
 	stopProgress()
 
 	rep := newReport(cfg, failed)
-	if metrics != "" {
+	rep.Nodes = len(srv.bases)
+	if len(metrics) > 0 {
 		serverUsage(&rep, hc, metrics, cpuBefore)
 	}
 	summarize(&rep, l, start, createdAt, end)
 	return rep, nil
 }
 
-// server is what a run loads: a base URL, a tenant's key and its signing
-// secret, and stop to end what openServer started.
+// server is what a run loads: the nodes' base URLs, a tenant's key and
+// its signing secret, and stop to end what openServer started.
 type server struct {
-	base, key string
-	secret    signing.Secret
-	stop      func()
+	bases  []string
+	key    string
+	secret signing.Secret
+	stop   func()
 }
 
 // openServer returns the server to load: a bare relay started here for a
 // baseline, a tenant created with the admin token, or the tenant given.
 func openServer(ctx context.Context, hc *http.Client, cfg Config) (server, error) {
-	srv := server{base: cfg.Server, key: cfg.APIKey, stop: func() {}}
+	srv := server{key: cfg.APIKey, stop: func() {}}
+	for _, base := range strings.Split(cfg.Server, ",") {
+		if base = strings.TrimSpace(base); base != "" {
+			srv.bases = append(srv.bases, strings.TrimSuffix(base, "/"))
+		}
+	}
+	if len(srv.bases) == 0 && !cfg.Baseline {
+		return srv, errors.New("bench: no server to load")
+	}
 	secretText := cfg.SigningSecret
 	if cfg.Baseline {
 		secret := make(signing.Secret, 32)
@@ -172,10 +187,10 @@ func openServer(ctx context.Context, hc *http.Client, cfg Config) (server, error
 		if err != nil {
 			return srv, err
 		}
-		srv.base, srv.key, secretText, srv.stop = url, "baseline", secret.String(), stop
+		srv.bases, srv.key, secretText, srv.stop = []string{url}, "baseline", secret.String(), stop
 	} else if cfg.AdminToken != "" {
 		var err error
-		if srv.key, secretText, err = createTenant(ctx, hc, srv.base, cfg.AdminToken); err != nil {
+		if srv.key, secretText, err = createTenant(ctx, hc, srv.bases[0], cfg.AdminToken); err != nil {
 			return srv, err
 		}
 	}
@@ -264,17 +279,24 @@ func newReport(cfg Config, failed int) Report {
 	return rep
 }
 
-// serverUsage adds the CPU time the server used since cpuBefore and its
-// peak memory to rep.
-func serverUsage(rep *Report, hc *http.Client, metrics string, cpuBefore float64) {
-	if after, err := scrape(hc, metrics, "process_cpu_seconds_total"); err == nil {
-		rep.ServerCPU = after - cpuBefore
-	}
-	// The server reports its high-water mark, so one read at the end is
+// serverUsage adds the CPU time the nodes used since cpuBefore and their
+// peak memory, summed, to rep.
+func serverUsage(rep *Report, hc *http.Client, metrics []string, cpuBefore float64) {
+	rep.ServerCPU = sumScraped(hc, metrics, "process_cpu_seconds_total") - cpuBefore
+	// Each node reports its high-water mark, so one read at the end is
 	// enough and the run is not disturbed by scraping.
-	if peak, err := scrape(hc, metrics, "boomerang_process_peak_rss_bytes"); err == nil {
-		rep.ServerPeakRSSMB = peak / (1 << 20)
+	rep.ServerPeakRSSMB = sumScraped(hc, metrics, "boomerang_process_peak_rss_bytes") / (1 << 20)
+}
+
+// sumScraped is the sum of one metric over the pages that have it.
+func sumScraped(hc *http.Client, urls []string, name string) float64 {
+	var sum float64
+	for _, url := range urls {
+		if v, err := scrape(hc, url, name); err == nil {
+			sum += v
+		}
 	}
+	return sum
 }
 
 func summarize(rep *Report, l *ledger, start, createdAt, end time.Time) {
@@ -406,11 +428,16 @@ func createTenant(ctx context.Context, hc *http.Client, base, adminToken string)
 	return creds.APIKey, creds.SigningSecret, nil
 }
 
-func metricsURL(base string, baseline bool) string {
+// metricsURLs are the nodes' metrics pages; none for a baseline.
+func metricsURLs(bases []string, baseline bool) []string {
 	if baseline {
-		return ""
+		return nil
 	}
-	return base + "/metrics"
+	urls := make([]string, len(bases))
+	for i, base := range bases {
+		urls[i] = base + "/metrics"
+	}
+	return urls
 }
 
 // scrape reads one metric's value from a Prometheus text page.
