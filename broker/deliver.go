@@ -56,7 +56,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 	log := d.logFor(tenantID, taskID, "round", seq)
 	ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
 	defer cancel()
-	if kind != KindRedeliver && meta.NumDelivered == 1 {
+	if kind != KindRedeliver && meta.NumDelivered == 1 && !d.roundBegun(tenantID, taskID, seq) {
 		// First delivery of a task's end: no delivery can have been made
 		// for it yet, and only a cancel that reached the stream first could
 		// stop it. The stream answers that at once, without waiting for
@@ -158,6 +158,17 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		return
 	}
 	d.deliver(msg, due, log)
+}
+
+// roundBegun reports whether this node's view, as it stands, shows the
+// webhook round of the task end at stream sequence seq begun. A message
+// the consumer counts as a first delivery can still be a repeat: a
+// clustered consumer whose leader changed hands out again what its new
+// leader had not heard was acknowledged, as first deliveries. The view
+// read is a local one, without waiting; a repeat seconds later is caught.
+func (d *Deliverer) roundBegun(tenantID, taskID string, seq uint64) bool {
+	rec, err := d.view.state(tenantID, taskID)
+	return err == nil && rec != nil && rec.Webhook != nil && rec.Webhook.Round == seq && rec.Webhook.Index >= 0
 }
 
 // repair schedules the round's next delivery, with the task's trace

@@ -166,7 +166,16 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 		return
 	}
 	meta, err := msg.Metadata()
-	d.attempt(msg, due, err == nil && d.fresh(meta))
+	d.attempt(msg, due, err == nil && d.fresh(meta) && !d.attempted(tenantID, taskID))
+}
+
+// attempted reports whether this node's view, as it stands, shows the task
+// attempted or finished: a created event the consumer counts as a first
+// delivery can still be a repeat (see Deliverer.roundBegun), and then the
+// attempt goes through the view's checks. A local read, without waiting.
+func (d *Dispatcher) attempted(tenantID, taskID string) bool {
+	rec, err := d.view.state(tenantID, taskID)
+	return err == nil && rec != nil && (rec.AttemptCount > 0 || rec.Status.Finished())
 }
 
 // fresh reports whether the dispatcher may attempt a created event without
