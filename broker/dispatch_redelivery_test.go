@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // TestRedeliveredAttemptWaitsForTheView: a task's created event comes back
@@ -69,19 +71,12 @@ func TestRedeliveredAttemptWaitsForTheView(t *testing.T) {
 // awaiting their ack and of redelivered ones satisfy ok.
 func waitConsumer(t *testing.T, b *bundle, name string, ok func(ackPending, redelivered int) bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // only for giving up
-	for {
+	testenv.WaitUntil(t, "consumer "+name, func() (bool, string) {
 		cons, err := b.js.Consumer(context.Background(), StreamTasks, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		info := cons.CachedInfo()
-		if ok(info.NumAckPending, info.NumRedelivered) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer %s: %d awaiting their ack, %d redelivered", name, info.NumAckPending, info.NumRedelivered)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ok(info.NumAckPending, info.NumRedelivered), fmt.Sprintf("%d awaiting their ack, %d redelivered", info.NumAckPending, info.NumRedelivered)
+	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -81,17 +82,12 @@ func replayConsumer(t *testing.T, ctx context.Context, js jetstream.JetStream, s
 // message and had every one acknowledged.
 func waitConsumerDrained(t *testing.T, ctx context.Context, js jetstream.JetStream, stream, name string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // only for giving up
-	for {
+	testenv.WaitUntil(t, "consumer "+name+" to drain", func() (bool, string) {
 		c, err := js.Consumer(ctx, stream, name)
-		if err == nil {
-			if info := c.CachedInfo(); info.NumPending == 0 && info.NumAckPending == 0 {
-				return
-			}
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer %s never drained (%v)", name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		info := c.CachedInfo()
+		return info.NumPending == 0 && info.NumAckPending == 0, fmt.Sprintf("%d pending, %d awaiting their ack", info.NumPending, info.NumAckPending)
+	})
 }
