@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/boomerang-dev/boomerang/broker"
-	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
@@ -20,15 +18,7 @@ func TestTaskTiming(t *testing.T) {
 	env := webtest.Start(t, webtest.Options{Workers: true})
 	client, creds := env.Tenant(t, "acme")
 	const wait = 50 * time.Millisecond
-	target := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		time.Sleep(wait)
-		webtest.Answer(http.StatusServiceUnavailable, http.StatusOK)(w, r, n)
-	})
-	hook := testenv.NewReceiver(t, creds.SigningSecret)
-	task := webtest.CreateTask(t, client, map[string]any{"targetUrl": target.URL, "webhookUrl": hook.URL, "retries": 1})
-	done := webtest.WaitTask(t, client, task.ID, 30*time.Second, func(task broker.Task) bool {
-		return task.Webhook != nil && task.Webhook.Status == broker.WebhookDelivered
-	})
+	done := webtest.SlowTaskDelivered(t, client, creds, wait)
 	if len(done.Attempts) != 2 || len(done.Webhook.Deliveries) != 1 {
 		t.Fatalf("got %d attempts and %+v, want 2 and one delivery", len(done.Attempts), done.Webhook)
 	}
@@ -52,7 +42,7 @@ func TestTaskTiming(t *testing.T) {
 	}
 
 	// The JSON names the phases as the contract does.
-	r := client.Do(t, http.MethodGet, "/v1/tasks/"+task.ID, nil)
+	r := client.Do(t, http.MethodGet, "/v1/tasks/"+done.ID, nil)
 	var raw struct {
 		Attempts []struct {
 			Timing map[string]any `json:"timing"`

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/boomerang-dev/boomerang/broker"
-	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
@@ -70,16 +69,7 @@ func TestTaskPageWaterfall(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{Workers: true})
 	client, creds := env.Tenant(t, "acme")
-	const wait = 50 * time.Millisecond
-	target := testenv.NewTarget(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		time.Sleep(wait)
-		webtest.Answer(http.StatusServiceUnavailable, http.StatusOK)(w, r, n)
-	})
-	hook := testenv.NewReceiver(t, creds.SigningSecret)
-	task := webtest.CreateTask(t, client, map[string]any{"targetUrl": target.URL, "webhookUrl": hook.URL, "retries": 1})
-	webtest.WaitTask(t, client, task.ID, 30*time.Second, func(task broker.Task) bool {
-		return task.Webhook != nil && task.Webhook.Status == broker.WebhookDelivered
-	})
+	task := webtest.SlowTaskDelivered(t, client, creds, 50*time.Millisecond)
 	browser, _ := env.SignIn(t, creds.APIKey)
 	doc, page := getTaskPage(t, browser, env.URL+"/tasks/"+task.ID)
 
