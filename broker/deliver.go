@@ -212,7 +212,7 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	del := Delivery{
 		Number: due.Number, AttemptedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
 		StatusCode: res.StatusCode, Error: boundText(res.Error), ResponseBody: boundText(res.ResponseBody),
-		Round: due.Round, Index: due.Index,
+		Round: due.Round, Index: due.Index, Timing: res.Timing,
 	}
 	wait, again := d.policy.WebhookBackoff(due.Index + 1)
 	switch {

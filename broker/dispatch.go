@@ -250,7 +250,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	res := d.call(callCtx, due, log)
 	a := Attempt{
 		Number: due.Attempt, StartedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
-		Outcome: res.Outcome, Error: res.Error, Response: res.Response,
+		Outcome: res.Outcome, Error: res.Error, Response: res.Response, Timing: res.Timing,
 	}
 	switch cause := context.Cause(ctx); {
 	case d.tenantState(due.TenantID) == TenantDeleted:

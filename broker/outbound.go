@@ -24,6 +24,8 @@ type CallResult struct {
 	RetryAfter time.Duration
 	StartedAt  time.Time
 	Duration   time.Duration
+	// Timing is where the call's time went, nil when no call was made.
+	Timing *Timing
 }
 
 // Caller makes the HTTP call to a task's target. It must honour ctx: the
@@ -55,6 +57,8 @@ type NotifyResult struct {
 	ResponseBody string
 	StartedAt    time.Time
 	Duration     time.Duration
+	// Timing is where the delivery's time went, nil when no call was made.
+	Timing *Timing
 }
 
 // Notifier delivers a notification once: one signed POST.

@@ -116,6 +116,9 @@ type Attempt struct {
 	// timeout) or why a response counts as a failure.
 	Error string `json:"error,omitempty"`
 	Response
+	// Timing is where the call's time went; nil when no call was made,
+	// and in attempts recorded before timings existed.
+	Timing *Timing `json:"timing,omitempty"`
 }
 
 // Result is a finished task's final answer: the target's last response, or
@@ -151,6 +154,9 @@ type Delivery struct {
 	Round uint64 `json:"round"`
 	// Index is the position in the retry schedule within the round.
 	Index int `json:"index"`
+	// Timing is where the delivery's time went; nil when no call was
+	// made, and in deliveries recorded before timings existed.
+	Timing *Timing `json:"timing,omitempty"`
 }
 
 // Webhook is the state of a task's result notification.

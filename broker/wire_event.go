@@ -128,10 +128,10 @@ func (p *Response) readField(r *rbuf) bool {
 }
 
 // Attempt: 1 number, 2 startedAt, 3 durationMs, 4 outcome, 5 error, then
-// its response's fields.
+// its response's fields (6–11), 15 timing.
 func (a *Attempt) appendBin(b wbuf) wbuf {
 	b = b.int(1, a.Number).time(2, a.StartedAt).f64(3, a.DurationMs).str(4, string(a.Outcome)).str(5, a.Error)
-	return a.Response.appendBin(b)
+	return a.Response.appendBin(b).timing(15, a.Timing)
 }
 
 func (a *Attempt) readBin(r *rbuf) {
@@ -148,6 +148,8 @@ func (a *Attempt) readBin(r *rbuf) {
 			a.Outcome = Outcome(r.str())
 		case r.num == 5:
 			a.Error = r.str()
+		case r.num == 15:
+			a.Timing = r.timing()
 		default:
 			r.skip()
 		}
@@ -238,10 +240,10 @@ func readAt(r *rbuf) (at time.Time) {
 }
 
 // Delivery: 1 number, 2 attemptedAt, 3 durationMs, 4 outcome,
-// 5 statusCode, 6 error, 7 responseBody, 8 round, 9 index.
+// 5 statusCode, 6 error, 7 responseBody, 8 round, 9 index, 15 timing.
 func (d *Delivery) appendBin(b wbuf) wbuf {
 	b = b.int(1, d.Number).time(2, d.AttemptedAt).f64(3, d.DurationMs).str(4, d.Outcome).int(5, d.StatusCode)
-	return b.str(6, d.Error).str(7, d.ResponseBody).uint(8, d.Round).int(9, d.Index)
+	return b.str(6, d.Error).str(7, d.ResponseBody).uint(8, d.Round).int(9, d.Index).timing(15, d.Timing)
 }
 
 func (d *Delivery) readBin(r *rbuf) {
@@ -265,6 +267,8 @@ func (d *Delivery) readBin(r *rbuf) {
 			d.Round = r.uint()
 		case 9:
 			d.Index = r.int()
+		case 15:
+			d.Timing = r.timing()
 		default:
 			r.skip()
 		}

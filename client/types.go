@@ -117,6 +117,8 @@ type Attempt struct {
 	Outcome string `json:"outcome"`
 	Error   string `json:"error,omitempty"`
 	Response
+	// Timing is where the call's time went (see Timing).
+	Timing *Timing `json:"timing,omitempty"`
 }
 
 // Result is a finished task's answer: its last attempt's response, and the
@@ -155,6 +157,8 @@ type Delivery struct {
 	ResponseBody string    `json:"responseBody,omitempty"`
 	Round        uint64    `json:"round"`
 	Index        int       `json:"index"`
+	// Timing is where the delivery's time went (see Timing).
+	Timing *Timing `json:"timing,omitempty"`
 }
 
 // Event is one change of a task, from an event stream: what happened and

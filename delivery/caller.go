@@ -59,8 +59,12 @@ func NewCaller(client *http.Client, secrets SecretSource, maxBody int, now func(
 func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallResult {
 	start := c.now()
 	res := broker.CallResult{StartedAt: start}
+	var ph *phases
 	finish := func() broker.CallResult {
 		res.Duration = c.now().Sub(start)
+		if ph != nil {
+			res.Timing = ph.timing()
+		}
 		return res
 	}
 	secrets, err := c.secrets.SigningSecrets(req.TenantID)
@@ -71,6 +75,7 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 	timeout := req.Spec.AttemptTimeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	ctx, ph = tracePhases(ctx, c.now)
 
 	body, contentType := req.Spec.Body()
 	httpReq, err := http.NewRequestWithContext(ctx, req.Spec.Method, req.Spec.TargetURL, bytes.NewReader(body))
@@ -101,10 +106,12 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 		return finish()
 	}
 	defer resp.Body.Close()
+	ph.markHeaders()
 	data, truncated, err := readCapped(resp.Body, c.maxBody)
 	if truncated {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
 	}
+	ph.markBodyRead()
 	if err != nil && ctx.Err() != nil {
 		res.Outcome, res.Error = classifyError(ctx, err, timeout)
 		return finish()

@@ -61,22 +61,32 @@ func NewHTTPClient(guard Guard, opts ClientOptions) *http.Client {
 }
 
 // guardedDial resolves the host, drops the addresses the guard refuses, and
-// dials the others in turn.
+// dials the others in turn. The call's phases (tracePhases), when ctx
+// carries them, get the time spent resolving as DNS and the time spent
+// dialing as connect: the resolution is the guard's own, so no httptrace
+// DNS hook would see it.
 func guardedDial(guard Guard, resolver Resolver, dialer *net.Dialer) func(ctx context.Context, network, address string) (net.Conn, error) {
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(address)
 		if err != nil {
 			return nil, err
 		}
+		p := dialPhases(ctx)
 		var addrs []netip.Addr
 		if ip, err := netip.ParseAddr(host); err == nil {
 			addrs = []netip.Addr{ip}
-		} else if addrs, err = resolver.LookupNetIP(ctx, "ip", host); err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", host, err)
+		} else {
+			began := p.clock()
+			addrs, err = resolver.LookupNetIP(ctx, "ip", host)
+			p.addDNS(began)
+			if err != nil {
+				return nil, fmt.Errorf("resolve %s: %w", host, err)
+			}
 		}
 		if len(addrs) == 0 {
 			return nil, fmt.Errorf("resolve %s: %w", host, errNoAddresses)
 		}
+		defer p.addConnect(p.clock())
 		var errs []error
 		for _, ip := range addrs {
 			if err := guard.CheckAddr(ip); err != nil {

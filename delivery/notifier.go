@@ -69,8 +69,12 @@ func EncodeWebhookBody(n broker.Notification) ([]byte, error) {
 func (n *Notifier) Notify(ctx context.Context, note broker.Notification) broker.NotifyResult {
 	start := n.now()
 	res := broker.NotifyResult{StartedAt: start}
+	var ph *phases
 	finish := func() broker.NotifyResult {
 		res.Duration = n.now().Sub(start)
+		if ph != nil {
+			res.Timing = ph.timing()
+		}
 		return res
 	}
 	body, err := EncodeWebhookBody(note)
@@ -85,6 +89,7 @@ func (n *Notifier) Notify(ctx context.Context, note broker.Notification) broker.
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
+	ctx, ph = tracePhases(ctx, n.now)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, note.URL, bytes.NewReader(body))
 	if err != nil {
 		res.Error = "invalid webhook URL"
@@ -101,8 +106,10 @@ func (n *Notifier) Notify(ctx context.Context, note broker.Notification) broker.
 		return finish()
 	}
 	defer resp.Body.Close()
+	ph.markHeaders()
 	answer, _, _ := readCapped(resp.Body, maxReceiverBody)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	ph.markBodyRead()
 	res.StatusCode = resp.StatusCode
 	res.ResponseBody = string(trimPartialRune(answer))
 	res.Delivered = resp.StatusCode >= 200 && resp.StatusCode < 300

@@ -21,6 +21,7 @@ func templateFuncs() template.FuncMap {
 		"fmtTime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 		"isoTime":    func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 		"fmtMs":      fmtMs,
+		"waterfall":  taskWaterfall,
 		"host":       broker.HostOf,
 		"pretty":     prettyJSON,
 		"payload":    payloadOf,
