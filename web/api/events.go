@@ -150,4 +150,3 @@ func (a *API) resumeAfter(c echo.Context, last func() (uint64, error)) (after ui
 	}
 	return after, given, nil
 }
-
