@@ -77,8 +77,10 @@ func (a *API) streamSocket(c echo.Context, s eventStream) error {
 		_ = conn.CloseNow()
 		return nil
 	}
-	_ = conn.Close(code, reason) // bounded by the library: 5 s to write, 5 s for the answer
-	return nil // the connection is no longer HTTP: nothing to answer
+	// The close handshake is bounded by the library (5 s to write, 5 s for
+	// the answer); the connection is no longer HTTP: nothing to answer.
+	_ = conn.Close(code, reason)
+	return nil
 }
 
 // socketClose is the close code and reason of a socket that ended for end;
