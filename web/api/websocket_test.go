@@ -132,6 +132,20 @@ func (s *socket) take(t *testing.T, n int) []socketMessage {
 	return got
 }
 
+// createdTask is a task as its create answers it.
+type createdTask struct{ ID, StatusToken string }
+
+// waitingTask creates a task that waits an hour and returns it.
+func waitingTask(t *testing.T, c *testenv.Client) createdTask {
+	t.Helper()
+	var task createdTask
+	c.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600}).JSON(t, &task)
+	if task.ID == "" || task.StatusToken == "" {
+		t.Fatal("the create answered no id or status token")
+	}
+	return task
+}
+
 // sameEvents fails unless the socket's messages are the SSE events: the
 // same ids, types and data, byte for byte, in the same order.
 func sameEvents(t *testing.T, what string, msgs []socketMessage, events []sseEvent) {
@@ -222,9 +236,7 @@ func TestWebSocketRefusesAsSSEDoes(t *testing.T) {
 	env := webtest.Start(t, webtest.Options{})
 	alice, _ := env.Tenant(t, "alice")
 	bob, _ := env.Tenant(t, "bob")
-	var task, other struct{ ID, StatusToken string }
-	alice.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600}).JSON(t, &task)
-	alice.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600}).JSON(t, &other)
+	task, other := waitingTask(t, alice), waitingTask(t, alice)
 	auth := func(c string) []string { return []string{"Authorization", "Bearer " + c} }
 	one := "/v1/tasks/" + task.ID
 	cases := []struct {
@@ -287,8 +299,7 @@ func TestWebSocketOriginPolicy(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{CORSOrigins: []string{"https://app.example.com"}})
 	client, _ := env.Tenant(t, "acme")
-	var task struct{ ID, StatusToken string }
-	client.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600}).JSON(t, &task)
+	task := waitingTask(t, client)
 	byToken := "/v1/tasks/" + task.ID + "/ws?token=" + task.StatusToken
 	for _, c := range []struct {
 		name, path, origin string
@@ -328,8 +339,7 @@ func TestWebSocketCountsAgainstStreamCaps(t *testing.T) {
 	t.Parallel()
 	env := webtest.Start(t, webtest.Options{Limits: web.Limits{MaxStreamsPerTenant: 2, MaxTenantStreams: 1, MaxStreamsPerTask: 1}})
 	client, _ := env.Tenant(t, "acme")
-	var task struct{ ID, StatusToken string }
-	client.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600}).JSON(t, &task)
+	task := waitingTask(t, client)
 	key := []string{"Authorization", "Bearer " + client.Key}
 	one := "/v1/tasks/" + task.ID
 
@@ -375,8 +385,7 @@ func TestWebSocketEndsWithItsCredentialAndTheServer(t *testing.T) {
 	clock := webtest.NewClock(time.Now())
 	env := webtest.Start(t, webtest.Options{Now: clock.Now, TokensNow: clock.Now, Heartbeat: 20 * time.Millisecond})
 	client, creds := env.Tenant(t, "acme")
-	var task struct{ ID, StatusToken string }
-	client.Do(t, http.MethodPost, "/v1/tasks", map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600}).JSON(t, &task)
+	task := waitingTask(t, client)
 	key, keyRec, err := env.TenantAdmin.CreateKey(context.Background(), creds.TenantID, "sockets")
 	if err != nil {
 		t.Fatal(err)
