@@ -71,8 +71,10 @@ func (a *API) streamSocket(c echo.Context, s eventStream) error {
 	// answers its pings, hears its close, and ends ctx then (a data
 	// message from it closes the socket).
 	ctx := conn.CloseRead(context.WithoutCancel(c.Request().Context()))
-	end := a.pumpEvents(ctx, s, Principal(c), socketSink{conn: conn})
+	p := Principal(c)
+	end := a.pumpEvents(ctx, s, p, socketSink{conn: conn})
 	code, reason, ok := socketClose(end)
+	a.logger.Debug("websocket ended", "tenant_id", p.TenantID, "task_id", c.Param("id"), "close_code", int(code), "reason", reason)
 	if !ok {
 		_ = conn.CloseNow()
 		return nil
