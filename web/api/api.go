@@ -20,8 +20,8 @@ import (
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
-// DefaultHeartbeat is how often an idle event stream sends a comment, so
-// that proxies and clients know it is alive.
+// DefaultHeartbeat is how often an idle event stream sends a comment (a
+// ping on a WebSocket), so that proxies and clients know it is alive.
 const DefaultHeartbeat = 15 * time.Second
 
 // Limits bound what a request may ask for.
