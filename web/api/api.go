@@ -7,9 +7,9 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,8 +20,8 @@ import (
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
-// DefaultHeartbeat is how often an idle event stream sends a comment, so
-// that proxies and clients know it is alive.
+// DefaultHeartbeat is how often an idle event stream sends a comment (a
+// ping on a WebSocket), so that proxies and clients know it is alive.
 const DefaultHeartbeat = 15 * time.Second
 
 // Limits bound what a request may ask for.
@@ -160,8 +160,10 @@ type API struct {
 	// defaultQuota is the monthly task quota of tenants without their own.
 	defaultQuota int64
 
-	closing   chan struct{}
-	closeOnce sync.Once
+	// closed ends with Close; closing is its Done channel.
+	closed   context.Context
+	closeAll context.CancelFunc
+	closing  <-chan struct{}
 }
 
 // New returns the API's handlers.
@@ -170,8 +172,10 @@ func New(cfg Config) *API {
 		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
 		limits: cfg.Limits.WithDefaults(), retention: cfg.TenantRetention, problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
-		closing: make(chan struct{}), rateLimited: cfg.RateLimited, defaultQuota: cfg.DefaultMonthlyQuota,
+		rateLimited: cfg.RateLimited, defaultQuota: cfg.DefaultMonthlyQuota,
 	}
+	a.closed, a.closeAll = context.WithCancel(context.Background())
+	a.closing = a.closed.Done()
 	if a.rateLimited == nil {
 		a.rateLimited = func(string) {}
 	}
@@ -201,9 +205,9 @@ func New(cfg Config) *API {
 	return a
 }
 
-// Close ends the long-lived responses (event streams, long-polls) so that
-// a graceful HTTP shutdown need not wait for them.
-func (a *API) Close() { a.closeOnce.Do(func() { close(a.closing) }) }
+// Close ends the long-lived responses (event streams, WebSockets,
+// long-polls) so that a graceful HTTP shutdown need not wait for them.
+func (a *API) Close() { a.closeAll() }
 
 // Validator returns the validation of new tasks, which the dashboard's
 // form shares.

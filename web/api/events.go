@@ -1,17 +1,12 @@
 package api
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/boomerang-dev/boomerang/broker"
-	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
@@ -23,23 +18,46 @@ const eventBatch = 500
 // ends once the task has finished and its webhook has settled. A status
 // token reads the events as the public view shows them.
 func (a *API) TaskEvents(c echo.Context) error {
-	if err := checkQuery(c, "lastEventId", "token"); err != nil {
-		return err
-	}
-	task, err := LoadTask(c, a.tasks)
+	s, err := a.taskStream(c)
 	if err != nil {
 		return err
 	}
+	return a.streamSSE(c, s)
+}
+
+// TenantEvents handles GET /v1/events, and GET /live for the dashboard's
+// live updates: every change of all the tenant's tasks, from now on or
+// after Last-Event-ID. It does not end by itself.
+func (a *API) TenantEvents(c echo.Context) error {
+	s, err := a.tenantStream(c)
+	if err != nil {
+		return err
+	}
+	return a.streamSSE(c, s)
+}
+
+// taskStream checks a request for one task's events (its query, the task,
+// where it resumes) and returns the stream, which SSE and WebSocket serve
+// alike.
+func (a *API) taskStream(c echo.Context) (eventStream, error) {
+	if err := checkQuery(c, "lastEventId", "token"); err != nil {
+		return eventStream{}, err
+	}
+	task, err := LoadTask(c, a.tasks)
+	if err != nil {
+		return eventStream{}, err
+	}
 	tenantID := Principal(c).TenantID
+	ctx := c.Request().Context()
 	after, _, err := a.resumeAfter(c, func() (uint64, error) {
-		t, err := getTask(c.Request().Context(), a.tasks, tenantID, task.ID)
+		t, err := getTask(ctx, a.tasks, tenantID, task.ID)
 		if err != nil {
 			return 0, err
 		}
 		return t.Version, nil
 	})
 	if err != nil {
-		return err
+		return eventStream{}, err
 	}
 	s := eventStream{after: after, watch: func() (<-chan struct{}, func()) {
 		return a.hub.WatchTask(tenantID, task.ID)
@@ -50,7 +68,7 @@ func (a *API) TaskEvents(c echo.Context) error {
 		}
 		// Everything up to now has been read: the stream may end if the
 		// task will not change any more.
-		t, err := a.tasks.Get(c.Request().Context(), tenantID, task.ID)
+		t, err := a.tasks.Get(ctx, tenantID, task.ID)
 		if err != nil {
 			return events, false, err
 		}
@@ -63,34 +81,34 @@ func (a *API) TaskEvents(c echo.Context) error {
 	if isStatusToken(Principal(c)) {
 		s.public = &task.Spec
 	}
-	return a.streamEvents(c, s)
+	return s, nil
 }
 
-// TenantEvents handles GET /v1/events, and GET /live for the dashboard's
-// live updates: every change of all the tenant's tasks, from now on or
-// after Last-Event-ID. It does not end by itself.
-func (a *API) TenantEvents(c echo.Context) error {
+// tenantStream checks a request for all the tenant's events (its query,
+// where it resumes: from now on unless it names an event) and returns the
+// stream, which SSE and WebSocket serve alike.
+func (a *API) tenantStream(c echo.Context) (eventStream, error) {
 	if err := checkQuery(c, "lastEventId"); err != nil {
-		return err
+		return eventStream{}, err
 	}
 	tenantID := Principal(c).TenantID
 	ctx := c.Request().Context()
 	last := func() (uint64, error) { return a.tasks.LastTenantEvent(ctx, tenantID) }
 	after, given, err := a.resumeAfter(c, last)
 	if err != nil {
-		return err
+		return eventStream{}, err
 	}
 	if !given {
 		if after, err = last(); err != nil {
-			return err
+			return eventStream{}, err
 		}
 	}
-	return a.streamEvents(c, eventStream{after: after, wide: true, watch: func() (<-chan struct{}, func()) {
+	return eventStream{after: after, wide: true, watch: func() (<-chan struct{}, func()) {
 		return a.hub.WatchTenant(tenantID)
 	}, read: func(after uint64) ([]broker.Event, bool, error) {
 		events, err := a.tasks.TenantEvents(tenantID, after, eventBatch)
 		return events, false, err
-	}})
+	}}, nil
 }
 
 // resumeAfter reads where a client resumes: the Last-Event-ID header (an
@@ -131,151 +149,4 @@ func (a *API) resumeAfter(c echo.Context, last func() (uint64, error)) (after ui
 		after, given = n, true // the header, when given, overrides the query
 	}
 	return after, given, nil
-}
-
-// eventStream is what streamEvents needs of a stream. watch registers for
-// the next change; read returns the events after a sequence and whether the
-// stream is complete. public, when set, is the spec of the task a status
-// token reads: its events are made public with it. wide says that the
-// stream carries all the tenant's events.
-type eventStream struct {
-	after  uint64
-	watch  func() (<-chan struct{}, func())
-	read   func(after uint64) ([]broker.Event, bool, error)
-	public *broker.Spec
-	wide   bool // all the tenant's events
-}
-
-// streamEvents writes Server-Sent Events, holding one of the node's stream
-// slots, until the stream is complete, the client goes away, the server
-// closes, or the credential that opened it expires or is revoked.
-// Registering before reading means no change is missed.
-func (a *API) streamEvents(c echo.Context, s eventStream) error {
-	release, err := a.holdStream(c, s.wide)
-	if err != nil {
-		return err
-	}
-	defer release()
-	w := c.Response()
-	h := w.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	w.Flush()
-
-	p := Principal(c)
-	heartbeat := time.NewTicker(a.heartbeat)
-	defer heartbeat.Stop()
-	expiry, stopExpiry := a.expiryTimer(p)
-	defer stopExpiry()
-	wait := waiting{ctx: c.Request().Context(), beat: heartbeat.C, expiry: expiry, p: p, w: w}
-	for after := s.after; !a.credentialEnded(p); {
-		changed, stop := s.watch()
-		done, more, err := a.writeEvents(w, s, &after)
-		if err != nil || done {
-			stop()
-			return nil // the response has started: just end the stream
-		}
-		if more {
-			stop()
-			continue // more to catch up on before waiting
-		}
-		wait.changed = changed
-		ok := a.waitForChange(wait)
-		stop()
-		if !ok {
-			return nil
-		}
-	}
-	return nil
-}
-
-// writeEvents writes the events after *after and moves it on; done reports
-// that the stream is complete, more that a full batch was read.
-func (a *API) writeEvents(w *echo.Response, s eventStream, after *uint64) (done, more bool, err error) {
-	events, done, err := s.read(*after)
-	if err != nil {
-		a.logger.Warn("event stream read failed", "err", err)
-		return false, false, err
-	}
-	for _, e := range events {
-		if s.public != nil {
-			e = publicEvent(e, *s.public)
-		}
-		if err := writeEvent(w, e); err != nil {
-			return false, false, err
-		}
-		*after = e.Seq
-	}
-	if len(events) > 0 {
-		w.Flush()
-	}
-	return done, len(events) == eventBatch, nil
-}
-
-// waiting is what an event stream waits on between changes.
-type waiting struct {
-	ctx     context.Context
-	changed <-chan struct{}
-	beat    <-chan time.Time
-	expiry  <-chan time.Time
-	p       tenant.Principal
-	w       *echo.Response
-}
-
-// waitForChange blocks until changed fires (true), writing heartbeats while
-// idle, or until the client goes away, the server shuts down, or the
-// credential ends (false).
-func (a *API) waitForChange(wt waiting) bool {
-	for {
-		select {
-		case <-wt.changed:
-			return true
-		case <-wt.beat:
-			if a.credentialEnded(wt.p) {
-				return false
-			}
-			if _, err := fmt.Fprint(wt.w, ": heartbeat\n\n"); err != nil {
-				return false
-			}
-			wt.w.Flush()
-		case <-wt.expiry:
-			return false
-		case <-wt.ctx.Done():
-			return false
-		case <-a.closing:
-			return false
-		}
-	}
-}
-
-// expiryTimer fires when p's credential expires (never for an API key);
-// stop releases it.
-func (a *API) expiryTimer(p tenant.Principal) (fire <-chan time.Time, stop func()) {
-	if p.ExpiresAt.IsZero() {
-		return nil, func() {}
-	}
-	t := time.NewTimer(p.ExpiresAt.Sub(a.now()))
-	return t.C, func() { t.Stop() }
-}
-
-// credentialEnded reports whether the credential a stream was opened with
-// is no longer valid: a status token or session past its expiry (on the
-// API's clock), or an API key revoked since (a session opened with a key
-// ends with it).
-func (a *API) credentialEnded(p tenant.Principal) bool {
-	if !p.ExpiresAt.IsZero() && !a.now().Before(p.ExpiresAt) {
-		return true
-	}
-	return p.KeyID != "" && a.tenants != nil && !a.tenants.KeyActive(p.TenantID, p.KeyID)
-}
-
-func writeEvent(w *echo.Response, e broker.Event) error {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, data)
-	return err
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web"
@@ -122,9 +124,9 @@ func TestStreamCapsRefuseTheNextStream(t *testing.T) {
 	}
 }
 
-// TestClosedStreamsLeaveNothing opens many streams of every kind, closes
-// them, and waits for the goroutines to come back to where they were and
-// every slot to be free. It counts the process's goroutines, so it does not
+// TestClosedStreamsLeaveNothing opens many streams of every kind (long-polls,
+// SSE streams, WebSockets), closes them, and waits for the goroutines to
+// come back to where they were and every slot to be free. It counts the process's goroutines, so it does not
 // run in parallel with other tests (they start once it has ended).
 func TestClosedStreamsLeaveNothing(t *testing.T) {
 	env := webtest.Start(t, webtest.Options{Heartbeat: 20 * time.Millisecond})
@@ -139,11 +141,16 @@ func TestClosedStreamsLeaveNothing(t *testing.T) {
 	transport.CloseIdleConnections()
 	before := runtime.NumGoroutine()
 
-	const n = 150
+	const n = 160
 	ctx, cancel := context.WithCancel(context.Background())
 	polls := make(chan int, n)
 	var streams []*sse
+	var sockets []*socket
 	for i := range n {
+		if i%4 == 3 {
+			sockets = append(sockets, mustDial(t, env, "/v1/tasks/"+created.ID+"/ws", "Authorization", "Bearer "+client.Key))
+			continue
+		}
 		switch i % 3 {
 		case 0:
 			streams = append(streams, openSSE(t, hc, env.URL+"/v1/tasks/"+created.ID+"/events", "Authorization", "Bearer "+client.Key))
@@ -165,8 +172,11 @@ func TestClosedStreamsLeaveNothing(t *testing.T) {
 	for _, s := range streams {
 		s.close()
 	}
+	for _, s := range sockets {
+		_ = s.conn.Close(websocket.StatusNormalClosure, "")
+	}
 	cancel()
-	for range n / 3 {
+	for range cap(polls) - len(streams) - len(sockets) {
 		<-polls
 	}
 	waitFor(t, "every slot is free", func() bool { return env.Server.OpenStreams() == 0 })

@@ -83,6 +83,8 @@ const (
 	Internal             Kind = "internal"
 	TenantSuspended      Kind = "tenant-suspended"
 	QuotaExceeded        Kind = "quota-exceeded"
+	UpgradeRequired      Kind = "upgrade-required"
+	ForbiddenOrigin      Kind = "forbidden-origin"
 )
 
 // kindInfo is what every problem of a kind shares.
@@ -114,6 +116,8 @@ var kinds = map[Kind]kindInfo{
 	Internal:             {http.StatusInternalServerError, "Internal error", [2]string{}},
 	TenantSuspended:      {http.StatusForbidden, "Tenant suspended", [2]string{}},
 	QuotaExceeded:        {http.StatusTooManyRequests, "Monthly task quota exceeded", [2]string{}},
+	UpgradeRequired:      {http.StatusUpgradeRequired, "WebSocket required", [2]string{"Upgrade", "websocket"}},
+	ForbiddenOrigin:      {http.StatusForbidden, "Origin not allowed", [2]string{}},
 }
 
 // Kinds lists every kind, by status.
