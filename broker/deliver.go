@@ -46,10 +46,10 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
-	var note Notification
+	var dues []hookDue
 	if kind != KindRedeliver {
 		var deliver bool
-		if note, deliver = d.endNotification(msg, tenantID, taskID, kind); !deliver {
+		if dues, deliver = d.endDues(msg, tenantID, taskID, kind, seq); !deliver {
 			return
 		}
 	}
@@ -67,7 +67,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 				_ = msg.Ack()
 				return
 			}
-			d.deliver(msg, hookDue{Notification: note, Round: seq, Index: 0, Number: 1}, log)
+			d.startRound(msg, dues, log)
 			return
 		}
 		log.Warn("could not check for a cancel in the stream; asking the view", slog.Any("err", err))
@@ -89,41 +89,88 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 			d.settle(msg, err, log)
 			return
 		}
-		note = notificationOf(task)
+		dues = roundDues(task, seq)
 	} else if rec.TerminalSeq != seq {
 		_ = msg.Ack()
 		return
 	}
-	due := hookDue{Notification: note, Round: seq, Index: 0, Number: rec.Webhook.Count + 1}
-	if rec.Webhook.Index >= 0 {
-		// This round has begun already: a redelivery of this message.
-		d.settle(msg, d.repair(rec, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
-		return
-	}
-	d.deliver(msg, due, log)
+	d.resumeRound(msg, rec, dues, log)
 }
 
-// endNotification decodes the notification a task's end (succeeded or
-// failed) asks for. When there is nothing to deliver — no webhook, or an
-// event that cannot be decoded — it settles msg and reports false.
-func (d *Deliverer) endNotification(msg jetstream.Msg, tenantID, taskID, kind string) (Notification, bool) {
+// resumeRound carries on with a round the view knows: a receiver whose
+// deliveries have begun (a redelivery of the message that started the
+// round) gets the schedule a crash may have lost; the others start.
+func (d *Deliverer) resumeRound(msg jetstream.Msg, rec *taskRecord, dues []hookDue, log workLog) {
+	var fresh []hookDue
+	for _, due := range dues {
+		w := rec.lane(due.Receiver)
+		if w == nil {
+			continue
+		}
+		due.Number = w.Count + 1
+		if w.Index < 0 {
+			fresh = append(fresh, due)
+			continue
+		}
+		if err := d.repair(w, due, d.cfg.Telemetry.messageTrace(msg.Headers())); err != nil {
+			d.settle(msg, err, log)
+			return
+		}
+	}
+	if len(fresh) == 0 {
+		d.settle(msg, nil, log)
+		return
+	}
+	d.startRound(msg, fresh, log)
+}
+
+// startRound begins the deliveries of a round: every receiver but the
+// first gets its first delivery scheduled at once (before the first
+// receiver's delivery is made, so that a redelivered round finds it
+// scheduled), and the first receiver's delivery is made now.
+func (d *Deliverer) startRound(msg jetstream.Msg, dues []hookDue, log workLog) {
+	if len(dues) > 1 {
+		ctx, cancel := publishCtx()
+		defer cancel()
+		ctx = withTrace(ctx, d.cfg.Telemetry.messageTrace(msg.Headers()))
+		for _, due := range dues[1:] {
+			n := due.Notification
+			if err := d.pub.schedule(ctx, dueHook, n.TenantID, hookToken(n.TaskID, due.Receiver), d.cfg.Now().UTC(), &due); err != nil {
+				d.settle(msg, err, log)
+				return
+			}
+		}
+	}
+	d.deliver(msg, dues[0], log)
+}
+
+// endDues decodes the first deliveries a task's end (succeeded or failed),
+// event seq, asks for: one per receiver. When there is nothing to deliver
+// — no receiver, or an event that cannot be decoded — it settles msg and
+// reports false.
+func (d *Deliverer) endDues(msg jetstream.Msg, tenantID, taskID, kind string, seq uint64) ([]hookDue, bool) {
 	if msg.Headers().Get(headerWebhook) == "0" {
 		_ = msg.Ack() // no webhook: nothing to decode or deliver
-		return Notification{}, false
+		return nil, false
 	}
 	var ev finishedEvent
 	if decodeEvent(msg.Data(), &ev) != nil {
 		_ = msg.Term()
-		return Notification{}, false
+		return nil, false
 	}
-	if ev.WebhookURL == "" {
+	rs := receiversOf(ev.WebhookURL, ev.FailureWebhookURL, Status(kind))
+	if len(rs) == 0 {
 		_ = msg.Ack() // nothing to deliver: skip the view entirely
-		return Notification{}, false
+		return nil, false
 	}
-	return Notification{
-		TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: ev.WebhookURL,
-		Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
-	}, true
+	dues := make([]hookDue, len(rs))
+	for i, r := range rs {
+		dues[i] = hookDue{Notification: Notification{
+			TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: r.url,
+			Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
+		}, Round: seq, Number: 1, Receiver: r.name}
+	}
+	return dues, true
 }
 
 func (d *Deliverer) handleDue(msg jetstream.Msg) {
@@ -149,36 +196,41 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		d.settle(msg, err, log)
 		return
 	}
-	if rec == nil || rec.Webhook == nil || rec.Webhook.Round != due.Round {
+	var w *webhookRecord
+	if rec != nil {
+		w = rec.lane(due.Receiver)
+	}
+	if w == nil || w.Round != due.Round {
 		_ = msg.Ack() // the task is gone from the view, or a redelivery replaced this round
 		return
 	}
-	if rec.Webhook.Count >= due.Number {
-		d.settle(msg, d.repair(rec, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
+	if w.Count >= due.Number {
+		d.settle(msg, d.repair(w, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
 		return
 	}
 	d.deliver(msg, due, log)
 }
 
-// repair schedules the round's next delivery, with the task's trace
-// context sc, when the view shows a retry whose schedule a crash may have
-// lost.
-func (d *Deliverer) repair(rec *taskRecord, due hookDue, sc trace.SpanContext) error {
-	w := rec.Webhook
+// repair schedules the next delivery of the round to due's receiver, whose
+// state the view holds as w, with the task's trace context sc, when the
+// view shows a retry whose schedule a crash may have lost.
+func (d *Deliverer) repair(w *webhookRecord, due hookDue, sc trace.SpanContext) error {
 	if w.Status != WebhookRetrying || w.NextAttemptAt == nil {
 		return nil
 	}
 	due.Index, due.Number = w.Index+1, w.Count+1
 	ctx, cancel := publishCtx()
 	defer cancel()
-	return d.pub.schedule(withTrace(ctx, sc), dueHook, due.Notification.TenantID, due.Notification.TaskID, *w.NextAttemptAt, &due)
+	n := due.Notification
+	return d.pub.schedule(withTrace(ctx, sc), dueHook, n.TenantID, hookToken(n.TaskID, due.Receiver), *w.NextAttemptAt, &due)
 }
 
 // deliver makes delivery due.Number, records it, and schedules the next one
 // or dead-letters the notification.
 func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	n := due.Notification
-	if d.held(msg, dueHook, n.TenantID, n.TaskID, &due) {
+	token := hookToken(n.TaskID, due.Receiver)
+	if d.held(msg, dueHook, n.TenantID, token, &due) {
 		return
 	}
 	host := HostOf(n.URL)
@@ -201,7 +253,7 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	del := Delivery{
 		Number: due.Number, AttemptedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
 		StatusCode: res.StatusCode, Error: boundText(res.Error), ResponseBody: boundText(res.ResponseBody),
-		Round: due.Round, Index: due.Index,
+		Round: due.Round, Index: due.Index, Receiver: due.Receiver,
 	}
 	wait, again := d.policy.WebhookBackoff(due.Index + 1)
 	switch {
@@ -225,27 +277,33 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 		next := d.cfg.Now().Add(wait).UTC()
 		if _, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDelivery, deliveryEvent{Delivery: del, NextAttemptAt: &next}); err == nil {
 			due.Index, due.Number = due.Index+1, due.Number+1
-			err = d.pub.schedule(ctx, dueHook, n.TenantID, n.TaskID, next, &due)
+			err = d.pub.schedule(ctx, dueHook, n.TenantID, token, next, &due)
 		}
 	default:
 		_, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDead, deliveryEvent{Delivery: del})
-		log.Info("webhook dead-lettered", slog.Int("deliveries", due.Number))
+		log.Info("webhook dead-lettered", slog.Int("deliveries", due.Number), slog.String("receiver", due.Receiver))
 	}
 	d.settle(msg, err, log)
 }
 
-func notificationOf(t *Task) Notification {
-	n := Notification{
-		TenantID: t.TenantID, TaskID: t.ID, WebhookID: WebhookID(t.ID), URL: t.WebhookURL,
-		Status: t.Status, Attempts: t.AttemptCount,
+// roundDues returns the first deliveries of a redelivery round, event
+// seq, to each receiver of the task's result, from the view's task.
+func roundDues(t *Task, seq uint64) []hookDue {
+	var dues []hookDue
+	for _, r := range receiversOfTask(t) {
+		n := Notification{
+			TenantID: t.TenantID, TaskID: t.ID, WebhookID: WebhookID(t.ID), URL: r.url,
+			Status: t.Status, Attempts: t.AttemptCount,
+		}
+		if t.FinishedAt != nil {
+			n.FinishedAt = *t.FinishedAt
+		}
+		if t.Result != nil {
+			n.Result = *t.Result
+		}
+		dues = append(dues, hookDue{Notification: n, Round: seq, Number: 1, Receiver: r.name})
 	}
-	if t.FinishedAt != nil {
-		n.FinishedAt = *t.FinishedAt
-	}
-	if t.Result != nil {
-		n.Result = *t.Result
-	}
-	return n
+	return dues
 }
 
 // canceledBefore reports whether the task has a cancel event before stream

@@ -290,10 +290,13 @@ func (d *Dispatcher) record(ctx context.Context, due taskDue, a Attempt, res Cal
 		if a.Outcome == OutcomeFailed {
 			kind = KindFailed
 		}
-		_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, kind, &finishedEvent{
-			Attempt: &a, Error: res.Error, Attempts: due.Attempt,
-			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
-		}, webhookHeader(due.Spec.WebhookURL != ""))
+		ev := &finishedEvent{Attempt: &a, Error: res.Error, Attempts: due.Attempt,
+			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL}
+		if kind == KindFailed {
+			ev.FailureWebhookURL = due.Spec.FailureWebhookURL
+		}
+		_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, kind, ev,
+			webhookHeader(ev.WebhookURL != "" || ev.FailureWebhookURL != ""))
 		if err == nil {
 			d.obs.TaskFinished(due.TenantID, Status(kind))
 		}
