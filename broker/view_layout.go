@@ -69,8 +69,8 @@ type taskRecord struct {
 	// FailureHook is the failure receiver's state when a failed task has
 	// both receivers (Webhook is then webhookUrl's); see receivers.go.
 	FailureHook *webhookRecord `json:"failureHook,omitempty"`
-	LastSeq       uint64         `json:"lastSeq"`
-	Host          string         `json:"host,omitempty"`
+	LastSeq     uint64         `json:"lastSeq"`
+	Host        string         `json:"host,omitempty"`
 }
 
 type webhookRecord struct {

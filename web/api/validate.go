@@ -41,15 +41,15 @@ type TaskRequest struct {
 	// body.
 	Payload json.RawMessage `json:"payload"`
 	// PayloadBase64 is a body of bytes, in standard base64.
-	PayloadBase64 *string  `json:"payloadBase64"`
-	ContentType   *string  `json:"contentType"`
-	WebhookURL    *string  `json:"webhookUrl"`
+	PayloadBase64 *string `json:"payloadBase64"`
+	ContentType   *string `json:"contentType"`
+	WebhookURL    *string `json:"webhookUrl"`
 	// FailureWebhookURL receives the task.failed webhook only.
-	FailureWebhookURL *string `json:"failureWebhookUrl"`
-	Retries       *int     `json:"retries"`
-	Timeout       *float64 `json:"timeout"`
-	Delay         *float64 `json:"delay"`
-	NotBefore     *string  `json:"notBefore"`
+	FailureWebhookURL *string  `json:"failureWebhookUrl"`
+	Retries           *int     `json:"retries"`
+	Timeout           *float64 `json:"timeout"`
+	Delay             *float64 `json:"delay"`
+	NotBefore         *string  `json:"notBefore"`
 }
 
 var allowedMethods = map[string]bool{

@@ -29,7 +29,7 @@ var table = []struct {
 		field: FieldError{Field: "cursor", Message: "is not a cursor from a previous page"}},
 	{err: broker.ErrFinished, kind: TaskFinished, detail: "The task has finished; only unfinished tasks can be canceled."},
 	{err: broker.ErrNotFinished, kind: TaskNotFinished, detail: "The task has not finished yet."},
-	{err: broker.ErrNoWebhook, kind: NoWebhook, detail: "The task has no webhookUrl (nor a failureWebhookUrl and a failure), or was canceled and so has no result to send."},
+	{err: broker.ErrNoWebhook, kind: NoWebhook, detail: "The task has no webhookUrl, or was canceled and so has no result to send."},
 	{err: broker.ErrIdempotencyMismatch, kind: IdempotencyKeyReused,
 		detail: "This Idempotency-Key was used with a different request body within the idempotency window."},
 	{err: tenant.ErrExists, kind: TenantExists, detail: "A tenant with this id exists already; nothing was changed."},
