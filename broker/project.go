@@ -429,6 +429,7 @@ func applyDelivery(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 	}
 	detail.Webhook = &WebhookEvent{Status: rec.webhookStatus(), NextAttemptAt: rec.nextWebhookAt(), Delivery: &DeliveryEvent{
 		Number: d.Number, Outcome: d.Outcome, StatusCode: d.StatusCode, Error: d.Error, DurationMs: d.DurationMs,
+		Receiver: d.Receiver,
 	}}
 	return true, nil
 }

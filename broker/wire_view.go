@@ -102,7 +102,8 @@ func (w *webhookRecord) readBin(r *rbuf) {
 }
 
 // Event: 1 seq, 2 taskId, 3 type, 4 at, 5 status, 6 attemptCount,
-// 7 nextAttemptAt, 8 attempt, 9 webhook.
+// 7 nextAttemptAt, 8 attempt, 9 webhook (1 status, 2 nextAttemptAt,
+// 3 delivery, 40 the delivery's receiver).
 func (e *Event) appendBin(b wbuf) wbuf {
 	b = b.uint(1, e.Seq).str(2, e.TaskID).str(3, e.Type).time(4, e.At).str(5, string(e.Status))
 	b = b.int(6, e.AttemptCount).timePtr(7, e.NextAttemptAt)
@@ -118,6 +119,7 @@ func (e *Event) appendBin(b wbuf) wbuf {
 				b = b.msg(3, func(b wbuf) wbuf {
 					return b.int(1, d.Number).str(2, d.Outcome).int(3, d.StatusCode).str(4, d.Error).f64(5, d.DurationMs)
 				})
+				b = b.str(40, d.Receiver)
 			}
 			return b
 		})
@@ -176,8 +178,14 @@ func (a *AttemptEvent) readBin(r *rbuf) {
 }
 
 // readBin reads a webhook summary: 1 status, 2 nextAttemptAt, 3 delivery
-// (the fields of an attempt's summary).
+// (the fields of an attempt's summary), 40 the delivery's receiver.
 func (w *WebhookEvent) readBin(r *rbuf) {
+	var receiver string
+	defer func() {
+		if w.Delivery != nil {
+			w.Delivery.Receiver = receiver
+		}
+	}()
 	for r.next() {
 		switch r.num {
 		case 1:
@@ -189,6 +197,8 @@ func (w *WebhookEvent) readBin(r *rbuf) {
 			r.nested(&a)
 			w.Delivery = &DeliveryEvent{Number: a.Number, Outcome: string(a.Outcome), StatusCode: a.StatusCode,
 				Error: a.Error, DurationMs: a.DurationMs}
+		case 40:
+			receiver = r.str()
 		default:
 			r.skip()
 		}
