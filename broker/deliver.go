@@ -124,24 +124,29 @@ func (d *Deliverer) resumeRound(msg jetstream.Msg, rec *taskRecord, dues []hookD
 	d.startRound(msg, fresh, log)
 }
 
-// startRound begins the deliveries of a round: every receiver but the
-// first gets its first delivery scheduled at once (before the first
-// receiver's delivery is made, so that a redelivered round finds it
-// scheduled), and the first receiver's delivery is made now.
+// startRound begins the deliveries of a round. A round to one receiver
+// makes its first delivery now, as msg's work. A round to two schedules
+// each receiver's first delivery at once, on its own schedule subject,
+// and acknowledges msg: each lane then goes its own way (a full gate or a
+// held tenant delays one due, not the message that starts both), and only
+// a crash before the acknowledgement schedules a first delivery twice,
+// which the lane's checks mostly make harmless (at least once).
 func (d *Deliverer) startRound(msg jetstream.Msg, dues []hookDue, log workLog) {
-	if len(dues) > 1 {
-		ctx, cancel := publishCtx()
-		defer cancel()
-		ctx = withTrace(ctx, d.cfg.Telemetry.messageTrace(msg.Headers()))
-		for _, due := range dues[1:] {
-			n := due.Notification
-			if err := d.pub.schedule(ctx, dueHook, n.TenantID, hookToken(n.TaskID, due.Receiver), d.cfg.Now().UTC(), &due); err != nil {
-				d.settle(msg, err, log)
-				return
-			}
+	if len(dues) == 1 {
+		d.deliver(msg, dues[0], log)
+		return
+	}
+	ctx, cancel := publishCtx()
+	defer cancel()
+	ctx = withTrace(ctx, d.cfg.Telemetry.messageTrace(msg.Headers()))
+	for _, due := range dues {
+		n := due.Notification
+		if err := d.pub.schedule(ctx, dueHook, n.TenantID, hookToken(n.TaskID, due.Receiver), d.cfg.Now().UTC(), &due); err != nil {
+			d.settle(msg, err, log)
+			return
 		}
 	}
-	d.deliver(msg, dues[0], log)
+	d.settle(msg, nil, log)
 }
 
 // endDues decodes the first deliveries a task's end (succeeded or failed),
@@ -182,9 +187,13 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 	}
 	n := due.Notification
 	log := d.logFor(n.TenantID, n.TaskID, "round", due.Round)
-	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
+	// A first delivery waits for the view to know the round (at once,
+	// mostly): a round's other receiver is scheduled as the round starts,
+	// and its due may reach a node whose view has not applied the event
+	// that started the round yet.
+	if meta, err := msg.Metadata(); err == nil {
 		ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
-		err = d.awaitView(ctx, msg, meta, 0)
+		err = d.awaitView(ctx, msg, meta, due.Round)
 		cancel()
 		if err != nil {
 			d.settle(msg, err, log)
