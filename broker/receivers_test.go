@@ -1,9 +1,13 @@
 package broker
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/boomerang-dev/boomerang/internal/projector"
 )
 
 func TestCombineWebhook(t *testing.T) {
@@ -89,5 +93,78 @@ func TestTwoReceiversInTheView(t *testing.T) {
 	task, err = b.view.Get("ten_a", "tsk_1")
 	if err != nil || task.Webhook.Status != WebhookPending || states(task) != "webhook=pending failure=pending" {
 		t.Fatalf("after a redelivery: got %s, receivers %q (%v); want both pending", task.Webhook.Status, states(task), err)
+	}
+}
+
+// httpNotifier posts a notification over HTTP, naming the task in
+// Boomerang-Task-Id (package delivery does it for real, signed).
+type httpNotifier struct{}
+
+func (httpNotifier) Notify(ctx context.Context, n Notification) NotifyResult {
+	started := time.Now()
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, nil)
+	if err != nil {
+		return NotifyResult{Error: err.Error(), StartedAt: started}
+	}
+	r.Header.Set("Boomerang-Task-Id", n.TaskID)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		return NotifyResult{Error: err.Error(), StartedAt: started}
+	}
+	resp.Body.Close()
+	return NotifyResult{Delivered: resp.StatusCode/100 == 2, StatusCode: resp.StatusCode, StartedAt: started, Duration: time.Since(started)}
+}
+
+// TestBothLanesWaitForTheView: a failed task with two receivers, on a node
+// whose view has not applied the failure yet. The deliverer schedules
+// both receivers' first deliveries at once; their dues must wait for the
+// view to know the round, not take the unknown round for a replaced one
+// and drop it. Once the view catches up, each receiver gets one delivery.
+func TestBothLanesWaitForTheView(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	always, onFailure := newTarget(t), newTarget(t)
+	ctx := context.Background()
+	const tenant, task = "ten_a", "tsk_lanes"
+	now := time.Now().UTC()
+	spec := Spec{TargetURL: "https://x", WebhookURL: always.URL, FailureWebhookURL: onFailure.URL}
+	b.publish(t, tenant, task, KindCreated, &createdEvent{Spec: spec, CreatedAt: now})
+	b.publish(t, tenant, task, KindFailed, &finishedEvent{Attempts: 1, FinishedAt: now, Error: "boom",
+		WebhookURL: always.URL, FailureWebhookURL: onFailure.URL})
+
+	// The projector has not started: the view lags the stream.
+	p := projector.New(b.js, b.db, StreamTasks, b.view, quiet)
+	d := NewDeliverer(b.js, b.pub, b.view, p, httpNotifier{}, fixedPolicy{}, quiet, WorkerConfig{MaxInFlight: 8})
+	dctx, stopDeliverer := context.WithCancel(ctx)
+	delivered := make(chan struct{})
+	go func() { defer close(delivered); _ = d.Run(dctx) }()
+	defer func() { stopDeliverer(); <-delivered }()
+
+	// Both dues reach the deliverer and wait (or, wrongly, were dropped).
+	deadline := time.Now().Add(60 * time.Second) // only for giving up
+	for {
+		cons, err := b.js.Consumer(ctx, StreamSchedules, consumerDeliverDue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := cons.CachedInfo()
+		if info.NumAckPending == 2 || info.Delivered.Consumer >= 2 && info.NumAckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dues did not arrive: %d delivered, %d awaiting their ack", info.Delivered.Consumer, info.NumAckPending)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	pctx, stopProjector := context.WithCancel(ctx)
+	projected := make(chan struct{})
+	go func() { defer close(projected); _ = p.Run(pctx) }()
+	defer func() { stopProjector(); <-projected }()
+	for len(always.callsFor(task)) < 1 || len(onFailure.callsFor(task)) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries: webhook %d, failure %d; want one each", len(always.callsFor(task)), len(onFailure.callsFor(task)))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
