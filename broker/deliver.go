@@ -187,11 +187,13 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 	}
 	n := due.Notification
 	log := d.logFor(n.TenantID, n.TaskID, "round", due.Round)
-	// A first delivery waits for the view to know the round (at once,
-	// mostly): a round's other receiver is scheduled as the round starts,
-	// and its due may reach a node whose view has not applied the event
-	// that started the round yet.
-	if meta, err := msg.Metadata(); err == nil {
+	// The first delivery of a round to two receivers is a due scheduled as
+	// the round starts (startRound): it waits for the view to know the
+	// round (at once, mostly), as it may reach a node whose view has not
+	// applied the event that started the round yet. Later deliveries are
+	// scheduled after the view had the round, and a node's view that
+	// lacks it has lost the task or seen a redelivery replace the round.
+	if meta, err := msg.Metadata(); err == nil && (meta.NumDelivered > 1 || due.Index == 0) {
 		ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
 		err = d.awaitView(ctx, msg, meta, due.Round)
 		cancel()
