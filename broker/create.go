@@ -243,7 +243,7 @@ func newTask(tenantID, id string, spec Spec, created time.Time) *Task {
 }
 
 func pendingWebhook(id string, spec Spec) *Webhook {
-	if spec.WebhookURL == "" {
+	if spec.WebhookURL == "" && spec.FailureWebhookURL == "" {
 		return nil
 	}
 	return &Webhook{ID: WebhookID(id), Deliveries: []Delivery{}}
@@ -312,7 +312,7 @@ func (t *Tasks) redeliverable(tenantID string, task *Task) error {
 	switch {
 	case !task.Status.Finished():
 		return ErrNotFinished
-	case task.WebhookURL == "" || task.Status == StatusCanceled:
+	case len(receiversOfTask(task)) == 0:
 		return ErrNoWebhook
 	case t.retentionPassed(tenantID, task):
 		return ErrRetentionPassed

@@ -46,17 +46,17 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
-	var note Notification
+	var dues []hookDue
 	if kind != KindRedeliver {
 		var deliver bool
-		if note, deliver = d.endNotification(msg, tenantID, taskID, kind); !deliver {
+		if dues, deliver = d.endDues(msg, tenantID, taskID, kind, seq); !deliver {
 			return
 		}
 	}
 	log := d.logFor(tenantID, taskID, "round", seq)
 	ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
 	defer cancel()
-	if kind != KindRedeliver && meta.NumDelivered == 1 && !d.roundBegun(tenantID, taskID, seq) {
+	if kind != KindRedeliver && meta.NumDelivered == 1 && !d.roundKnown(tenantID, taskID, seq) {
 		// First delivery of a task's end: no delivery can have been made
 		// for it yet, and only a cancel that reached the stream first could
 		// stop it. The stream answers that at once, without waiting for
@@ -67,7 +67,7 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 				_ = msg.Ack()
 				return
 			}
-			d.deliver(msg, hookDue{Notification: note, Round: seq, Index: 0, Number: 1}, log)
+			d.startRound(msg, dues, log)
 			return
 		}
 		log.Warn("could not check for a cancel in the stream; asking the view", slog.Any("err", err))
@@ -89,41 +89,93 @@ func (d *Deliverer) handleTaskEvent(msg jetstream.Msg) {
 			d.settle(msg, err, log)
 			return
 		}
-		note = notificationOf(task)
+		dues = roundDues(task, seq)
 	} else if rec.TerminalSeq != seq {
 		_ = msg.Ack()
 		return
 	}
-	due := hookDue{Notification: note, Round: seq, Index: 0, Number: rec.Webhook.Count + 1}
-	if rec.Webhook.Index >= 0 {
-		// This round has begun already: a redelivery of this message.
-		d.settle(msg, d.repair(rec, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
-		return
-	}
-	d.deliver(msg, due, log)
+	d.resumeRound(msg, rec, dues, log)
 }
 
-// endNotification decodes the notification a task's end (succeeded or
-// failed) asks for. When there is nothing to deliver — no webhook, or an
-// event that cannot be decoded — it settles msg and reports false.
-func (d *Deliverer) endNotification(msg jetstream.Msg, tenantID, taskID, kind string) (Notification, bool) {
+// resumeRound carries on with a round the view knows: a receiver whose
+// deliveries have begun (a redelivery of the message that started the
+// round) gets the schedule a crash may have lost; the others start.
+func (d *Deliverer) resumeRound(msg jetstream.Msg, rec *taskRecord, dues []hookDue, log workLog) {
+	var fresh []hookDue
+	for _, due := range dues {
+		w := rec.lane(due.Receiver)
+		if w == nil {
+			continue
+		}
+		due.Number = w.Count + 1
+		if w.Index < 0 {
+			fresh = append(fresh, due)
+			continue
+		}
+		if err := d.repair(w, due, d.cfg.Telemetry.messageTrace(msg.Headers())); err != nil {
+			d.settle(msg, err, log)
+			return
+		}
+	}
+	if len(fresh) == 0 {
+		d.settle(msg, nil, log)
+		return
+	}
+	d.startRound(msg, fresh, log)
+}
+
+// startRound begins the deliveries of a round. A round to one receiver
+// makes its first delivery now, as msg's work. A round to two schedules
+// each receiver's first delivery at once, on its own schedule subject,
+// and acknowledges msg: each lane then goes its own way (a full gate or a
+// held tenant delays one due, not the message that starts both), and only
+// a crash before the acknowledgement schedules a first delivery twice,
+// which the lane's checks mostly make harmless (at least once).
+func (d *Deliverer) startRound(msg jetstream.Msg, dues []hookDue, log workLog) {
+	if len(dues) == 1 {
+		d.deliver(msg, dues[0], log)
+		return
+	}
+	ctx, cancel := publishCtx()
+	defer cancel()
+	ctx = withTrace(ctx, d.cfg.Telemetry.messageTrace(msg.Headers()))
+	for _, due := range dues {
+		n := due.Notification
+		if err := d.pub.schedule(ctx, dueHook, n.TenantID, hookToken(n.TaskID, due.Receiver), d.cfg.Now().UTC(), &due); err != nil {
+			d.settle(msg, err, log)
+			return
+		}
+	}
+	d.settle(msg, nil, log)
+}
+
+// endDues decodes the first deliveries a task's end (succeeded or failed),
+// event seq, asks for: one per receiver. When there is nothing to deliver
+// — no receiver, or an event that cannot be decoded — it settles msg and
+// reports false.
+func (d *Deliverer) endDues(msg jetstream.Msg, tenantID, taskID, kind string, seq uint64) ([]hookDue, bool) {
 	if msg.Headers().Get(headerWebhook) == "0" {
 		_ = msg.Ack() // no webhook: nothing to decode or deliver
-		return Notification{}, false
+		return nil, false
 	}
 	var ev finishedEvent
 	if decodeEvent(msg.Data(), &ev) != nil {
 		_ = msg.Term()
-		return Notification{}, false
+		return nil, false
 	}
-	if ev.WebhookURL == "" {
+	rs := receiversOf(ev.WebhookURL, ev.FailureWebhookURL, Status(kind))
+	if len(rs) == 0 {
 		_ = msg.Ack() // nothing to deliver: skip the view entirely
-		return Notification{}, false
+		return nil, false
 	}
-	return Notification{
-		TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: ev.WebhookURL,
-		Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
-	}, true
+	dues := make([]hookDue, len(rs))
+	for i, r := range rs {
+		dues[i] = hookDue{Notification: Notification{
+			TenantID: tenantID, TaskID: taskID, WebhookID: WebhookID(taskID), URL: r.url,
+			Status: Status(kind), Attempts: ev.Attempts, FinishedAt: ev.FinishedAt, Result: ev.result(),
+		}, Round: seq, Number: 1, Receiver: r.name}
+	}
+	return dues, true
 }
 
 func (d *Deliverer) handleDue(msg jetstream.Msg) {
@@ -135,9 +187,15 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 	}
 	n := due.Notification
 	log := d.logFor(n.TenantID, n.TaskID, "round", due.Round)
-	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
+	// The first delivery of a round to two receivers is a due scheduled as
+	// the round starts (startRound): it waits for the view to know the
+	// round (at once, mostly), as it may reach a node whose view has not
+	// applied the event that started the round yet. Later deliveries are
+	// scheduled after the view had the round, and a node's view that
+	// lacks it has lost the task or seen a redelivery replace the round.
+	if meta, err := msg.Metadata(); err == nil && (meta.NumDelivered > 1 || due.Index == 0) {
 		ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
-		err = d.awaitView(ctx, msg, meta, 0)
+		err = d.awaitView(ctx, msg, meta, due.Round)
 		cancel()
 		if err != nil {
 			d.settle(msg, err, log)
@@ -149,47 +207,54 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		d.settle(msg, err, log)
 		return
 	}
-	if rec == nil || rec.Webhook == nil || rec.Webhook.Round != due.Round {
+	var w *webhookRecord
+	if rec != nil {
+		w = rec.lane(due.Receiver)
+	}
+	if w == nil || w.Round != due.Round {
 		_ = msg.Ack() // the task is gone from the view, or a redelivery replaced this round
 		return
 	}
-	if rec.Webhook.Count >= due.Number {
-		d.settle(msg, d.repair(rec, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
+	if w.Count >= due.Number {
+		d.settle(msg, d.repair(w, due, d.cfg.Telemetry.messageTrace(msg.Headers())), log)
 		return
 	}
 	d.deliver(msg, due, log)
 }
 
-// roundBegun reports whether this node's view, as it stands, shows the
-// webhook round of the task end at stream sequence seq begun. A message
-// the consumer counts as a first delivery can still be a repeat: a
-// clustered consumer whose leader changed hands out again what its new
-// leader had not heard was acknowledged, as first deliveries. The view
-// read is a local one, without waiting; a repeat seconds later is caught.
-func (d *Deliverer) roundBegun(tenantID, taskID string, seq uint64) bool {
+// roundKnown reports whether this node's view, as it stands, already
+// knows the webhook round that the task end at stream sequence seq starts.
+// A message the consumer counts as a first delivery can still be a
+// repeat: a clustered consumer whose leader changed hands out again, as
+// first deliveries, what its new leader had not heard was acknowledged.
+// When the view knows the round, it decides (resumeRound: lanes begun are
+// repaired, the others start), as for a redelivery; the read is a local
+// one, without waiting.
+func (d *Deliverer) roundKnown(tenantID, taskID string, seq uint64) bool {
 	rec, err := d.view.state(tenantID, taskID)
-	return err == nil && rec != nil && rec.Webhook != nil && rec.Webhook.Round == seq && rec.Webhook.Index >= 0
+	return err == nil && rec != nil && rec.Webhook != nil && rec.Webhook.Round == seq
 }
 
-// repair schedules the round's next delivery, with the task's trace
-// context sc, when the view shows a retry whose schedule a crash may have
-// lost.
-func (d *Deliverer) repair(rec *taskRecord, due hookDue, sc trace.SpanContext) error {
-	w := rec.Webhook
+// repair schedules the next delivery of the round to due's receiver, whose
+// state the view holds as w, with the task's trace context sc, when the
+// view shows a retry whose schedule a crash may have lost.
+func (d *Deliverer) repair(w *webhookRecord, due hookDue, sc trace.SpanContext) error {
 	if w.Status != WebhookRetrying || w.NextAttemptAt == nil {
 		return nil
 	}
 	due.Index, due.Number = w.Index+1, w.Count+1
 	ctx, cancel := publishCtx()
 	defer cancel()
-	return d.pub.schedule(withTrace(ctx, sc), dueHook, due.Notification.TenantID, due.Notification.TaskID, *w.NextAttemptAt, &due)
+	n := due.Notification
+	return d.pub.schedule(withTrace(ctx, sc), dueHook, n.TenantID, hookToken(n.TaskID, due.Receiver), *w.NextAttemptAt, &due)
 }
 
 // deliver makes delivery due.Number, records it, and schedules the next one
 // or dead-letters the notification.
 func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	n := due.Notification
-	if d.held(msg, dueHook, n.TenantID, n.TaskID, &due) {
+	token := hookToken(n.TaskID, due.Receiver)
+	if d.held(msg, dueHook, n.TenantID, token, &due) {
 		return
 	}
 	host := HostOf(n.URL)
@@ -212,7 +277,7 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	del := Delivery{
 		Number: due.Number, AttemptedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
 		StatusCode: res.StatusCode, Error: boundText(res.Error), ResponseBody: boundText(res.ResponseBody),
-		Round: due.Round, Index: due.Index, Timing: res.Timing,
+		Round: due.Round, Index: due.Index, Timing: res.Timing, Receiver: due.Receiver,
 	}
 	wait, again := d.policy.WebhookBackoff(due.Index + 1)
 	switch {
@@ -236,27 +301,33 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 		next := d.cfg.Now().Add(wait).UTC()
 		if _, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDelivery, deliveryEvent{Delivery: del, NextAttemptAt: &next}); err == nil {
 			due.Index, due.Number = due.Index+1, due.Number+1
-			err = d.pub.schedule(ctx, dueHook, n.TenantID, n.TaskID, next, &due)
+			err = d.pub.schedule(ctx, dueHook, n.TenantID, token, next, &due)
 		}
 	default:
 		_, err = d.pub.PublishEvent(ctx, n.TenantID, n.TaskID, KindDead, deliveryEvent{Delivery: del})
-		log.Info("webhook dead-lettered", slog.Int("deliveries", due.Number))
+		log.Info("webhook dead-lettered", slog.Int("deliveries", due.Number), slog.String("receiver", due.Receiver))
 	}
 	d.settle(msg, err, log)
 }
 
-func notificationOf(t *Task) Notification {
-	n := Notification{
-		TenantID: t.TenantID, TaskID: t.ID, WebhookID: WebhookID(t.ID), URL: t.WebhookURL,
-		Status: t.Status, Attempts: t.AttemptCount,
+// roundDues returns the first deliveries of a redelivery round, event
+// seq, to each receiver of the task's result, from the view's task.
+func roundDues(t *Task, seq uint64) []hookDue {
+	var dues []hookDue
+	for _, r := range receiversOfTask(t) {
+		n := Notification{
+			TenantID: t.TenantID, TaskID: t.ID, WebhookID: WebhookID(t.ID), URL: r.url,
+			Status: t.Status, Attempts: t.AttemptCount,
+		}
+		if t.FinishedAt != nil {
+			n.FinishedAt = *t.FinishedAt
+		}
+		if t.Result != nil {
+			n.Result = *t.Result
+		}
+		dues = append(dues, hookDue{Notification: n, Round: seq, Number: 1, Receiver: r.name})
 	}
-	if t.FinishedAt != nil {
-		n.FinishedAt = *t.FinishedAt
-	}
-	if t.Result != nil {
-		n.Result = *t.Result
-	}
-	return n
+	return dues
 }
 
 // canceledBefore reports whether the task has a cancel event before stream

@@ -171,7 +171,7 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 
 // attempted reports whether this node's view, as it stands, shows the task
 // attempted or finished: a created event the consumer counts as a first
-// delivery can still be a repeat (see Deliverer.roundBegun), and then the
+// delivery can still be a repeat (see Deliverer.roundKnown), and then the
 // attempt goes through the view's checks. A local read, without waiting.
 func (d *Dispatcher) attempted(tenantID, taskID string) bool {
 	rec, err := d.view.state(tenantID, taskID)
@@ -299,10 +299,13 @@ func (d *Dispatcher) record(ctx context.Context, due taskDue, a Attempt, res Cal
 		if a.Outcome == OutcomeFailed {
 			kind = KindFailed
 		}
-		_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, kind, &finishedEvent{
-			Attempt: &a, Error: res.Error, Attempts: due.Attempt,
-			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL,
-		}, webhookHeader(due.Spec.WebhookURL != ""))
+		ev := &finishedEvent{Attempt: &a, Error: res.Error, Attempts: due.Attempt,
+			FinishedAt: d.cfg.Now().UTC(), WebhookURL: due.Spec.WebhookURL}
+		if kind == KindFailed {
+			ev.FailureWebhookURL = due.Spec.FailureWebhookURL
+		}
+		_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, kind, ev,
+			webhookHeader(ev.WebhookURL != "" || ev.FailureWebhookURL != ""))
 		if err == nil {
 			d.obs.TaskFinished(due.TenantID, Status(kind))
 		}

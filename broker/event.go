@@ -43,6 +43,8 @@ type finishedEvent struct {
 	Attempts   int       `json:"attempts"`
 	FinishedAt time.Time `json:"finishedAt"`
 	WebhookURL string    `json:"webhookUrl,omitempty"`
+	// FailureWebhookURL is the spec's, on a failed event only.
+	FailureWebhookURL string `json:"failureWebhookUrl,omitempty"`
 }
 
 // result is the task's result that the event records.

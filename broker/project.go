@@ -253,7 +253,7 @@ func recordEvent(tb *tenantBuckets, ev event, rec *taskRecord, e *Event) error {
 	e.Seq, e.TaskID, e.Type, e.At = ev.seq, string(ev.taskID), ev.kind, ev.at
 	e.Status, e.AttemptCount, e.NextAttemptAt = rec.Status, rec.AttemptCount, rec.NextAttemptAt
 	if rec.Webhook != nil && e.Webhook == nil && (ev.kind == KindSucceeded || ev.kind == KindFailed || ev.kind == KindRedeliver) {
-		e.Webhook = &WebhookEvent{Status: rec.Webhook.Status}
+		e.Webhook = &WebhookEvent{Status: rec.webhookStatus()}
 	}
 	key := binary.BigEndian.AppendUint64(nil, ev.seq)
 	if err := tb.events.Put(key, encodeRecord(e)); err != nil {
@@ -355,8 +355,7 @@ func applyToRecord(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 		if rec.Webhook == nil {
 			return false, nil
 		}
-		rec.Webhook.Status, rec.Webhook.NextAttemptAt = WebhookPending, nil
-		rec.Webhook.Round, rec.Webhook.Index = ev.seq, -1
+		rec.startRound(ev.seq)
 	default:
 		return false, malformed("unknown kind " + strconv.Quote(ev.kind))
 	}
@@ -398,9 +397,7 @@ func applyFinished(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 	if e.Attempt != nil {
 		rec.ResultAttempt = e.Attempt.Number
 	}
-	if e.WebhookURL != "" {
-		rec.Webhook = &webhookRecord{Status: WebhookPending, Round: ev.seq, Index: -1}
-	}
+	rec.finishReceivers(&e, rec.Status, ev.seq)
 	return true, nil
 }
 
@@ -413,13 +410,13 @@ func applyDelivery(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 	if d.Number < 1 {
 		return false, malformed(fmt.Sprintf("delivery number %d", d.Number))
 	}
-	if rec.Webhook == nil {
+	w := rec.lane(d.Receiver)
+	if w == nil {
 		return false, nil
 	}
-	if err := tb.deliveries.Put(childKey(ev.taskID, d.Number), encodeRecord(&d)); err != nil {
+	if err := tb.deliveries.Put(childKey(ev.taskID, deliveryNumberKey(&d)), encodeRecord(&d)); err != nil {
 		return false, err
 	}
-	w := rec.Webhook
 	w.Count = max(w.Count, d.Number)
 	w.Round, w.Index, w.NextAttemptAt = d.Round, d.Index, e.NextAttemptAt
 	switch ev.kind {
@@ -430,8 +427,9 @@ func applyDelivery(tb *tenantBuckets, rec *taskRecord, ev event, detail *Event) 
 	case KindDead:
 		w.Status = WebhookDead
 	}
-	detail.Webhook = &WebhookEvent{Status: w.Status, NextAttemptAt: w.NextAttemptAt, Delivery: &DeliveryEvent{
+	detail.Webhook = &WebhookEvent{Status: rec.webhookStatus(), NextAttemptAt: rec.nextWebhookAt(), Delivery: &DeliveryEvent{
 		Number: d.Number, Outcome: d.Outcome, StatusCode: d.StatusCode, Error: d.Error, DurationMs: d.DurationMs,
+		Receiver: d.Receiver,
 	}}
 	return true, nil
 }

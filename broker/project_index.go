@@ -17,9 +17,7 @@ type indexed struct {
 
 func indexOf(rec *taskRecord) indexed {
 	ix := indexed{status: rec.Status}
-	if rec.Webhook != nil {
-		ix.webhook = rec.Webhook.Status
-	}
+	ix.webhook = rec.webhookStatus()
 	return ix
 }
 

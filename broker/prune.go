@@ -83,7 +83,7 @@ func dropTask(tb *tenantBuckets, g *tenantAgg, finishedKey []byte) error {
 	if err != nil {
 		return err
 	}
-	if !rec.Status.Finished() || (rec.Webhook != nil && rec.Webhook.Status != WebhookDelivered && rec.Webhook.Status != WebhookDead) {
+	if !rec.Status.Finished() || !rec.webhookSettled() {
 		return nil
 	}
 	ix := indexOf(rec)

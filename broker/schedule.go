@@ -30,6 +30,9 @@ type hookDue struct {
 	Round        uint64       `json:"round"`
 	Index        int          `json:"index"`
 	Number       int          `json:"number"`
+	// Receiver is the receiver delivered to: "" for webhookUrl,
+	// FailureReceiver for failureWebhookUrl.
+	Receiver string `json:"receiver,omitempty"`
 }
 
 // schedule publishes v to fire on due.<kind>.<tenant>.<task> at the given

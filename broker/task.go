@@ -61,6 +61,9 @@ type Spec struct {
 	// NotBefore is the earliest time of the first attempt.
 	NotBefore      *time.Time `json:"notBefore,omitempty"`
 	IdempotencyKey string     `json:"idempotencyKey,omitempty"`
+	// FailureWebhookURL receives the task.failed webhook when the task
+	// fails, besides WebhookURL or instead of it (see FailureReceiver).
+	FailureWebhookURL string `json:"failureWebhookUrl,omitempty"`
 }
 
 // AttemptTimeout is Timeout as a duration.
@@ -157,6 +160,9 @@ type Delivery struct {
 	// Timing is where the delivery's time went; nil when no call was
 	// made, and in deliveries recorded before timings existed.
 	Timing *Timing `json:"timing,omitempty"`
+	// Receiver is FailureReceiver for a delivery to failureWebhookUrl,
+	// empty for one to webhookUrl.
+	Receiver string `json:"receiver,omitempty"`
 }
 
 // Webhook is the state of a task's result notification.
@@ -168,6 +174,18 @@ type Webhook struct {
 	Status        WebhookStatus `json:"status,omitempty"`
 	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
 	Deliveries    []Delivery    `json:"deliveries"`
+	// Receivers is the state of each receiver of the result, for a task
+	// with a failureWebhookUrl once it has failed; Status is then theirs
+	// combined (see combineWebhook).
+	Receivers []WebhookReceiver `json:"receivers,omitempty"`
+}
+
+// WebhookReceiver is the state of one receiver of a task's result.
+type WebhookReceiver struct {
+	// Receiver is "webhook" (webhookUrl) or FailureReceiver.
+	Receiver      string        `json:"receiver"`
+	Status        WebhookStatus `json:"status"`
+	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
 }
 
 // Task is a task as the view knows it, the shape the API returns.

@@ -146,11 +146,9 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 			}
 		}
 	}
-	if t.WebhookURL != "" {
-		t.Webhook = &Webhook{ID: WebhookID(t.ID), Deliveries: []Delivery{}}
-		if rec.Webhook != nil {
-			t.Webhook.Status, t.Webhook.NextAttemptAt = rec.Webhook.Status, rec.Webhook.NextAttemptAt
-		}
+	if t.WebhookURL != "" || rec.Webhook != nil || (t.FailureWebhookURL != "" && !t.Status.Finished()) {
+		t.Webhook = &Webhook{ID: WebhookID(t.ID), Deliveries: []Delivery{}, Receivers: rec.receiverStates()}
+		t.Webhook.Status, t.Webhook.NextAttemptAt = rec.webhookStatus(), rec.nextWebhookAt()
 		if err := scanPrefix(tb.Bucket(bucketDeliveries), prefix, func(v []byte) error {
 			var d Delivery
 			if err := decodeValue(v, &d); err != nil {
@@ -213,7 +211,7 @@ type ListQuery struct {
 // idempotency key and the cursor).
 func (q ListQuery) matches(rec *taskRecord) bool {
 	return (q.Status == "" || rec.Status == q.Status) && (q.Host == "" || rec.Host == q.Host) &&
-		(q.Webhook == "" || (rec.Webhook != nil && rec.Webhook.Status == q.Webhook)) &&
+		(q.Webhook == "" || rec.webhookStatus() == q.Webhook) &&
 		(q.CreatedAfter.IsZero() || rec.CreatedAt.After(q.CreatedAfter)) &&
 		(q.CreatedBefore.IsZero() || rec.CreatedAt.Before(q.CreatedBefore))
 }

@@ -46,6 +46,8 @@ type DeliveryEvent struct {
 	StatusCode int     `json:"statusCode,omitempty"`
 	Error      string  `json:"error,omitempty"`
 	DurationMs float64 `json:"durationMs,omitempty"`
+	// Receiver is FailureReceiver for a delivery to failureWebhookUrl.
+	Receiver string `json:"receiver,omitempty"`
 }
 
 // TaskEvents returns up to limit of the task's events after sequence after,

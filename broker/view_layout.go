@@ -66,8 +66,11 @@ type taskRecord struct {
 	ResultError   string         `json:"resultError,omitempty"`
 	TerminalSeq   uint64         `json:"terminalSeq,omitempty"`
 	Webhook       *webhookRecord `json:"webhook,omitempty"`
-	LastSeq       uint64         `json:"lastSeq"`
-	Host          string         `json:"host,omitempty"`
+	// FailureHook is the failure receiver's state when a failed task has
+	// both receivers (Webhook is then webhookUrl's); see receivers.go.
+	FailureHook *webhookRecord `json:"failureHook,omitempty"`
+	LastSeq     uint64         `json:"lastSeq"`
+	Host        string         `json:"host,omitempty"`
 }
 
 type webhookRecord struct {
@@ -78,6 +81,9 @@ type webhookRecord struct {
 	// round and its place in the retry schedule.
 	Round uint64 `json:"round"`
 	Index int    `json:"index"`
+	// Receiver is the receiver this state is of: "" for webhookUrl,
+	// FailureReceiver for failureWebhookUrl.
+	Receiver string `json:"receiver,omitempty"`
 }
 
 // decodeRecord decodes a task's record from bucketState.

@@ -40,11 +40,11 @@ func decodeEvent(data []byte, v binDecoder) error {
 
 // Spec: 1 targetUrl, 2 method, 3 headers, 4 payload (its bytes as written),
 // 5 payloadBase64, 6 contentType, 7 webhookUrl, 8 retries, 9 timeout,
-// 10 notBefore, 11 idempotencyKey.
+// 10 notBefore, 11 idempotencyKey, 12 failureWebhookUrl.
 func (s *Spec) appendBin(b wbuf) wbuf {
 	b = b.str(1, s.TargetURL).str(2, s.Method).strMap(3, s.Headers).raw(4, s.Payload).raw(5, s.PayloadBase64)
 	b = b.str(6, s.ContentType).str(7, s.WebhookURL).int(8, s.Retries).f64(9, s.Timeout)
-	return b.timePtr(10, s.NotBefore).str(11, s.IdempotencyKey)
+	return b.timePtr(10, s.NotBefore).str(11, s.IdempotencyKey).str(12, s.FailureWebhookURL)
 }
 
 // readField reads field r.num of a spec and reports whether it is one.
@@ -72,6 +72,8 @@ func (s *Spec) readField(r *rbuf) bool {
 		s.NotBefore = r.timePtr()
 	case 11:
 		s.IdempotencyKey = r.str()
+	case 12:
+		s.FailureWebhookURL = r.str()
 	default:
 		return false
 	}
@@ -191,12 +193,12 @@ func (e *attemptEvent) readBin(r *rbuf) {
 }
 
 // finishedEvent: 1 attempt, 2 error, 3 attempts, 4 finishedAt,
-// 5 webhookUrl.
+// 5 webhookUrl, 12 failureWebhookUrl.
 func (e finishedEvent) appendBin(b wbuf) wbuf {
 	if e.Attempt != nil {
 		b = b.msg(1, e.Attempt.appendBin)
 	}
-	return b.str(2, e.Error).int(3, e.Attempts).time(4, e.FinishedAt).str(5, e.WebhookURL)
+	return b.str(2, e.Error).int(3, e.Attempts).time(4, e.FinishedAt).str(5, e.WebhookURL).str(12, e.FailureWebhookURL)
 }
 
 func (e *finishedEvent) readBin(r *rbuf) {
@@ -213,6 +215,8 @@ func (e *finishedEvent) readBin(r *rbuf) {
 			e.FinishedAt = r.time()
 		case 5:
 			e.WebhookURL = r.str()
+		case 12:
+			e.FailureWebhookURL = r.str()
 		default:
 			r.skip()
 		}
@@ -240,10 +244,11 @@ func readAt(r *rbuf) (at time.Time) {
 }
 
 // Delivery: 1 number, 2 attemptedAt, 3 durationMs, 4 outcome,
-// 5 statusCode, 6 error, 7 responseBody, 8 round, 9 index, 15 timing.
+// 5 statusCode, 6 error, 7 responseBody, 8 round, 9 index, 15 timing,
+// 40 receiver.
 func (d *Delivery) appendBin(b wbuf) wbuf {
 	b = b.int(1, d.Number).time(2, d.AttemptedAt).f64(3, d.DurationMs).str(4, d.Outcome).int(5, d.StatusCode)
-	return b.str(6, d.Error).str(7, d.ResponseBody).uint(8, d.Round).int(9, d.Index).timing(15, d.Timing)
+	return b.str(6, d.Error).str(7, d.ResponseBody).uint(8, d.Round).int(9, d.Index).timing(15, d.Timing).str(40, d.Receiver)
 }
 
 func (d *Delivery) readBin(r *rbuf) {
@@ -269,6 +274,8 @@ func (d *Delivery) readBin(r *rbuf) {
 			d.Index = r.int()
 		case 15:
 			d.Timing = r.timing()
+		case 40:
+			d.Receiver = r.str()
 		default:
 			r.skip()
 		}

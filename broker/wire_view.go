@@ -21,17 +21,26 @@ func decodeValue(data []byte, v binDecoder) error { return decodeEvent(data, v) 
 
 // taskRecord: 1 status, 2 createdAt, 3 updatedAt, 4 finishedAt,
 // 5 nextAttemptAt, 6 attemptCount, 7 resultAttempt, 8 resultError,
-// 9 terminalSeq, 10 webhook, 11 lastSeq, 12 host.
+// 9 terminalSeq, 10 webhook, 11 lastSeq, 12 host, 40 failureHook.
+// A webhook record: 1 status, 2 nextAttemptAt, 3 count, 4 round, 5 index,
+// 40 receiver.
 func (t *taskRecord) appendBin(b wbuf) wbuf {
 	b = b.str(1, string(t.Status)).time(2, t.CreatedAt).time(3, t.UpdatedAt).timePtr(4, t.FinishedAt)
 	b = b.timePtr(5, t.NextAttemptAt).int(6, t.AttemptCount).int(7, t.ResultAttempt).str(8, t.ResultError)
 	b = b.uint(9, t.TerminalSeq)
 	if w := t.Webhook; w != nil {
-		b = b.msg(10, func(b wbuf) wbuf {
-			return b.str(1, string(w.Status)).timePtr(2, w.NextAttemptAt).int(3, w.Count).uint(4, w.Round).int(5, w.Index)
-		})
+		b = b.msg(10, w.appendBin)
 	}
-	return b.uint(11, t.LastSeq).str(12, t.Host)
+	b = b.uint(11, t.LastSeq).str(12, t.Host)
+	if w := t.FailureHook; w != nil {
+		b = b.msg(40, w.appendBin)
+	}
+	return b
+}
+
+func (w *webhookRecord) appendBin(b wbuf) wbuf {
+	b = b.str(1, string(w.Status)).timePtr(2, w.NextAttemptAt).int(3, w.Count).uint(4, w.Round).int(5, w.Index)
+	return b.str(40, w.Receiver)
 }
 
 func (t *taskRecord) readBin(r *rbuf) {
@@ -62,6 +71,9 @@ func (t *taskRecord) readBin(r *rbuf) {
 			t.LastSeq = r.uint()
 		case 12:
 			t.Host = r.str()
+		case 40:
+			t.FailureHook = new(webhookRecord)
+			r.nested(t.FailureHook)
 		default:
 			r.skip()
 		}
@@ -81,6 +93,8 @@ func (w *webhookRecord) readBin(r *rbuf) {
 			w.Round = r.uint()
 		case 5:
 			w.Index = r.int()
+		case 40:
+			w.Receiver = r.str()
 		default:
 			r.skip()
 		}
@@ -88,7 +102,8 @@ func (w *webhookRecord) readBin(r *rbuf) {
 }
 
 // Event: 1 seq, 2 taskId, 3 type, 4 at, 5 status, 6 attemptCount,
-// 7 nextAttemptAt, 8 attempt, 9 webhook.
+// 7 nextAttemptAt, 8 attempt, 9 webhook (1 status, 2 nextAttemptAt,
+// 3 delivery, 40 the delivery's receiver).
 func (e *Event) appendBin(b wbuf) wbuf {
 	b = b.uint(1, e.Seq).str(2, e.TaskID).str(3, e.Type).time(4, e.At).str(5, string(e.Status))
 	b = b.int(6, e.AttemptCount).timePtr(7, e.NextAttemptAt)
@@ -104,6 +119,7 @@ func (e *Event) appendBin(b wbuf) wbuf {
 				b = b.msg(3, func(b wbuf) wbuf {
 					return b.int(1, d.Number).str(2, d.Outcome).int(3, d.StatusCode).str(4, d.Error).f64(5, d.DurationMs)
 				})
+				b = b.str(40, d.Receiver)
 			}
 			return b
 		})
@@ -162,8 +178,14 @@ func (a *AttemptEvent) readBin(r *rbuf) {
 }
 
 // readBin reads a webhook summary: 1 status, 2 nextAttemptAt, 3 delivery
-// (the fields of an attempt's summary).
+// (the fields of an attempt's summary), 40 the delivery's receiver.
 func (w *WebhookEvent) readBin(r *rbuf) {
+	var receiver string
+	defer func() {
+		if w.Delivery != nil {
+			w.Delivery.Receiver = receiver
+		}
+	}()
 	for r.next() {
 		switch r.num {
 		case 1:
@@ -175,6 +197,8 @@ func (w *WebhookEvent) readBin(r *rbuf) {
 			r.nested(&a)
 			w.Delivery = &DeliveryEvent{Number: a.Number, Outcome: string(a.Outcome), StatusCode: a.StatusCode,
 				Error: a.Error, DurationMs: a.DurationMs}
+		case 40:
+			receiver = r.str()
 		default:
 			r.skip()
 		}

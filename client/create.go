@@ -16,10 +16,12 @@ type createRequest struct {
 	PayloadBase64 []byte            `json:"payloadBase64,omitempty"`
 	ContentType   string            `json:"contentType,omitempty"`
 	WebhookURL    string            `json:"webhookUrl,omitempty"`
-	Retries       *int              `json:"retries,omitempty"`
-	Timeout       *float64          `json:"timeout,omitempty"`
-	Delay         *float64          `json:"delay,omitempty"`
-	NotBefore     *time.Time        `json:"notBefore,omitempty"`
+	// FailureWebhookURL receives the task.failed webhook only.
+	FailureWebhookURL string     `json:"failureWebhookUrl,omitempty"`
+	Retries           *int       `json:"retries,omitempty"`
+	Timeout           *float64   `json:"timeout,omitempty"`
+	Delay             *float64   `json:"delay,omitempty"`
+	NotBefore         *time.Time `json:"notBefore,omitempty"`
 
 	idempotencyKey string
 	err            error
@@ -71,6 +73,12 @@ func WithBinaryPayload(contentType string, data []byte) CreateOption {
 
 // WithWebhook sets the URL the signed result is posted to.
 func WithWebhook(url string) CreateOption { return func(r *createRequest) { r.WebhookURL = url } }
+
+// WithFailureWebhook sets the URL the signed result is posted to only when
+// the task fails (besides WithWebhook's URL, or instead of it).
+func WithFailureWebhook(url string) CreateOption {
+	return func(r *createRequest) { r.FailureWebhookURL = url }
+}
 
 // WithRetries sets how many attempts may follow the first (3 by default).
 func WithRetries(n int) CreateOption { return func(r *createRequest) { r.Retries = &n } }

@@ -43,17 +43,19 @@ type Task struct {
 	ID     string `json:"id"`
 	Status Status `json:"status"`
 
-	TargetURL      string            `json:"targetUrl"`
-	Method         string            `json:"method"`
-	Headers        map[string]string `json:"headers,omitempty"`
-	Payload        json.RawMessage   `json:"payload,omitempty"`
-	PayloadBase64  []byte            `json:"payloadBase64,omitempty"`
-	ContentType    string            `json:"contentType,omitempty"`
-	WebhookURL     string            `json:"webhookUrl,omitempty"`
-	Retries        int               `json:"retries"`
-	Timeout        float64           `json:"timeout"` // seconds per attempt
-	NotBefore      *time.Time        `json:"notBefore,omitempty"`
-	IdempotencyKey string            `json:"idempotencyKey,omitempty"`
+	TargetURL     string            `json:"targetUrl"`
+	Method        string            `json:"method"`
+	Headers       map[string]string `json:"headers,omitempty"`
+	Payload       json.RawMessage   `json:"payload,omitempty"`
+	PayloadBase64 []byte            `json:"payloadBase64,omitempty"`
+	ContentType   string            `json:"contentType,omitempty"`
+	WebhookURL    string            `json:"webhookUrl,omitempty"`
+	// FailureWebhookURL gets the task.failed webhook only.
+	FailureWebhookURL string     `json:"failureWebhookUrl,omitempty"`
+	Retries           int        `json:"retries"`
+	Timeout           float64    `json:"timeout"` // seconds per attempt
+	NotBefore         *time.Time `json:"notBefore,omitempty"`
+	IdempotencyKey    string     `json:"idempotencyKey,omitempty"`
 
 	CreatedAt     time.Time  `json:"createdAt"`
 	UpdatedAt     time.Time  `json:"updatedAt"`
@@ -144,6 +146,17 @@ type Webhook struct {
 	Status        WebhookStatus `json:"status,omitempty"`
 	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
 	Deliveries    []Delivery    `json:"deliveries"`
+	// Receivers is each receiver's state, for a finished task whose result
+	// goes to its failure webhook; Status is then theirs combined.
+	Receivers []WebhookReceiver `json:"receivers,omitempty"`
+}
+
+// WebhookReceiver is the state of one receiver of a task's result:
+// "webhook" (webhookUrl) or "failure" (failureWebhookUrl).
+type WebhookReceiver struct {
+	Receiver      string        `json:"receiver"`
+	Status        WebhookStatus `json:"status"`
+	NextAttemptAt *time.Time    `json:"nextAttemptAt,omitempty"`
 }
 
 // Delivery is one POST of the result to the webhook URL.
@@ -159,6 +172,9 @@ type Delivery struct {
 	Index        int       `json:"index"`
 	// Timing is where the delivery's time went (see Timing).
 	Timing *Timing `json:"timing,omitempty"`
+	// Receiver is "failure" for a delivery to the failure webhook, empty
+	// for one to the webhook.
+	Receiver string `json:"receiver,omitempty"`
 }
 
 // Event is one change of a task, from an event stream: what happened and

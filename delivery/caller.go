@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
@@ -125,8 +126,9 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 	res.BodyTruncated = truncated
 	res.Outcome = ClassifyStatus(resp.StatusCode)
 	if res.Outcome != broker.OutcomeSucceeded {
-		res.Error = fmt.Sprintf("target answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		res.Error = strings.TrimSpace(fmt.Sprintf("target answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
+	res.Outcome, res.Error = noRetry(resp.StatusCode, resp.Header, res.Outcome, res.Error)
 	if res.Outcome == broker.OutcomeRetry {
 		res.RetryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	}

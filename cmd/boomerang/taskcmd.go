@@ -44,6 +44,7 @@ func (h headerFlags) Set(v string) error {
 // createFlags are the fields of a new task.
 type createFlags struct {
 	method, data, text, contentType, webhook, notBefore, idempotencyKey string
+	failureWebhook                                                      string
 	headers                                                             headerFlags
 	retries                                                             int
 	timeout, delay                                                      time.Duration
@@ -58,6 +59,7 @@ func defineCreate(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&f.text, "text", "", "a payload of text instead, sent with --content-type")
 	fs.StringVar(&f.contentType, "content-type", "", "the payload's media type")
 	fs.StringVar(&f.webhook, "webhook", "", "the URL the signed result is posted to")
+	fs.StringVar(&f.failureWebhook, "failure-webhook", "", "the URL the signed result is posted to only if the task fails")
 	fs.IntVar(&f.retries, "retries", -1, "attempts after the first (default 3)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "limit of one attempt (default 30s)")
 	fs.DurationVar(&f.delay, "delay", 0, "wait before the first attempt")
@@ -116,6 +118,7 @@ func (f *createFlags) options() ([]client.CreateOption, error) {
 		opt client.CreateOption
 	}{
 		{f.method != "", client.WithMethod(f.method)}, {f.webhook != "", client.WithWebhook(f.webhook)},
+		{f.failureWebhook != "", client.WithFailureWebhook(f.failureWebhook)},
 		{f.retries >= 0, client.WithRetries(f.retries)}, {f.timeout > 0, client.WithTimeout(f.timeout)},
 		{f.delay > 0, client.WithDelay(f.delay)}, {f.idempotencyKey != "", client.WithIdempotencyKey(f.idempotencyKey)},
 	} {

@@ -52,6 +52,8 @@ func TestBadTaskInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"targetUrl relative", `{"targetUrl": "/just/a/path"}`, nil, 400, "targetUrl"},
 		{"targetUrl wrong type", `{"targetUrl": 12}`, nil, 400, "targetUrl"},
 		{"webhookUrl not http", `{` + ok + `, "webhookUrl": "javascript:alert(1)"}`, nil, 400, "webhookUrl"},
+		{"failureWebhookUrl not http", `{` + ok + `, "failureWebhookUrl": "javascript:alert(1)"}`, nil, 400, "failureWebhookUrl"},
+		{"failureWebhookUrl relative", `{` + ok + `, "failureWebhookUrl": "/hooks"}`, nil, 400, "failureWebhookUrl"},
 		{"retries negative", `{` + ok + `, "retries": -1}`, nil, 400, "retries"},
 		{"retries too many", `{` + ok + `, "retries": 26}`, nil, 400, "retries"},
 		{"retries not integer", `{` + ok + `, "retries": 2.5}`, nil, 400, "retries"},

@@ -34,6 +34,8 @@ func TestAmbiguousTaskInputIsRefused(t *testing.T) {
 		{"a value with a tab before it", `"headers": {"X-A": "\ttoken"}`, "headers.X-A", "spaces or tabs around"},
 		{"a member twice", `"retries": 1, "retries": 5`, "retries", "more than once"},
 		{"port 0", `"webhookUrl": "https://example.com:0/"`, "webhookUrl", "port"},
+		{"a failure webhook's port 0", `"failureWebhookUrl": "https://example.com:0/"`, "failureWebhookUrl", "port"},
+		{"a failure webhook with a fragment", `"failureWebhookUrl": "https://example.com/x#y"`, "failureWebhookUrl", "fragment"},
 		{"port 65536", `"targetUrl": "https://example.com:65536/"`, "targetUrl", "port"},
 		{"a 254-character host", `"targetUrl": "https://` + strings.Repeat("a.", 126) + `aa/"`, "targetUrl", "253"},
 		{"a 64-character label", `"targetUrl": "https://` + strings.Repeat("a", 64) + `.com/"`, "targetUrl", "63"},

@@ -113,7 +113,7 @@ func publicError(text string, spec broker.Spec) string {
 // fragment; every header value; the payload.
 func requestValues(spec broker.Spec) []string {
 	out := []string{string(spec.Payload)}
-	for _, raw := range []string{spec.TargetURL, spec.WebhookURL} {
+	for _, raw := range []string{spec.TargetURL, spec.WebhookURL, spec.FailureWebhookURL} {
 		out = append(out, raw)
 		u, err := url.Parse(raw)
 		if err != nil {

@@ -45,7 +45,8 @@ func ReplayParam(c echo.Context, tasks *broker.Tasks, v *Validator) (*broker.Tas
 // The error is a validation problem naming each URL at fault.
 func (v *Validator) Recheck(spec broker.Spec) error {
 	var errs []problem.FieldError
-	for _, u := range []struct{ field, value string }{{"targetUrl", spec.TargetURL}, {"webhookUrl", spec.WebhookURL}} {
+	for _, u := range []struct{ field, value string }{{"targetUrl", spec.TargetURL}, {"webhookUrl", spec.WebhookURL},
+		{"failureWebhookUrl", spec.FailureWebhookURL}} {
 		if u.value == "" {
 			continue
 		}

@@ -41,13 +41,15 @@ type TaskRequest struct {
 	// body.
 	Payload json.RawMessage `json:"payload"`
 	// PayloadBase64 is a body of bytes, in standard base64.
-	PayloadBase64 *string  `json:"payloadBase64"`
-	ContentType   *string  `json:"contentType"`
-	WebhookURL    *string  `json:"webhookUrl"`
-	Retries       *int     `json:"retries"`
-	Timeout       *float64 `json:"timeout"`
-	Delay         *float64 `json:"delay"`
-	NotBefore     *string  `json:"notBefore"`
+	PayloadBase64 *string `json:"payloadBase64"`
+	ContentType   *string `json:"contentType"`
+	WebhookURL    *string `json:"webhookUrl"`
+	// FailureWebhookURL receives the task.failed webhook only.
+	FailureWebhookURL *string  `json:"failureWebhookUrl"`
+	Retries           *int     `json:"retries"`
+	Timeout           *float64 `json:"timeout"`
+	Delay             *float64 `json:"delay"`
+	NotBefore         *string  `json:"notBefore"`
 }
 
 var allowedMethods = map[string]bool{
@@ -96,13 +98,8 @@ func (v *Validator) Task(req TaskRequest, idemKey string) (broker.Spec, []proble
 	} else {
 		spec.TargetURL = *req.TargetURL
 	}
-	if req.WebhookURL != nil && *req.WebhookURL != "" {
-		if msg := v.checkTaskURL(*req.WebhookURL); msg != "" {
-			fail("webhookUrl", "%s", msg)
-		} else {
-			spec.WebhookURL = *req.WebhookURL
-		}
-	}
+	spec.WebhookURL = v.optionalURL("webhookUrl", req.WebhookURL, fail)
+	spec.FailureWebhookURL = v.optionalURL("failureWebhookUrl", req.FailureWebhookURL, fail)
 	if req.Method != nil {
 		m := strings.ToUpper(*req.Method)
 		if !allowedMethods[m] {
@@ -133,6 +130,19 @@ func (v *Validator) Task(req TaskRequest, idemKey string) (broker.Spec, []proble
 		spec.IdempotencyKey = idemKey
 	}
 	return spec, errs
+}
+
+// optionalURL checks an optional URL field as targetUrl is checked and
+// returns it, "" when it is absent, empty or wrong (then fail says why).
+func (v *Validator) optionalURL(field string, value *string, fail func(field, format string, args ...any)) string {
+	if value == nil || *value == "" {
+		return ""
+	}
+	if msg := v.checkTaskURL(*value); msg != "" {
+		fail(field, "%s", msg)
+		return ""
+	}
+	return *value
 }
 
 // schedule checks delay and notBefore and sets the spec's start time.

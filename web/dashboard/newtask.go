@@ -15,6 +15,7 @@ import (
 // newTaskForm is the form on /tasks/new, as typed.
 type newTaskForm struct {
 	TargetURL, Method, Headers, Payload, ContentType, WebhookURL, Retries, Timeout, Delay string
+	FailureWebhookURL                                                                     string
 	Errors                                                                                map[string]string
 }
 
@@ -30,10 +31,11 @@ func (d *Dashboard) CreateTask(c echo.Context) error {
 	form := newTaskForm{
 		TargetURL: c.FormValue("targetUrl"), Method: c.FormValue("method"), Headers: c.FormValue("headers"),
 		Payload: c.FormValue("payload"), ContentType: strings.TrimSpace(c.FormValue("contentType")),
-		WebhookURL: c.FormValue("webhookUrl"), Retries: c.FormValue("retries"),
+		WebhookURL: c.FormValue("webhookUrl"), FailureWebhookURL: c.FormValue("failureWebhookUrl"), Retries: c.FormValue("retries"),
 		Timeout: c.FormValue("timeout"), Delay: c.FormValue("delay"), Errors: map[string]string{},
 	}
-	req := api.TaskRequest{TargetURL: &form.TargetURL, Method: &form.Method, WebhookURL: &form.WebhookURL}
+	req := api.TaskRequest{TargetURL: &form.TargetURL, Method: &form.Method, WebhookURL: &form.WebhookURL,
+		FailureWebhookURL: &form.FailureWebhookURL}
 	req.Headers = form.headers()
 	form.payload(&req)
 	number := func(field, text string, integer bool, dst any) {
