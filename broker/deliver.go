@@ -187,32 +187,28 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 	}
 	n := due.Notification
 	log := d.logFor(n.TenantID, n.TaskID, "round", due.Round)
-	// The first delivery of a round to two receivers is a due scheduled as
-	// the round starts (startRound): it waits for the view to know the
-	// round (at once, mostly), as it may reach a node whose view has not
-	// applied the event that started the round yet. Later deliveries are
-	// scheduled after the view had the round, and a node's view that
-	// lacks it has lost the task or seen a redelivery replace the round.
-	if meta, err := msg.Metadata(); err == nil && (meta.NumDelivered > 1 || due.Index == 0) {
+	w, err := d.lane(n, due.Receiver)
+	// A view that cannot place this due (it lacks the round, or the
+	// delivery that scheduled it) is behind the stream: a node catching up
+	// after a restart, or a round to two receivers whose start it has not
+	// applied yet. So is, possibly, the view of a node handed the due again
+	// (a delivery may have been made elsewhere since). Either way the view
+	// first applies all that the stream holds; deciding on a view behind
+	// would drop a retry or repeat a delivery.
+	if meta, merr := msg.Metadata(); err == nil && merr == nil && (meta.NumDelivered > 1 || w.behind(due)) {
 		ctx, cancel := context.WithTimeout(d.work, awaitViewTimeout)
-		err = d.awaitView(ctx, msg, meta, due.Round)
+		err = d.awaitStream(ctx, msg)
 		cancel()
-		if err != nil {
-			d.settle(msg, err, log)
-			return
+		if err == nil {
+			w, err = d.lane(n, due.Receiver)
 		}
 	}
-	rec, err := d.view.state(n.TenantID, n.TaskID)
 	if err != nil {
 		d.settle(msg, err, log)
 		return
 	}
-	var w *webhookRecord
-	if rec != nil {
-		w = rec.lane(due.Receiver)
-	}
 	if w == nil || w.Round != due.Round {
-		_ = msg.Ack() // the task is gone from the view, or a redelivery replaced this round
+		_ = msg.Ack() // the task is gone, or a redelivery replaced this round
 		return
 	}
 	if w.Count >= due.Number {
@@ -220,6 +216,23 @@ func (d *Deliverer) handleDue(msg jetstream.Msg) {
 		return
 	}
 	d.deliver(msg, due, log)
+}
+
+// lane returns the view's state of the task's deliveries to receiver
+// (nil: the view has no such task or lane).
+func (d *Deliverer) lane(n Notification, receiver string) (*webhookRecord, error) {
+	rec, err := d.view.state(n.TenantID, n.TaskID)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return rec.lane(receiver), nil
+}
+
+// behind reports whether a view showing w cannot place due: it lacks the
+// round, or the delivery after which due was scheduled. A later round
+// (a redelivery replaced this one) is not behind.
+func (w *webhookRecord) behind(due hookDue) bool {
+	return w == nil || w.Round < due.Round || (w.Round == due.Round && w.Count < due.Number-1)
 }
 
 // roundKnown reports whether this node's view, as it stands, already

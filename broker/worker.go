@@ -96,12 +96,20 @@ func newWorker(js jetstream.JetStream, pub *Publisher, view *View, progress View
 // wait may outlast the ack wait on a lagging node: the message is kept in
 // progress meanwhile, so that it is not handed to a second worker.
 func (w *worker) awaitView(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, seq uint64) error {
+	if meta.NumDelivered > 1 {
+		return w.awaitStream(ctx, msg)
+	}
 	stop := keepAlive(msg, w.cfg.AckWait/3)
 	defer stop()
-	if meta.NumDelivered > 1 {
-		return w.progress.CatchUp(ctx)
-	}
 	return w.progress.WaitFor(ctx, seq)
+}
+
+// awaitStream waits until this node's view has applied all that the
+// stream holds now, with msg kept in progress meanwhile.
+func (w *worker) awaitStream(ctx context.Context, msg jetstream.Msg) error {
+	stop := keepAlive(msg, w.cfg.AckWait/3)
+	defer stop()
+	return w.progress.CatchUp(ctx)
 }
 
 // awaitViewTimeout bounds awaitView for one message: past it the message
