@@ -2,12 +2,12 @@ package broker
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/boomerang-dev/boomerang/internal/projector"
-	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // TestRetryDueOnALaggingViewIsNotDropped: a webhook's second delivery,
@@ -57,28 +57,18 @@ func TestRetryDueOnALaggingViewIsNotDropped(t *testing.T) {
 	delivered := make(chan struct{})
 	go func() { defer close(delivered); _ = d.Run(dctx) }()
 	defer func() { stopDeliverer(); <-delivered }()
-	waitDue(t, b, func(ackPending int, handled uint64) bool { return ackPending == 1 || handled >= 1 })
+	waitConsumer(t, b, StreamSchedules, consumerDeliverDue, func(info *jetstream.ConsumerInfo) bool {
+		return info.NumAckPending == 1 || info.Delivered.Consumer >= 1
+	})
 
 	pctx, stopProjector := context.WithCancel(ctx)
 	projected := make(chan struct{})
 	go func() { defer close(projected); _ = p.Run(pctx) }()
 	defer func() { stopProjector(); <-projected }()
-	waitDue(t, b, func(ackPending int, handled uint64) bool { return ackPending == 0 && handled >= 1 })
+	waitConsumer(t, b, StreamSchedules, consumerDeliverDue, func(info *jetstream.ConsumerInfo) bool {
+		return info.NumAckPending == 0 && info.Delivered.Consumer >= 1
+	})
 	if calls := len(receiver.callsFor(task)); calls != 1 {
 		t.Fatalf("the second delivery: %d calls to the receiver, want 1", calls)
 	}
-}
-
-// waitDue waits until the deliver-due consumer's count of messages
-// awaiting their ack, and of messages handed out, satisfy ok.
-func waitDue(t *testing.T, b *bundle, ok func(ackPending int, handed uint64) bool) {
-	t.Helper()
-	testenv.WaitUntil(t, "the webhook due", func() (bool, string) {
-		cons, err := b.js.Consumer(context.Background(), StreamSchedules, consumerDeliverDue)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info := cons.CachedInfo()
-		return ok(info.NumAckPending, info.Delivered.Consumer), fmt.Sprintf("%d handed out, %d awaiting their ack", info.Delivered.Consumer, info.NumAckPending)
-	})
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
@@ -53,30 +55,31 @@ func TestRedeliveredAttemptWaitsForTheView(t *testing.T) {
 	go func() { defer close(dispatched); _ = d.Run(dctx) }()
 	defer func() { stopDispatcher(); <-dispatched }()
 	// It holds the redelivered event (or has already called, wrongly).
-	waitConsumer(t, b, consumerDispatch, func(ackPending, redelivered int) bool {
-		return redelivered >= 1 && ackPending == 1 || len(tg.callsFor(task)) > 0
+	waitConsumer(t, b, StreamTasks, consumerDispatch, func(info *jetstream.ConsumerInfo) bool {
+		return info.NumRedelivered >= 1 && info.NumAckPending == 1 || len(tg.callsFor(task)) > 0
 	})
 
 	pctx, stopProjector := context.WithCancel(ctx)
 	projected := make(chan struct{})
 	go func() { defer close(projected); _ = p.Run(pctx) }()
 	defer func() { stopProjector(); <-projected }()
-	waitConsumer(t, b, consumerDispatch, func(ackPending, _ int) bool { return ackPending == 0 })
+	waitConsumer(t, b, StreamTasks, consumerDispatch, func(info *jetstream.ConsumerInfo) bool { return info.NumAckPending == 0 })
 	if calls := tg.callsFor(task); len(calls) != 0 {
 		t.Fatalf("the target was called %d times again, for an attempt the stream had recorded", len(calls))
 	}
 }
 
-// waitConsumer waits until the durable consumer's counts of messages
-// awaiting their ack and of redelivered ones satisfy ok.
-func waitConsumer(t *testing.T, b *bundle, name string, ok func(ackPending, redelivered int) bool) {
+// waitConsumer waits until the durable consumer's state satisfies ok: a
+// state ok names in its return, for the failure message.
+func waitConsumer(t *testing.T, b *bundle, stream, name string, ok func(info *jetstream.ConsumerInfo) bool) {
 	t.Helper()
 	testenv.WaitUntil(t, "consumer "+name, func() (bool, string) {
-		cons, err := b.js.Consumer(context.Background(), StreamTasks, name)
+		cons, err := b.js.Consumer(context.Background(), stream, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		info := cons.CachedInfo()
-		return ok(info.NumAckPending, info.NumRedelivered), fmt.Sprintf("%d awaiting their ack, %d redelivered", info.NumAckPending, info.NumRedelivered)
+		return ok(info), fmt.Sprintf("%d handed out, %d awaiting their ack, %d redelivered",
+			info.Delivered.Consumer, info.NumAckPending, info.NumRedelivered)
 	})
 }

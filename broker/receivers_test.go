@@ -2,12 +2,16 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 func TestCombineWebhook(t *testing.T) {
@@ -141,30 +145,16 @@ func TestBothLanesWaitForTheView(t *testing.T) {
 	defer func() { stopDeliverer(); <-delivered }()
 
 	// Both dues reach the deliverer and wait (or, wrongly, were dropped).
-	deadline := time.Now().Add(60 * time.Second) // only for giving up
-	for {
-		cons, err := b.js.Consumer(ctx, StreamSchedules, consumerDeliverDue)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info := cons.CachedInfo()
-		if info.NumAckPending == 2 || info.Delivered.Consumer >= 2 && info.NumAckPending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dues did not arrive: %d delivered, %d awaiting their ack", info.Delivered.Consumer, info.NumAckPending)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitConsumer(t, b, StreamSchedules, consumerDeliverDue, func(info *jetstream.ConsumerInfo) bool {
+		return info.NumAckPending == 2 || info.Delivered.Consumer >= 2 && info.NumAckPending == 0
+	})
 
 	pctx, stopProjector := context.WithCancel(ctx)
 	projected := make(chan struct{})
 	go func() { defer close(projected); _ = p.Run(pctx) }()
 	defer func() { stopProjector(); <-projected }()
-	for len(always.callsFor(task)) < 1 || len(onFailure.callsFor(task)) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries: webhook %d, failure %d; want one each", len(always.callsFor(task)), len(onFailure.callsFor(task)))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, "one delivery to each receiver", func() (bool, string) {
+		hook, failure := len(always.callsFor(task)), len(onFailure.callsFor(task))
+		return hook >= 1 && failure >= 1, fmt.Sprintf("webhook %d, failure %d", hook, failure)
+	})
 }

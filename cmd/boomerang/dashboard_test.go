@@ -97,17 +97,10 @@ func (b *browser) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 // page being left fails with "No node with given id found").
 func (b *browser) waitPath(t *testing.T, prefix string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.WaitUntil(t, "the browser at a path starting "+prefix, func() (bool, string) {
 		path, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.pathname`))
-		if err == nil && strings.HasPrefix(path, prefix) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("browser: still at %q (%v), want a path starting %q", path, err, prefix)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && strings.HasPrefix(path, prefix), fmt.Sprintf("%q (%v)", path, err)
+	})
 }
 
 // get runs one action that returns a value.

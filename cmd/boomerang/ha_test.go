@@ -289,7 +289,7 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 		held = append(held, createTask(t, h.client(c), map[string]any{"targetUrl": h.target.URL + "/held", "webhookUrl": h.receiver.URL}).ID)
 	}
 	for _, id := range held {
-		waitCalls(t, h.target, id, 1)
+		h.target.WaitCallsFor(t, id, 1)
 	}
 	a := h.startNode(t, t.TempDir(), h.nats.URLs())
 	b := h.startNode(t, t.TempDir(), h.nats.URLs())
@@ -305,7 +305,7 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 	_ = cmd.Wait()
 	kill.to = time.Now() // calls that reached the target until then may be node C's last
 	for _, id := range held {
-		waitCalls(t, h.target, id, 2)
+		h.target.WaitCallsFor(t, id, 2)
 	}
 	d.waitAccepted(t, kill.to, scaled(150), a.URL(), b.URL())
 
@@ -319,17 +319,6 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 	}
 }
 
-// waitCalls waits until the target has had n calls for task id.
-func waitCalls(t *testing.T, target *testenv.Target, id string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second) // only for giving up
-	for len(target.CallsFor(id)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s: %d calls, want %d", id, len(target.CallsFor(id)), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestHARollingRestartLosesNothing stops every node in turn under load
 // (gracefully: out of the load balancer, then Close) and starts it again

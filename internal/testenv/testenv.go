@@ -40,9 +40,9 @@ type Call struct {
 // Target is a task target whose answers a test scripts.
 type Target struct {
 	*httptest.Server
-	mu     sync.Mutex
-	calls  []Call
-	signal chan struct{}
+	mu      sync.Mutex
+	calls   []Call
+	changed chan struct{} // closed, and replaced, at each call
 }
 
 // NewTarget starts a target; respond writes the answer to the n-th call
@@ -50,7 +50,7 @@ type Target struct {
 // Boomerang-Task-Id header.
 func NewTarget(tb testing.TB, respond func(w http.ResponseWriter, r *http.Request, n int)) *Target {
 	tb.Helper()
-	t := &Target{signal: make(chan struct{}, 1)}
+	t := &Target{changed: make(chan struct{})}
 	counts := map[string]int{}
 	t.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -59,11 +59,9 @@ func NewTarget(tb testing.TB, respond func(w http.ResponseWriter, r *http.Reques
 		t.calls = append(t.calls, Call{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body, At: time.Now()})
 		counts[r.Header.Get("Boomerang-Task-Id")]++
 		n := counts[r.Header.Get("Boomerang-Task-Id")]
+		close(t.changed)
+		t.changed = make(chan struct{})
 		t.mu.Unlock()
-		select {
-		case t.signal <- struct{}{}:
-		default:
-		}
 		respond(w, r, n)
 		t.mu.Lock()
 		t.calls[i].Ended = time.Now()
@@ -91,19 +89,42 @@ func (t *Target) CallsFor(taskID string) []Call {
 	return out
 }
 
+// WaitCallsFor waits until the target has received n calls for one task,
+// woken by each call; it gives up after GiveUpAfter.
+func (t *Target) WaitCallsFor(tb testing.TB, taskID string, n int) []Call {
+	tb.Helper()
+	return t.waitCalls(tb, GiveUpAfter, n, func(c Call) bool { return c.Header.Get("Boomerang-Task-Id") == taskID })
+}
+
 // WaitCalls waits until the target has received n calls.
 func (t *Target) WaitCalls(tb testing.TB, n int, timeout time.Duration) []Call {
 	tb.Helper()
-	deadline := time.After(timeout)
+	return t.waitCalls(tb, timeout, n, func(Call) bool { return true })
+}
+
+// waitCalls waits, woken by each call, until n calls match, and fails the
+// test after giveUp.
+func (t *Target) waitCalls(tb testing.TB, giveUp time.Duration, n int, match func(Call) bool) []Call {
+	tb.Helper()
+	timer := time.NewTimer(giveUp)
+	defer timer.Stop()
 	for {
-		if calls := t.Calls(); len(calls) >= n {
-			return calls
+		t.mu.Lock()
+		var got []Call
+		for _, c := range t.calls {
+			if match(c) {
+				got = append(got, c)
+			}
+		}
+		changed := t.changed
+		t.mu.Unlock()
+		if len(got) >= n {
+			return got
 		}
 		select {
-		case <-t.signal:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			tb.Fatalf("target got %d calls, want %d", len(t.Calls()), n)
+		case <-changed:
+		case <-timer.C:
+			tb.Fatalf("target got %d matching calls, want %d", len(got), n)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -88,17 +89,11 @@ func TestKeysAPI(t *testing.T) {
 	}
 
 	// The reader's use shows, coarsely, in the list.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.WaitUntil(t, "the reader's last use in the list", func() (bool, string) {
 		admin.Do(t, http.MethodGet, "/v1/keys", nil).JSON(t, &list)
-		if k := findKey(list.Items, reader.ID); k != nil && k.LastUsedAt != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the reader's last use never showed: %+v", list.Items)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		k := findKey(list.Items, reader.ID)
+		return k != nil && k.LastUsedAt != nil, fmt.Sprintf("%+v", list.Items)
+	})
 
 	// Revoking: 204, then the key is refused; again 204; unknown 404.
 	for i := range 2 {
