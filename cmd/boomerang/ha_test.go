@@ -319,7 +319,6 @@ func TestHAKillBoomerangNodeFinishesItsWorkElsewhere(t *testing.T) {
 	}
 }
 
-
 // TestHARollingRestartLosesNothing stops every node in turn under load
 // (gracefully: out of the load balancer, then Close) and starts it again
 // on its data dir: nothing is lost, and since each stop lets its attempts
