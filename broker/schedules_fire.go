@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,6 +49,10 @@ type ScheduleFirerConfig struct {
 	Now func() time.Time
 	// Parallel is how many firings this node handles at once (default 4).
 	Parallel int
+	// Tenants says whether a tenant's schedules make tasks: a suspended
+	// tenant's firings make none (the schedule goes on), a deleted
+	// tenant's schedules stop. Nil: every tenant is active.
+	Tenants TenantStates
 }
 
 // ScheduleFirer turns schedules' firings into tasks.
@@ -80,6 +85,11 @@ func (f *ScheduleFirer) Run(ctx context.Context) error {
 	cons, err := jsensure.LookupConsumer(ctx, f.js, StreamSchedules, consumerFire, f.logger)
 	if err != nil {
 		return fmt.Errorf("broker: schedule consumer: %w", err)
+	}
+	if n, err := f.rearm(ctx); err != nil {
+		f.logger.Warn("could not check the schedules' pending firings", slog.Any("err", err))
+	} else if n > 0 {
+		f.logger.Info("armed schedules that had no pending firing", slog.Int("schedules", n))
 	}
 	s := newSlots(f.cfg.Parallel)
 	fetchLoop(ctx, cons, s, f.cfg.Parallel, f.logger, nil, f.handle)
@@ -122,6 +132,13 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 		f.logger.Debug("dropping firing of a changed schedule", "tenant_id", tenantID, "schedule_id", id)
 		return nil
 	}
+	switch f.tenantState(tenantID) {
+	case TenantDeleted:
+		return nil
+	case TenantSuspended:
+		f.logger.Info("tenant suspended: schedule firing makes no task", "tenant_id", tenantID, "schedule_id", id)
+		return f.armNext(ctx, sc, at)
+	}
 	key := FiringKey(id, at)
 	spec := sc.Task
 	spec.IdempotencyKey, spec.NotBefore = key, nil
@@ -135,6 +152,19 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 		f.tasks.Telemetry.observer().TaskCreated(tenantID)
 	}
 	f.logger.Debug("schedule fired", "tenant_id", tenantID, "schedule_id", id, "task_id", task.ID, "replay", replay)
+	return f.armNext(ctx, sc, at)
+}
+
+func (f *ScheduleFirer) tenantState(tenantID string) TenantState {
+	if f.cfg.Tenants == nil {
+		return TenantActive
+	}
+	return f.cfg.Tenants(tenantID)
+}
+
+// armNext arms the firing after the one at at.
+func (f *ScheduleFirer) armNext(ctx context.Context, sc *Schedule, at time.Time) error {
+	tenantID, id := sc.TenantID, sc.ID
 	timing, err := sc.compile()
 	if err != nil {
 		return nil // a timing this version refuses: the schedule stops here
@@ -144,11 +174,50 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 		f.logger.Warn("schedule has no next firing", "tenant_id", tenantID, "schedule_id", id, slog.Any("err", err))
 		return nil
 	}
-	return f.pub.arm(ctx, tenantID, id, rev, next)
+	return f.pub.arm(ctx, tenantID, id, sc.Revision, next)
 }
 
 // FiringKey is the idempotency key of the task a schedule's firing at at
 // creates: schedule:<schedule>:<firing time, RFC 3339 in UTC>.
 func FiringKey(scheduleID string, at time.Time) string {
 	return "schedule:" + scheduleID + ":" + at.UTC().Format(time.RFC3339Nano)
+}
+
+// rearm arms every active schedule that has no pending firing: one whose
+// node stopped between keeping a change and arming it. A schedule firing
+// at this moment has none either; of its handler and this, one arms (see
+// Publisher.arm). It returns how many it armed.
+func (f *ScheduleFirer) rearm(ctx context.Context) (int, error) {
+	st, err := f.pub.stream(ctx, StreamSchedules)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(schedDefPrefix+">"))
+	if err != nil {
+		return 0, fmt.Errorf("broker: schedules: %w", err)
+	}
+	n := 0
+	for subject := range info.State.Subjects {
+		parts := strings.Split(strings.TrimPrefix(subject, schedDefPrefix), ".")
+		if len(parts) != 2 {
+			continue
+		}
+		sc, err := f.pub.scheduleState(ctx, parts[0], parts[1])
+		if err != nil || sc.Status != ScheduleActive || sc.NextFiringAt != nil {
+			continue
+		}
+		timing, err := sc.compile()
+		if err != nil {
+			continue
+		}
+		next, err := timing.next(f.cfg.Now())
+		if err != nil {
+			continue
+		}
+		if err := f.pub.arm(ctx, sc.TenantID, sc.ID, sc.Revision, next); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -369,3 +369,21 @@ func subjectMsgs(info *jetstream.StreamInfo) uint64 {
 	}
 	return n
 }
+
+// TestScheduleRearmedAtStart: a schedule kept without its pending firing
+// (its node stopped in between) is armed when a firer starts, and fires.
+func TestScheduleRearmedAtStart(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, _ := b.runProjector(t)
+	ctx := context.Background()
+	sc, err := NewSchedules(b.pub, quiet, nil).Create(ctx, "ten_a", ScheduleTiming{Every: time.Second}, scheduleTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewSchedules(b.pub, quiet, nil).disarm(ctx, "ten_a", sc.ID); err != nil {
+		t.Fatal(err)
+	}
+	runFirer(t, b.js, NewTasks(b.pub, b.view, p, quiet, nil))
+	checkLinked(t, waitTasks(t, b.view, "ten_a", sc.ID, 2), sc.ID)
+}
