@@ -82,7 +82,7 @@ type Main struct {
 	retention tenant.RetentionBounds // --retention and its bounds, checked by ParseFlags
 	janitor   *broker.Janitor
 	schedules *broker.ScheduleFirer // turns schedules' firings into tasks
-	now       func() time.Time // the janitor's clock; nil: time.Now (tests move it)
+	now       func() time.Time      // the janitor's clock; nil: time.Now (tests move it)
 
 	// wrapApplier, when set (by tests), wraps each stream's applier: a
 	// way to inject faults into the real view.
