@@ -79,42 +79,65 @@ type firing struct {
 // compile checks the timing and returns what computes its times. A cron
 // pattern has five fields (minute first; NATS's seconds field is 0) or is
 // one of @yearly, @annually, @monthly, @weekly, @daily, @midnight,
-// @hourly; the time zone is an IANA name. Errors wrap ErrScheduleInvalid.
+// @hourly; the time zone is an IANA name. Errors are *TimingError.
 func (s ScheduleTiming) compile() (firing, error) {
 	switch {
 	case s.Cron != "" && s.Every != 0:
-		return firing{}, fmt.Errorf("%w: cron and every are exclusive", ErrScheduleInvalid)
+		return firing{}, timingError("every", "give cron or every, not both")
 	case s.Every != 0:
 		if s.Timezone != "" {
-			return firing{}, fmt.Errorf("%w: timezone applies to cron only", ErrScheduleInvalid)
+			return firing{}, timingError("timezone", "applies to cron only")
 		}
 		if s.Every < MinScheduleEvery {
-			return firing{}, fmt.Errorf("%w: every must be at least 1s", ErrScheduleInvalid)
+			return firing{}, timingError("every", "must be at least 1s")
 		}
 		return firing{every: s.Every}, nil
 	case s.Cron == "":
-		return firing{}, fmt.Errorf("%w: cron or every is required", ErrScheduleInvalid)
+		return firing{}, timingError("cron", "give cron or every")
 	}
 	pattern, err := natsCron(s.Cron)
 	if err != nil {
-		return firing{}, fmt.Errorf("%w: cron: %w", ErrScheduleInvalid, err)
+		return firing{}, timingError("cron", err.Error())
 	}
 	spec, err := parseCronSpec(pattern)
 	if err != nil {
-		return firing{}, fmt.Errorf("%w: cron: %w", ErrScheduleInvalid, err)
+		return firing{}, timingError("cron", err.Error())
 	}
 	loc := time.UTC
 	if s.Timezone != "" {
 		if loc, err = time.LoadLocation(s.Timezone); err != nil || s.Timezone == "Local" {
-			return firing{}, fmt.Errorf("%w: unknown timezone %q", ErrScheduleInvalid, s.Timezone)
+			return firing{}, timingError("timezone", "is not an IANA time zone name, like Europe/Paris")
 		}
 	}
 	f := firing{cron: spec, loc: loc}
 	if _, err := f.next(time.Now()); err != nil {
-		return firing{}, fmt.Errorf("%w: cron: %w", ErrScheduleInvalid, err)
+		return firing{}, timingError("cron", "never matches within five years")
 	}
 	return f, nil
 }
+
+// Validate checks a schedule's timing: nil, or a *TimingError.
+func (s ScheduleTiming) Validate() error {
+	_, err := s.compile()
+	return err
+}
+
+// TimingError is what is wrong with a schedule's timing, and in which
+// field (cron, timezone or every). It wraps ErrScheduleInvalid.
+type TimingError struct {
+	Field, Message string
+}
+
+func timingError(field, message string) *TimingError {
+	return &TimingError{Field: field, Message: message}
+}
+
+func (e *TimingError) Error() string {
+	return "broker: invalid schedule: " + e.Field + " " + e.Message
+}
+
+// Unwrap makes a TimingError an ErrScheduleInvalid.
+func (e *TimingError) Unwrap() error { return ErrScheduleInvalid }
 
 // natsCron turns a five-field pattern into NATS's six (seconds first), and
 // a predefined one into its six fields.

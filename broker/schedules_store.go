@@ -240,7 +240,7 @@ func (s *Schedules) write(ctx context.Context, sc *Schedule, prev uint64) error 
 	}
 	at, err := f.next(s.now())
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrScheduleInvalid, err)
+		return timingError("cron", "never matches within five years")
 	}
 	sc.NextFiringAt = &at
 	return s.pub.arm(ctx, sc.TenantID, sc.ID, rev, at)

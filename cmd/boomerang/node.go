@@ -285,6 +285,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
 	m.webServer, err = web.New(web.Config{
 		Tasks:           tasks,
+		Schedules:       broker.NewSchedules(broker.NewPublisher(m.js), m.Logger, nil),
 		Hub:             p.hub,
 		Tenants:         m.tenants,
 		TenantAdmin:     admin,
