@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,17 +121,8 @@ func (s *Schedules) List(ctx context.Context, tenantID string) ([]Schedule, erro
 		}
 		out = append(out, *sc)
 	}
-	sortSchedules(out)
+	slices.SortFunc(out, func(a, b Schedule) int { return strings.Compare(a.ID, b.ID) }) // by creation time
 	return out, nil
-}
-
-// sortSchedules orders schedules by id: by creation time.
-func sortSchedules(list []Schedule) {
-	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && list[j].ID < list[j-1].ID; j-- {
-			list[j], list[j-1] = list[j-1], list[j]
-		}
-	}
 }
 
 // Update changes a schedule's timing, its task template, or both (nil
