@@ -92,7 +92,7 @@ func (f *ScheduleFirer) Run(ctx context.Context) error {
 		f.logger.Info("armed schedules that had no pending firing", slog.Int("schedules", n))
 	}
 	s := newSlots(f.cfg.Parallel)
-	fetchLoop(ctx, cons, s, f.cfg.Parallel, f.logger, nil, f.handle)
+	fetchLoop(ctx, cons, s, f.cfg.Parallel, f.logger, nil, countRedeliveries(f.tasks.Telemetry.observer(), consumerFire, f.handle))
 	s.wg.Wait()
 	return nil
 }
