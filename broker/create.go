@@ -176,7 +176,9 @@ func (t *Tasks) createWithID(ctx context.Context, tenantID string, ev createdEve
 		if task, err := t.Get(ctx, tenantID, id); err == nil {
 			return task, true, nil
 		}
-		return newTask(tenantID, id, first.Spec, first.CreatedAt), true, nil // created on another node a moment ago
+		task = newTask(tenantID, id, first.Spec, first.CreatedAt) // created on another node a moment ago
+		task.ReplayOf, task.ScheduleID, task.FiringAt = first.ReplayOf, first.ScheduleID, first.FiringAt
+		return task, true, nil
 	}
 	return nil, false, fmt.Errorf("broker: idempotency key %q exhausted %d generations", spec.IdempotencyKey, maxGenerations)
 }
