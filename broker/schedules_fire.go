@@ -36,9 +36,8 @@ import (
 // is for (only the next one, Nats-Schedule-Next), and after a restart the
 // server re-reads the schedule from its message and may fire for a time
 // already handled; the firing time is what makes a firing idempotent, so
-// it travels in a header of our own. Timing is computed by the NATS
-// server's own cron parser (cron.go), so patterns and DST behave as a
-// NATS cron schedule would.
+// it travels in a header of our own. Timing is computed with
+// robfig/cron/v3 (cron.go) on the schedule's time zone's wall clock.
 
 // ScheduleFirerConfig configures a ScheduleFirer.
 type ScheduleFirerConfig struct {
