@@ -136,7 +136,7 @@ func (t *Tasks) Create(ctx context.Context, tenantID string, spec Spec, requestH
 		}
 		span.End()
 	}()
-	return t.createWithID(ctx, tenantID, spec, requestHash, sameRequest)
+	return t.createWithID(ctx, tenantID, createdEvent{Spec: spec}, requestHash, sameRequest)
 }
 
 // observeCreate counts a new task and describes the create on its span.
@@ -150,14 +150,16 @@ func (t *Tasks) observeCreate(span trace.Span, tenantID, taskID string, replay b
 }
 
 // createWithID is Create without its span.
-func (t *Tasks) createWithID(ctx context.Context, tenantID string, spec Spec, requestHash string, sameRequest []string) (task *Task, replay bool, err error) {
+// ev is the created event but for its time and request hash.
+func (t *Tasks) createWithID(ctx context.Context, tenantID string, ev createdEvent, requestHash string, sameRequest []string) (task *Task, replay bool, err error) {
+	spec := ev.Spec
 	if spec.IdempotencyKey == "" {
-		task, err := t.create(ctx, tenantID, NewTaskID(), spec, "")
+		task, err := t.create(ctx, tenantID, NewTaskID(), ev, "")
 		return task, false, err
 	}
 	for gen := 0; gen < maxGenerations; gen++ {
 		id := IdempotentTaskID(tenantID, spec.IdempotencyKey, gen)
-		task, err := t.create(ctx, tenantID, id, spec, requestHash, firstOnSubject())
+		task, err := t.create(ctx, tenantID, id, ev, requestHash, firstOnSubject())
 		if !errors.Is(err, ErrConflict) {
 			return task, false, err
 		}
@@ -174,13 +176,16 @@ func (t *Tasks) createWithID(ctx context.Context, tenantID string, spec Spec, re
 		if task, err := t.Get(ctx, tenantID, id); err == nil {
 			return task, true, nil
 		}
-		return newTask(tenantID, id, first.Spec, first.CreatedAt), true, nil // created on another node a moment ago
+		task = newTask(tenantID, id, first.Spec, first.CreatedAt) // created on another node a moment ago
+		task.ReplayOf, task.ScheduleID, task.FiringAt = first.ReplayOf, first.ScheduleID, first.FiringAt
+		return task, true, nil
 	}
 	return nil, false, fmt.Errorf("broker: idempotency key %q exhausted %d generations", spec.IdempotencyKey, maxGenerations)
 }
 
-func (t *Tasks) create(ctx context.Context, tenantID, id string, spec Spec, requestHash string, opts ...eventOpt) (*Task, error) {
-	return t.publishCreated(ctx, tenantID, id, createdEvent{Spec: spec, RequestHash: requestHash}, opts...)
+func (t *Tasks) create(ctx context.Context, tenantID, id string, ev createdEvent, requestHash string, opts ...eventOpt) (*Task, error) {
+	ev.RequestHash = requestHash
+	return t.publishCreated(ctx, tenantID, id, ev, opts...)
 }
 
 // publishCreated publishes ev, stamped with the time now, as the created
@@ -191,7 +196,7 @@ func (t *Tasks) publishCreated(ctx context.Context, tenantID, id string, ev crea
 		return nil, err
 	}
 	task := newTask(tenantID, id, ev.Spec, ev.CreatedAt)
-	task.ReplayOf = ev.ReplayOf
+	task.ReplayOf, task.ScheduleID, task.FiringAt = ev.ReplayOf, ev.ScheduleID, ev.FiringAt
 	return task, nil
 }
 

@@ -23,6 +23,10 @@ type createdEvent struct {
 	// ReplayOf is the task this one replays (Tasks.Replay); empty for a
 	// task created from a request, and in events written before replays.
 	ReplayOf string `json:"replayOf,omitempty"`
+	// ScheduleID is the schedule whose firing made the task, and FiringAt
+	// that firing's time (schedules_fire.go); empty for other tasks.
+	ScheduleID string     `json:"scheduleId,omitempty"`
+	FiringAt   *time.Time `json:"firingAt,omitempty"`
 }
 
 type startedEvent struct {

@@ -207,6 +207,10 @@ type Task struct {
 	// Replays are the tasks that replay this one and are still in the
 	// view, oldest first.
 	Replays []string `json:"replays,omitempty"`
+	// ScheduleID is the schedule whose firing made the task, and FiringAt
+	// the time of that firing, when a schedule made it.
+	ScheduleID string     `json:"scheduleId,omitempty"`
+	FiringAt   *time.Time `json:"firingAt,omitempty"`
 	// Version is the stream sequence of the last event applied to the
 	// task: it changes whenever the task does.
 	Version uint64 `json:"-"`

@@ -126,6 +126,7 @@ func taskOf(tb *bolt.Bucket, tenantID string, id []byte, rec *taskRecord) (*Task
 		return nil, fmt.Errorf("broker: task spec: %w", err)
 	}
 	t.Spec, t.ReplayOf = created.Spec, created.ReplayOf
+	t.ScheduleID, t.FiringAt = created.ScheduleID, created.FiringAt
 	prefix := append(append([]byte{}, id...), 0)
 	t.Replays = replaysOf(tb, prefix)
 	if err := scanPrefix(tb.Bucket(bucketAttempts), prefix, func(v []byte) error {

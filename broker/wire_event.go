@@ -81,9 +81,10 @@ func (s *Spec) readField(r *rbuf) bool {
 }
 
 // createdEvent: the spec's fields, 20 createdAt, 21 requestHash,
-// 22 replayOf.
+// 22 replayOf, 80 scheduleId, 81 firingAt.
 func (e createdEvent) appendBin(b wbuf) wbuf {
-	return e.Spec.appendBin(b).time(20, e.CreatedAt).str(21, e.RequestHash).str(22, e.ReplayOf)
+	return e.Spec.appendBin(b).time(20, e.CreatedAt).str(21, e.RequestHash).str(22, e.ReplayOf).
+		str(80, e.ScheduleID).timePtr(81, e.FiringAt)
 }
 
 func (e *createdEvent) readBin(r *rbuf) {
@@ -96,6 +97,10 @@ func (e *createdEvent) readBin(r *rbuf) {
 			e.RequestHash = r.str()
 		case r.num == 22:
 			e.ReplayOf = r.str()
+		case r.num == 80:
+			e.ScheduleID = r.str()
+		case r.num == 81:
+			e.FiringAt = r.timePtr()
 		default:
 			r.skip()
 		}

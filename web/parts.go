@@ -105,6 +105,11 @@ func (p part) PUT(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
 	p.add(http.MethodPut, path, h, mw...)
 }
 
+// PATCH adds a route of the part.
+func (p part) PATCH(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	p.add(http.MethodPatch, path, h, mw...)
+}
+
 // DELETE adds a route of the part.
 func (p part) DELETE(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
 	p.add(http.MethodDelete, path, h, mw...)

@@ -48,7 +48,9 @@ type Inbox = dashboard.Inbox
 
 // Config holds the server's dependencies.
 type Config struct {
-	Tasks       *broker.Tasks
+	Tasks *broker.Tasks
+	// Schedules keeps the tenants' schedules (/v1/schedules).
+	Schedules   *broker.Schedules
 	Hub         *broker.Hub
 	Tenants     *tenant.Store
 	TenantAdmin *tenant.Service
@@ -151,7 +153,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.TenantRetention = tenant.DefaultRetentionBounds()
 	}
 	s.api = api.New(api.Config{
-		Tasks: cfg.Tasks, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
+		Tasks: cfg.Tasks, Schedules: cfg.Schedules, Hub: cfg.Hub, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin,
 		AdminToken: cfg.AdminToken, Tokens: cfg.Tokens, CORSOrigins: cfg.CORSOrigins, Heartbeat: cfg.Heartbeat,
 		CheckURL: cfg.CheckURL, Limits: limits, CreateLimiter: cfg.CreateLimiter, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
 		TenantRetention: cfg.TenantRetention, RateLimited: cfg.RateLimited, DefaultMonthlyQuota: cfg.DefaultMonthlyQuota,

@@ -225,6 +225,10 @@ func (m *Main) newWorkers(p projections) {
 		Interval: c.PruneInterval, AckWait: c.AckWait, Now: m.now, Telemetry: m.telemetry.broker(),
 		Retention: func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) },
 	})
+	firing := broker.NewTasks(pub, p.view, p.taskProjector, m.Logger, nil)
+	firing.IdempotencyWindow, firing.Telemetry = c.IdemWindow, m.telemetry.broker()
+	m.schedules = broker.NewScheduleFirer(m.workerJS, pub, firing, m.Logger, broker.ScheduleFirerConfig{
+		AckWait: c.AckWait, Tenants: workStates(m.tenants)})
 }
 
 // afterReady runs a worker once the task view has caught up with the
@@ -281,6 +285,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
 	m.webServer, err = web.New(web.Config{
 		Tasks:           tasks,
+		Schedules:       broker.NewSchedules(broker.NewPublisher(m.js), m.Logger, nil),
 		Hub:             p.hub,
 		Tenants:         m.tenants,
 		TenantAdmin:     admin,

@@ -81,7 +81,8 @@ type Main struct {
 
 	retention tenant.RetentionBounds // --retention and its bounds, checked by ParseFlags
 	janitor   *broker.Janitor
-	now       func() time.Time // the janitor's clock; nil: time.Now (tests move it)
+	schedules *broker.ScheduleFirer // turns schedules' firings into tasks
+	now       func() time.Time      // the janitor's clock; nil: time.Now (tests move it)
 
 	// wrapApplier, when set (by tests), wraps each stream's applier: a
 	// way to inject faults into the real view.
@@ -134,6 +135,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.working.start("dispatcher", afterReady{worker: m.dispatcher, ready: ready})
 	m.working.start("deliverer", afterReady{worker: m.deliverer, ready: ready})
 	m.working.start("janitor", afterReady{worker: m.janitor, ready: ready})
+	m.working.start("schedules", afterReady{worker: m.schedules, ready: ready})
 	devCreds, err := m.newWeb(setup, m.proj)
 	if err != nil {
 		return err

@@ -95,7 +95,9 @@ func (l Limits) WithDefaults() Limits {
 
 // Config holds the API's dependencies.
 type Config struct {
-	Tasks       *broker.Tasks
+	Tasks *broker.Tasks
+	// Schedules keeps the tenants' schedules (/v1/schedules).
+	Schedules   *broker.Schedules
 	Hub         *broker.Hub
 	Tenants     *tenant.Store
 	TenantAdmin *tenant.Service
@@ -140,6 +142,7 @@ type Config struct {
 // API holds the handlers of the HTTP API.
 type API struct {
 	tasks       *broker.Tasks
+	schedules   *broker.Schedules
 	hub         *broker.Hub
 	tenants     *tenant.Store
 	tenantAdmin *tenant.Service
@@ -169,7 +172,7 @@ type API struct {
 // New returns the API's handlers.
 func New(cfg Config) *API {
 	a := &API{
-		tasks: cfg.Tasks, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
+		tasks: cfg.Tasks, schedules: cfg.Schedules, hub: cfg.Hub, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin,
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
 		limits: cfg.Limits.WithDefaults(), retention: cfg.TenantRetention, problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
 		rateLimited: cfg.RateLimited, defaultQuota: cfg.DefaultMonthlyQuota,

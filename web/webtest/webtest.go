@@ -158,7 +158,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	}
 	srv, err := web.New(web.Config{
 		DevTools: opts.devTools(), Inbox: opts.inbox(),
-		Tasks: tasks, Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
+		Tasks: tasks, Schedules: broker.NewSchedules(broker.NewPublisher(p.js), logger, nil), Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: opts.adminToken(), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL, CreateLimiter: limiter,
@@ -222,7 +222,9 @@ func runWorkers(tb testing.TB, p parts, guard delivery.Guard, logger *slog.Logge
 		Tenants: func(tenantID string) broker.TenantState { return broker.TenantStateOf(p.tenants.WorkState(tenantID)) }}
 	dispatcher := broker.NewDispatcher(p.js, pub, p.view, p.taskProjector, delivery.NewCaller(client, p.tenants, 0, nil), policy, logger, cfg)
 	deliverer := broker.NewDeliverer(p.js, pub, p.view, p.taskProjector, delivery.NewNotifier(client, p.tenants, 0, nil), policy, logger, cfg)
-	run(tb, "worker", []runner{dispatcher, deliverer}, func() {
+	firer := broker.NewScheduleFirer(p.js, pub, broker.NewTasks(pub, p.view, p.taskProjector, logger, nil), logger,
+		broker.ScheduleFirerConfig{Tenants: cfg.Tenants})
+	run(tb, "worker", []runner{dispatcher, deliverer, firer}, func() {
 		dispatcher.Abort()
 		deliverer.Abort()
 	})

@@ -1,0 +1,186 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A schedule makes tasks from a template: at each time its cron pattern
+// (in its time zone) or its interval names. See schedules_store.go for
+// where a schedule is kept, and schedules_fire.go for how it fires.
+
+// ScheduleStatus is whether a schedule fires.
+type ScheduleStatus string
+
+// Schedule statuses.
+const (
+	ScheduleActive ScheduleStatus = "active"
+	SchedulePaused ScheduleStatus = "paused"
+)
+
+// MinScheduleEvery is the shortest interval a schedule may have: the
+// shortest NATS message schedules allow.
+const MinScheduleEvery = time.Second
+
+// Errors of schedules, for the API to tell the client.
+var (
+	// ErrScheduleNotFound is returned for a schedule the tenant does not have.
+	ErrScheduleNotFound = errors.New("broker: schedule not found")
+	// ErrScheduleInvalid wraps what is wrong with a schedule's timing.
+	ErrScheduleInvalid = errors.New("broker: invalid schedule")
+)
+
+// ScheduleTiming is when a schedule fires: Cron (five fields, minute
+// first, in Timezone, UTC when empty) or Every (an interval), not both.
+type ScheduleTiming struct {
+	Cron     string        `json:"cron,omitempty"`
+	Timezone string        `json:"timezone,omitempty"`
+	Every    time.Duration `json:"every,omitempty"`
+}
+
+// Schedule is a schedule as it is kept and returned.
+type Schedule struct {
+	ID       string `json:"id"`
+	TenantID string `json:"tenantId"`
+	ScheduleTiming
+	// Task is the template of the tasks it creates; its IdempotencyKey
+	// and NotBefore are not used (each firing sets its own key).
+	Task      Spec           `json:"task"`
+	Status    ScheduleStatus `json:"status"`
+	CreatedAt time.Time      `json:"createdAt"`
+	UpdatedAt time.Time      `json:"updatedAt"`
+	// NextFiringAt is when it fires next; nil while paused.
+	NextFiringAt *time.Time `json:"nextFiringAt,omitempty"`
+	// Revision is the stream sequence of the schedule's current state:
+	// a firing made for an older one is dropped.
+	Revision uint64 `json:"-"`
+}
+
+// NewScheduleID returns a schedule id, "sch_" and 26 base32 characters
+// (sorting by creation time, like task ids).
+func NewScheduleID() string {
+	return "sch_" + strings.TrimPrefix(newTaskID(time.Now()), "tsk_")
+}
+
+// ValidScheduleID reports whether s can be a schedule id.
+func ValidScheduleID(s string) bool {
+	return strings.HasPrefix(s, "sch_") && ValidToken(s)
+}
+
+// firing is a schedule's compiled timing: what computes its firing times.
+type firing struct {
+	cron  cronSpec
+	loc   *time.Location
+	every time.Duration
+}
+
+// compile checks the timing and returns what computes its times. A cron
+// pattern has five fields (minute first; NATS's seconds field is 0) or is
+// one of @yearly, @annually, @monthly, @weekly, @daily, @midnight,
+// @hourly; the time zone is an IANA name. Errors are *TimingError.
+func (s ScheduleTiming) compile() (firing, error) {
+	switch {
+	case s.Cron != "" && s.Every != 0:
+		return firing{}, timingError("every", "give cron or every, not both")
+	case s.Every != 0:
+		if s.Timezone != "" {
+			return firing{}, timingError("timezone", "applies to cron only")
+		}
+		if s.Every < MinScheduleEvery {
+			return firing{}, timingError("every", "must be at least 1s")
+		}
+		return firing{every: s.Every}, nil
+	case s.Cron == "":
+		return firing{}, timingError("cron", "give cron or every")
+	}
+	pattern, err := natsCron(s.Cron)
+	if err != nil {
+		return firing{}, timingError("cron", err.Error())
+	}
+	spec, err := parseCronSpec(pattern)
+	if err != nil {
+		return firing{}, timingError("cron", err.Error())
+	}
+	loc := time.UTC
+	if s.Timezone != "" {
+		if loc, err = time.LoadLocation(s.Timezone); err != nil || s.Timezone == "Local" {
+			return firing{}, timingError("timezone", "is not an IANA time zone name, like Europe/Paris")
+		}
+	}
+	f := firing{cron: spec, loc: loc}
+	if _, err := f.next(time.Now()); err != nil {
+		return firing{}, timingError("cron", "never matches within five years")
+	}
+	return f, nil
+}
+
+// Validate checks a schedule's timing: nil, or a *TimingError.
+func (s ScheduleTiming) Validate() error {
+	_, err := s.compile()
+	return err
+}
+
+// TimingError is what is wrong with a schedule's timing, and in which
+// field (cron, timezone or every). It wraps ErrScheduleInvalid.
+type TimingError struct {
+	Field, Message string
+}
+
+func timingError(field, message string) *TimingError {
+	return &TimingError{Field: field, Message: message}
+}
+
+func (e *TimingError) Error() string {
+	return "broker: invalid schedule: " + e.Field + " " + e.Message
+}
+
+// Unwrap makes a TimingError an ErrScheduleInvalid.
+func (e *TimingError) Unwrap() error { return ErrScheduleInvalid }
+
+// natsCron turns a five-field pattern into NATS's six (seconds first), and
+// a predefined one into its six fields.
+func natsCron(pattern string) (string, error) {
+	switch pattern {
+	case "@yearly", "@annually":
+		return "0 0 0 1 1 *", nil
+	case "@monthly":
+		return "0 0 0 1 * *", nil
+	case "@weekly":
+		return "0 0 0 * * 0", nil
+	case "@daily", "@midnight":
+		return "0 0 0 * * *", nil
+	case "@hourly":
+		return "0 0 * * * *", nil
+	}
+	if n := len(strings.Fields(pattern)); n != 5 {
+		return "", fmt.Errorf("pattern requires 5 fields, got %d", n)
+	}
+	return "0 " + pattern, nil
+}
+
+// next returns the first firing time strictly after t.
+func (f firing) next(t time.Time) (time.Time, error) {
+	if f.every > 0 {
+		return t.Add(f.every).UTC(), nil
+	}
+	n, err := f.cron.next(t, f.loc)
+	return n.UTC(), err
+}
+
+// nextAfter returns the firing that follows the one at last, skipping
+// those that have passed by now: after an outage a schedule fires once,
+// late, for what it missed (the firing that came late), not once per
+// missed time. An interval keeps its phase.
+func (f firing) nextAfter(last, now time.Time) (time.Time, error) {
+	n, err := f.next(last)
+	if err != nil || !n.Before(now) {
+		return n, err
+	}
+	if f.every > 0 {
+		missed := now.Sub(n)/f.every + 1
+		return n.Add(missed * f.every), nil
+	}
+	return f.next(now)
+}

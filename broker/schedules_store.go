@@ -1,0 +1,311 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Where a schedule is kept. Its state is one message in the schedules
+// stream, sched.def.<tenant>.<schedule>, written with a subject rollup so
+// that the stream keeps only the latest: the stream has no age limit (the
+// task stream's retention would drop a schedule made months ago), no
+// consumer takes those subjects (so the work queue keeps them), and any
+// node reads a schedule's current state with one get, whatever its view
+// has applied. Each write expects the subject's last sequence to be the
+// state it changed (Nats-Expected-Last-Subject-Sequence), so two changes
+// made at once on two nodes cannot both win. The sequence of the state is
+// its revision.
+//
+// While a schedule is active, one pending message schedule waits for its
+// next firing: sched.cron.<tenant>.<schedule>.<revision>, "@at <time>",
+// firing due.cron.<tenant>.<schedule>.<revision> with the firing time in
+// the Boomerang-Fire-At header (see schedules_fire.go). A change of the
+// schedule purges its pending firings and arms one for the new revision; a
+// firing of an older revision that comes anyway is dropped.
+const (
+	schedDefPrefix  = "sched.def."
+	schedCronPrefix = "sched.cron."
+	dueCronPrefix   = "due.cron."
+	dueCronFilter   = "due.cron.>"
+	consumerFire    = "schedule-fire"
+	headerFireAt    = "Boomerang-Fire-At"
+)
+
+func scheduleDefSubject(tenantID, id string) string { return schedDefPrefix + tenantID + "." + id }
+
+func scheduleCronSubject(tenantID, id string, rev uint64) string {
+	return schedCronPrefix + tenantID + "." + id + "." + strconv.FormatUint(rev, 10)
+}
+
+// parseDueCron returns the tenant, schedule and revision of
+// due.cron.<tenant>.<schedule>.<revision>.
+func parseDueCron(subject string) (tenantID, id string, rev uint64, ok bool) {
+	parts := strings.Split(strings.TrimPrefix(subject, dueCronPrefix), ".")
+	if len(parts) != 3 || !strings.HasPrefix(subject, dueCronPrefix) || !ValidToken(parts[0]) || !ValidScheduleID(parts[1]) {
+		return "", "", 0, false
+	}
+	rev, err := strconv.ParseUint(parts[2], 10, 64)
+	return parts[0], parts[1], rev, err == nil
+}
+
+// Schedules is what the API does with schedules: create, read, change,
+// pause, resume, delete. Every operation reads and writes the schedules
+// stream.
+type Schedules struct {
+	pub    *Publisher
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// NewSchedules returns the schedule operations; now is the clock (nil
+// means time.Now) that decides a new or resumed schedule's first firing.
+func NewSchedules(pub *Publisher, logger *slog.Logger, now func() time.Time) *Schedules {
+	if now == nil {
+		now = time.Now
+	}
+	return &Schedules{pub: pub, logger: logger, now: now}
+}
+
+// Create keeps a new, active schedule and arms its first firing. The
+// task template must have been validated as a task's spec; the timing is
+// checked here (errors wrap ErrScheduleInvalid).
+func (s *Schedules) Create(ctx context.Context, tenantID string, timing ScheduleTiming, task Spec) (*Schedule, error) {
+	if _, err := timing.compile(); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	task.IdempotencyKey, task.NotBefore = "", nil
+	sc := &Schedule{ID: NewScheduleID(), TenantID: tenantID, ScheduleTiming: timing, Task: task,
+		Status: ScheduleActive, CreatedAt: now, UpdatedAt: now}
+	if err := s.write(ctx, sc, 0); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// Get returns one of the tenant's schedules, or ErrScheduleNotFound.
+func (s *Schedules) Get(ctx context.Context, tenantID, id string) (*Schedule, error) {
+	if !ValidScheduleID(id) {
+		return nil, ErrScheduleNotFound
+	}
+	return s.pub.scheduleState(ctx, tenantID, id)
+}
+
+// List returns the tenant's schedules, oldest first.
+func (s *Schedules) List(ctx context.Context, tenantID string) ([]Schedule, error) {
+	st, err := s.pub.stream(ctx, StreamSchedules)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(schedDefPrefix+tenantID+".*"))
+	if err != nil {
+		return nil, fmt.Errorf("broker: list schedules: %w", err)
+	}
+	out := make([]Schedule, 0, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		sc, err := s.pub.scheduleState(ctx, tenantID, subject[strings.LastIndexByte(subject, '.')+1:])
+		if errors.Is(err, ErrScheduleNotFound) {
+			continue // deleted meanwhile
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, *sc)
+	}
+	slices.SortFunc(out, func(a, b Schedule) int { return strings.Compare(a.ID, b.ID) }) // by creation time
+	return out, nil
+}
+
+// Update changes a schedule's timing, its task template, or both (nil
+// leaves a part as it is), and arms the firing the new timing names. It
+// returns ErrScheduleNotFound, an error wrapping ErrScheduleInvalid, or
+// ErrConflict when another change came first.
+func (s *Schedules) Update(ctx context.Context, tenantID, id string, timing *ScheduleTiming, task *Spec) (*Schedule, error) {
+	return s.change(ctx, tenantID, id, func(sc *Schedule) error {
+		if timing != nil {
+			if _, err := timing.compile(); err != nil {
+				return err
+			}
+			sc.ScheduleTiming = *timing
+		}
+		if task != nil {
+			sc.Task = *task
+			sc.Task.IdempotencyKey, sc.Task.NotBefore = "", nil
+		}
+		return nil
+	})
+}
+
+// Pause stops a schedule's firings until Resume; pausing a paused
+// schedule changes nothing.
+func (s *Schedules) Pause(ctx context.Context, tenantID, id string) (*Schedule, error) {
+	return s.setStatus(ctx, tenantID, id, SchedulePaused)
+}
+
+// Resume makes a paused schedule fire again, from its next time after
+// now: the firings it missed while paused are not made up.
+func (s *Schedules) Resume(ctx context.Context, tenantID, id string) (*Schedule, error) {
+	return s.setStatus(ctx, tenantID, id, ScheduleActive)
+}
+
+func (s *Schedules) setStatus(ctx context.Context, tenantID, id string, status ScheduleStatus) (*Schedule, error) {
+	sc, err := s.Get(ctx, tenantID, id)
+	if err != nil || sc.Status == status {
+		return sc, err
+	}
+	return s.change(ctx, tenantID, id, func(sc *Schedule) error {
+		sc.Status = status
+		return nil
+	})
+}
+
+// Delete removes a schedule and its pending firing; the tasks it made
+// stay. It returns ErrScheduleNotFound for a schedule that is not there.
+func (s *Schedules) Delete(ctx context.Context, tenantID, id string) error {
+	if _, err := s.Get(ctx, tenantID, id); err != nil {
+		return err
+	}
+	st, err := s.pub.stream(ctx, StreamSchedules)
+	if err != nil {
+		return err
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(scheduleDefSubject(tenantID, id))); err != nil {
+		return fmt.Errorf("broker: delete schedule: %w", err)
+	}
+	return s.disarm(ctx, tenantID, id)
+}
+
+// change applies fn to the schedule's current state and writes the result
+// as its next revision.
+func (s *Schedules) change(ctx context.Context, tenantID, id string, fn func(*Schedule) error) (*Schedule, error) {
+	sc, err := s.Get(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(sc); err != nil {
+		return nil, err
+	}
+	sc.UpdatedAt = s.now().UTC()
+	if err := s.write(ctx, sc, sc.Revision); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// write stores sc as the state after revision prev (0: a new schedule),
+// purges its pending firings and, when it is active, arms its next one.
+// It sets sc's Revision and NextFiringAt.
+func (s *Schedules) write(ctx context.Context, sc *Schedule, prev uint64) error {
+	sc.NextFiringAt = nil
+	data, err := json.Marshal(sc)
+	if err != nil {
+		return fmt.Errorf("broker: encode schedule: %w", err)
+	}
+	msg := nats.NewMsg(scheduleDefSubject(sc.TenantID, sc.ID))
+	msg.Header.Set("Nats-Rollup", "sub")
+	msg.Data = data
+	rev, err := s.pub.publish(ctx, msg, jetstream.WithExpectLastSequencePerSubject(prev))
+	if err != nil {
+		return err
+	}
+	sc.Revision = rev
+	if prev != 0 {
+		if err := s.disarm(ctx, sc.TenantID, sc.ID); err != nil {
+			return err
+		}
+	}
+	if sc.Status != ScheduleActive {
+		return nil
+	}
+	f, err := sc.compile()
+	if err != nil {
+		return err
+	}
+	at, err := f.next(s.now())
+	if err != nil {
+		return timingError("cron", "never matches within five years")
+	}
+	sc.NextFiringAt = &at
+	return s.pub.arm(ctx, sc.TenantID, sc.ID, rev, at)
+}
+
+// disarm purges every pending firing of a schedule, of every revision.
+func (s *Schedules) disarm(ctx context.Context, tenantID, id string) error {
+	st, err := s.pub.stream(ctx, StreamSchedules)
+	if err != nil {
+		return err
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(schedCronPrefix+tenantID+"."+id+".*")); err != nil {
+		return fmt.Errorf("broker: disarm schedule: %w", err)
+	}
+	return nil
+}
+
+// arm writes the pending firing of a schedule's revision at the given
+// time, unless one is pending already (the subject's last sequence must
+// be 0: a firing purges its pending message). Of two nodes arming the
+// same revision, one wins; the other's ErrConflict is not an error.
+func (p *Publisher) arm(ctx context.Context, tenantID, id string, rev uint64, at time.Time) error {
+	subject := scheduleCronSubject(tenantID, id, rev)
+	msg := nats.NewMsg(subject)
+	msg.Header.Set("Nats-Schedule", "@at "+at.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set("Nats-Schedule-Target", "due"+strings.TrimPrefix(subject, "sched"))
+	msg.Header.Set(headerFireAt, at.UTC().Format(time.RFC3339Nano))
+	_, err := p.publish(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
+	if errors.Is(err, ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// scheduleState reads a schedule's current state from the stream. In a
+// replicated stream a replica that has not stored it yet is asked again
+// of the leader.
+func (p *Publisher) scheduleState(ctx context.Context, tenantID, id string) (*Schedule, error) {
+	st, err := p.stream(ctx, StreamSchedules)
+	if err != nil {
+		return nil, err
+	}
+	subject := scheduleDefSubject(tenantID, id)
+	msg, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) && st.CachedInfo().Config.Replicas > 1 {
+		msg, err = leaderLastMsg(ctx, p.js.Conn(), StreamSchedules, subject)
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrScheduleNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("broker: read schedule: %w", err)
+	}
+	var sc Schedule
+	if err := json.Unmarshal(msg.Data, &sc); err != nil {
+		return nil, fmt.Errorf("broker: decode schedule: %w", err)
+	}
+	sc.Revision = msg.Sequence
+	if sc.Status == ScheduleActive {
+		sc.NextFiringAt = p.pendingFiring(ctx, st, tenantID, id, sc.Revision)
+	}
+	return &sc, nil
+}
+
+// pendingFiring is the time of the schedule revision's pending firing,
+// nil when none is pending (it is firing now, or was never armed).
+func (p *Publisher) pendingFiring(ctx context.Context, st jetstream.Stream, tenantID, id string, rev uint64) *time.Time {
+	msg, err := st.GetLastMsgForSubject(ctx, scheduleCronSubject(tenantID, id, rev))
+	if err != nil {
+		return nil
+	}
+	at, err := time.Parse(time.RFC3339Nano, msg.Header.Get(headerFireAt))
+	if err != nil {
+		return nil
+	}
+	return &at
+}

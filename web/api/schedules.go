@@ -1,0 +1,225 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/web/problem"
+)
+
+// noSuchSchedule is the detail of the 404 for an unknown schedule, or
+// another tenant's.
+const noSuchSchedule = "No such schedule."
+
+// ScheduleRequest is the body of POST /v1/schedules and PATCH
+// /v1/schedules/{id} (where every field is optional).
+type ScheduleRequest struct {
+	Cron     *string      `json:"cron"`
+	Timezone *string      `json:"timezone"`
+	Every    *string      `json:"every"`
+	Task     *TaskRequest `json:"task"`
+}
+
+// scheduleBody is a schedule as the API shows it.
+type scheduleBody struct {
+	ID           string                `json:"id"`
+	Cron         string                `json:"cron,omitempty"`
+	Timezone     string                `json:"timezone,omitempty"`
+	Every        string                `json:"every,omitempty"`
+	Task         broker.Spec           `json:"task"`
+	Status       broker.ScheduleStatus `json:"status"`
+	CreatedAt    time.Time             `json:"createdAt"`
+	UpdatedAt    time.Time             `json:"updatedAt"`
+	NextFiringAt *time.Time            `json:"nextFiringAt,omitempty"`
+}
+
+func scheduleOf(sc *broker.Schedule) scheduleBody {
+	b := scheduleBody{ID: sc.ID, Cron: sc.Cron, Timezone: sc.Timezone, Task: sc.Task, Status: sc.Status,
+		CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, NextFiringAt: sc.NextFiringAt}
+	if sc.Every > 0 {
+		b.Every = sc.Every.String()
+	}
+	return b
+}
+
+// timing checks the request's timing fields, starting from base (a
+// schedule's current timing, for a PATCH). A PATCH that names cron drops
+// every, and the other way round.
+func (r ScheduleRequest) timing(base broker.ScheduleTiming) (broker.ScheduleTiming, []problem.FieldError) {
+	t := base
+	if r.Cron != nil && r.Every != nil {
+		return t, []problem.FieldError{{Field: "every", Message: "give cron or every, not both"}}
+	}
+	if r.Cron != nil {
+		t.Cron, t.Every = *r.Cron, 0
+	}
+	if r.Every != nil {
+		d, err := time.ParseDuration(*r.Every)
+		if err != nil {
+			return t, []problem.FieldError{{Field: "every", Message: "must be a duration, like 90s, 15m or 1h30m"}}
+		}
+		t.Every, t.Cron, t.Timezone = d, "", ""
+	}
+	if r.Timezone != nil {
+		t.Timezone = *r.Timezone
+	}
+	var te *broker.TimingError
+	if err := t.Validate(); errors.As(err, &te) {
+		return t, []problem.FieldError{{Field: te.Field, Message: te.Message}}
+	}
+	return t, nil
+}
+
+// template checks the task template as a task create would, without an
+// Idempotency-Key or a start time (each firing sets its own).
+func (a *API) template(req *TaskRequest) (broker.Spec, []problem.FieldError) {
+	if req == nil {
+		return broker.Spec{}, []problem.FieldError{{Field: "task", Message: "is required"}}
+	}
+	var errs []problem.FieldError
+	if req.Delay != nil || req.NotBefore != nil {
+		errs = append(errs, problem.FieldError{Field: "task", Message: "may not have delay or notBefore: each firing starts its task"})
+	}
+	spec, more := a.validator.Task(*req, "")
+	for _, e := range more {
+		e.Field = "task." + e.Field
+		errs = append(errs, e)
+	}
+	return spec, errs
+}
+
+// CreateSchedule handles POST /v1/schedules.
+func (a *API) CreateSchedule(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	var req ScheduleRequest
+	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	timing, errs := req.timing(broker.ScheduleTiming{})
+	spec, more := a.template(req.Task)
+	if errs = append(errs, more...); len(errs) > 0 {
+		return problem.Invalid(errs...)
+	}
+	sc, err := a.schedules.Create(c.Request().Context(), Principal(c).TenantID, timing, spec)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/v1/schedules/"+sc.ID)
+	return c.JSON(http.StatusCreated, scheduleOf(sc))
+}
+
+// ListSchedules handles GET /v1/schedules: every schedule of the tenant,
+// oldest first.
+func (a *API) ListSchedules(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	list, err := a.schedules.List(c.Request().Context(), Principal(c).TenantID)
+	if err != nil {
+		return err
+	}
+	items := make([]scheduleBody, 0, len(list))
+	for i := range list {
+		items = append(items, scheduleOf(&list[i]))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+// loadSchedule returns the schedule the :id parameter names.
+func (a *API) loadSchedule(c echo.Context) (*broker.Schedule, error) {
+	sc, err := a.schedules.Get(c.Request().Context(), Principal(c).TenantID, c.Param("id"))
+	return sc, a.scheduleError(err)
+}
+
+// GetSchedule handles GET /v1/schedules/:id.
+func (a *API) GetSchedule(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	sc, err := a.loadSchedule(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, scheduleOf(sc))
+}
+
+// UpdateSchedule handles PATCH /v1/schedules/:id: the fields given replace
+// the schedule's; its next firing follows the new timing.
+func (a *API) UpdateSchedule(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	sc, err := a.loadSchedule(c) // an unknown schedule is a 404 whatever the body
+	if err != nil {
+		return err
+	}
+	var req ScheduleRequest
+	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	timing, errs := req.timing(sc.ScheduleTiming)
+	var spec *broker.Spec
+	if req.Task != nil {
+		s, more := a.template(req.Task)
+		errs, spec = append(errs, more...), &s
+	}
+	if len(errs) > 0 {
+		return problem.Invalid(errs...)
+	}
+	sc, err = a.schedules.Update(c.Request().Context(), Principal(c).TenantID, sc.ID, &timing, spec)
+	if err != nil {
+		return a.scheduleError(err)
+	}
+	return c.JSON(http.StatusOK, scheduleOf(sc))
+}
+
+// DeleteSchedule handles DELETE /v1/schedules/:id; the tasks it made stay.
+func (a *API) DeleteSchedule(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	err := a.schedules.Delete(c.Request().Context(), Principal(c).TenantID, c.Param("id"))
+	if err != nil {
+		return a.scheduleError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// PauseSchedule handles POST /v1/schedules/:id/pause.
+func (a *API) PauseSchedule(c echo.Context) error {
+	return a.setScheduleStatus(c, a.schedules.Pause)
+}
+
+// ResumeSchedule handles POST /v1/schedules/:id/resume.
+func (a *API) ResumeSchedule(c echo.Context) error {
+	return a.setScheduleStatus(c, a.schedules.Resume)
+}
+
+func (a *API) setScheduleStatus(c echo.Context, op func(ctx context.Context, tenantID, id string) (*broker.Schedule, error)) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	sc, err := op(c.Request().Context(), Principal(c).TenantID, c.Param("id"))
+	if err != nil {
+		return a.scheduleError(err)
+	}
+	return c.JSON(http.StatusOK, scheduleOf(sc))
+}
+
+// scheduleError gives an unknown schedule its own 404 detail.
+func (a *API) scheduleError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, broker.ErrScheduleNotFound) {
+		return problem.NotFound.New(noSuchSchedule)
+	}
+	return err
+}
