@@ -30,6 +30,9 @@ var (
 	ErrScheduleNotFound = errors.New("broker: schedule not found")
 	// ErrScheduleInvalid wraps what is wrong with a schedule's timing.
 	ErrScheduleInvalid = errors.New("broker: invalid schedule")
+	// ErrTooManySchedules is returned when a tenant creating a schedule
+	// already keeps as many as it may (Schedules.MaxPerTenant).
+	ErrTooManySchedules = errors.New("broker: too many schedules")
 )
 
 // ScheduleTiming is when a schedule fires: Cron (five fields, minute
@@ -56,6 +59,21 @@ type Schedule struct {
 	// Revision is the stream sequence of the schedule's current state:
 	// a firing made for an older one is dropped.
 	Revision uint64 `json:"-"`
+	// LastFiring is the latest firing handled, if any (kept apart from the
+	// schedule's state: see noteFiring).
+	LastFiring *ScheduleFiring `json:"-"`
+}
+
+// ScheduleFiring is what one firing of a schedule came to: the task it
+// made, or why it made none.
+type ScheduleFiring struct {
+	// At is the firing's time.
+	At time.Time `json:"at"`
+	// TaskID is the task it made.
+	TaskID string `json:"taskId,omitempty"`
+	// Skipped says why it made no task (the tenant's quota was spent, or
+	// the tenant suspended).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // NewScheduleID returns a schedule id, "sch_" and 26 base32 characters

@@ -52,7 +52,24 @@ type ScheduleFirerConfig struct {
 	// tenant's firings make none (the schedule goes on), a deleted
 	// tenant's schedules stop. Nil: every tenant is active.
 	Tenants TenantStates
+	// Admit applies the tenant's limits on creating tasks to a firing (its
+	// monthly quota, its create rate); nil admits every firing.
+	Admit FiringAdmission
 }
+
+// FiringDecision is what a tenant's limits say about a firing's task.
+type FiringDecision struct {
+	// Skip, when not empty, says why the firing makes no task (the
+	// tenant's monthly quota is spent); the schedule goes on.
+	Skip string
+	// Wait, when positive, is how long to wait before asking again (the
+	// tenant's create rate is spent): the firing comes back then.
+	Wait time.Duration
+}
+
+// FiringAdmission decides whether a schedule's firing may create its
+// task now.
+type FiringAdmission func(ctx context.Context, tenantID string) (FiringDecision, error)
 
 // ScheduleFirer turns schedules' firings into tasks.
 type ScheduleFirer struct {
@@ -109,34 +126,56 @@ func (f *ScheduleFirer) handle(msg jetstream.Msg) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := f.fire(ctx, tenantID, id, rev, at); err != nil {
+	wait, err := f.fire(ctx, tenantID, id, rev, at)
+	switch {
+	case err != nil:
 		f.logger.Warn("schedule firing failed; will retry", "tenant_id", tenantID, "schedule_id", id,
 			"firing_at", at, slog.Any("err", err))
 		_ = msg.NakWithDelay(5 * time.Second)
-		return
+	case wait > 0:
+		f.logger.Debug("schedule firing waits for the tenant's create rate", "tenant_id", tenantID,
+			"schedule_id", id, "firing_at", at, "wait", wait)
+		_ = msg.NakWithDelay(wait)
+	default:
+		_ = msg.Ack()
 	}
-	_ = msg.Ack()
 }
 
 // fire makes the task of the firing at time at of a schedule's revision,
-// and arms the next one.
-func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint64, at time.Time) error {
+// and arms the next one; or it says how long to wait before the firing
+// may make its task (the tenant's create rate).
+func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint64, at time.Time) (time.Duration, error) {
 	sc, err := f.pub.scheduleState(ctx, tenantID, id)
 	if errors.Is(err, ErrScheduleNotFound) {
-		return nil
+		return 0, nil
 	} else if err != nil {
-		return err
+		return 0, err
 	}
 	if sc.Revision != rev || sc.Status != ScheduleActive {
 		f.logger.Debug("dropping firing of a changed schedule", "tenant_id", tenantID, "schedule_id", id)
-		return nil
+		return 0, nil
 	}
 	switch f.tenantState(tenantID) {
 	case TenantDeleted:
-		return nil
+		return 0, nil
 	case TenantSuspended:
 		f.logger.Info("tenant suspended: schedule firing makes no task", "tenant_id", tenantID, "schedule_id", id)
-		return f.armNext(ctx, sc, at)
+		f.noteFiring(ctx, sc, ScheduleFiring{At: at.UTC(), Skipped: "the tenant is suspended"})
+		return 0, f.armNext(ctx, sc, at)
+	}
+	if f.cfg.Admit != nil {
+		d, err := f.cfg.Admit(ctx, tenantID)
+		switch {
+		case err != nil:
+			return 0, err
+		case d.Wait > 0:
+			return d.Wait, nil
+		case d.Skip != "":
+			f.logger.Warn("schedule firing makes no task", "tenant_id", tenantID, "schedule_id", id,
+				"firing_at", at, "reason", d.Skip)
+			f.noteFiring(ctx, sc, ScheduleFiring{At: at.UTC(), Skipped: d.Skip})
+			return 0, f.armNext(ctx, sc, at)
+		}
 	}
 	key := FiringKey(id, at)
 	spec := sc.Task
@@ -145,13 +184,14 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 	ev := createdEvent{Spec: spec, ScheduleID: id, FiringAt: &at}
 	task, replay, err := f.tasks.createWithID(ctx, tenantID, ev, key, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !replay {
 		f.tasks.Telemetry.observer().TaskCreated(tenantID)
 	}
 	f.logger.Debug("schedule fired", "tenant_id", tenantID, "schedule_id", id, "task_id", task.ID, "replay", replay)
-	return f.armNext(ctx, sc, at)
+	f.noteFiring(ctx, sc, ScheduleFiring{At: at, TaskID: task.ID})
+	return 0, f.armNext(ctx, sc, at)
 }
 
 func (f *ScheduleFirer) tenantState(tenantID string) TenantState {

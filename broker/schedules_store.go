@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +35,7 @@ import (
 const (
 	schedDefPrefix  = "sched.def."
 	schedCronPrefix = "sched.cron."
+	schedLastPrefix = "sched.last."
 	dueCronPrefix   = "due.cron."
 	dueCronFilter   = "due.cron.>"
 	consumerFire    = "schedule-fire"
@@ -65,7 +66,20 @@ type Schedules struct {
 	pub    *Publisher
 	logger *slog.Logger
 	now    func() time.Time
+
+	// MaxPerTenant caps the schedules a tenant may keep (0: no cap). The
+	// count is read from the stream at each create: two creates racing on
+	// different nodes may each see room for one, so a tenant can pass the
+	// cap by the number of creates it makes at the same instant.
+	MaxPerTenant int
 }
+
+// DefaultMaxSchedules is how many schedules a tenant may keep unless the
+// server says otherwise.
+const DefaultMaxSchedules = 1000
+
+// MaxSchedulePage is the most schedules one page of a listing holds.
+const MaxSchedulePage = 200
 
 // NewSchedules returns the schedule operations; now is the clock (nil
 // means time.Now) that decides a new or resumed schedule's first firing.
@@ -83,6 +97,15 @@ func (s *Schedules) Create(ctx context.Context, tenantID string, timing Schedule
 	if _, err := timing.compile(); err != nil {
 		return nil, err
 	}
+	if s.MaxPerTenant > 0 {
+		ids, err := s.ids(ctx, tenantID)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) >= s.MaxPerTenant {
+			return nil, fmt.Errorf("%w: this tenant keeps %d schedules, the most it may", ErrTooManySchedules, len(ids))
+		}
+	}
 	now := s.now().UTC()
 	task.IdempotencyKey, task.NotBefore = "", nil
 	sc := &Schedule{ID: NewScheduleID(), TenantID: tenantID, ScheduleTiming: timing, Task: task,
@@ -98,11 +121,54 @@ func (s *Schedules) Get(ctx context.Context, tenantID, id string) (*Schedule, er
 	if !ValidScheduleID(id) {
 		return nil, ErrScheduleNotFound
 	}
-	return s.pub.scheduleState(ctx, tenantID, id)
+	sc, err := s.pub.scheduleState(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	sc.LastFiring = s.pub.lastFiring(ctx, tenantID, id)
+	return sc, nil
 }
 
-// List returns the tenant's schedules, oldest first.
+// List returns every schedule of the tenant, oldest first.
 func (s *Schedules) List(ctx context.Context, tenantID string) ([]Schedule, error) {
+	out, _, err := s.Page(ctx, tenantID, "", 0)
+	return out, err
+}
+
+// Page returns up to limit of the tenant's schedules (0: all of them),
+// oldest first, beginning after the schedule id after ("" from the
+// first), and the id to begin the next page after ("" after the last).
+func (s *Schedules) Page(ctx context.Context, tenantID, after string, limit int) ([]Schedule, string, error) {
+	ids, err := s.ids(ctx, tenantID)
+	if err != nil {
+		return nil, "", err
+	}
+	ids = ids[sort.SearchStrings(ids, after):]
+	if len(ids) > 0 && ids[0] == after {
+		ids = ids[1:]
+	}
+	next := ""
+	if limit > 0 && len(ids) > limit {
+		ids, next = ids[:limit], ids[limit-1]
+	}
+	out := make([]Schedule, 0, len(ids))
+	for _, id := range ids {
+		sc, err := s.pub.scheduleState(ctx, tenantID, id)
+		if errors.Is(err, ErrScheduleNotFound) {
+			continue // deleted meanwhile
+		} else if err != nil {
+			return nil, "", err
+		}
+		sc.LastFiring = s.pub.lastFiring(ctx, tenantID, id)
+		out = append(out, *sc)
+	}
+	return out, next, nil
+}
+
+// ids returns the ids of the tenant's schedules, sorted: oldest first,
+// since an id begins with its creation time. The stream lists the
+// subjects it holds a message on; no schedule's state is read.
+func (s *Schedules) ids(ctx context.Context, tenantID string) ([]string, error) {
 	st, err := s.pub.stream(ctx, StreamSchedules)
 	if err != nil {
 		return nil, err
@@ -111,18 +177,12 @@ func (s *Schedules) List(ctx context.Context, tenantID string) ([]Schedule, erro
 	if err != nil {
 		return nil, fmt.Errorf("broker: list schedules: %w", err)
 	}
-	out := make([]Schedule, 0, len(info.State.Subjects))
+	ids := make([]string, 0, len(info.State.Subjects))
 	for subject := range info.State.Subjects {
-		sc, err := s.pub.scheduleState(ctx, tenantID, subject[strings.LastIndexByte(subject, '.')+1:])
-		if errors.Is(err, ErrScheduleNotFound) {
-			continue // deleted meanwhile
-		} else if err != nil {
-			return nil, err
-		}
-		out = append(out, *sc)
+		ids = append(ids, subject[strings.LastIndexByte(subject, '.')+1:])
 	}
-	slices.SortFunc(out, func(a, b Schedule) int { return strings.Compare(a.ID, b.ID) }) // by creation time
-	return out, nil
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // Update changes a schedule's timing, its task template, or both (nil
@@ -178,8 +238,10 @@ func (s *Schedules) Delete(ctx context.Context, tenantID, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := st.Purge(ctx, jetstream.WithPurgeSubject(scheduleDefSubject(tenantID, id))); err != nil {
-		return fmt.Errorf("broker: delete schedule: %w", err)
+	for _, subject := range []string{scheduleDefSubject(tenantID, id), schedLastPrefix + tenantID + "." + id} {
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			return fmt.Errorf("broker: delete schedule: %w", err)
+		}
 	}
 	return s.disarm(ctx, tenantID, id)
 }
@@ -308,4 +370,42 @@ func (p *Publisher) pendingFiring(ctx context.Context, st jetstream.Stream, tena
 		return nil
 	}
 	return &at
+}
+
+// The latest firing of a schedule is kept apart from its state, on
+// sched.last.<tenant>.<schedule> (rolled up: the stream keeps one), so
+// that a firing does not change the schedule's revision, which would
+// drop the pending firing it arms.
+
+// noteFiring keeps what a firing came to. It is for people reading the
+// schedule: a failure is logged, not retried.
+func (f *ScheduleFirer) noteFiring(ctx context.Context, sc *Schedule, fr ScheduleFiring) {
+	data, err := json.Marshal(fr)
+	if err != nil {
+		return
+	}
+	msg := nats.NewMsg(schedLastPrefix + sc.TenantID + "." + sc.ID)
+	msg.Header.Set("Nats-Rollup", "sub")
+	msg.Data = data
+	if _, err := f.pub.publish(ctx, msg); err != nil {
+		f.logger.Warn("could not keep a schedule's last firing", "tenant_id", sc.TenantID, "schedule_id", sc.ID, slog.Any("err", err))
+	}
+}
+
+// lastFiring reads a schedule's latest firing; nil if it has not fired
+// (or the read failed: it is informative).
+func (p *Publisher) lastFiring(ctx context.Context, tenantID, id string) *ScheduleFiring {
+	st, err := p.stream(ctx, StreamSchedules)
+	if err != nil {
+		return nil
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, schedLastPrefix+tenantID+"."+id)
+	if err != nil {
+		return nil
+	}
+	var fr ScheduleFiring
+	if json.Unmarshal(msg.Data, &fr) != nil {
+		return nil
+	}
+	return &fr
 }

@@ -139,7 +139,7 @@ func TestScheduleFiringHandledTwiceMakesOneTask(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, len(firers))
 		for i, f := range firers {
-			wg.Go(func() { errs[i] = f.fire(ctx, "ten_a", sc.ID, sc.Revision, at) })
+			wg.Go(func() { _, errs[i] = f.fire(ctx, "ten_a", sc.ID, sc.Revision, at) })
 		}
 		wg.Wait()
 		for i, err := range errs {
@@ -187,7 +187,7 @@ func TestSchedulePauseResumeDelete(t *testing.T) {
 	}
 	// A firing of the active revision that comes anyway is dropped.
 	f := NewScheduleFirer(b.js, b.pub, tasks, quiet, ScheduleFirerConfig{})
-	if err := f.fire(ctx, "ten_a", sc.ID, sc.Revision, time.Now()); err != nil {
+	if _, err := f.fire(ctx, "ten_a", sc.ID, sc.Revision, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	runFirer(t, b.js, tasks)

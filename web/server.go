@@ -9,6 +9,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -219,3 +220,10 @@ func (s *Server) OpenStreams() int { return s.api.OpenStreams() }
 
 // Tasks returns the task operations the server uses, for tools and tests.
 func (s *Server) Tasks() *broker.Tasks { return s.tasks }
+
+// AdmitFiring applies a tenant's create limits (monthly quota, create
+// rate) to a schedule's firing: give it to the schedule firer
+// (broker.ScheduleFirerConfig.Admit).
+func (s *Server) AdmitFiring(ctx context.Context, tenantID string) (broker.FiringDecision, error) {
+	return s.api.AdmitFiring(ctx, tenantID)
+}

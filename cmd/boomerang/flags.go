@@ -75,6 +75,7 @@ type ServeConfig struct {
 
 	MaxStreams          int
 	MaxStreamsPerTenant int
+	MaxSchedules        int
 	MaxStreamsPerTask   int
 	MaxTenantStreams    int
 
@@ -192,6 +193,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", "", "the URL users reach this node at, e.g. https://boomerang.example.com behind a TLS proxy: https makes session cookies Secure and turns HSTS on; printed links use it")
 	fs.DurationVar(&c.SessionMaxAge, "session-max-age", tenant.DefaultSessionMaxAge, "how long a dashboard session lasts after sign-in, however active")
 	fs.IntVar(&c.MaxStreams, "max-streams", web.DefaultMaxStreams, "long-polls and event streams open at once on this node (keep it well under the open-file limit); more answer 429")
+	fs.IntVar(&c.MaxSchedules, "max-schedules", broker.DefaultMaxSchedules, "schedules one tenant may keep (0: no cap)")
 	fs.IntVar(&c.MaxStreamsPerTenant, "max-streams-per-tenant", web.DefaultMaxStreamsPerTenant, "long-polls and event streams of one tenant open at once on this node")
 	fs.IntVar(&c.MaxTenantStreams, "max-tenant-streams", web.DefaultMaxTenantStreams, "streams of all a tenant's events (/v1/events, the dashboard's live updates) one tenant may hold open at once on this node, within --max-streams-per-tenant")
 	fs.StringVar(&c.MetricsTenants, "metrics-tenants", "", "tenant ids whose metrics get a tenant label of their own (comma-separated); every other tenant counts under tenant=\"other\"")

@@ -228,7 +228,11 @@ func (m *Main) newWorkers(p projections) {
 	firing := broker.NewTasks(pub, p.view, p.taskProjector, m.Logger, nil)
 	firing.IdempotencyWindow, firing.Telemetry = c.IdemWindow, m.telemetry.broker()
 	m.schedules = broker.NewScheduleFirer(m.workerJS, pub, firing, m.Logger, broker.ScheduleFirerConfig{
-		AckWait: c.AckWait, Tenants: workStates(m.tenants)})
+		AckWait: c.AckWait, Tenants: workStates(m.tenants),
+		// The web server is built after the workers, and before they run.
+		Admit: func(ctx context.Context, tenantID string) (broker.FiringDecision, error) {
+			return m.webServer.AdmitFiring(ctx, tenantID)
+		}})
 }
 
 // afterReady runs a worker once the task view has caught up with the
@@ -285,7 +289,7 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	tasks.Retention = func(tenantID string) time.Duration { return m.retention.Effective(m.tenants.Retention(tenantID)) }
 	m.webServer, err = web.New(web.Config{
 		Tasks:           tasks,
-		Schedules:       broker.NewSchedules(broker.NewPublisher(m.js), m.Logger, nil),
+		Schedules:       m.newSchedules(),
 		Hub:             p.hub,
 		Tenants:         m.tenants,
 		TenantAdmin:     admin,
@@ -379,4 +383,12 @@ func newPprofServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// newSchedules returns the schedule operations the API uses, with the
+// cap on schedules per tenant.
+func (m *Main) newSchedules() *broker.Schedules {
+	s := broker.NewSchedules(broker.NewPublisher(m.js), m.Logger, nil)
+	s.MaxPerTenant = m.Config.MaxSchedules
+	return s
 }

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,20 +29,21 @@ type ScheduleRequest struct {
 
 // scheduleBody is a schedule as the API shows it.
 type scheduleBody struct {
-	ID           string                `json:"id"`
-	Cron         string                `json:"cron,omitempty"`
-	Timezone     string                `json:"timezone,omitempty"`
-	Every        string                `json:"every,omitempty"`
-	Task         broker.Spec           `json:"task"`
-	Status       broker.ScheduleStatus `json:"status"`
-	CreatedAt    time.Time             `json:"createdAt"`
-	UpdatedAt    time.Time             `json:"updatedAt"`
-	NextFiringAt *time.Time            `json:"nextFiringAt,omitempty"`
+	ID           string                 `json:"id"`
+	Cron         string                 `json:"cron,omitempty"`
+	Timezone     string                 `json:"timezone,omitempty"`
+	Every        string                 `json:"every,omitempty"`
+	Task         broker.Spec            `json:"task"`
+	Status       broker.ScheduleStatus  `json:"status"`
+	CreatedAt    time.Time              `json:"createdAt"`
+	UpdatedAt    time.Time              `json:"updatedAt"`
+	NextFiringAt *time.Time             `json:"nextFiringAt,omitempty"`
+	LastFiring   *broker.ScheduleFiring `json:"lastFiring,omitempty"`
 }
 
 func scheduleOf(sc *broker.Schedule) scheduleBody {
 	b := scheduleBody{ID: sc.ID, Cron: sc.Cron, Timezone: sc.Timezone, Task: sc.Task, Status: sc.Status,
-		CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, NextFiringAt: sc.NextFiringAt}
+		CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, NextFiringAt: sc.NextFiringAt, LastFiring: sc.LastFiring}
 	if sc.Every > 0 {
 		b.Every = sc.Every.String()
 	}
@@ -108,20 +111,39 @@ func (a *API) CreateSchedule(c echo.Context) error {
 		return problem.Invalid(errs...)
 	}
 	sc, err := a.schedules.Create(c.Request().Context(), Principal(c).TenantID, timing, spec)
-	if err != nil {
+	if errors.Is(err, broker.ErrTooManySchedules) {
+		return problem.TooManySchedules.New(fmt.Sprintf(
+			"This tenant keeps %d schedules, the most it may; delete one first.", a.schedules.MaxPerTenant))
+	} else if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Location", "/v1/schedules/"+sc.ID)
 	return c.JSON(http.StatusCreated, scheduleOf(sc))
 }
 
-// ListSchedules handles GET /v1/schedules: every schedule of the tenant,
-// oldest first.
+// ListSchedules handles GET /v1/schedules: the tenant's schedules, oldest
+// first, a page at a time (?limit=, default and most 200; ?cursor= the
+// nextCursor of the page before).
 func (a *API) ListSchedules(c echo.Context) error {
-	if err := checkQuery(c); err != nil {
+	if err := checkQuery(c, "cursor", "limit"); err != nil {
 		return err
 	}
-	list, err := a.schedules.List(c.Request().Context(), Principal(c).TenantID)
+	limit, cursor := broker.MaxSchedulePage, c.QueryParam("cursor")
+	var errs []problem.FieldError
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > broker.MaxSchedulePage {
+			errs = append(errs, problem.FieldError{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", broker.MaxSchedulePage)})
+		}
+		limit = n
+	}
+	if cursor != "" && !broker.ValidScheduleID(cursor) {
+		errs = append(errs, problem.FieldError{Field: "cursor", Message: "is not a cursor from a previous page"})
+	}
+	if len(errs) > 0 {
+		return problem.Invalid(errs...)
+	}
+	list, next, err := a.schedules.Page(c.Request().Context(), Principal(c).TenantID, cursor, limit)
 	if err != nil {
 		return err
 	}
@@ -129,7 +151,13 @@ func (a *API) ListSchedules(c echo.Context) error {
 	for i := range list {
 		items = append(items, scheduleOf(&list[i]))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": items})
+	return c.JSON(http.StatusOK, scheduleList{Items: items, NextCursor: next})
+}
+
+// scheduleList is a page of schedules.
+type scheduleList struct {
+	Items      []scheduleBody `json:"items"`
+	NextCursor string         `json:"nextCursor,omitempty"`
 }
 
 // loadSchedule returns the schedule the :id parameter names.

@@ -83,6 +83,7 @@ const (
 	Internal             Kind = "internal"
 	TenantSuspended      Kind = "tenant-suspended"
 	QuotaExceeded        Kind = "quota-exceeded"
+	TooManySchedules     Kind = "too-many-schedules"
 	UpgradeRequired      Kind = "upgrade-required"
 	ForbiddenOrigin      Kind = "forbidden-origin"
 )
@@ -116,6 +117,7 @@ var kinds = map[Kind]kindInfo{
 	Internal:             {http.StatusInternalServerError, "Internal error", [2]string{}},
 	TenantSuspended:      {http.StatusForbidden, "Tenant suspended", [2]string{}},
 	QuotaExceeded:        {http.StatusTooManyRequests, "Monthly task quota exceeded", [2]string{}},
+	TooManySchedules:     {http.StatusConflict, "Too many schedules", [2]string{}},
 	UpgradeRequired:      {http.StatusUpgradeRequired, "WebSocket required", [2]string{"Upgrade", "websocket"}},
 	ForbiddenOrigin:      {http.StatusForbidden, "Origin not allowed", [2]string{}},
 }

@@ -48,6 +48,8 @@ type Options struct {
 	Now func() time.Time
 	// Limits are the server's limits (the defaults of web.Limits).
 	Limits web.Limits
+	// MaxSchedules caps each tenant's schedules (0: no cap).
+	MaxSchedules int
 	// CORSOrigins may read a task with its status token from a browser.
 	CORSOrigins []string
 	// Workers runs the dispatcher and the deliverer, so that tasks run.
@@ -147,8 +149,19 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	tokens := tenant.NewTokens(tokenKey, tenant.DefaultStatusTokenTTL, tokensNow)
 	tasks := broker.NewTasks(broker.NewPublisher(p.js), p.view, p.taskProjector, logger, nil)
 	guard := delivery.Guard{AllowPrivate: true} // targets listen on 127.0.0.1
+	var srv *web.Server
+	built := make(chan struct{}) // closed once srv is set
 	if opts.Workers {
-		runWorkers(tb, p, guard, logger)
+		// The firer asks the server's limits, as serve's does; the server is
+		// built below.
+		runWorkers(tb, p, guard, logger, func(ctx context.Context, tenantID string) (broker.FiringDecision, error) {
+			select {
+			case <-built:
+				return srv.AdmitFiring(ctx, tenantID)
+			case <-ctx.Done():
+				return broker.FiringDecision{}, ctx.Err()
+			}
+		})
 	}
 	var limiter ratelimit.Limiter
 	if opts.SharedRateLimit {
@@ -156,9 +169,9 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 			tb.Fatalf("shared rate limit: %v", err)
 		}
 	}
-	srv, err := web.New(web.Config{
+	srv, err = web.New(web.Config{
 		DevTools: opts.devTools(), Inbox: opts.inbox(),
-		Tasks: tasks, Schedules: broker.NewSchedules(broker.NewPublisher(p.js), logger, nil), Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
+		Tasks: tasks, Schedules: opts.schedules(p.js, logger), Hub: p.hub, Tenants: p.tenants, TenantAdmin: tenantAdmin,
 		AdminToken: opts.adminToken(), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL, CreateLimiter: limiter,
@@ -166,6 +179,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 	if err != nil {
 		tb.Fatalf("web.New: %v", err)
 	}
+	close(built)
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	ts.Config.ReadHeaderTimeout, ts.Config.MaxHeaderBytes = 10*time.Second, 64<<10 // as serve's
 	ts.Start()
@@ -210,7 +224,7 @@ func startParts(ctx context.Context, tb testing.TB, js jetstream.JetStream, keys
 }
 
 // runWorkers runs the dispatcher and the deliverer with fast retries.
-func runWorkers(tb testing.TB, p parts, guard delivery.Guard, logger *slog.Logger) {
+func runWorkers(tb testing.TB, p parts, guard delivery.Guard, logger *slog.Logger, admit broker.FiringAdmission) {
 	tb.Helper()
 	client := delivery.NewHTTPClient(guard, delivery.ClientOptions{})
 	policy := delivery.RetryPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
@@ -223,7 +237,7 @@ func runWorkers(tb testing.TB, p parts, guard delivery.Guard, logger *slog.Logge
 	dispatcher := broker.NewDispatcher(p.js, pub, p.view, p.taskProjector, delivery.NewCaller(client, p.tenants, 0, nil), policy, logger, cfg)
 	deliverer := broker.NewDeliverer(p.js, pub, p.view, p.taskProjector, delivery.NewNotifier(client, p.tenants, 0, nil), policy, logger, cfg)
 	firer := broker.NewScheduleFirer(p.js, pub, broker.NewTasks(pub, p.view, p.taskProjector, logger, nil), logger,
-		broker.ScheduleFirerConfig{Tenants: cfg.Tenants})
+		broker.ScheduleFirerConfig{Tenants: cfg.Tenants, Admit: admit})
 	run(tb, "worker", []runner{dispatcher, deliverer, firer}, func() {
 		dispatcher.Abort()
 		deliverer.Abort()
@@ -382,4 +396,11 @@ func (o Options) inbox() web.Inbox {
 		return nil
 	}
 	return o.DevTools.Inbox()
+}
+
+// schedules returns the schedule operations, capped as opts say.
+func (opts Options) schedules(js jetstream.JetStream, logger *slog.Logger) *broker.Schedules {
+	s := broker.NewSchedules(broker.NewPublisher(js), logger, nil)
+	s.MaxPerTenant = opts.MaxSchedules
+	return s
 }
