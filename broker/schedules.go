@@ -178,10 +178,15 @@ func natsCron(pattern string) (string, error) {
 	return "0 " + pattern, nil
 }
 
-// next returns the first firing time strictly after t.
+// next returns the first firing time strictly after t. An interval's
+// times fall on whole seconds (every is at least one): its first is every
+// after the second t is in. So schedules of the same interval fire at the
+// same instants, and the server fires them together: it looks for due
+// schedules at most every 250 ms, and times spread over the second would
+// each wait for the next look.
 func (f firing) next(t time.Time) (time.Time, error) {
 	if f.every > 0 {
-		return t.Add(f.every).UTC(), nil
+		return t.Truncate(time.Second).Add(f.every).UTC(), nil
 	}
 	n, err := f.cron.next(t, f.loc)
 	return n.UTC(), err

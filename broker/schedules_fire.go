@@ -46,7 +46,9 @@ type ScheduleFirerConfig struct {
 	// Now is the clock that decides which firings have passed; nil means
 	// time.Now.
 	Now func() time.Time
-	// Parallel is how many firings this node handles at once (default 4).
+	// Parallel is how many firings this node handles at once (default
+	// 16): schedules of the same times fire together, and a firing spends
+	// most of its time waiting for the stream.
 	Parallel int
 	// Tenants says whether a tenant's schedules make tasks: a suspended
 	// tenant's firings make none (the schedule goes on), a deleted
@@ -90,7 +92,7 @@ func NewScheduleFirer(js jetstream.JetStream, pub *Publisher, tasks *Tasks, logg
 		cfg.Now = time.Now
 	}
 	if cfg.Parallel < 1 {
-		cfg.Parallel = 4
+		cfg.Parallel = 16
 	}
 	return &ScheduleFirer{js: js, pub: pub, tasks: tasks, logger: logger.With("component", "schedules"), cfg: cfg}
 }
@@ -160,7 +162,7 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 		return 0, nil
 	case TenantSuspended:
 		f.logger.Info("tenant suspended: schedule firing makes no task", "tenant_id", tenantID, "schedule_id", id)
-		f.noteFiring(ctx, sc, ScheduleFiring{At: at.UTC(), Skipped: "the tenant is suspended"})
+		f.noteFiring(sc, ScheduleFiring{At: at.UTC(), Skipped: "the tenant is suspended"})
 		return 0, f.armNext(ctx, sc, at)
 	}
 	if f.cfg.Admit != nil {
@@ -173,7 +175,7 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 		case d.Skip != "":
 			f.logger.Warn("schedule firing makes no task", "tenant_id", tenantID, "schedule_id", id,
 				"firing_at", at, "reason", d.Skip)
-			f.noteFiring(ctx, sc, ScheduleFiring{At: at.UTC(), Skipped: d.Skip})
+			f.noteFiring(sc, ScheduleFiring{At: at.UTC(), Skipped: d.Skip})
 			return 0, f.armNext(ctx, sc, at)
 		}
 	}
@@ -181,8 +183,17 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 	spec := sc.Task
 	spec.IdempotencyKey, spec.NotBefore = key, nil
 	at = at.UTC()
+	// The next firing is armed while the task is created: both are safe
+	// to repeat, so if the create fails the firing comes again, creates,
+	// and finds the next one armed. Together they wait for one round trip
+	// to the stream instead of two.
+	armed := make(chan error, 1)
+	go func() { armed <- f.armNext(ctx, sc, at) }()
 	ev := createdEvent{Spec: spec, ScheduleID: id, FiringAt: &at}
 	task, replay, err := f.tasks.createWithID(ctx, tenantID, ev, key, nil)
+	if armErr := <-armed; err == nil {
+		err = armErr
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -190,8 +201,8 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 		f.tasks.Telemetry.observer().TaskCreated(tenantID)
 	}
 	f.logger.Debug("schedule fired", "tenant_id", tenantID, "schedule_id", id, "task_id", task.ID, "replay", replay)
-	f.noteFiring(ctx, sc, ScheduleFiring{At: at, TaskID: task.ID})
-	return 0, f.armNext(ctx, sc, at)
+	f.noteFiring(sc, ScheduleFiring{At: at, TaskID: task.ID})
+	return 0, nil
 }
 
 func (f *ScheduleFirer) tenantState(tenantID string) TenantState {

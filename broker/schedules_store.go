@@ -378,8 +378,9 @@ func (p *Publisher) pendingFiring(ctx context.Context, st jetstream.Stream, tena
 // drop the pending firing it arms.
 
 // noteFiring keeps what a firing came to. It is for people reading the
-// schedule: a failure is logged, not retried.
-func (f *ScheduleFirer) noteFiring(ctx context.Context, sc *Schedule, fr ScheduleFiring) {
+// schedule, so the firing does not wait for it: it is published without
+// waiting for the acknowledgement, and one lost is not retried.
+func (f *ScheduleFirer) noteFiring(sc *Schedule, fr ScheduleFiring) {
 	data, err := json.Marshal(fr)
 	if err != nil {
 		return
@@ -387,7 +388,7 @@ func (f *ScheduleFirer) noteFiring(ctx context.Context, sc *Schedule, fr Schedul
 	msg := nats.NewMsg(schedLastPrefix + sc.TenantID + "." + sc.ID)
 	msg.Header.Set("Nats-Rollup", "sub")
 	msg.Data = data
-	if _, err := f.pub.publish(ctx, msg); err != nil {
+	if _, err := f.js.PublishMsgAsync(msg); err != nil {
 		f.logger.Warn("could not keep a schedule's last firing", "tenant_id", sc.TenantID, "schedule_id", sc.ID, slog.Any("err", err))
 	}
 }
