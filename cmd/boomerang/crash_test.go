@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -45,14 +47,26 @@ func builtBinary(t testing.TB) string {
 	return binPath
 }
 
+// The port is drawn below the kernel's ephemeral range (32768 and up on
+// Linux), from which every listener on port 0 (httptest servers, other
+// tests' NATS servers) and every outgoing connection takes its port: a
+// port from that range, free when asked, could be taken by one of those
+// before the binary binds it, and the test would then talk to someone
+// else's server (seen as a 200 with an empty body from a test target).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken: draw again
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 // startBinary starts the real binary and waits until it is ready. Its
