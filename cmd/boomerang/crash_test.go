@@ -47,12 +47,14 @@ func builtBinary(t testing.TB) string {
 	return binPath
 }
 
-// The port is drawn below the kernel's ephemeral range (32768 and up on
-// Linux), from which every listener on port 0 (httptest servers, other
-// tests' NATS servers) and every outgoing connection takes its port: a
-// port from that range, free when asked, could be taken by one of those
-// before the binary binds it, and the test would then talk to someone
-// else's server (seen as a 200 with an empty body from a test target).
+// freeAddr returns a loopback address that was free a moment ago, for a
+// process started later to bind. Its port is drawn below the kernel's
+// ephemeral range (32768 and up on Linux), from which every listener on
+// port 0 (httptest servers, other tests' NATS servers) and every outgoing
+// connection takes its port: one from that range, free when asked, could
+// be taken by one of those before the process binds it, and the test
+// would talk to someone else's server (seen: a test target answering a
+// node's create-tenant with an empty 200).
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	for range 100 {

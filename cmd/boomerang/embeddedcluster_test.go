@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -28,8 +25,8 @@ func TestHAEmbeddedClusterSurvivesAKilledNode(t *testing.T) {
 	const n = 3
 	var dirs, addrs, routes []string
 	for range n {
-		dirs, addrs = append(dirs, t.TempDir()), append(addrs, unusualAddr(t))
-		routes = append(routes, "nats://"+unusualAddr(t))
+		dirs, addrs = append(dirs, t.TempDir()), append(addrs, freeAddr(t))
+		routes = append(routes, "nats://"+freeAddr(t))
 	}
 	defer func() {
 		if t.Failed() {
@@ -68,21 +65,4 @@ func TestHAEmbeddedClusterSurvivesAKilledNode(t *testing.T) {
 
 	r := checkNothingLost(t, d, h.check(urls[0], w))
 	t.Logf("embedded cluster of 3, one killed: %s", r)
-}
-
-// unusualAddr returns a loopback address that was free a moment ago, on a
-// port below the range the system hands out to outgoing connections: a
-// process started later binds it, and the many connections the other
-// tests open meanwhile cannot take it first.
-func unusualAddr(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
-		if l, err := net.Listen("tcp", addr); err == nil {
-			l.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port below the ephemeral range")
-	return ""
 }
