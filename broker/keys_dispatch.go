@@ -1,0 +1,87 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// What the dispatcher does for tasks with a key (keys.go): it queues an
+// attempt the key has not admitted, and gives the slot back when the
+// attempt (flow control) or the task (ordering) ends.
+
+// notNow settles msg and reports true when its attempt is not to be made
+// now: the view shows it made or the task finished (alreadyDone; a
+// redelivery or a stale due), the tenant is suspended or deleted (held),
+// or the task has a key that has not admitted it (it joins the key's
+// queue). fresh says the view need not be read.
+func (d *Dispatcher) notNow(msg jetstream.Msg, due taskDue, fresh bool, log workLog) bool {
+	if !fresh {
+		if done, err := d.alreadyDone(msg, due); err != nil || done {
+			if err == nil {
+				err = d.releaseKeyOf(due, d.finished(due.TenantID, due.TaskID))
+			}
+			d.settle(msg, err, log)
+			return true
+		}
+	}
+	if d.held(msg, dueTask, due.TenantID, due.TaskID, due) {
+		return true
+	}
+	k, keyed := keyOf(due.TenantID, due.Spec)
+	if !keyed || due.Admitted {
+		return false
+	}
+	ctx, cancel := publishCtx()
+	defer cancel()
+	ctx = withTrace(ctx, d.cfg.Telemetry.messageTrace(msg.Headers()))
+	log.Debug("queued on its key")
+	d.settle(msg, d.pub.enqueueKey(ctx, k, due), log)
+	return true
+}
+
+// releaseKeyOf gives back the slot an admitted attempt holds, once the
+// attempt is over: for flow control after every attempt, for an ordering
+// key only when the task has ended.
+func (d *Dispatcher) releaseKeyOf(due taskDue, ended bool) error {
+	k, keyed := keyOf(due.TenantID, due.Spec)
+	if !keyed || !due.Admitted || (k.Kind == KeyOrdering && !ended) {
+		return nil
+	}
+	ctx, cancel := publishCtx()
+	defer cancel()
+	attempt := due.Attempt
+	if k.Kind == KeyOrdering {
+		attempt = 0 // held from the first attempt through the last
+	}
+	return d.pub.releaseKey(ctx, k, due.TaskID, attempt)
+}
+
+// queueOrdered puts a task with an ordering key in its key's queue as it
+// is created, before the create is answered: so a client that creates its
+// tasks one after the other has them queued in that order, whatever node
+// dispatches each created event. The dispatcher queues it again from the
+// created event (the same message id: the stream keeps one), which covers
+// a crash before this.
+func (t *Tasks) queueOrdered(ctx context.Context, tenantID, taskID string, ev createdEvent) {
+	if ev.OrderingKey == "" {
+		return
+	}
+	k, _ := keyOf(tenantID, ev.Spec)
+	due := taskDue{TenantID: tenantID, TaskID: taskID, Attempt: 1, CreatedAt: ev.CreatedAt, Spec: ev.Spec}
+	if err := t.pub.enqueueKey(ctx, k, due); err != nil {
+		t.logger.Warn("could not queue a task on its ordering key; its dispatch will", "tenant_id", tenantID, "task_id", taskID, "err", err)
+	}
+}
+
+// releaseCanceled gives back the slot a canceled task held, so that its
+// key does not wait for the task's next due to find it canceled.
+func (t *Tasks) releaseCanceled(ctx context.Context, task *Task) {
+	k, keyed := keyOf(task.TenantID, task.Spec)
+	if !keyed {
+		return
+	}
+	if err := t.pub.releaseKey(ctx, k, task.ID, 0); err != nil {
+		t.logger.Warn("could not release the key of a canceled task", "tenant_id", task.TenantID, "task_id", task.ID, "err", err)
+	}
+}
