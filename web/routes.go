@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/tenant"
 )
 
@@ -102,6 +103,11 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.POST("/tasks/:id/replay", d.ReplayTask, sess, csrf, a.LimitCreates, a.EnforceQuota)
 	pages.GET("/dead-letters", d.DeadLettersPage, sess)
 	pages.POST("/dead-letters/redeliver", d.RedeliverDeadLetters, sess, csrf)
+	for _, k := range []struct{ path, kind string }{{"/flow-control/:key", broker.KeyFlowControl}, {"/ordering-keys/:key", broker.KeyOrdering}} {
+		pages.GET(k.path, d.KeyPage(k.kind), sess)
+		pages.POST(k.path+"/pause", d.SetKeyPaused(k.kind, true), sess, csrf)
+		pages.POST(k.path+"/resume", d.SetKeyPaused(k.kind, false), sess, csrf)
+	}
 	pages.GET("/settings", d.SettingsPage, sess)
 	pages.POST("/settings/keys", d.CreateKey, sess, csrf)
 	pages.POST("/settings/keys/:key/revoke", d.RevokeKey, sess, csrf)

@@ -167,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
 		Quota: s.api.QuotaState, AdminToken: cfg.AdminToken, Logger: s.logger,
+		Keys: cfg.Keys,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
