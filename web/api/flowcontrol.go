@@ -50,18 +50,28 @@ func (a *API) ResumeOrderingKey(c echo.Context) error {
 	return a.keyOp(c, broker.KeyOrdering, a.keys.Resume)
 }
 
+// KeyParam reads and checks the :key parameter of a key route (the key
+// URL-encoded): a 400 naming "key" when it is not a valid key.
+func KeyParam(c echo.Context) (string, error) {
+	key, err := url.PathUnescape(c.Param("key"))
+	if err != nil {
+		return "", problem.Invalid(problem.FieldError{Field: "key", Message: "must be a URL-encoded key"})
+	}
+	if msg := broker.ValidKey(key); msg != "" {
+		return "", problem.Invalid(problem.FieldError{Field: "key", Message: msg})
+	}
+	return key, nil
+}
+
 type keyOpFunc func(ctx context.Context, tenantID, kind, key string) (*broker.KeyInfo, error)
 
 func (a *API) keyOp(c echo.Context, kind string, op keyOpFunc) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
-	key, err := url.PathUnescape(c.Param("key"))
+	key, err := KeyParam(c)
 	if err != nil {
-		return problem.Invalid(problem.FieldError{Field: "key", Message: "must be a URL-encoded key"})
-	}
-	if msg := broker.ValidKey(key); msg != "" {
-		return problem.Invalid(problem.FieldError{Field: "key", Message: msg})
+		return err
 	}
 	info, err := op(c.Request().Context(), Principal(c).TenantID, kind, key)
 	if errors.Is(err, broker.ErrKeyNotFound) {

@@ -31,25 +31,13 @@ func keyPath(kind, key string) string {
 	return "/flow-control/" + url.PathEscape(key)
 }
 
-// keyParam reads and checks the :key of a key route.
-func keyParam(c echo.Context) (string, error) {
-	key, err := url.PathUnescape(c.Param("key"))
-	if err != nil {
-		return "", problem.Invalid(problem.FieldError{Field: "key", Message: "must be a URL-encoded key"})
-	}
-	if msg := broker.ValidKey(key); msg != "" {
-		return "", problem.Invalid(problem.FieldError{Field: "key", Message: msg})
-	}
-	return key, nil
-}
-
 // KeyPage returns the handler of GET /flow-control/:key (kind
 // broker.KeyFlowControl) or /ordering-keys/:key (broker.KeyOrdering): the
 // key's settings, counts, the tasks holding it and its queue in order,
 // with a pause or resume button.
 func (d *Dashboard) KeyPage(kind string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		key, err := keyParam(c)
+		key, err := api.KeyParam(c)
 		if err != nil {
 			return err
 		}
@@ -73,7 +61,7 @@ func (d *Dashboard) SetKeyPaused(kind string, paused bool) echo.HandlerFunc {
 		op, done = d.keys.Pause, "paused"
 	}
 	return func(c echo.Context) error {
-		key, err := keyParam(c)
+		key, err := api.KeyParam(c)
 		if err != nil {
 			return err
 		}
