@@ -269,6 +269,7 @@ func (t *Tasks) Cancel(ctx context.Context, tenantID, taskID string) (*Task, err
 	if task.Status.Finished() {
 		return task, ErrFinished
 	}
+	waiting := t.waitingBetweenAttempts(task)
 	seq, err := t.publishBounded(ctx, tenantID, taskID, KindCanceled, canceledEvent{At: t.now().UTC()})
 	if err != nil {
 		return nil, err
@@ -284,7 +285,9 @@ func (t *Tasks) Cancel(ctx context.Context, tenantID, taskID string) (*Task, err
 		return task, ErrFinished // it finished before the cancel reached the log
 	}
 	t.Telemetry.observer().TaskFinished(tenantID, StatusCanceled)
-	t.releaseCanceled(ctx, task)
+	if waiting {
+		t.releaseCanceled(ctx, task)
+	}
 	return task, nil
 }
 

@@ -125,13 +125,15 @@ func (d *Dispatcher) plan(k keyRef, s *keyState, entries []parkedWait) admission
 	return a
 }
 
-// sweep drops the slots of tasks this node's view shows finished: their
-// release was lost (a crash between a task's end and its release). A view
-// behind shows them unfinished, which only keeps the slot longer.
+// sweep drops the slots whose release was lost (a crash between the end
+// and the release): of tasks this node's view shows finished, and for
+// flow control, held for an attempt the view shows recorded. A view
+// behind shows neither, which only keeps the slot longer.
 func (d *Dispatcher) sweep(tenantID string, s *keyState) bool {
 	changed := false
 	for i := len(s.Holding) - 1; i >= 0; i-- {
-		if d.finished(tenantID, s.Holding[i].TaskID) {
+		h := s.Holding[i]
+		if d.finished(tenantID, h.TaskID) || (s.Kind == KeyFlowControl && d.attemptedAt(tenantID, h.TaskID, h.Attempt)) {
 			s.Holding = append(s.Holding[:i:i], s.Holding[i+1:]...)
 			changed = true
 		}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -72,6 +73,23 @@ func (t *Tasks) queueOrdered(ctx context.Context, tenantID, taskID string, ev cr
 	if err := t.pub.enqueueKey(ctx, k, due); err != nil {
 		t.logger.Warn("could not queue a task on its ordering key; its dispatch will", "tenant_id", tenantID, "task_id", taskID, "err", err)
 	}
+}
+
+// cancelMargin is how far ahead a task's next attempt must be for a
+// cancel to release its key's slot itself.
+const cancelMargin = 5 * time.Second
+
+// waitingBetweenAttempts reports whether a task with a key is waiting for
+// an attempt that is not about to start (its notBefore or its next retry
+// at least cancelMargin ahead): no attempt of it runs, and none will once
+// its cancel is applied. Only then does a cancel release its slot; an
+// attempt in flight (or about to start) is aborted by the cancel, and its
+// dispatcher releases the slot once it has recorded it, so that an
+// ordering key never has two attempts in flight.
+func (t *Tasks) waitingBetweenAttempts(task *Task) bool {
+	_, keyed := keyOf(task.TenantID, task.Spec)
+	return keyed && (task.Status == StatusPending || task.Status == StatusRetrying) &&
+		task.NextAttemptAt != nil && task.NextAttemptAt.After(t.now().Add(cancelMargin))
 }
 
 // releaseCanceled gives back the slot a canceled task held, so that its

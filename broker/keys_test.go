@@ -374,6 +374,61 @@ func TestFlowControlRate(t *testing.T) {
 	}
 }
 
+// TestFlowControlRateTimer: at 1 per second, the key's timer admits the
+// tasks the rate held back, one after the other, until all have run.
+func TestFlowControlRateTimer(t *testing.T) {
+	t.Parallel()
+	nodes := startKeyNodes(t, 2, 30*time.Second)
+	tg := newKeyTarget(t)
+	ids := createKeyed(t, nodes, 3, Spec{TargetURL: tg.URL + "/timer", Method: http.MethodPost, Retries: 0, Timeout: 30,
+		FlowControl: &FlowControl{Key: "second", Rate: 1, Period: "1s"}})
+	waitSucceeded(t, nodes[1], ids)
+	if calls, _, _ := tg.snapshot("/timer"); len(calls) != 3 {
+		t.Fatalf("calls: got %v, want one per task", calls)
+	}
+}
+
+// TestOrderingKeyCancels: a task canceled while it waits is never run
+// and does not block its key; one canceled while it runs gives the key
+// to the next once its aborted attempt is recorded. (Whether the target
+// saw the aborted call end before the next began is the HTTP server's
+// timing, not ours: only the order is checked.)
+func TestOrderingKeyCancels(t *testing.T) {
+	t.Parallel()
+	nodes := startKeyNodes(t, 2, 30*time.Second)
+	tg := newKeyTarget(t)
+	spec := Spec{TargetURL: tg.URL + "/c", Method: http.MethodPost, Retries: 3, Timeout: 30, OrderingKey: "c"}
+	a, letA := createHeld(t, tg, nodes[0], spec)
+	defer letA()
+	b, letB := createHeld(t, tg, nodes[1], spec)
+	defer letB()
+	c := createKeyed(t, nodes, 1, spec)
+	testenv.WaitUntil(t, "a's call", func() (bool, string) {
+		calls, _, _ := tg.snapshot("/c")
+		return len(calls) == 1, fmt.Sprint(calls)
+	})
+	ctx := context.Background()
+	for _, id := range []string{c[0], a[0]} {
+		if _, err := nodes[1].tasks.Cancel(ctx, "ten_a", id); err != nil {
+			t.Fatalf("cancel %s: %v", id, err)
+		}
+	}
+	testenv.WaitUntil(t, "b's call", func() (bool, string) {
+		calls, _, _ := tg.snapshot("/c")
+		return len(calls) == 2, fmt.Sprint(calls)
+	})
+	letB()
+	waitSucceeded(t, nodes[0], b)
+	testenv.WaitUntil(t, "the key to empty", func() (bool, string) {
+		info, err := nodes[0].keys.Get(ctx, "ten_a", KeyOrdering, "c")
+		return err == nil && info.InFlight == 0 && info.Waiting == 0, fmt.Sprint(info, err)
+	})
+	consumerIdle(t, nodes[0].b, StreamSchedules, consumerKeyAdmit)
+	if calls, _, _ := tg.snapshot("/c"); !slices.Equal(calls, []string{a[0], b[0]}) {
+		t.Fatalf("calls: got %v, want %s then %s", calls, a[0], b[0])
+	}
+}
+
 // TestOrderingKeySurvivesAKilledNode: the node running the key's first
 // task dies (its connection gone, its attempt abandoned unrecorded); the
 // other node gets the attempt after the ack wait and the key goes on.
