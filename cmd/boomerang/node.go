@@ -286,7 +286,6 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 	m.webServer, err = web.New(web.Config{
 		Tasks:           tasks,
 		Schedules:       broker.NewSchedules(broker.NewPublisher(m.js), m.Logger, nil),
-		Keys:            broker.NewKeys(broker.NewPublisher(m.js)),
 		Hub:             p.hub,
 		Tenants:         m.tenants,
 		TenantAdmin:     admin,
@@ -314,6 +313,8 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		RateLimited: m.telemetry.metrics.RateLimited,
 
 		DefaultMonthlyQuota: c.MonthlyQuota,
+
+		Keys: broker.NewKeys(broker.NewPublisher(m.js)),
 	})
 	return devCreds, err
 }
