@@ -189,17 +189,19 @@ func (ks *Keys) listQueue(ctx context.Context, k keyRef, s *keyState, info *KeyI
 	if err != nil {
 		return err
 	}
+	size := 0
 	for _, e := range batch {
+		size += len(e.data)
 		var due taskDue
 		if json.Unmarshal(e.data, &due) == nil && len(info.Queue) < MaxKeyQueueListed {
 			info.Queue = append(info.Queue, due.TaskID)
 		}
 	}
-	// A batch that did not fill is the whole queue; past that, the
-	// stream's count of the queue's subject, whose entries are trimmed
-	// right after each admission.
+	// A batch that did not fill (in number or in bytes) is the whole
+	// queue; past that, the stream's count of the queue's subject, whose
+	// entries are trimmed right after each admission.
 	info.Waiting = len(batch)
-	if len(batch) >= promoteBatch {
+	if len(batch) >= promoteBatch || size >= promoteBytes/2 {
 		info.Waiting = max(info.Waiting, int(si.State.Subjects[k.queueSubject()]))
 	}
 	return nil
