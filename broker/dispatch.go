@@ -213,6 +213,9 @@ func (d *Dispatcher) handleDue(msg jetstream.Msg) {
 // attempted yet, so the view need not be read.
 func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	log := d.logFor(due.TenantID, due.TaskID, "attempt", uint64(due.Attempt))
+	if d.queueOnKey(msg, due, log) {
+		return
+	}
 	key := due.TenantID + "/" + due.TaskID
 	ctx, cancel := context.WithCancelCause(d.work)
 	defer cancel(nil)

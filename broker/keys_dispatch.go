@@ -11,24 +11,15 @@ import (
 // attempt the key has not admitted, and gives the slot back when the
 // attempt (flow control) or the task (ordering) ends.
 
-// notNow settles msg and reports true when its attempt is not to be made
-// now: the view shows it made or the task finished (alreadyDone; a
-// redelivery or a stale due), the tenant is suspended or deleted (held),
-// or the task has a key that has not admitted it (it joins the key's
-// queue). fresh says the view need not be read.
-func (d *Dispatcher) notNow(msg jetstream.Msg, due taskDue, fresh bool, log workLog) bool {
-	if !fresh {
-		if done, err := d.alreadyDone(msg, due); err != nil || done {
-			if err == nil {
-				err = d.releaseKeyOf(due, d.finished(due.TenantID, due.TaskID))
-			}
-			d.settle(msg, err, log)
-			return true
-		}
-	}
-	if d.held(msg, dueTask, due.TenantID, due.TaskID, due) {
-		return true
-	}
+// queueOnKey settles msg and reports true when it is an attempt of a task
+// with a key that has not admitted it: it joins the key's queue. It comes
+// before the attempt registers itself to hear its task's cancel: this
+// node may be handed the task's admitted due while it queues the task (the
+// create queued it already), and the attempt made from that due must be
+// the one registered. The checks of a due to attempt (a finished task, a
+// suspended tenant) are left to the admitter (which skips a finished
+// task) and to the admitted due.
+func (d *Dispatcher) queueOnKey(msg jetstream.Msg, due taskDue, log workLog) bool {
 	k, keyed := keyOf(due.TenantID, due.Spec)
 	if !keyed || due.Admitted {
 		return false
@@ -39,6 +30,23 @@ func (d *Dispatcher) notNow(msg jetstream.Msg, due taskDue, fresh bool, log work
 	log.Debug("queued on its key")
 	d.settle(msg, d.pub.enqueueKey(ctx, k, due), log)
 	return true
+}
+
+// notNow settles msg and reports true when its attempt is not to be made
+// now: the view shows it made or the task finished (alreadyDone; a
+// redelivery or a stale due; a slot it holds is released), or the tenant
+// is suspended or deleted (held). fresh says the view need not be read.
+func (d *Dispatcher) notNow(msg jetstream.Msg, due taskDue, fresh bool, log workLog) bool {
+	if !fresh {
+		if done, err := d.alreadyDone(msg, due); err != nil || done {
+			if err == nil {
+				err = d.releaseKeyOf(due, d.finished(due.TenantID, due.TaskID))
+			}
+			d.settle(msg, err, log)
+			return true
+		}
+	}
+	return d.held(msg, dueTask, due.TenantID, due.TaskID, due)
 }
 
 // releaseKeyOf gives back the slot an admitted attempt holds, once the
