@@ -195,6 +195,7 @@ func (t *Tasks) publishCreated(ctx context.Context, tenantID, id string, ev crea
 	if _, err := t.publishBounded(ctx, tenantID, id, KindCreated, ev, opts...); err != nil {
 		return nil, err
 	}
+	t.queueOrdered(ctx, tenantID, id, ev)
 	task := newTask(tenantID, id, ev.Spec, ev.CreatedAt)
 	task.ReplayOf, task.ScheduleID, task.FiringAt = ev.ReplayOf, ev.ScheduleID, ev.FiringAt
 	return task, nil
@@ -268,6 +269,7 @@ func (t *Tasks) Cancel(ctx context.Context, tenantID, taskID string) (*Task, err
 	if task.Status.Finished() {
 		return task, ErrFinished
 	}
+	waiting := t.waitingBetweenAttempts(task)
 	seq, err := t.publishBounded(ctx, tenantID, taskID, KindCanceled, canceledEvent{At: t.now().UTC()})
 	if err != nil {
 		return nil, err
@@ -283,6 +285,9 @@ func (t *Tasks) Cancel(ctx context.Context, tenantID, taskID string) (*Task, err
 		return task, ErrFinished // it finished before the cancel reached the log
 	}
 	t.Telemetry.observer().TaskFinished(tenantID, StatusCanceled)
+	if waiting {
+		t.releaseCanceled(ctx, task)
+	}
 	return task, nil
 }
 

@@ -122,7 +122,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 	err = d.run(ctx,
 		loop{StreamTasks, consumerDispatch, d.handleCreated},
-		loop{StreamSchedules, consumerDispatchDue, d.handleDue})
+		loop{StreamSchedules, consumerDispatchDue, d.handleDue},
+		loop{StreamSchedules, consumerKeyAdmit, d.handleKick})
 	stopWaking()
 	<-woken
 	return err
@@ -158,7 +159,9 @@ func (d *Dispatcher) handleCreated(msg jetstream.Msg) {
 		return
 	}
 	due := taskDue{TenantID: tenantID, TaskID: taskID, Attempt: 1, CreatedAt: ev.CreatedAt, Spec: ev.Spec}
-	if ev.NotBefore != nil && ev.NotBefore.After(d.cfg.Now()) {
+	// A task with an ordering key takes its place in the key's queue at
+	// once, notBefore or not: its place is its creation's.
+	if ev.NotBefore != nil && ev.NotBefore.After(d.cfg.Now()) && ev.OrderingKey == "" {
 		ctx, cancel := publishCtx()
 		defer cancel()
 		ctx = withTrace(ctx, d.cfg.Telemetry.messageTrace(msg.Headers()))
@@ -210,6 +213,9 @@ func (d *Dispatcher) handleDue(msg jetstream.Msg) {
 // attempted yet, so the view need not be read.
 func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	log := d.logFor(due.TenantID, due.TaskID, "attempt", uint64(due.Attempt))
+	if d.queueOnKey(msg, due, log) {
+		return
+	}
 	key := due.TenantID + "/" + due.TaskID
 	ctx, cancel := context.WithCancelCause(d.work)
 	defer cancel(nil)
@@ -225,16 +231,10 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		d.mu.Unlock()
 	}()
 	if canceled {
-		_ = msg.Ack()
+		d.settle(msg, d.releaseKeyOf(due, true), log)
 		return
 	}
-	if !fresh {
-		if done, err := d.alreadyDone(msg, due); err != nil || done {
-			d.settle(msg, err, log)
-			return
-		}
-	}
-	if d.held(msg, dueTask, due.TenantID, due.TaskID, due) {
+	if d.notNow(msg, due, fresh, log) {
 		return
 	}
 	host := HostOf(due.Spec.TargetURL)
@@ -293,6 +293,9 @@ func (d *Dispatcher) record(ctx context.Context, due taskDue, a Attempt, res Cal
 	switch a.Outcome {
 	case OutcomeCanceled:
 		_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a})
+		if err == nil {
+			err = d.releaseKeyOf(due, true)
+		}
 		return err
 	case OutcomeSucceeded, OutcomeFailed:
 		kind := KindSucceeded
@@ -310,12 +313,18 @@ func (d *Dispatcher) record(ctx context.Context, due taskDue, a Attempt, res Cal
 			d.obs.TaskFinished(due.TenantID, Status(kind))
 		}
 		log.Debug("task finished", slog.String("status", kind), slog.Int("status_code", res.StatusCode))
+		if err == nil {
+			err = d.releaseKeyOf(due, true)
+		}
 		return err
 	}
 	next := d.cfg.Now().Add(d.policy.TaskBackoff(due.Attempt, res.RetryAfter)).UTC()
 	_, err := d.pub.PublishEvent(ctx, due.TenantID, due.TaskID, KindAttempt, &attemptEvent{Attempt: a, NextAttemptAt: &next})
 	if err == nil {
 		err = d.scheduleNext(ctx, due, next)
+	}
+	if err == nil {
+		err = d.releaseKeyOf(due, false)
 	}
 	log.Debug("attempt failed; retry scheduled", slog.Time("next_attempt_at", next), slog.Int("status_code", res.StatusCode), slog.String("err", res.Error))
 	return err
@@ -382,5 +391,8 @@ func (d *Dispatcher) alreadyDone(msg jetstream.Msg, due taskDue) (bool, error) {
 
 func (d *Dispatcher) scheduleNext(ctx context.Context, due taskDue, at time.Time) error {
 	due.Attempt++
+	if due.Spec.OrderingKey == "" {
+		due.Admitted = false // a flow-control key's retry waits for a slot again
+	}
 	return d.pub.schedule(ctx, dueTask, due.TenantID, due.TaskID, at, due)
 }

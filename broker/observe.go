@@ -71,7 +71,7 @@ func Consumers() []Consumer {
 		{StreamTasks, consumerDispatch}, {StreamSchedules, consumerDispatchDue},
 		{StreamTasks, consumerDeliver}, {StreamSchedules, consumerDeliverDue},
 		{StreamSchedules, consumerWake}, {StreamSchedules, consumerPrune},
-		{StreamSchedules, consumerFire},
+		{StreamSchedules, consumerFire}, {StreamSchedules, consumerKeyAdmit},
 	}
 }
 

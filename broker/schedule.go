@@ -22,6 +22,9 @@ type taskDue struct {
 	Attempt   int       `json:"attempt"`
 	CreatedAt time.Time `json:"createdAt"`
 	Spec      Spec      `json:"spec"`
+	// Admitted says the task's key admitted this attempt (keys.go); an
+	// attempt of a task with a key that was not is queued on the key.
+	Admitted bool `json:"admitted,omitempty"`
 }
 
 // hookDue fires when a webhook delivery is due. It carries the notification.

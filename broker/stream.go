@@ -102,6 +102,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		{StreamSchedules, consumerConfig(consumerPrune, opts, pruneDueSubject)},
 		{StreamSchedules, consumerConfig(consumerWake, opts, wakeDueFilter)},
 		{StreamSchedules, consumerConfig(consumerFire, opts, dueCronFilter)},
+		{StreamSchedules, consumerConfig(consumerKeyAdmit, opts, dueKeyFilter)},
 	}
 	for _, c := range consumers {
 		if err := jsensure.Consumer(ctx, js, c.stream, c.cfg, opts.Logger); err != nil {

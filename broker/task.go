@@ -64,6 +64,12 @@ type Spec struct {
 	// FailureWebhookURL receives the task.failed webhook when the task
 	// fails, besides WebhookURL or instead of it (see FailureReceiver).
 	FailureWebhookURL string `json:"failureWebhookUrl,omitempty"`
+	// OrderingKey runs the tenant's tasks with the same key one at a
+	// time, in creation order (keys.go).
+	OrderingKey string `json:"orderingKey,omitempty"`
+	// FlowControl bounds the rate and parallelism of the tenant's tasks
+	// with the same key (keys.go).
+	FlowControl *FlowControl `json:"flowControl,omitempty"`
 }
 
 // AttemptTimeout is Timeout as a duration.

@@ -40,11 +40,38 @@ func decodeEvent(data []byte, v binDecoder) error {
 
 // Spec: 1 targetUrl, 2 method, 3 headers, 4 payload (its bytes as written),
 // 5 payloadBase64, 6 contentType, 7 webhookUrl, 8 retries, 9 timeout,
-// 10 notBefore, 11 idempotencyKey, 12 failureWebhookUrl.
+// 10 notBefore, 11 idempotencyKey, 12 failureWebhookUrl, 13 orderingKey,
+// 14 flowControl (a FlowControl message).
 func (s *Spec) appendBin(b wbuf) wbuf {
 	b = b.str(1, s.TargetURL).str(2, s.Method).strMap(3, s.Headers).raw(4, s.Payload).raw(5, s.PayloadBase64)
 	b = b.str(6, s.ContentType).str(7, s.WebhookURL).int(8, s.Retries).f64(9, s.Timeout)
-	return b.timePtr(10, s.NotBefore).str(11, s.IdempotencyKey).str(12, s.FailureWebhookURL)
+	b = b.timePtr(10, s.NotBefore).str(11, s.IdempotencyKey).str(12, s.FailureWebhookURL).str(13, s.OrderingKey)
+	if s.FlowControl != nil {
+		b = b.msg(14, s.FlowControl.appendBin)
+	}
+	return b
+}
+
+// FlowControl: 1 key, 2 rate, 3 period, 4 parallelism.
+func (f *FlowControl) appendBin(b wbuf) wbuf {
+	return b.str(1, f.Key).int(2, f.Rate).str(3, f.Period).int(4, f.Parallelism)
+}
+
+func (f *FlowControl) readBin(r *rbuf) {
+	for r.next() {
+		switch r.num {
+		case 1:
+			f.Key = r.str()
+		case 2:
+			f.Rate = r.int()
+		case 3:
+			f.Period = r.str()
+		case 4:
+			f.Parallelism = r.int()
+		default:
+			r.skip()
+		}
+	}
 }
 
 // readField reads field r.num of a spec and reports whether it is one.
@@ -74,6 +101,11 @@ func (s *Spec) readField(r *rbuf) bool {
 		s.IdempotencyKey = r.str()
 	case 12:
 		s.FailureWebhookURL = r.str()
+	case 13:
+		s.OrderingKey = r.str()
+	case 14:
+		s.FlowControl = &FlowControl{}
+		r.nested(s.FlowControl)
 	default:
 		return false
 	}

@@ -23,6 +23,9 @@ type createRequest struct {
 	Delay             *float64   `json:"delay,omitempty"`
 	NotBefore         *time.Time `json:"notBefore,omitempty"`
 
+	OrderingKey string       `json:"orderingKey,omitempty"`
+	FlowControl *FlowControl `json:"flowControl,omitempty"`
+
 	idempotencyKey string
 	err            error
 }

@@ -57,6 +57,11 @@ type Task struct {
 	NotBefore         *time.Time `json:"notBefore,omitempty"`
 	IdempotencyKey    string     `json:"idempotencyKey,omitempty"`
 
+	// OrderingKey and FlowControl put the task under a key (see
+	// WithOrderingKey, WithFlowControl).
+	OrderingKey string       `json:"orderingKey,omitempty"`
+	FlowControl *FlowControl `json:"flowControl,omitempty"`
+
 	CreatedAt     time.Time  `json:"createdAt"`
 	UpdatedAt     time.Time  `json:"updatedAt"`
 	FinishedAt    *time.Time `json:"finishedAt,omitempty"`

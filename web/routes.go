@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/tenant"
 )
 
@@ -51,6 +52,12 @@ func (s *Server) routes(devTools http.Handler) {
 	v1.DELETE("/v1/schedules/:id", a.DeleteSchedule, key, write)
 	v1.POST("/v1/schedules/:id/pause", a.PauseSchedule, key, write)
 	v1.POST("/v1/schedules/:id/resume", a.ResumeSchedule, key, write)
+	v1.GET("/v1/flow-control/:key", a.GetFlowControl, key, read)
+	v1.POST("/v1/flow-control/:key/pause", a.PauseFlowControl, key, write)
+	v1.POST("/v1/flow-control/:key/resume", a.ResumeFlowControl, key, write)
+	v1.GET("/v1/ordering-keys/:key", a.GetOrderingKey, key, read)
+	v1.POST("/v1/ordering-keys/:key/pause", a.PauseOrderingKey, key, write)
+	v1.POST("/v1/ordering-keys/:key/resume", a.ResumeOrderingKey, key, write)
 	v1.GET("/v1/keys", a.ListKeys, key, keys)
 	v1.POST("/v1/keys", a.CreateKey, key, keys)
 	v1.DELETE("/v1/keys/:key", a.RevokeKey, key, keys)
@@ -96,6 +103,11 @@ func (s *Server) routes(devTools http.Handler) {
 	pages.POST("/tasks/:id/replay", d.ReplayTask, sess, csrf, a.LimitCreates, a.EnforceQuota)
 	pages.GET("/dead-letters", d.DeadLettersPage, sess)
 	pages.POST("/dead-letters/redeliver", d.RedeliverDeadLetters, sess, csrf)
+	for _, k := range []struct{ path, kind string }{{"/flow-control/:key", broker.KeyFlowControl}, {"/ordering-keys/:key", broker.KeyOrdering}} {
+		pages.GET(k.path, d.KeyPage(k.kind), sess)
+		pages.POST(k.path+"/pause", d.SetKeyPaused(k.kind, true), sess, csrf)
+		pages.POST(k.path+"/resume", d.SetKeyPaused(k.kind, false), sess, csrf)
+	}
 	pages.GET("/settings", d.SettingsPage, sess)
 	pages.POST("/settings/keys", d.CreateKey, sess, csrf)
 	pages.POST("/settings/keys/:key/revoke", d.RevokeKey, sess, csrf)

@@ -110,6 +110,9 @@ type Config struct {
 	// DefaultMonthlyQuota is the tasks a tenant may create per UTC month
 	// unless the operator set its own; zero is unlimited.
 	DefaultMonthlyQuota int64
+
+	// Keys shows, pauses and resumes ordering and flow-control keys.
+	Keys *broker.Keys
 }
 
 // hstsValue is the Strict-Transport-Security of an HTTPS node: a year,
@@ -158,12 +161,14 @@ func New(cfg Config) (*Server, error) {
 		AdminToken: cfg.AdminToken, Tokens: cfg.Tokens, CORSOrigins: cfg.CORSOrigins, Heartbeat: cfg.Heartbeat,
 		CheckURL: cfg.CheckURL, Limits: limits, CreateLimiter: cfg.CreateLimiter, Retention: cfg.Retention, Problems: s.problems, Logger: s.logger, Now: cfg.Now,
 		TenantRetention: cfg.TenantRetention, RateLimited: cfg.RateLimited, DefaultMonthlyQuota: cfg.DefaultMonthlyQuota,
+		Keys: cfg.Keys,
 	})
 	dash, err := dashboard.New(dashboard.Config{
 		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
 		Quota: s.api.QuotaState, AdminToken: cfg.AdminToken, Logger: s.logger,
+		Keys: cfg.Keys,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

@@ -317,6 +317,8 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		RateLimited: m.telemetry.metrics.RateLimited,
 
 		DefaultMonthlyQuota: c.MonthlyQuota,
+
+		Keys: broker.NewKeys(broker.NewPublisher(m.js)),
 	})
 	return devCreds, err
 }

@@ -137,12 +137,16 @@ type Config struct {
 	// DefaultMonthlyQuota is the tasks a tenant may create per UTC month
 	// unless the operator set its own quota; zero is unlimited.
 	DefaultMonthlyQuota int64
+
+	// Keys shows, pauses and resumes ordering and flow-control keys.
+	Keys *broker.Keys
 }
 
 // API holds the handlers of the HTTP API.
 type API struct {
 	tasks       *broker.Tasks
 	schedules   *broker.Schedules
+	keys        *broker.Keys
 	hub         *broker.Hub
 	tenants     *tenant.Store
 	tenantAdmin *tenant.Service
@@ -176,6 +180,7 @@ func New(cfg Config) *API {
 		adminToken: cfg.AdminToken, tokens: cfg.Tokens, corsOrigins: cfg.CORSOrigins, heartbeat: cfg.Heartbeat,
 		limits: cfg.Limits.WithDefaults(), retention: cfg.TenantRetention, problems: cfg.Problems, logger: cfg.Logger, now: cfg.Now,
 		rateLimited: cfg.RateLimited, defaultQuota: cfg.DefaultMonthlyQuota,
+		keys: cfg.Keys,
 	}
 	a.closed, a.closeAll = context.WithCancel(context.Background())
 	a.closing = a.closed.Done()

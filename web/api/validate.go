@@ -50,6 +50,11 @@ type TaskRequest struct {
 	Timeout           *float64 `json:"timeout"`
 	Delay             *float64 `json:"delay"`
 	NotBefore         *string  `json:"notBefore"`
+	// OrderingKey runs the tenant's tasks with the same key one at a time.
+	OrderingKey *string `json:"orderingKey"`
+	// FlowControl bounds the rate and parallelism of the tenant's tasks
+	// with the same key.
+	FlowControl *FlowControlRequest `json:"flowControl"`
 }
 
 var allowedMethods = map[string]bool{
@@ -123,6 +128,7 @@ func (v *Validator) Task(req TaskRequest, idemKey string) (broker.Spec, []proble
 		spec.Timeout = *req.Timeout
 	}
 	v.schedule(req, &spec, fail)
+	checkKeys(req, &spec, fail)
 	if idemKey != "" {
 		if len(idemKey) > maxIdemKeyLen || !printable(idemKey) {
 			fail("Idempotency-Key", "must be 1 to %d printable ASCII characters", maxIdemKeyLen)

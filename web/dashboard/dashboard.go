@@ -78,6 +78,10 @@ type Config struct {
 	// Logger records the operator's sign-ins and changes (discarded when
 	// nil).
 	Logger *slog.Logger
+
+	// Keys shows, pauses and resumes ordering and flow-control keys (the
+	// key pages).
+	Keys *broker.Keys
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -97,6 +101,7 @@ type Dashboard struct {
 	inbox       Inbox
 	adminToken  tenant.AdminToken
 	logger      *slog.Logger
+	keys        *broker.Keys
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: live updates end
@@ -119,6 +124,7 @@ func New(cfg Config) (*Dashboard, error) {
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
 		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}), quota: cfg.Quota,
 		adminToken: cfg.AdminToken, logger: cfg.Logger,
+		keys:  cfg.Keys,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}
 	if d.now == nil {
@@ -165,6 +171,7 @@ func (d *Dashboard) loadAssets() error {
 func (d *Dashboard) parseTemplates() error {
 	funcs := templateFuncs()
 	funcs["asset"] = func(name string) string { return d.assets[name].url }
+	addKeyFuncs(funcs)
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)

@@ -175,6 +175,7 @@ func startOn(tb testing.TB, js jetstream.JetStream, keys *secretbox.Keyring, opt
 		AdminToken: opts.adminToken(), Tokens: tokens, CORSOrigins: opts.CORSOrigins,
 		CheckURL: guard.CheckURL, Limits: opts.Limits, Logger: logger, Now: opts.Now, Heartbeat: opts.Heartbeat,
 		Ready: func() error { return nil }, OpenAPI: docs.OpenAPI, PublicURL: opts.PublicURL, CreateLimiter: limiter,
+		Keys: broker.NewKeys(broker.NewPublisher(p.js)),
 	})
 	if err != nil {
 		tb.Fatalf("web.New: %v", err)
