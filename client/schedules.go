@@ -37,9 +37,10 @@ func Cron(pattern, timezone string) ScheduleTiming {
 // Every is the timing of an interval.
 func Every(d time.Duration) ScheduleTiming { return ScheduleTiming{Every: d} }
 
-// String says the timing as the CLI and the dashboard do: "every 1m0s",
-// or the pattern and its time zone.
-func (s ScheduleTiming) String() string {
+// Summary says the timing as the CLI does: "every 1m0s", or the pattern
+// and its time zone. (Not String: Schedule embeds ScheduleTiming, and
+// would print as its timing alone.)
+func (s ScheduleTiming) Summary() string {
 	switch {
 	case s.Every > 0:
 		return "every " + s.Every.String()

@@ -33,7 +33,7 @@ func TestScheduleLifecycle(t *testing.T) {
 	if paris, _ := time.LoadLocation("Europe/Paris"); daily.NextFiringAt.In(paris).Format("15:04") != "02:30" {
 		t.Errorf("next firing %s, want 02:30 in Paris", daily.NextFiringAt)
 	}
-	if got := daily.ScheduleTiming.String(); got != "30 2 * * * (Europe/Paris)" {
+	if got := daily.Summary(); got != "30 2 * * * (Europe/Paris)" {
 		t.Errorf("timing: got %q", got)
 	}
 	list, err := c.ListSchedules(ctx)
