@@ -31,6 +31,27 @@ func (t *Tasks) ScheduleTasks(ctx context.Context, tenantID, scheduleID string, 
 	return t.view.ScheduleTasks(tenantID, scheduleID, limit)
 }
 
+// LatestFirings returns, for each schedule named, the task of its latest
+// firing the view holds (none for a schedule that has not fired), once
+// the view has caught up with the stream as ScheduleTasks does.
+func (t *Tasks) LatestFirings(ctx context.Context, tenantID string, scheduleIDs []string) (map[string]*Task, error) {
+	out := make(map[string]*Task, len(scheduleIDs))
+	if len(scheduleIDs) == 0 {
+		return out, nil
+	}
+	_ = t.CatchUp(ctx)
+	for _, id := range scheduleIDs {
+		last, err := t.view.ScheduleTasks(tenantID, id, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(last) > 0 {
+			out[id] = last[0]
+		}
+	}
+	return out, nil
+}
+
 // ScheduleTasks is Tasks.ScheduleTasks on the view as it is.
 func (v *View) ScheduleTasks(tenantID, scheduleID string, limit int) ([]*Task, error) {
 	if limit <= 0 || limit > 200 {

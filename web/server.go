@@ -159,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 		TenantRetention: cfg.TenantRetention, RateLimited: cfg.RateLimited, DefaultMonthlyQuota: cfg.DefaultMonthlyQuota,
 	})
 	dash, err := dashboard.New(dashboard.Config{
-		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
+		Tasks: cfg.Tasks, Schedules: cfg.Schedules, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
 		Quota: s.api.QuotaState, AdminToken: cfg.AdminToken, Logger: s.logger,
