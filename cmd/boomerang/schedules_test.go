@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
 // scheduleEvery is the interval of the end-to-end schedule: long enough
@@ -76,11 +76,11 @@ func TestScheduleTwoNodesAndRestarts(t *testing.T) {
 	firings = waitFirings(t, onA, sc.ID, len(firings)+3)
 	checkFirings(t, firings, false)
 	var made *broker.Task
-	var skipped, after []*broker.Task
+	var skipped, after []broker.Task
 	for _, task := range firings {
 		switch at := *task.FiringAt; {
 		case at.Equal(late):
-			made = task
+			made = &task
 		case at.After(late) && at.Before(restart):
 			skipped = append(skipped, task)
 		case !at.Before(restart):
@@ -109,37 +109,16 @@ func TestScheduleTwoNodesAndRestarts(t *testing.T) {
 }
 
 // waitFirings waits, within a generous deadline, until the schedule has
-// made at least n tasks, and returns them, oldest firing first.
-func waitFirings(t *testing.T, c *testenv.Client, scheduleID string, n int) []*broker.Task {
+// made at least n tasks, and returns them, earliest firing first.
+func waitFirings(t *testing.T, c *testenv.Client, scheduleID string, n int) []broker.Task {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var page struct{ Items []*broker.Task }
-		c.Do(t, http.MethodGet, "/v1/tasks?limit=200", nil).JSON(t, &page)
-		var got []*broker.Task
-		for _, task := range page.Items {
-			if task.ScheduleID == scheduleID {
-				if task.FiringAt == nil {
-					t.Fatalf("task %s of the schedule has no firing time", task.ID)
-				}
-				got = append(got, task)
-			}
-		}
-		if len(got) >= n {
-			slices.SortFunc(got, func(x, y *broker.Task) int { return x.FiringAt.Compare(*y.FiringAt) })
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the schedule made %d tasks, want %d: %s", len(got), n, firingTimes(got))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return webtest.WaitScheduleTasks(t, c, scheduleID, n, 60*time.Second)
 }
 
 // checkFirings checks tasks sorted by firing time: each firing time made
 // one task, with the firing's idempotency key; when consecutive, each
 // firing follows the one before by exactly the interval.
-func checkFirings(t *testing.T, tasks []*broker.Task, consecutive bool) {
+func checkFirings(t *testing.T, tasks []broker.Task, consecutive bool) {
 	t.Helper()
 	for i, task := range tasks {
 		if want := broker.FiringKey(task.ScheduleID, *task.FiringAt); task.IdempotencyKey != want {
@@ -192,7 +171,7 @@ func waitServerFiring(t *testing.T, natsURL string, since time.Time) time.Time {
 	}
 }
 
-func firingTimes(tasks []*broker.Task) string {
+func firingTimes(tasks []broker.Task) string {
 	var times []string
 	for _, task := range tasks {
 		times = append(times, task.FiringAt.UTC().Format("15:04:05.000"))

@@ -59,7 +59,7 @@ func TestSchedulePages(t *testing.T) {
 	}
 
 	// Its firings: on its page, latest first, each task linking back.
-	fired := waitFired(t, apiClient, id, 2)
+	fired := webtest.WaitScheduleTasks(t, apiClient, id, 2, 30*time.Second)
 	p = user.do(http.MethodGet, "/schedules/"+id, nil)
 	for _, task := range fired {
 		if !strings.Contains(p.body, `href="/tasks/`+task.ID+`"`) {
@@ -111,29 +111,5 @@ func TestSchedulePages(t *testing.T) {
 	}
 	if p := user.do(http.MethodGet, "/schedules/"+id, nil); p.StatusCode != http.StatusNotFound {
 		t.Errorf("a deleted schedule's page: got %d, want 404", p.StatusCode)
-	}
-}
-
-// waitFired waits, within a generous deadline, until the schedule has made
-// n tasks, and returns them.
-func waitFired(t *testing.T, c *testenv.Client, scheduleID string, n int) []broker.Task {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var page struct{ Items []broker.Task }
-		c.Do(t, http.MethodGet, "/v1/tasks", nil).JSON(t, &page)
-		var got []broker.Task
-		for _, task := range page.Items {
-			if task.ScheduleID == scheduleID {
-				got = append(got, task)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the schedule made %d tasks, want %d", len(got), n)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
