@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -195,6 +196,27 @@ func (c *Client) ListSchedules(ctx context.Context) ([]Schedule, error) {
 // KindNotFound.
 func (c *Client) GetSchedule(ctx context.Context, id string) (*Schedule, error) {
 	return c.scheduleCall(ctx, http.MethodGet, id, "", nil)
+}
+
+// ScheduleTasks returns the tasks of the schedule's latest firings, latest
+// first: at most limit (1 to 200; the server's default, 20, when zero).
+// Older ones are in ListTasks. An unknown schedule is a problem of kind
+// KindNotFound.
+func (c *Client) ScheduleTasks(ctx context.Context, id string, limit int) ([]*Task, error) {
+	if id == "" {
+		return nil, errEmptyID
+	}
+	path := schedulePath(id) + "/tasks"
+	if limit > 0 {
+		path += "?limit=" + strconv.Itoa(limit)
+	}
+	var list struct {
+		Items []*Task `json:"items"`
+	}
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: path}, &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
 }
 
 // ScheduleChange is what UpdateSchedule changes; what is left zero stays

@@ -62,6 +62,10 @@ func TestScheduleLifecycle(t *testing.T) {
 			t.Errorf("task %s: firing %v, target %s", task.ID, task.FiringAt, task.TargetURL)
 		}
 	}
+	latest, err := c.ScheduleTasks(ctx, daily.ID, 2)
+	if err != nil || len(latest) != 2 || latest[0].ScheduleID != daily.ID || !latest[1].FiringAt.Before(*latest[0].FiringAt) {
+		t.Fatalf("ScheduleTasks: got %v, %v; want the two latest, latest first", latest, err)
+	}
 
 	paused, err := c.PauseSchedule(ctx, daily.ID)
 	if err != nil || paused.Status != client.SchedulePaused || paused.NextFiringAt != nil {

@@ -51,6 +51,7 @@ func (s *Server) routes(devTools http.Handler) {
 	v1.DELETE("/v1/schedules/:id", a.DeleteSchedule, key, write)
 	v1.POST("/v1/schedules/:id/pause", a.PauseSchedule, key, write)
 	v1.POST("/v1/schedules/:id/resume", a.ResumeSchedule, key, write)
+	v1.GET("/v1/schedules/:id/tasks", a.ScheduleTasks, key, read)
 	v1.GET("/v1/keys", a.ListKeys, key, keys)
 	v1.POST("/v1/keys", a.CreateKey, key, keys)
 	v1.DELETE("/v1/keys/:key", a.RevokeKey, key, keys)

@@ -49,13 +49,38 @@ func defineScheduleList(*flag.FlagSet) runFunc {
 	}
 }
 
-func defineScheduleGet(*flag.FlagSet) runFunc {
+// defineScheduleGet shows a schedule and, to people, the tasks of its
+// latest firings; --json prints the schedule alone (the API's object).
+func defineScheduleGet(fs *flag.FlagSet) runFunc {
+	n := fs.Int("tasks", 5, "how many of its latest firings' tasks to show (0: none; up to 200)")
 	return func(ctx context.Context, call *apiCall) error {
 		s, err := call.client.GetSchedule(ctx, call.args[0])
 		if err != nil {
 			return err
 		}
-		return showSchedule(call, s)
+		if err := showSchedule(call, s); err != nil || call.json || *n <= 0 {
+			return err
+		}
+		tasks, err := call.client.ScheduleTasks(ctx, s.ID, *n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(call.out, "\nLatest firings:\n")
+		return firingTable(call.out, tasks)
+	}
+}
+
+func defineScheduleTasks(fs *flag.FlagSet) runFunc {
+	limit := fs.Int("limit", 20, "how many tasks, 1 to 200")
+	return func(ctx context.Context, call *apiCall) error {
+		tasks, err := call.client.ScheduleTasks(ctx, call.args[0], *limit)
+		if err != nil {
+			return err
+		}
+		if call.json {
+			return printJSON(call.out, tasks)
+		}
+		return firingTable(call.out, tasks)
 	}
 }
 
@@ -115,6 +140,23 @@ func nextFiring(s *client.Schedule) string {
 		return "- (paused)"
 	}
 	return optTime(s.NextFiringAt, "now")
+}
+
+// firingTable prints the tasks of a schedule's firings, latest first.
+func firingTable(out io.Writer, tasks []*client.Task) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FIRING\tTASK\tSTATUS\tATTEMPTS\tCREATED AFTER")
+	for _, t := range tasks {
+		if t.FiringAt == nil {
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", cliTime(*t.FiringAt), t.ID, t.Status, t.AttemptCount,
+			t.CreatedAt.Sub(*t.FiringAt).Round(time.Millisecond))
+	}
+	if len(tasks) == 0 {
+		fmt.Fprintln(w, "(none yet)")
+	}
+	return w.Flush()
 }
 
 // scheduleTable prints schedules as a table.

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/boomerang-dev/boomerang/client"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
+	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
 // TestCLIScheduleCommands runs the schedule commands against a node as a
@@ -15,7 +18,7 @@ import (
 func TestCLIScheduleCommands(t *testing.T) {
 	t.Parallel()
 	node := MustRunMain(t)
-	_, creds := node.tenantClient(t, "acme")
+	apiClient, creds := node.tenantClient(t, "acme")
 	cli := &cliEnv{t: t, env: map[string]string{"BOOMERANG_URL": node.URL(), "BOOMERANG_API_KEY": creds.APIKey}}
 	schedule := func(r cliRun) client.Schedule {
 		t.Helper()
@@ -47,9 +50,24 @@ func TestCLIScheduleCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(cli.must(exitOK, "schedules", "list", "--json").stdout), &listed); err != nil || len(listed) != 2 || listed[0].ID != daily.ID {
 		t.Fatalf("list --json: got %+v (%v), want both, the daily one first", listed, err)
 	}
-	if got := cli.must(exitOK, "schedules", "get", daily.ID).stdout; !strings.Contains(got, "Next firing") || !strings.Contains(got, "at most 2 attempts") {
+	if got := cli.must(exitOK, "schedules", "get", daily.ID).stdout; !strings.Contains(got, "Next firing") || !strings.Contains(got, "at most 2 attempts") ||
+		!strings.Contains(got, "(none yet)") {
 		t.Fatalf("get: got\n%s", got)
 	}
+
+	// A schedule that fires: its tasks, latest first.
+	target := testenv.NewTarget(t, webtest.Answer(200))
+	ticking := schedule(cli.must(exitOK, "schedules", "create", target.URL+"/tick", "--every", "1s", "--json"))
+	fired := webtest.WaitScheduleTasks(t, apiClient, ticking.ID, 2, 30*time.Second)
+	if got := cli.must(exitOK, "schedules", "get", ticking.ID).stdout; !strings.Contains(got, "Latest firings") || !strings.Contains(got, fired[0].ID) {
+		t.Fatalf("get of a fired schedule: got\n%s", got)
+	}
+	var latest []client.Task
+	if err := json.Unmarshal([]byte(cli.must(exitOK, "schedules", "tasks", ticking.ID, "--limit", "1", "--json").stdout), &latest); err != nil ||
+		len(latest) != 1 || latest[0].ScheduleID != ticking.ID || latest[0].FiringAt.Before(*fired[len(fired)-1].FiringAt) {
+		t.Fatalf("tasks --limit 1 --json: got %+v (%v), want the latest firing's task", latest, err)
+	}
+	cli.must(exitOK, "schedules", "delete", ticking.ID)
 	if got := cli.must(exitOK, "schedules", "pause", daily.ID).stdout; !strings.Contains(got, "paused") || !strings.Contains(got, "- (paused)") {
 		t.Fatalf("pause: got\n%s", got)
 	}

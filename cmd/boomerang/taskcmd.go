@@ -31,6 +31,7 @@ var apiCommands = map[string]apiCommand{
 	"schedules get":    {args: "ID", min: 1, max: 1, summary: "show a schedule and its latest tasks", define: defineScheduleGet},
 	"schedules pause":  {args: "ID", min: 1, max: 1, summary: "stop a schedule's firings until resumed", define: scheduleShowing((*client.Client).PauseSchedule)},
 	"schedules resume": {args: "ID", min: 1, max: 1, summary: "make a paused schedule fire again (missed firings are not made up)", define: scheduleShowing((*client.Client).ResumeSchedule)},
+	"schedules tasks":  {args: "ID", min: 1, max: 1, summary: "list the tasks of a schedule's latest firings, latest first", define: defineScheduleTasks},
 	"schedules delete": {args: "ID", min: 1, max: 1, summary: "delete a schedule (the tasks it made stay)", define: defineScheduleDelete},
 }
 
