@@ -56,7 +56,7 @@ func TestScheduleLifecycle(t *testing.T) {
 		changed.Task.Method != "POST" {
 		t.Fatalf("changed: got %+v", changed)
 	}
-	linked := waitScheduleTasks(t, c, daily.ID, 2)
+	linked := webtest.WaitScheduleTasks(t, env.Client(t, creds.APIKey), daily.ID, 2, 30*time.Second)
 	for _, task := range linked {
 		if task.FiringAt == nil || task.TargetURL != target.URL+"/tick" {
 			t.Errorf("task %s: firing %v, target %s", task.ID, task.FiringAt, task.TargetURL)
@@ -114,31 +114,5 @@ func TestScheduleRefusals(t *testing.T) {
 	}
 	if list, err := c.ListSchedules(ctx); err != nil || len(list) != 0 {
 		t.Errorf("list: got %+v, %v; want none", list, err)
-	}
-}
-
-// waitScheduleTasks waits, within a generous deadline, until the tenant has
-// n tasks the schedule made, and returns them.
-func waitScheduleTasks(t *testing.T, c *client.Client, scheduleID string, n int) []*client.Task {
-	t.Helper()
-	ctx := testContext(t)
-	for {
-		var got []*client.Task
-		for task, err := range c.ListTasks(ctx, client.ListOptions{}) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if task.ScheduleID == scheduleID {
-				got = append(got, task)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the schedule made %d tasks, want %d", len(got), n)
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
