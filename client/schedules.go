@@ -78,19 +78,32 @@ type Schedule struct {
 	// NextFiringAt is when it fires next; nil while paused (or while a
 	// firing is being handled).
 	NextFiringAt *time.Time `json:"nextFiringAt,omitempty"`
+	// LastFiring is the latest firing handled, when the server reports it
+	// (nil before the first).
+	LastFiring *ScheduleFiring `json:"lastFiring,omitempty"`
+}
+
+// ScheduleFiring is what one firing of a schedule came to: the task it
+// made, or why it made none (Skipped: the tenant's monthly quota was
+// spent, or the tenant suspended).
+type ScheduleFiring struct {
+	At      time.Time `json:"at"`
+	TaskID  string    `json:"taskId,omitempty"`
+	Skipped string    `json:"skipped,omitempty"`
 }
 
 // scheduleWire is a schedule's JSON: the timing as its three members.
 type scheduleWire struct {
-	ID           string         `json:"id"`
-	Cron         string         `json:"cron,omitempty"`
-	Timezone     string         `json:"timezone,omitempty"`
-	Every        string         `json:"every,omitempty"`
-	Task         ScheduleTask   `json:"task"`
-	Status       ScheduleStatus `json:"status"`
-	CreatedAt    time.Time      `json:"createdAt"`
-	UpdatedAt    time.Time      `json:"updatedAt"`
-	NextFiringAt *time.Time     `json:"nextFiringAt,omitempty"`
+	ID           string          `json:"id"`
+	Cron         string          `json:"cron,omitempty"`
+	Timezone     string          `json:"timezone,omitempty"`
+	Every        string          `json:"every,omitempty"`
+	Task         ScheduleTask    `json:"task"`
+	Status       ScheduleStatus  `json:"status"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	UpdatedAt    time.Time       `json:"updatedAt"`
+	NextFiringAt *time.Time      `json:"nextFiringAt,omitempty"`
+	LastFiring   *ScheduleFiring `json:"lastFiring,omitempty"`
 }
 
 // UnmarshalJSON reads a schedule as the API writes it.
@@ -100,7 +113,7 @@ func (s *Schedule) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*s = Schedule{ID: w.ID, ScheduleTiming: ScheduleTiming{Cron: w.Cron, Timezone: w.Timezone}, Task: w.Task,
-		Status: w.Status, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, NextFiringAt: w.NextFiringAt}
+		Status: w.Status, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, NextFiringAt: w.NextFiringAt, LastFiring: w.LastFiring}
 	if w.Every != "" {
 		d, err := time.ParseDuration(w.Every)
 		if err != nil {
@@ -114,7 +127,7 @@ func (s *Schedule) UnmarshalJSON(data []byte) error {
 // MarshalJSON writes a schedule as the API does (for --json output).
 func (s Schedule) MarshalJSON() ([]byte, error) {
 	w := scheduleWire{ID: s.ID, Cron: s.Cron, Timezone: s.Timezone, Task: s.Task, Status: s.Status,
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, NextFiringAt: s.NextFiringAt}
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, NextFiringAt: s.NextFiringAt, LastFiring: s.LastFiring}
 	if s.Every > 0 {
 		w.Every = s.Every.String()
 	}
@@ -181,15 +194,25 @@ func (c *Client) CreateSchedule(ctx context.Context, timing ScheduleTiming, targ
 	return &s, nil
 }
 
-// ListSchedules returns every schedule of the tenant, oldest first.
+// ListSchedules returns every schedule of the tenant, oldest first,
+// following the pages a server that pages its answer gives.
 func (c *Client) ListSchedules(ctx context.Context) ([]Schedule, error) {
-	var list struct {
-		Items []Schedule `json:"items"`
+	var all []Schedule
+	path := "/v1/schedules"
+	for {
+		var page struct {
+			Items      []Schedule `json:"items"`
+			NextCursor string     `json:"nextCursor,omitempty"`
+		}
+		if _, err := c.do(ctx, request{method: http.MethodGet, path: path}, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			return all, nil
+		}
+		path = "/v1/schedules?cursor=" + url.QueryEscape(page.NextCursor)
 	}
-	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/schedules"}, &list); err != nil {
-		return nil, err
-	}
-	return list.Items, nil
 }
 
 // GetSchedule returns a schedule; an unknown one is a problem of kind

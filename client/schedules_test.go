@@ -67,6 +67,14 @@ func TestScheduleLifecycle(t *testing.T) {
 		t.Fatalf("ScheduleTasks: got %v, %v; want the two latest, latest first", latest, err)
 	}
 
+	// A server that reports the last firing (not every version does)
+	// names the task it made, or why it made none.
+	if got, err := c.GetSchedule(ctx, daily.ID); err != nil {
+		t.Fatal(err)
+	} else if f := got.LastFiring; f != nil && (f.At.IsZero() || (f.TaskID == "") == (f.Skipped == "")) {
+		t.Errorf("last firing: got %+v", f)
+	}
+
 	paused, err := c.PauseSchedule(ctx, daily.ID)
 	if err != nil || paused.Status != client.SchedulePaused || paused.NextFiringAt != nil {
 		t.Fatalf("pause: got %+v, %v", paused, err)

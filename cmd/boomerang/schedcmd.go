@@ -121,6 +121,13 @@ func showSchedule(call *apiCall, s *client.Schedule) error {
 	fmt.Fprintf(w, "Status\t%s\n", s.Status)
 	fmt.Fprintf(w, "Fires\t%s\n", s.Summary())
 	fmt.Fprintf(w, "Next firing\t%s\n", nextFiring(s))
+	if f := s.LastFiring; f != nil {
+		made := "made " + f.TaskID
+		if f.Skipped != "" {
+			made = "made no task: " + f.Skipped
+		}
+		fmt.Fprintf(w, "Last firing\t%s, %s\n", cliTime(f.At), made)
+	}
 	fmt.Fprintf(w, "Task\t%s %s, at most %d attempts, %s each\n", s.Task.Method, s.Task.TargetURL, s.Task.Retries+1,
 		time.Duration(s.Task.Timeout*float64(time.Second)))
 	if s.Task.WebhookURL != "" {
