@@ -15,9 +15,8 @@ import (
 // real browser, sees its firings' tasks on its page and the link back from
 // a task's page, pauses it, and finds it paused in the list: no console
 // error (a CSP violation among them), and no page scrolls sideways on a
-// phone.
+// phone. Not parallel, as TestScheduleTwoNodesAndRestarts.
 func TestSchedulesInChromium(t *testing.T) {
-	t.Parallel()
 	b := newBrowser(t)
 	node := MustRunMain(t)
 	client, creds := node.tenantClient(t, "acme")
