@@ -26,7 +26,6 @@ func TestScheduleTasksLatestFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewScheduleFirer(b.js, b.pub, tasks, quiet, ScheduleFirerConfig{})
 	start := time.Date(2026, 5, 1, 3, 0, 0, 0, time.UTC)
 	var firings []time.Time
 	for i := range 4 {
@@ -34,13 +33,9 @@ func TestScheduleTasksLatestFirst(t *testing.T) {
 		// sort by time.
 		at := start.Add(time.Duration(i)*1500*time.Millisecond + 250*time.Millisecond*time.Duration(i%2))
 		firings = append(firings, at)
-		if err := f.fire(ctx, "ten_a", sc.ID, sc.Revision, at); err != nil {
-			t.Fatal(err)
-		}
+		madeByFiring(t, tasks, "ten_a", sc.ID, at)
 	}
-	if err := f.fire(ctx, "ten_a", other.ID, other.Revision, start); err != nil {
-		t.Fatal(err)
-	}
+	madeByFiring(t, tasks, "ten_a", other.ID, start)
 	spoof := scheduleTemplate
 	spoof.IdempotencyKey = FiringKey(sc.ID, start.Add(time.Hour))
 	if !strings.HasPrefix(spoof.IdempotencyKey, string(scheduleKeyPrefix(sc.ID))) {
@@ -73,5 +68,19 @@ func TestScheduleTasksLatestFirst(t *testing.T) {
 	}
 	if got, err := tasks.ScheduleTasks(ctx, "ten_a", other.ID, 0); err != nil || len(got) != 1 || got[0].ScheduleID != other.ID {
 		t.Errorf("the other schedule: got %v, %v; want its one task", got, err)
+	}
+}
+
+// madeByFiring creates the task of a schedule's firing at at as the
+// firer does (ScheduleFirer.fire): the firing's idempotency key, linked
+// to the schedule and the firing.
+func madeByFiring(t *testing.T, tasks *Tasks, tenantID, scheduleID string, at time.Time) {
+	t.Helper()
+	spec, key := scheduleTemplate, FiringKey(scheduleID, at)
+	spec.IdempotencyKey = key
+	at = at.UTC()
+	ev := createdEvent{Spec: spec, ScheduleID: scheduleID, FiringAt: &at}
+	if _, _, err := tasks.createWithID(context.Background(), tenantID, ev, key, nil); err != nil {
+		t.Fatal(err)
 	}
 }
