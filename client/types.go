@@ -76,6 +76,12 @@ type Task struct {
 	ReplayOf string   `json:"replayOf,omitempty"`
 	Replays  []string `json:"replays,omitempty"`
 
+	// ScheduleID is the schedule whose firing created this task, and
+	// FiringAt that firing's time (CreatedAt minus FiringAt is how late it
+	// fired).
+	ScheduleID string     `json:"scheduleId,omitempty"`
+	FiringAt   *time.Time `json:"firingAt,omitempty"`
+
 	// StatusToken, in the answer to a create or a replay, reads this task
 	// only: hand it to a browser.
 	StatusToken          string     `json:"statusToken,omitempty"`

@@ -164,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 		Keys: cfg.Keys,
 	})
 	dash, err := dashboard.New(dashboard.Config{
-		Tasks: cfg.Tasks, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
+		Tasks: cfg.Tasks, Schedules: cfg.Schedules, Tenants: cfg.Tenants, TenantAdmin: cfg.TenantAdmin, Tokens: cfg.Tokens,
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
 		Quota: s.api.QuotaState, AdminToken: cfg.AdminToken, Logger: s.logger,

@@ -34,7 +34,8 @@ type apiCLI struct {
 	httpClient *http.Client
 }
 
-// runAPICommand is `boomerang task …` and `boomerang key …`.
+// runAPICommand is `boomerang task …`, `boomerang key …` and `boomerang
+// schedules …`.
 func runAPICommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return (&apiCLI{getenv: os.Getenv, stdout: stdout, stderr: stderr}).run(ctx, args)
 }
@@ -171,7 +172,7 @@ func (c *apiCLI) usage(args []string) {
 	fmt.Fprintln(c.stderr, "Usage:")
 	for _, name := range names {
 		cmd := apiCommands[name]
-		fmt.Fprintf(c.stderr, "  boomerang %-15s %-12s %s\n", name, cmd.args, cmd.summary)
+		fmt.Fprintf(c.stderr, "  boomerang %-16s %-12s %s\n", name, cmd.args, cmd.summary)
 	}
 	fmt.Fprint(c.stderr, `
 Every command takes --url (BOOMERANG_URL), --api-key (BOOMERANG_API_KEY) and

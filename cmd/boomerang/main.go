@@ -25,6 +25,8 @@ Usage:
   boomerang task create|get|wait|cancel|list|tail|redeliver|replay ...
                                        work with tasks (see boomerang task)
   boomerang key create|list|revoke ... manage API keys (see boomerang key)
+  boomerang schedules create|list|get|tasks|pause|resume|delete ...
+                                       work with schedules (see boomerang schedules)
 `
 
 func main() {
@@ -49,7 +51,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(args[1:], stdin, stdout, stderr)
-	case "task", "key":
+	case "task", "key", "schedules":
 		return runAPICommand(ctx, args, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)

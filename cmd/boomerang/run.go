@@ -135,11 +135,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.working.start("dispatcher", afterReady{worker: m.dispatcher, ready: ready})
 	m.working.start("deliverer", afterReady{worker: m.deliverer, ready: ready})
 	m.working.start("janitor", afterReady{worker: m.janitor, ready: ready})
-	m.working.start("schedules", afterReady{worker: m.schedules, ready: ready})
 	devCreds, err := m.newWeb(setup, m.proj)
 	if err != nil {
 		return err
 	}
+	// The schedule firer asks the web server's limits (Admit): it starts
+	// once the server is built.
+	m.working.start("schedules", afterReady{worker: m.schedules, ready: ready})
 	if m.clustered() {
 		m.probe.js = m.js
 		m.serving.start("JetStream probe", m.probe)

@@ -25,6 +25,14 @@ var apiCommands = map[string]apiCommand{
 	"key create":     {args: "NAME", min: 1, max: 1, summary: "create an API key (shown once)", define: defineKeyCreate},
 	"key list":       {args: "", summary: "list the API keys", define: defineKeyList},
 	"key revoke":     {args: "ID", min: 1, max: 1, summary: "revoke an API key", define: defineKeyRevoke},
+	// schedcmd.go
+	"schedules create": {args: "TARGET_URL", min: 1, max: 1, summary: "create a schedule (--cron or --every) that creates tasks calling TARGET_URL", define: defineScheduleCreate},
+	"schedules list":   {args: "", summary: "list the schedules, oldest first", define: defineScheduleList},
+	"schedules get":    {args: "ID", min: 1, max: 1, summary: "show a schedule and its latest tasks", define: defineScheduleGet},
+	"schedules pause":  {args: "ID", min: 1, max: 1, summary: "stop a schedule's firings until resumed", define: scheduleShowing((*client.Client).PauseSchedule)},
+	"schedules resume": {args: "ID", min: 1, max: 1, summary: "make a paused schedule fire again (missed firings are not made up)", define: scheduleShowing((*client.Client).ResumeSchedule)},
+	"schedules tasks":  {args: "ID", min: 1, max: 1, summary: "list the tasks of a schedule's latest firings, latest first", define: defineScheduleTasks},
+	"schedules delete": {args: "ID", min: 1, max: 1, summary: "delete a schedule (the tasks it made stay)", define: defineScheduleDelete},
 }
 
 // headerFlags collects repeated --header "Name: value" flags.
@@ -51,8 +59,10 @@ type createFlags struct {
 	wait                                                                bool
 }
 
-func defineCreate(fs *flag.FlagSet) runFunc {
-	f := &createFlags{headers: headerFlags{}}
+// defineTaskFlags defines the flags of a task's request: those of task
+// create that a schedule's template shares.
+func defineTaskFlags(fs *flag.FlagSet) *createFlags {
+	f := &createFlags{headers: headerFlags{}, retries: -1}
 	fs.StringVar(&f.method, "method", "", "HTTP method of the calls (default POST)")
 	fs.Var(f.headers, "header", `a header of the calls, "Name: value" (repeat it)`)
 	fs.StringVar(&f.data, "data", "", "the payload, JSON (@FILE reads a file)")
@@ -62,6 +72,11 @@ func defineCreate(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&f.failureWebhook, "failure-webhook", "", "the URL the signed result is posted to only if the task fails")
 	fs.IntVar(&f.retries, "retries", -1, "attempts after the first (default 3)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "limit of one attempt (default 30s)")
+	return f
+}
+
+func defineCreate(fs *flag.FlagSet) runFunc {
+	f := defineTaskFlags(fs)
 	fs.DurationVar(&f.delay, "delay", 0, "wait before the first attempt")
 	fs.StringVar(&f.notBefore, "not-before", "", "earliest time of the first attempt (RFC 3339)")
 	fs.StringVar(&f.idempotencyKey, "idempotency-key", "", "makes the create safe to retry")

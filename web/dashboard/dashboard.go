@@ -46,6 +46,9 @@ type Config struct {
 	Tasks       *broker.Tasks
 	Tenants     *tenant.Store
 	TenantAdmin *tenant.Service
+	// Schedules reads and changes the tenants' schedules, for the
+	// schedules pages; nil: no schedules pages.
+	Schedules *broker.Schedules
 	// Tokens issues and checks sessions, sign-in links and CSRF tokens.
 	Tokens *tenant.Tokens
 	// Validator checks the new-task form: the API's own validation.
@@ -87,6 +90,7 @@ type Config struct {
 // Dashboard holds the pages' handlers and what they need, parsed once.
 type Dashboard struct {
 	tasks       *broker.Tasks
+	schedules   *broker.Schedules
 	tenants     *tenant.Store
 	tenantAdmin *tenant.Service
 	tokens      *tenant.Tokens
@@ -120,7 +124,7 @@ type asset struct {
 // means a template does not parse: a defect of the build.
 func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
-		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
+		tasks: cfg.Tasks, schedules: cfg.Schedules, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
 		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}), quota: cfg.Quota,
 		adminToken: cfg.AdminToken, logger: cfg.Logger,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/web/api"
+	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
 // newTaskForm is the form on /tasks/new, as typed.
@@ -17,6 +18,9 @@ type newTaskForm struct {
 	TargetURL, Method, Headers, Payload, ContentType, WebhookURL, Retries, Timeout, Delay string
 	FailureWebhookURL                                                                     string
 	Errors                                                                                map[string]string
+	// Schedule: the fields are a schedule's task template, which has no
+	// delay (each firing starts its task).
+	Schedule bool
 }
 
 // NewTaskPage handles GET /tasks/new.
@@ -28,6 +32,25 @@ func (d *Dashboard) NewTaskPage(c echo.Context) error {
 // CreateTask handles POST /tasks/new: the same validation as the
 // API, errors shown next to their fields.
 func (d *Dashboard) CreateTask(c echo.Context) error {
+	form, req := readTaskForm(c)
+	spec, errs := d.validator.Task(req, "")
+	form.markErrors(errs)
+	if len(form.Errors) > 0 {
+		return d.render(c, http.StatusBadRequest, "newtask", view{Title: "New task", Nav: "new", Data: form,
+			Error: "The task was not created: see the fields marked below."})
+	}
+	task, _, err := d.tasks.Create(c.Request().Context(), api.Principal(c).TenantID, spec, "")
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/tasks/"+task.ID+"?created=1")
+}
+
+// readTaskForm reads the task fields of a posted form (the new-task form,
+// the new-schedule form) into a request for the API's validation; what
+// the form itself finds wrong (a header line, JSON, a number) is in the
+// form's Errors.
+func readTaskForm(c echo.Context) (newTaskForm, api.TaskRequest) {
 	form := newTaskForm{
 		TargetURL: c.FormValue("targetUrl"), Method: c.FormValue("method"), Headers: c.FormValue("headers"),
 		Payload: c.FormValue("payload"), ContentType: strings.TrimSpace(c.FormValue("contentType")),
@@ -58,22 +81,18 @@ func (d *Dashboard) CreateTask(c echo.Context) error {
 	number("retries", form.Retries, true, &req.Retries)
 	number("timeout", form.Timeout, false, &req.Timeout)
 	number("delay", form.Delay, false, &req.Delay)
-	spec, errs := d.validator.Task(req, "")
+	return form, req
+}
+
+// markErrors marks the validation's field errors on the form, each on its
+// top-level field, unless the form marked that field already.
+func (f *newTaskForm) markErrors(errs []problem.FieldError) {
 	for _, e := range errs {
 		field, _, _ := strings.Cut(e.Field, ".")
-		if _, taken := form.Errors[field]; !taken {
-			form.Errors[field] = e.Message
+		if _, taken := f.Errors[field]; !taken {
+			f.Errors[field] = e.Message
 		}
 	}
-	if len(form.Errors) > 0 {
-		return d.render(c, http.StatusBadRequest, "newtask", view{Title: "New task", Nav: "new", Data: form,
-			Error: "The task was not created: see the fields marked below."})
-	}
-	task, _, err := d.tasks.Create(c.Request().Context(), api.Principal(c).TenantID, spec, "")
-	if err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/tasks/"+task.ID+"?created=1")
 }
 
 // headers reads the headers field, one "Name: value" a line. A line that is

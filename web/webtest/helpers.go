@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -60,6 +61,37 @@ func WaitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration
 		if time.Now().After(deadline) {
 			tb.Fatalf("task %s did not reach the expected state; last: %s", id, last)
 		}
+	}
+}
+
+// WaitScheduleTasks waits, up to timeout, until the schedule has made at
+// least n tasks that the list (one page of 200) shows, and returns them,
+// earliest firing first. A task of the schedule without a firing time
+// fails the test.
+func WaitScheduleTasks(tb testing.TB, c *testenv.Client, scheduleID string, n int, timeout time.Duration) []broker.Task {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var page struct{ Items []broker.Task }
+		c.Do(tb, http.MethodGet, "/v1/tasks?limit=200", nil).JSON(tb, &page)
+		var got []broker.Task
+		for _, task := range page.Items {
+			if task.ScheduleID != scheduleID {
+				continue
+			}
+			if task.FiringAt == nil {
+				tb.Fatalf("task %s of schedule %s has no firing time", task.ID, scheduleID)
+			}
+			got = append(got, task)
+		}
+		if len(got) >= n {
+			slices.SortFunc(got, func(x, y broker.Task) int { return x.FiringAt.Compare(*y.FiringAt) })
+			return got
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("schedule %s made %d tasks, want %d", scheduleID, len(got), n)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
