@@ -233,16 +233,25 @@ func FiringKey(scheduleID string, at time.Time) string {
 	return "schedule:" + scheduleID + ":" + at.UTC().Format(time.RFC3339Nano)
 }
 
-// rearm arms every active schedule that has no pending firing: one whose
-// node stopped between keeping a change and arming it. A schedule firing
-// at this moment has none either; of its handler and this, one arms (see
-// Publisher.arm). It returns how many it armed.
+// rearm arms every active schedule that has no pending firing and no
+// firing waiting to be handled: one whose node stopped between keeping a
+// change and arming it. A firing's handler arms the next before it
+// acknowledges, so a schedule with neither is not firing; should both arm
+// anyway, one wins (see Publisher.arm). It returns how many it armed.
 func (f *ScheduleFirer) rearm(ctx context.Context) (int, error) {
 	st, err := f.pub.stream(ctx, StreamSchedules)
 	if err != nil {
 		return 0, err
 	}
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(schedDefPrefix+">"))
+	if err != nil {
+		return 0, fmt.Errorf("broker: schedules: %w", err)
+	}
+	// A firing the server made while no node was up waits in the work
+	// queue; its handler arms the next one, in the schedule's phase. Arming
+	// from now as well would shift an interval's phase (the handler's arm
+	// would then find the subject taken).
+	waiting, err := st.Info(ctx, jetstream.WithSubjectFilter(dueCronFilter))
 	if err != nil {
 		return 0, fmt.Errorf("broker: schedules: %w", err)
 	}
@@ -254,6 +263,9 @@ func (f *ScheduleFirer) rearm(ctx context.Context) (int, error) {
 		}
 		sc, err := f.pub.scheduleState(ctx, parts[0], parts[1])
 		if err != nil || sc.Status != ScheduleActive || sc.NextFiringAt != nil {
+			continue
+		}
+		if _, ok := waiting.State.Subjects["due"+strings.TrimPrefix(scheduleCronSubject(sc.TenantID, sc.ID, sc.Revision), "sched")]; ok {
 			continue
 		}
 		timing, err := sc.compile()

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
 	"github.com/boomerang-dev/boomerang/internal/projector"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 var scheduleTemplate = Spec{TargetURL: "https://example.com/tick", Method: "POST", Retries: 1, Timeout: 10}
@@ -392,4 +394,52 @@ func TestScheduleRearmedAtStart(t *testing.T) {
 	}
 	runFirer(t, b.js, NewTasks(b.pub, b.view, p, quiet, nil))
 	checkLinked(t, waitTasks(t, b.view, "ten_a", sc.ID, 2), sc.ID)
+}
+
+// TestScheduleRearmLeavesAWaitingFiring: a firing the server made while
+// no firer ran waits in the work queue; a starting firer does not arm the
+// schedule from now (which would shift an interval's phase), and handling
+// the waiting firing arms the next in phase.
+func TestScheduleRearmLeavesAWaitingFiring(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	p, _ := b.runProjector(t)
+	ctx := context.Background()
+	s := NewSchedules(b.pub, quiet, nil)
+	sc, err := s.Create(ctx, "ten_a", ScheduleTiming{Every: 3 * time.Second}, scheduleTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := *sc.NextFiringAt
+	st, err := b.js.Stream(ctx, StreamSchedules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitUntil(t, "the server's firing, waiting", func() (bool, string) {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(dueCronFilter))
+		return err == nil && len(info.State.Subjects) == 1, fmt.Sprint(err)
+	})
+	tasks := NewTasks(b.pub, b.view, p, quiet, nil)
+	f := NewScheduleFirer(b.js, b.pub, tasks, quiet, ScheduleFirerConfig{})
+	if n, err := f.rearm(ctx); err != nil || n != 0 {
+		t.Fatalf("rearm with a firing waiting: armed %d, %v; want none", n, err)
+	}
+	if n := pendingFirings(t, b.js, "ten_a", sc.ID); n != 0 {
+		t.Fatalf("%d pending firings after rearm, want 0", n)
+	}
+	runFirer(t, b.js, tasks)
+	got := waitTasks(t, b.view, "ten_a", sc.ID, 1)
+	if !got[0].FiringAt.Equal(first) {
+		t.Fatalf("the waiting firing made a task for %s, want %s", got[0].FiringAt, first)
+	}
+	testenv.WaitUntil(t, "the next firing armed", func() (bool, string) {
+		cur, err := s.Get(ctx, "ten_a", sc.ID)
+		if err != nil || cur.NextFiringAt == nil {
+			return false, fmt.Sprint(err)
+		}
+		if off := cur.NextFiringAt.Sub(first) % (3 * time.Second); off != 0 {
+			t.Fatalf("next firing %s is out of phase with %s by %s", cur.NextFiringAt, first, off)
+		}
+		return true, ""
+	})
 }
