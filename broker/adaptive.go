@@ -14,7 +14,7 @@ import (
 // Adaptive concurrency per destination. The dispatcher keeps, per tenant
 // and target host, a limit on the calls it makes at once on this node, and
 // moves it by AIMD: each sign of overload (a 429 or 503, a refused
-// connection, or a latency rise, see destination.slower) multiplies it by
+// connection, or a latency rise, see destination.latencyFactor) multiplies it by
 // AdaptiveConfig.Decrease (floor 1); each success adds 1/limit (one per
 // window of limit successes) up to the static per-host cap it started at.
 // A Retry-After on a 429 or 503 pauses the (tenant, host) until then
@@ -59,8 +59,8 @@ func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
 // Latency signal: exponentially weighted averages of the durations of a
 // host's successful calls, a fast one (recent) and a slow one (baseline).
 const (
-	latencyFast   = 0.2
-	latencySlow   = 0.02
+	latencyFast   = 0.1
+	latencySlow   = 0.005
 	latencyWarmup = 20                    // samples before latency counts
 	latencyFloor  = 50 * time.Millisecond // smaller rises are noise
 	forgetAfter   = 10 * time.Minute      // an idle destination is forgotten
@@ -115,9 +115,13 @@ func (d *destination) increase() {
 	d.limit = min(float64(d.ceiling), d.limit+1/d.limit)
 }
 
-// slower takes the duration of a successful call and reports whether the
-// host's recent latency has risen beyond tolerance over its baseline.
-func (d *destination) slower(took time.Duration, tolerance float64) bool {
+// latencyFactor takes the duration of a successful call and returns what
+// to multiply the limit by: 1 while the host's recent latency (fast
+// average) stays within tolerance of its baseline (slow average), else
+// the gradient tolerance × baseline / recent, at least floor. One slow
+// call moves the fast average by a tenth of its excess: a lone outlier
+// lowers nothing; a host that stays slow does, in proportion.
+func (d *destination) latencyFactor(took time.Duration, tolerance, floor float64) float64 {
 	x := took.Seconds()
 	if d.samples == 0 {
 		d.fast, d.slow = x, x
@@ -126,8 +130,10 @@ func (d *destination) slower(took time.Duration, tolerance float64) bool {
 		d.slow += latencySlow * (x - d.slow)
 	}
 	d.samples++
-	return tolerance > 0 && d.samples >= latencyWarmup &&
-		d.fast > tolerance*d.slow && d.fast-d.slow > latencyFloor.Seconds()
+	if tolerance <= 0 || d.samples < latencyWarmup || d.fast <= tolerance*d.slow || d.fast-d.slow <= latencyFloor.Seconds() {
+		return 1
+	}
+	return max(floor, tolerance*d.slow/d.fast)
 }
 
 type destKey struct{ tenantID, host string }
@@ -211,8 +217,8 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 		}
 		d.decrease(p.epoch, a.cfg.Decrease)
 	case res.Outcome == OutcomeSucceeded:
-		if d.slower(res.Duration, a.cfg.LatencyTolerance) {
-			d.decrease(p.epoch, a.cfg.Decrease)
+		if f := d.latencyFactor(res.Duration, a.cfg.LatencyTolerance, a.cfg.Decrease); f < 1 {
+			d.decrease(p.epoch, f)
 			return
 		}
 		d.increase()

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -188,28 +189,53 @@ func TestRefusedConnectionIsOverload(t *testing.T) {
 // the latency signal off nothing does.
 func TestLatencyRiseLowersTheLimit(t *testing.T) {
 	t.Parallel()
+	slow := func(d time.Duration, n int) []time.Duration { return slices.Repeat([]time.Duration{d}, n) }
 	for _, tt := range []struct {
 		name      string
 		tolerance float64
-		later     time.Duration
+		later     []time.Duration
 		want      bool
 	}{
-		{"rise", 0, 2 * time.Second, true},
-		{"steady", 0, 400 * time.Millisecond, false},
-		{"small rise", 0, 420 * time.Millisecond, false},
-		{"signal off", -1, 2 * time.Second, false},
+		{"rise", 0, slow(2*time.Second, 10), true},
+		{"steady", 0, slow(400*time.Millisecond, 10), false},
+		{"small rise", 0, slow(420*time.Millisecond, 10), false},
+		{"lone outlier", 0, append(slow(4*time.Second, 1), slow(400*time.Millisecond, 10)...), false},
+		{"signal off", -1, slow(2*time.Second, 10), false},
 	} {
 		clock := newFakeClock()
 		a := newAdaptive(AdaptiveConfig{LatencyTolerance: tt.tolerance}, clock.now)
 		for range 2 * latencyWarmup {
 			a.release(mustAcquire(t, a, "ten_a", "h", 10), took(400*time.Millisecond), true)
 		}
-		for range 10 {
-			a.release(mustAcquire(t, a, "ten_a", "h", 10), took(tt.later), true)
+		for _, d := range tt.later {
+			a.release(mustAcquire(t, a, "ten_a", "h", 10), took(d), true)
 		}
 		if got := limitOf(t, a, "ten_a", "h") < 10; got != tt.want {
 			t.Errorf("%s: limit %v, lowered %v, want %v", tt.name, limitOf(t, a, "ten_a", "h"), got, tt.want)
 		}
+	}
+	// The drop is in proportion to the rise, at most by Decrease, and goes
+	// on while the host stays slow.
+	clock := newFakeClock()
+	a := newAdaptive(AdaptiveConfig{}, clock.now)
+	for range 2 * latencyWarmup {
+		a.release(mustAcquire(t, a, "ten_a", "h", 100), took(400*time.Millisecond), true)
+	}
+	for i := 0; limitOf(t, a, "ten_a", "h") == 100; i++ {
+		if i == 100 {
+			t.Fatal("a threefold rise for 100 calls lowered nothing")
+		}
+		a.release(mustAcquire(t, a, "ten_a", "h", 100), took(1200*time.Millisecond), true)
+	}
+	first := limitOf(t, a, "ten_a", "h")
+	if first < 50 {
+		t.Errorf("the first drop took the limit to %v, want at least half of 100", first)
+	}
+	for range 30 {
+		a.release(mustAcquire(t, a, "ten_a", "h", 100), took(1200*time.Millisecond), true)
+	}
+	if got := limitOf(t, a, "ten_a", "h"); got >= first {
+		t.Errorf("a host that stays slow: limit %v, want below %v", got, first)
 	}
 }
 
