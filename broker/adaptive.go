@@ -16,7 +16,8 @@ import (
 // moves it by AIMD: each sign of overload (a 429 or 503, a refused
 // connection, or a latency rise, see destination.latencyFactor) multiplies it by
 // AdaptiveConfig.Decrease (floor 1); each success adds 1/limit (one per
-// window of limit successes) up to the static per-host cap it started at.
+// window of limit successes, while at least half the limit is in use) up
+// to the static per-host cap it started at.
 // A Retry-After on a 429 or 503 pauses the (tenant, host) until then
 // (capped at MaxPause): its work is scheduled again for the end of the
 // pause rather than attempted. It is kept per tenant, so that one tenant's
@@ -111,6 +112,8 @@ func (d *destination) decrease(epoch uint64, factor float64) {
 }
 
 // increase adds one call per window of limit successes, up to the cap.
+// Only successes while at least half the limit was in use count: calls
+// well under the limit prove nothing of what the host can take.
 func (d *destination) increase() {
 	d.limit = min(float64(d.ceiling), d.limit+1/d.limit)
 }
@@ -202,6 +205,7 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	d := p.dest
+	busy := 2*d.inFlight >= int(d.limit) // this call included
 	d.inFlight--
 	d.lastUsed = now
 	if !heard {
@@ -221,7 +225,9 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 			d.decrease(p.epoch, f)
 			return
 		}
-		d.increase()
+		if busy {
+			d.increase()
+		}
 	}
 }
 

@@ -90,9 +90,24 @@ func TestOverloadHalvesTheLimitOncePerEpoch(t *testing.T) {
 	}
 }
 
+// succeedBusy makes one call succeed while half the limit is in use: the
+// others taken for it are released as aborted, which tells nothing.
+func succeedBusy(t *testing.T, a *adaptive, tenantID, host string, ceiling int) {
+	t.Helper()
+	var held []permit
+	for range max(1, (int(limitOf(t, a, tenantID, host))+1)/2) {
+		held = append(held, mustAcquire(t, a, tenantID, host, ceiling))
+	}
+	a.release(held[0], took(time.Millisecond), true)
+	for _, p := range held[1:] {
+		a.release(p, CallResult{}, false)
+	}
+}
+
 // TestSuccessesRaiseTheLimitByOnePerWindow: from 4, the limit is 5 after
-// 5 successes (not after 4: each adds 1/limit), and it never passes the
-// cap.
+// 5 successes with half the limit in use (not after 4: each adds
+// 1/limit), and it never passes the cap. Successes with less in use
+// raise nothing.
 func TestSuccessesRaiseTheLimitByOnePerWindow(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -103,17 +118,23 @@ func TestSuccessesRaiseTheLimitByOnePerWindow(t *testing.T) {
 	if got := limitOf(t, a, "ten_a", "h"); got != 4 {
 		t.Fatalf("limit %v, want 4", got)
 	}
+	for range 10 { // one at a time: under half of 4
+		a.release(mustAcquire(t, a, "ten_a", "h", 32), took(time.Millisecond), true)
+	}
+	if got := limitOf(t, a, "ten_a", "h"); got != 4 {
+		t.Fatalf("after successes one at a time the limit is %v, want still 4", got)
+	}
 	for i := range 5 {
 		if got := int(limitOf(t, a, "ten_a", "h")); got != 4 {
 			t.Fatalf("after %d successes the limit is %d, want still 4", i, got)
 		}
-		a.release(mustAcquire(t, a, "ten_a", "h", 32), took(time.Millisecond), true)
+		succeedBusy(t, a, "ten_a", "h", 32)
 	}
 	if got := int(limitOf(t, a, "ten_a", "h")); got != 5 {
 		t.Fatalf("after 5 successes the limit is %d, want 5", got)
 	}
 	for range 2000 {
-		a.release(mustAcquire(t, a, "ten_a", "h", 32), took(time.Millisecond), true)
+		succeedBusy(t, a, "ten_a", "h", 32)
 	}
 	if got := limitOf(t, a, "ten_a", "h"); got != 32 {
 		t.Fatalf("after many successes the limit is %v, want the cap 32", got)
