@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -159,6 +160,33 @@ func TestRetryAfterPausesTheHost(t *testing.T) {
 	if d.PausedUntil.Before(start.Add(59 * time.Minute)) {
 		t.Errorf("the host is paused until %v, want an hour on", d.PausedUntil)
 	}
+
+	// Alice's overview shows the host held back; Bob's, nothing.
+	for who, c := range map[string]*testenv.Client{"alice": alice, "bob": bob} {
+		page := overviewPage(t, node.URL(), c.Key)
+		shown := strings.Contains(page, "Hosts held back") && strings.Contains(page, `class="host">127.0.0.1</td>`) &&
+			strings.Contains(page, "100 of 200") && strings.Contains(page, "more (until ")
+		if want := who == "alice"; shown != want {
+			t.Errorf("%s's overview shows the paused host: %v, want %v", who, shown, want)
+		}
+	}
+}
+
+// overviewPage signs in to the dashboard with apiKey and returns the
+// overview's HTML.
+func overviewPage(t *testing.T, base, apiKey string) string {
+	t.Helper()
+	c, _ := dashboardSession(t, base, apiKey)
+	resp, err := c.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /: got %d, want 200", resp.StatusCode)
+	}
+	return string(body)
 }
 
 // waitParked waits until every one of the tasks has a wait parked in the

@@ -78,6 +78,9 @@ type Config struct {
 	// Logger records the operator's sign-ins and changes (discarded when
 	// nil).
 	Logger *slog.Logger
+	// Destinations lists the tenant's hosts whose concurrency this node
+	// has lowered or paused, shown on the overview (nil: not shown).
+	Destinations Destinations
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -97,6 +100,8 @@ type Dashboard struct {
 	inbox       Inbox
 	adminToken  tenant.AdminToken
 	logger      *slog.Logger
+	// destinations lists a tenant's limited hosts (nil: none shown).
+	destinations Destinations
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: live updates end
@@ -118,7 +123,7 @@ func New(cfg Config) (*Dashboard, error) {
 		tasks: cfg.Tasks, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
 		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}), quota: cfg.Quota,
-		adminToken: cfg.AdminToken, logger: cfg.Logger,
+		adminToken: cfg.AdminToken, logger: cfg.Logger, destinations: cfg.Destinations,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}
 	if d.now == nil {
