@@ -16,39 +16,54 @@ import (
 // 50 calls at once (100 ms each) and answers 429 at once beyond, from a
 // node that would make 200 (--max-in-flight 200, the per-tenant and
 // per-host caps 200), with adaptive concurrency and without. Retries:
-// 100 ms doubling to 1 s (±20 %), 25 of them. It reports the calls made,
-// those wasted (answered 429), the tasks failed and the seconds from the
-// first create until every task has ended. Run it once:
+// 100 ms doubling to 1 s (±20 %), 25 of them. "stream": the tasks are
+// due as they are created (16 clients creating as fast as the node
+// takes them); "backlog": all are due at one instant, 60 s on (the
+// creates take less on a loaded 2-core machine). It reports the calls
+// made, those wasted (answered 429), the tasks failed and the seconds
+// from the first create ("stream") or from the due instant ("backlog")
+// until every task has ended. Run it once:
 //
 //	go test -run '^$' -bench AdaptiveConcurrency -benchtime 1x -timeout 30m ./cmd/boomerang/
 func BenchmarkAdaptiveConcurrency(b *testing.B) {
-	b.Run("adaptive", func(b *testing.B) { benchAdaptive(b) })
-	b.Run("static", func(b *testing.B) { benchAdaptive(b, "--adaptive-concurrency=false") })
+	for _, backlog := range []bool{false, true} {
+		name := map[bool]string{false: "stream", true: "backlog"}[backlog]
+		b.Run(name+"/adaptive", func(b *testing.B) { benchAdaptive(b, backlog) })
+		b.Run(name+"/static", func(b *testing.B) { benchAdaptive(b, backlog, "--adaptive-concurrency=false") })
+	}
 }
 
 const (
 	benchAdaptiveTasks    = 5000
 	benchAdaptiveCapacity = 50
 	benchAdaptiveRetries  = 25
+	benchBacklogDue       = 60 * time.Second
 )
 
-func benchAdaptive(b *testing.B, flags ...string) {
+func benchAdaptive(b *testing.B, backlog bool, flags ...string) {
 	for range b.N {
 		m, creds := benchNode(b, append([]string{"--create-rate", "100000", "--create-burst", "100000",
 			"--max-in-flight", "200", "--max-in-flight-per-tenant", "200", "--max-in-flight-per-host", "200",
 			"--retry-initial", "100ms", "--retry-max", "1s"}, flags...)...)
 		target := newBenchCapacityTarget(benchAdaptiveCapacity, 100*time.Millisecond)
 		client := benchClient(64)
-		start := time.Now()
+		start, notBefore := time.Now(), ""
+		if backlog {
+			start = start.Add(benchBacklogDue)
+			notBefore = start.UTC().Format(time.RFC3339Nano)
+		}
 		var wg sync.WaitGroup
 		for w := range 16 {
 			wg.Go(func() {
 				for i := w; i < benchAdaptiveTasks; i += 16 {
-					benchCreateRetried(b, client, m.URL(), creds.APIKey, target.URL)
+					benchCreateRetried(b, client, m.URL(), creds.APIKey, target.URL, notBefore)
 				}
 			})
 		}
 		wg.Wait()
+		if backlog && time.Now().After(start) {
+			b.Fatalf("the creates took over %v: the tasks were not due at one instant", benchBacklogDue)
+		}
 		deadline := time.Now().Add(20 * time.Minute)
 		for target.ended() < benchAdaptiveTasks {
 			if time.Now().After(deadline) {
@@ -106,9 +121,13 @@ func (t *benchCapacityTarget) ended() int {
 }
 
 // benchCreateRetried creates a task to target with the most retries a
-// task may have.
-func benchCreateRetried(b *testing.B, client *http.Client, base, key, target string) {
-	payload, _ := json.Marshal(map[string]any{"targetUrl": target, "timeout": 60, "retries": benchAdaptiveRetries})
+// task may have, due at notBefore when it is not empty.
+func benchCreateRetried(b *testing.B, client *http.Client, base, key, target, notBefore string) {
+	task := map[string]any{"targetUrl": target, "timeout": 60, "retries": benchAdaptiveRetries}
+	if notBefore != "" {
+		task["notBefore"] = notBefore
+	}
+	payload, _ := json.Marshal(task)
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/tasks", bytes.NewReader(payload))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
