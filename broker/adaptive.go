@@ -14,10 +14,10 @@ import (
 // Adaptive concurrency per destination. The dispatcher keeps, per tenant
 // and target host, a limit on the calls it makes at once on this node, and
 // moves it by AIMD: each sign of overload (a 429 or 503, a refused
-// connection, or a latency rise, see destination.latencyFactor) multiplies it by
-// AdaptiveConfig.Decrease (floor 1); each success adds 1/limit (one per
-// window of limit successes, while at least half the limit is in use) up
-// to the static per-host cap it started at.
+// connection, or a latency rise, see destination.latencyFactor) met while at
+// least half the limit is in use multiplies it by AdaptiveConfig.Decrease
+// (floor 1); each success then adds 1/limit (one per window of limit
+// successes) up to the static per-host cap it started at.
 // A Retry-After on a 429 or 503 pauses the (tenant, host) until then
 // (capped at MaxPause): its work is scheduled again for the end of the
 // pause rather than attempted. It is kept per tenant, so that one tenant's
@@ -112,8 +112,11 @@ func (d *destination) decrease(epoch uint64, factor float64) {
 }
 
 // increase adds one call per window of limit successes, up to the cap.
-// Only successes while at least half the limit was in use count: calls
-// well under the limit prove nothing of what the host can take.
+// Both move the limit only for calls made while at least half of it was
+// in use (release): calls well under the limit prove nothing of what the
+// host can take, and an overload met then (a flaky endpoint's 503, a
+// host that rate-limits by the second) is not caused by how many calls
+// are made at once.
 func (d *destination) increase() {
 	d.limit = min(float64(d.ceiling), d.limit+1/d.limit)
 }
@@ -219,13 +222,16 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 				d.pausedUntil = until
 			}
 		}
-		d.decrease(p.epoch, a.cfg.Decrease)
-	case res.Outcome == OutcomeSucceeded:
-		if f := d.latencyFactor(res.Duration, a.cfg.LatencyTolerance, a.cfg.Decrease); f < 1 {
-			d.decrease(p.epoch, f)
-			return
-		}
 		if busy {
+			d.decrease(p.epoch, a.cfg.Decrease)
+		}
+	case res.Outcome == OutcomeSucceeded:
+		f := d.latencyFactor(res.Duration, a.cfg.LatencyTolerance, a.cfg.Decrease)
+		switch {
+		case !busy:
+		case f < 1:
+			d.decrease(p.epoch, f)
+		default:
 			d.increase()
 		}
 	}

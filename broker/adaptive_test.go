@@ -42,6 +42,33 @@ func mustAcquire(t *testing.T, a *adaptive, tenantID, host string, ceiling int) 
 	return p
 }
 
+// releaseBusy makes one call come to res while half the limit is in use:
+// the others taken for it are released as aborted, which tells nothing.
+func releaseBusy(t *testing.T, a *adaptive, tenantID, host string, ceiling int, res CallResult) {
+	t.Helper()
+	limit := ceiling // a new destination's
+	a.mu.Lock()
+	if d := a.dests[destKey{tenantID, host}]; d != nil {
+		limit = int(d.limit)
+	}
+	a.mu.Unlock()
+	n := max(1, (limit+1)/2)
+	var held []permit
+	for range n {
+		held = append(held, mustAcquire(t, a, tenantID, host, ceiling))
+	}
+	a.release(held[0], res, true)
+	for _, p := range held[1:] {
+		a.release(p, CallResult{}, false)
+	}
+}
+
+// succeedBusy makes one call succeed while half the limit is in use.
+func succeedBusy(t *testing.T, a *adaptive, tenantID, host string, ceiling int) {
+	t.Helper()
+	releaseBusy(t, a, tenantID, host, ceiling, took(time.Millisecond))
+}
+
 func limitOf(t *testing.T, a *adaptive, tenantID, host string) float64 {
 	t.Helper()
 	a.mu.Lock()
@@ -76,7 +103,7 @@ func TestOverloadHalvesTheLimitOncePerEpoch(t *testing.T) {
 			t.Fatalf("%d: after a burst of overloads the limit is %v, want 4", code, got)
 		}
 		for _, want := range []float64{2, 1, 1} {
-			a.release(mustAcquire(t, a, "ten_a", "h", 8), answered(code), true)
+			releaseBusy(t, a, "ten_a", "h", 8, answered(code))
 			if got := limitOf(t, a, "ten_a", "h"); got != want {
 				t.Fatalf("%d: limit %v, want %v", code, got, want)
 			}
@@ -90,20 +117,6 @@ func TestOverloadHalvesTheLimitOncePerEpoch(t *testing.T) {
 	}
 }
 
-// succeedBusy makes one call succeed while half the limit is in use: the
-// others taken for it are released as aborted, which tells nothing.
-func succeedBusy(t *testing.T, a *adaptive, tenantID, host string, ceiling int) {
-	t.Helper()
-	var held []permit
-	for range max(1, (int(limitOf(t, a, tenantID, host))+1)/2) {
-		held = append(held, mustAcquire(t, a, tenantID, host, ceiling))
-	}
-	a.release(held[0], took(time.Millisecond), true)
-	for _, p := range held[1:] {
-		a.release(p, CallResult{}, false)
-	}
-}
-
 // TestSuccessesRaiseTheLimitByOnePerWindow: from 4, the limit is 5 after
 // 5 successes with half the limit in use (not after 4: each adds
 // 1/limit), and it never passes the cap. Successes with less in use
@@ -113,7 +126,7 @@ func TestSuccessesRaiseTheLimitByOnePerWindow(t *testing.T) {
 	clock := newFakeClock()
 	a := newAdaptive(AdaptiveConfig{LatencyTolerance: -1}, clock.now)
 	for range 3 { // 32 -> 16 -> 8 -> 4
-		a.release(mustAcquire(t, a, "ten_a", "h", 32), answered(429), true)
+		releaseBusy(t, a, "ten_a", "h", 32, answered(429))
 	}
 	if got := limitOf(t, a, "ten_a", "h"); got != 4 {
 		t.Fatalf("limit %v, want 4", got)
@@ -160,8 +173,8 @@ func TestRetryAfterPausesTheHost(t *testing.T) {
 	a.release(mustAcquire(t, a, "ten_a", "other", 10), answered(200), true)
 	a.release(mustAcquire(t, a, "ten_b", "h", 10), answered(200), true)
 	got := a.limited("ten_a", false)
-	if len(got) != 1 || got[0].Host != "h" || got[0].Limit != 5 || got[0].Cap != 10 || !got[0].PausedUntil.Equal(until) {
-		t.Fatalf("ten_a limited: got %+v, want h at 5 of 10 paused until %v", got, until)
+	if len(got) != 1 || got[0].Host != "h" || got[0].Limit != 10 || got[0].Cap != 10 || !got[0].PausedUntil.Equal(until) {
+		t.Fatalf("ten_a limited: got %+v, want h paused until %v (at its cap: one call is no load)", got, until)
 	}
 	if b := a.limited("ten_b", false); len(b) != 0 {
 		t.Fatalf("ten_b limited by ten_a's overload: %+v", b)
@@ -183,20 +196,28 @@ func TestRetryAfterPausesTheHost(t *testing.T) {
 }
 
 // TestRefusedConnectionIsOverload, and a 500 or a timeout is not: only
-// signs the host gives of too much load lower the limit.
+// signs the host gives of too much load lower the limit, and only when
+// they come with load (half the limit in use).
 func TestRefusedConnectionIsOverload(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	a := newAdaptive(AdaptiveConfig{}, clock.now)
-	a.release(mustAcquire(t, a, "ten_a", "h", 10), CallResult{Outcome: OutcomeRetry, Error: "timed out"}, true)
-	a.release(mustAcquire(t, a, "ten_a", "h", 10), answered(500), true)
-	a.release(mustAcquire(t, a, "ten_a", "h", 10), answered(404), true)
+	releaseBusy(t, a, "ten_a", "h", 10, CallResult{Outcome: OutcomeRetry, Error: "timed out"})
+	releaseBusy(t, a, "ten_a", "h", 10, answered(500))
+	releaseBusy(t, a, "ten_a", "h", 10, answered(404))
 	if got := limitOf(t, a, "ten_a", "h"); got != 10 {
 		t.Fatalf("limit %v after a timeout, a 500 and a 404, want 10", got)
 	}
-	a.release(mustAcquire(t, a, "ten_a", "h", 10), CallResult{Outcome: OutcomeRetry, Refused: true}, true)
+	releaseBusy(t, a, "ten_a", "h", 10, CallResult{Outcome: OutcomeRetry, Refused: true})
 	if got := limitOf(t, a, "ten_a", "h"); got != 5 {
 		t.Fatalf("limit %v after a refused connection, want 5", got)
+	}
+	// Overload met with little in use lowers nothing.
+	for range 5 {
+		a.release(mustAcquire(t, a, "ten_a", "h", 10), answered(503), true)
+	}
+	if got := limitOf(t, a, "ten_a", "h"); got != 5 {
+		t.Fatalf("limit %v after 503s to one call at a time, want 5", got)
 	}
 	// An aborted call tells nothing.
 	a.release(mustAcquire(t, a, "ten_a", "h", 10), answered(429), false)
@@ -226,10 +247,10 @@ func TestLatencyRiseLowersTheLimit(t *testing.T) {
 		clock := newFakeClock()
 		a := newAdaptive(AdaptiveConfig{LatencyTolerance: tt.tolerance}, clock.now)
 		for range 2 * latencyWarmup {
-			a.release(mustAcquire(t, a, "ten_a", "h", 10), took(400*time.Millisecond), true)
+			releaseBusy(t, a, "ten_a", "h", 10, took(400*time.Millisecond))
 		}
 		for _, d := range tt.later {
-			a.release(mustAcquire(t, a, "ten_a", "h", 10), took(d), true)
+			releaseBusy(t, a, "ten_a", "h", 10, took(d))
 		}
 		if got := limitOf(t, a, "ten_a", "h") < 10; got != tt.want {
 			t.Errorf("%s: limit %v, lowered %v, want %v", tt.name, limitOf(t, a, "ten_a", "h"), got, tt.want)
@@ -240,20 +261,20 @@ func TestLatencyRiseLowersTheLimit(t *testing.T) {
 	clock := newFakeClock()
 	a := newAdaptive(AdaptiveConfig{}, clock.now)
 	for range 2 * latencyWarmup {
-		a.release(mustAcquire(t, a, "ten_a", "h", 100), took(400*time.Millisecond), true)
+		releaseBusy(t, a, "ten_a", "h", 100, took(400*time.Millisecond))
 	}
 	for i := 0; limitOf(t, a, "ten_a", "h") == 100; i++ {
 		if i == 100 {
 			t.Fatal("a threefold rise for 100 calls lowered nothing")
 		}
-		a.release(mustAcquire(t, a, "ten_a", "h", 100), took(1200*time.Millisecond), true)
+		releaseBusy(t, a, "ten_a", "h", 100, took(1200*time.Millisecond))
 	}
 	first := limitOf(t, a, "ten_a", "h")
 	if first < 50 {
 		t.Errorf("the first drop took the limit to %v, want at least half of 100", first)
 	}
 	for range 30 {
-		a.release(mustAcquire(t, a, "ten_a", "h", 100), took(1200*time.Millisecond), true)
+		releaseBusy(t, a, "ten_a", "h", 100, took(1200*time.Millisecond))
 	}
 	if got := limitOf(t, a, "ten_a", "h"); got >= first {
 		t.Errorf("a host that stays slow: limit %v, want below %v", got, first)
