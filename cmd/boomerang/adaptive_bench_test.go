@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -127,17 +125,5 @@ func benchCreateRetried(b *testing.B, client *http.Client, base, key, target, no
 	if notBefore != "" {
 		task["notBefore"] = notBefore
 	}
-	payload, _ := json.Marshal(task)
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/tasks", bytes.NewReader(payload))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Error(err)
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b.Errorf("create: %d", resp.StatusCode)
-	}
+	benchPostTask(b, client, base, key, task)
 }
