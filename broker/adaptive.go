@@ -85,10 +85,12 @@ type DestinationLimit struct {
 
 // destination is what the dispatcher knows of one tenant's host.
 type destination struct {
-	limit       float64
-	ceiling     int
-	inFlight    int
-	epoch       uint64 // bumped by each decrease
+	limit    float64
+	ceiling  int
+	inFlight int
+	// epochs count the decreases: [0] on overload, [1] on latency (see
+	// decrease).
+	epochs      [2]uint64
 	fast, slow  float64
 	samples     int
 	pausedUntil time.Time
@@ -100,15 +102,26 @@ func (d *destination) limited(now time.Time) bool {
 	return int(d.limit) < d.ceiling || d.pausedUntil.After(now)
 }
 
-// decrease lowers the limit once per epoch: calls that began before the
-// last decrease were admitted under the older limit, and their overload
-// has been answered already.
-func (d *destination) decrease(epoch uint64, factor float64) {
-	if epoch != d.epoch {
+// Kinds of decrease, indexes of destination.epochs.
+const (
+	byOverload = 0
+	byLatency  = 1
+)
+
+// decrease lowers the limit once per epoch of its kind: calls that began
+// before the last decrease were admitted under the older limit, and their
+// overload has been answered already. A decrease on overload starts a new
+// epoch of both kinds; one on latency (small, and frequent while a host
+// slows) only its own, so that it never masks the halving a 429 calls for.
+func (d *destination) decrease(kind int, epochs [2]uint64, factor float64) {
+	if epochs[kind] != d.epochs[kind] {
 		return
 	}
 	d.limit = max(1, d.limit*factor)
-	d.epoch++
+	d.epochs[byLatency]++
+	if kind == byOverload {
+		d.epochs[byOverload]++
+	}
 }
 
 // increase adds one call per window of limit successes, up to the cap.
@@ -164,8 +177,8 @@ func newAdaptive(cfg AdaptiveConfig, now func() time.Time) *adaptive {
 
 // permit is a call's place in its destination's limit.
 type permit struct {
-	dest  *destination
-	epoch uint64
+	dest   *destination
+	epochs [2]uint64
 }
 
 // acquire takes a place towards host for the tenant, whose static cap is
@@ -194,7 +207,7 @@ func (a *adaptive) acquire(tenantID, host string, ceiling int) (p permit, paused
 		return permit{}, time.Time{}, false
 	}
 	d.inFlight++
-	return permit{dest: d, epoch: d.epoch}, time.Time{}, true
+	return permit{dest: d, epochs: d.epochs}, time.Time{}, true
 }
 
 // release gives p's place back and moves the limit by what the call
@@ -223,14 +236,14 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 			}
 		}
 		if busy {
-			d.decrease(p.epoch, a.cfg.Decrease)
+			d.decrease(byOverload, p.epochs, a.cfg.Decrease)
 		}
 	case res.Outcome == OutcomeSucceeded:
 		f := d.latencyFactor(res.Duration, a.cfg.LatencyTolerance, a.cfg.Decrease)
 		switch {
 		case !busy:
 		case f < 1:
-			d.decrease(p.epoch, f)
+			d.decrease(byLatency, p.epochs, f)
 		default:
 			d.increase()
 		}

@@ -117,6 +117,38 @@ func TestOverloadHalvesTheLimitOncePerEpoch(t *testing.T) {
 	}
 }
 
+// TestLatencyDropsDoNotMaskOverload: a call admitted before a (small)
+// drop for latency still halves the limit when it meets a 429.
+func TestLatencyDropsDoNotMaskOverload(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	a := newAdaptive(AdaptiveConfig{}, clock.now)
+	var held []permit
+	for range 8 {
+		held = append(held, mustAcquire(t, a, "ten_a", "h", 16))
+	}
+	a.mu.Lock()
+	d := a.dests[destKey{"ten_a", "h"}]
+	d.decrease(byLatency, d.epochs, 0.9) // 16 -> 14.4
+	a.mu.Unlock()
+	a.release(held[0], answered(429), true)
+	if got := limitOf(t, a, "ten_a", "h"); got != 7.2 {
+		t.Fatalf("limit %v after a latency drop then a 429, want 7.2", got)
+	}
+	// The halving ends the latency epoch too: the others admitted before
+	// it lower nothing more.
+	a.mu.Lock()
+	stale := held[1].epochs
+	d.decrease(byLatency, stale, 0.9)
+	a.mu.Unlock()
+	for _, p := range held[1:] {
+		a.release(p, answered(429), true)
+	}
+	if got := limitOf(t, a, "ten_a", "h"); got != 7.2 {
+		t.Fatalf("limit %v after stale signals, want still 7.2", got)
+	}
+}
+
 // TestSuccessesRaiseTheLimitByOnePerWindow: from 4, the limit is 5 after
 // 5 successes with half the limit in use (not after 4: each adds
 // 1/limit), and it never passes the cap. Successes with less in use
