@@ -80,10 +80,11 @@ func TestAdaptiveConcurrencyFollowsTheTarget(t *testing.T) {
 	succeedAll(createAll(tasks))
 
 	// The limit bounds the calls at once; it stays near what the target
-	// serves (the calls on their way to and from it count too).
+	// serves (the calls on their way to and from it count too: on a busy
+	// machine, they may be as many again), well below the cap.
 	limited := node.destination(creds.TenantID, "127.0.0.1")
-	if limited.Limit < 1 || limited.Limit > 3*capacity {
-		t.Errorf("after the flood the host's limit is %d, want between 1 and %d (the cap is %d)", limited.Limit, 3*capacity, hostCap)
+	if limited.Limit < 1 || limited.Limit > 4*capacity {
+		t.Errorf("after the flood the host's limit is %d, want between 1 and %d (the cap is %d)", limited.Limit, 4*capacity, hostCap)
 	}
 	if got := target.tooMany.Load(); got >= tasks {
 		t.Errorf("%d calls answered 429 for %d tasks, want fewer than the tasks", got, tasks)
