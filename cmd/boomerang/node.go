@@ -301,21 +301,21 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 		Limits: web.Limits{MaxBody: c.MaxRequestBody, CreateRate: c.CreateRate, CreateBurst: c.CreateBurst,
 			MaxStreams: c.MaxStreams, MaxStreamsPerTenant: c.MaxStreamsPerTenant, MaxStreamsPerTask: c.MaxStreamsPerTask,
 			MaxTenantStreams: c.MaxTenantStreams},
-		Ready:    m.ready,
-		Registry: m.telemetry.registry,
-		OpenAPI:  docs.OpenAPI,
-		DevTools: dev,
-		Inbox:    inbox,
-		Logger:   m.Logger,
-
-		Destinations: m.dispatcher.LimitedDestinations,
-		PublicURL:    m.publicURL,
-		ServesTLS:    m.tlsConfig != nil,
+		Ready:     m.ready,
+		Registry:  m.telemetry.registry,
+		OpenAPI:   docs.OpenAPI,
+		DevTools:  dev,
+		Inbox:     inbox,
+		Logger:    m.Logger,
+		PublicURL: m.publicURL,
+		ServesTLS: m.tlsConfig != nil,
 
 		Propagator:  m.telemetry.tracing.Propagator(),
 		RateLimited: m.telemetry.metrics.RateLimited,
 
 		DefaultMonthlyQuota: c.MonthlyQuota,
+
+		Destinations: m.dispatcher.LimitedDestinations,
 	})
 	return devCreds, err
 }

@@ -54,11 +54,12 @@ func (m *Main) registerState(p projections) {
 			{Stream: broker.StreamTasks, Applied: p.taskProjector.Applied},
 			{Stream: tenant.Stream, Applied: p.tenantProjector.Applied},
 		},
-		Counts:       p.view.AllCounts,
-		Attempts:     m.dispatcher.InFlight,
-		Deliveries:   m.deliverer.InFlight,
+		Counts:     p.view.AllCounts,
+		Attempts:   m.dispatcher.InFlight,
+		Deliveries: m.deliverer.InFlight,
+		Logger:     m.Logger,
+
 		Destinations: m.dispatcher.AllLimitedDestinations,
-		Logger:       m.Logger,
 	})
 }
 
