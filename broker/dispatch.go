@@ -21,8 +21,9 @@ var errTaskCanceled = errors.New("task canceled")
 // and schedules retries. Any number of nodes share its durable consumers.
 type Dispatcher struct {
 	worker
-	caller Caller
-	policy RetryPolicy
+	caller   Caller
+	policy   RetryPolicy
+	adaptive *adaptive // nil: adaptation off
 
 	// listeningSince is when the dispatcher began to hear the cancels this
 	// node's view applies: a cancel of a task created after it, once
@@ -81,6 +82,7 @@ func NewDispatcher(js jetstream.JetStream, pub *Publisher, view *View, progress 
 		running: make(map[string]context.CancelCauseFunc),
 	}
 	d.canceled = newCancelMemory(d.cfg.Now())
+	d.adaptive = newAdaptive(d.cfg.Adaptive, d.cfg.Now)
 	view.Hub().Listen(d.onChange)
 	d.listeningSince = d.cfg.Now()
 	return d
@@ -238,7 +240,8 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 		return
 	}
 	host := HostOf(due.Spec.TargetURL)
-	if !d.enterGate(msg, due.TenantID, host) {
+	p, ok := d.enterDestination(msg, due, host)
+	if !ok {
 		return
 	}
 	defer d.gate.leave(due.TenantID, host)
@@ -248,6 +251,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	callCtx, span := d.cfg.Telemetry.startWork(ctx, msg.Headers(), work{name: spanAttempt,
 		tenantID: due.TenantID, taskID: due.TaskID, host: host, attempt: due.Attempt, method: due.Spec.Method})
 	res := d.call(callCtx, due, log)
+	d.adaptive.release(p, res, context.Cause(ctx) == nil)
 	a := Attempt{
 		Number: due.Attempt, StartedAt: res.StartedAt.UTC(), DurationMs: ms(res.Duration),
 		Outcome: res.Outcome, Error: res.Error, Response: res.Response, Timing: res.Timing,

@@ -23,6 +23,8 @@
 //	                  far waits by minute and promoting a woken bucket
 //	worker.go         what both workers share: fetch loop, slots, keep-alive, settle, WorkerConfig
 //	gate.go           per-tenant and per-host caps on work running on this node
+//	adaptive.go       adaptive concurrency per tenant and target host: AIMD limit, latency
+//	                  gradient, Retry-After pauses (the dispatcher's only)
 //	dispatch.go       Dispatcher: calls targets, records attempts, schedules retries
 //	outbound.go       Caller, Notifier and RetryPolicy: the interfaces package delivery implements
 //	deliver.go        Deliverer: posts results to webhooks, retries, dead-letters

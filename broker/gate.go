@@ -29,16 +29,7 @@ func newGate(perTenant, perHost int, limits ConcurrencyLimits) *gate {
 // enter takes a place for the tenant and host, or reports that either is
 // full.
 func (g *gate) enter(tenantID, host string) bool {
-	perTenant, perHost := g.perTenant, g.perHost
-	if g.limits != nil {
-		t, h := g.limits(tenantID)
-		if t > 0 {
-			perTenant = t
-		}
-		if h > 0 {
-			perHost = h
-		}
-	}
+	perTenant, perHost := g.caps(tenantID)
 	key := tenantID + "\x00" + host
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -48,6 +39,22 @@ func (g *gate) enter(tenantID, host string) bool {
 	g.tenants[tenantID]++
 	g.hosts[key]++
 	return true
+}
+
+// caps returns the tenant's caps: its own where it has them, else the
+// gate's. Zero means no cap.
+func (g *gate) caps(tenantID string) (perTenant, perHost int) {
+	perTenant, perHost = g.perTenant, g.perHost
+	if g.limits != nil {
+		t, h := g.limits(tenantID)
+		if t > 0 {
+			perTenant = t
+		}
+		if h > 0 {
+			perHost = h
+		}
+	}
+	return perTenant, perHost
 }
 
 func (g *gate) leave(tenantID, host string) {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,18 +50,24 @@ func (w *worker) tenantState(tenantID string) TenantState {
 func (w *worker) held(msg jetstream.Msg, kind, tenantID, taskID string, v any) bool {
 	switch w.tenantState(tenantID) {
 	case TenantSuspended:
-		ctx, cancel := publishCtx()
-		defer cancel()
-		ctx = withTrace(ctx, w.cfg.Telemetry.messageTrace(msg.Headers()))
-		log := w.logFor(tenantID, taskID, kind, 0)
-		log.Debug("held: the tenant is suspended")
-		w.settle(msg, w.pub.schedule(ctx, kind, tenantID, taskID, w.cfg.Now().Add(w.cfg.HoldFor), v), log)
+		w.scheduleAgain(msg, kind, tenantID, taskID, w.cfg.Now().Add(w.cfg.HoldFor), v, w.logFor(tenantID, taskID, kind, 0), "held: the tenant is suspended")
 		return true
 	case TenantDeleted:
 		_ = msg.Ack()
 		return true
 	}
 	return false
+}
+
+// scheduleAgain settles msg by scheduling v (a taskDue or hookDue of
+// kind) again at at: the work waits in a pending schedule, not in a
+// consumer.
+func (w *worker) scheduleAgain(msg jetstream.Msg, kind, tenantID, taskID string, at time.Time, v any, log workLog, why string) {
+	ctx, cancel := publishCtx()
+	defer cancel()
+	ctx = withTrace(ctx, w.cfg.Telemetry.messageTrace(msg.Headers()))
+	log.Debug(why, slog.Time("until", at))
+	w.settle(msg, w.pub.schedule(ctx, kind, tenantID, taskID, at, v), log)
 }
 
 // TenantStateOf is the state of a tenant that is suspended or deleted,

@@ -22,8 +22,11 @@ type CallResult struct {
 	Error string
 	// RetryAfter is the target's Retry-After, zero when it gave none.
 	RetryAfter time.Duration
-	StartedAt  time.Time
-	Duration   time.Duration
+	// Refused is true when the target host refused the connection: a
+	// sign of overload to adaptive concurrency.
+	Refused   bool
+	StartedAt time.Time
+	Duration  time.Duration
 	// Timing is where the call's time went, nil when no call was made.
 	Timing *Timing
 }

@@ -27,6 +27,9 @@ type WorkerConfig struct {
 	// tenant. Zero means no cap.
 	MaxPerTenant, MaxPerHost int
 	Limits                   ConcurrencyLimits
+	// Adaptive adapts the dispatcher's concurrency towards each tenant's
+	// target hosts (adaptive.go; the deliverer ignores it).
+	Adaptive AdaptiveConfig
 	// RunningAfter is how long an attempt runs before the task is shown as
 	// running (a started event). Shorter attempts go straight to their
 	// outcome, saving an event each. Zero shows every attempt.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
@@ -104,6 +105,7 @@ func (c *Caller) Call(ctx context.Context, req broker.CallRequest) broker.CallRe
 	resp, err := c.client.Do(httpReq)
 	if err != nil {
 		res.Outcome, res.Error = classifyError(ctx, err, timeout)
+		res.Refused = errors.Is(err, syscall.ECONNREFUSED)
 		return finish()
 	}
 	defer resp.Body.Close()

@@ -124,6 +124,11 @@ func TestAttemptErrorsNameNoAddress(t *testing.T) {
 			if res.Outcome != broker.OutcomeRetry {
 				t.Errorf("outcome: got %s, want retry", res.Outcome)
 			}
+			// A refused connection is a sign of overload to adaptive
+			// concurrency; a failed lookup is not.
+			if want := strings.Contains(tt.want, "refused"); res.Refused != want {
+				t.Errorf("refused: got %v, want %v", res.Refused, want)
+			}
 		})
 	}
 }

@@ -90,6 +90,9 @@ type Config struct {
 	// dashboard's inbox page; nil: no inbox page.
 	Inbox  Inbox
 	Logger *slog.Logger
+	// Destinations lists a tenant's target hosts whose concurrency this
+	// node has lowered, for the dashboard's overview (nil: not shown).
+	Destinations dashboard.Destinations
 	// Now is the clock (time.Now when nil): validation, the create rate
 	// limit and the pages read it.
 	Now func() time.Time
@@ -168,7 +171,8 @@ func New(cfg Config) (*Server, error) {
 		Validator: s.api.Validator(), Retention: cfg.Retention, Problems: s.problems, Now: cfg.Now,
 		PublicURL: cfg.PublicURL, SecureCookies: https, TenantRetention: cfg.TenantRetention, Inbox: cfg.Inbox,
 		Quota: s.api.QuotaState, AdminToken: cfg.AdminToken, Logger: s.logger,
-		Keys: cfg.Keys,
+		Keys:         cfg.Keys,
+		Destinations: cfg.Destinations,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

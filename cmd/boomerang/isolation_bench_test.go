@@ -111,7 +111,12 @@ func benchIsolation(b *testing.B, flags ...string) {
 }
 
 func benchCreate(b *testing.B, client *http.Client, base, key, target string) string {
-	payload, _ := json.Marshal(map[string]any{"targetUrl": target, "timeout": 60})
+	return benchPostTask(b, client, base, key, map[string]any{"targetUrl": target, "timeout": 60})
+}
+
+// benchPostTask creates the task and returns its id.
+func benchPostTask(b *testing.B, client *http.Client, base, key string, task map[string]any) string {
+	payload, _ := json.Marshal(task)
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/tasks", bytes.NewReader(payload))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
@@ -121,10 +126,10 @@ func benchCreate(b *testing.B, client *http.Client, base, key, target string) st
 		return ""
 	}
 	defer resp.Body.Close()
-	var task struct{ ID string }
-	_ = json.NewDecoder(resp.Body).Decode(&task)
+	var created struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&created)
 	if resp.StatusCode != http.StatusAccepted {
 		b.Errorf("create: %d", resp.StatusCode)
 	}
-	return task.ID
+	return created.ID
 }

@@ -211,7 +211,8 @@ func (m *Main) newWorkers(p projections) {
 	cfg := broker.WorkerConfig{MaxInFlight: c.MaxInFlight, AckWait: c.AckWait,
 		MaxPerTenant: c.TenantInFlight, MaxPerHost: c.HostInFlight, RunningAfter: c.RunningAfter,
 		Telemetry: m.telemetry.broker(), Tenants: workStates(m.tenants),
-		Paused: func() bool { return m.probe.Err() != nil }, // cut off from the stream: leave the work to others
+		Paused:   func() bool { return m.probe.Err() != nil }, // cut off from the stream: leave the work to others
+		Adaptive: broker.AdaptiveConfig{Off: !c.Adaptive},
 		Limits: func(tenantID string) (int, int) {
 			l := m.tenants.Limits(tenantID)
 			return l.MaxInFlight, l.MaxPerHost
@@ -318,7 +319,8 @@ func (m *Main) newWeb(ctx context.Context, p projections) (devCreds tenant.Crede
 
 		DefaultMonthlyQuota: c.MonthlyQuota,
 
-		Keys: broker.NewKeys(broker.NewPublisher(m.js)),
+		Keys:         broker.NewKeys(broker.NewPublisher(m.js)),
+		Destinations: m.dispatcher.LimitedDestinations,
 	})
 	return devCreds, err
 }

@@ -58,6 +58,8 @@ func (m *Main) registerState(p projections) {
 		Attempts:   m.dispatcher.InFlight,
 		Deliveries: m.deliverer.InFlight,
 		Logger:     m.Logger,
+
+		Destinations: m.dispatcher.AllLimitedDestinations,
 	})
 }
 

@@ -29,6 +29,9 @@ type Sources struct {
 	// Attempts and Deliveries return the calls to targets and the webhook
 	// deliveries running on this node now.
 	Attempts, Deliveries func() int
+	// Destinations returns the target hosts whose adaptive concurrency
+	// is limited now (broker.Dispatcher.AllLimitedDestinations).
+	Destinations func() []broker.DestinationLimit
 	// Timeout bounds what one scrape waits for JetStream
 	// (DefaultStateTimeout when zero): what has not answered by then is
 	// left out of that scrape.
@@ -81,7 +84,8 @@ func (m *Metrics) RegisterState(reg prometheus.Registerer, src Sources) {
 
 // Describe sends the gauges' descriptions.
 func (s *state) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPending, descAckPending, descLag, descWaiting, descDead, descAttemptsInFlight, descDeliveriesInFlight} {
+	for _, d := range []*prometheus.Desc{descPending, descAckPending, descLag, descWaiting, descDead, descAttemptsInFlight, descDeliveriesInFlight,
+		descDestLimit, descDestInFlight, descDestPaused} {
 		ch <- d
 	}
 }
@@ -101,6 +105,7 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	s.collectCounts(ch)
+	s.collectDestinations(ch)
 	if s.src.Attempts != nil {
 		ch <- prometheus.MustNewConstMetric(descAttemptsInFlight, prometheus.GaugeValue, float64(s.src.Attempts()))
 	}

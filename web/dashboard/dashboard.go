@@ -85,6 +85,9 @@ type Config struct {
 	// Keys shows, pauses and resumes ordering and flow-control keys (the
 	// key pages).
 	Keys *broker.Keys
+	// Destinations lists the tenant's hosts whose concurrency this node
+	// has lowered or paused, shown on the overview (nil: not shown).
+	Destinations Destinations
 }
 
 // Dashboard holds the pages' handlers and what they need, parsed once.
@@ -106,6 +109,8 @@ type Dashboard struct {
 	adminToken  tenant.AdminToken
 	logger      *slog.Logger
 	keys        *broker.Keys
+	// destinations lists a tenant's limited hosts (nil: none shown).
+	destinations Destinations
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: live updates end
@@ -127,7 +132,7 @@ func New(cfg Config) (*Dashboard, error) {
 		tasks: cfg.Tasks, schedules: cfg.Schedules, tenants: cfg.Tenants, tenantAdmin: cfg.TenantAdmin, tokens: cfg.Tokens,
 		validator: cfg.Validator, retention: cfg.Retention, bounds: cfg.TenantRetention, problems: cfg.Problems, now: cfg.Now,
 		publicURL: cfg.PublicURL, secure: cfg.SecureCookies, inbox: cfg.Inbox, closing: make(chan struct{}), quota: cfg.Quota,
-		adminToken: cfg.AdminToken, logger: cfg.Logger,
+		adminToken: cfg.AdminToken, logger: cfg.Logger, destinations: cfg.Destinations,
 		keys:  cfg.Keys,
 		pages: map[string]*template.Template{}, assets: map[string]asset{}, byURL: map[string]asset{},
 	}

@@ -66,6 +66,8 @@ type overviewData struct {
 	Windows []window
 	PerMin  chart
 	Latency chart
+	// Destinations are the tenant's hosts this node has limited now.
+	Destinations []destinationRow
 }
 
 // chart is an SVG bar chart laid out on the server.
@@ -121,6 +123,8 @@ func (d *Dashboard) Overview(c echo.Context) error {
 		Windows: []window{hour, day},
 		PerMin:  perMinuteChart(stats, hourStart),
 		Latency: latencyChart(day.Latency),
+
+		Destinations: d.limitedDestinations(tenantID, now),
 	}
 	for k, v := range counts.Status {
 		data.Status[string(k)] = v

@@ -1,0 +1,340 @@
+package broker
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Adaptive concurrency per destination. The dispatcher keeps, per tenant
+// and target host, a limit on the calls it makes at once on this node, and
+// moves it by AIMD: each sign of overload (a 429 or 503, a refused
+// connection, or a latency rise, see destination.latencyFactor) met while at
+// least half the limit is in use multiplies it by AdaptiveConfig.Decrease
+// (floor 1); each success then adds 1/limit (one per window of limit
+// successes) up to the static per-host cap it started at.
+// A Retry-After on a 429 or 503 pauses the (tenant, host) until then
+// (capped at MaxPause): its work is scheduled again for the end of the
+// pause rather than attempted. It is kept per tenant, so that one tenant's
+// overload of a host never throttles another tenant's calls to it, and
+// per node (nodes share no limits).
+
+// DefaultMaxHostPause caps the pause a Retry-After puts on a host.
+const DefaultMaxHostPause = time.Hour
+
+// AdaptiveConfig configures adaptive concurrency towards target hosts.
+// The zero value adapts, with the defaults below.
+type AdaptiveConfig struct {
+	// Off turns adaptation off: only the static caps apply, and a
+	// Retry-After delays only the task that got it.
+	Off bool
+	// Decrease multiplies the limit on a sign of overload (default 0.5).
+	Decrease float64
+	// LatencyTolerance: the recent latency of a host's successful calls
+	// above its long-run baseline by this factor (and by latencyFloor)
+	// is a sign of overload (default 2; negative: latency is no sign).
+	LatencyTolerance float64
+	// MaxPause caps a Retry-After's pause of a host (default
+	// DefaultMaxHostPause).
+	MaxPause time.Duration
+}
+
+func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
+	if c.Decrease <= 0 || c.Decrease >= 1 {
+		c.Decrease = 0.5
+	}
+	if c.LatencyTolerance == 0 {
+		c.LatencyTolerance = 2
+	}
+	if c.MaxPause <= 0 {
+		c.MaxPause = DefaultMaxHostPause
+	}
+	return c
+}
+
+// Latency signal: exponentially weighted averages of the durations of a
+// host's successful calls, a fast one (recent) and a slow one (baseline).
+const (
+	latencyFast   = 0.1
+	latencySlow   = 0.005
+	latencyWarmup = 20                    // samples before latency counts
+	latencyFloor  = 50 * time.Millisecond // smaller rises are noise
+	forgetAfter   = 10 * time.Minute      // an idle destination is forgotten
+	sweepEvery    = time.Minute
+	maxHoldJitter = time.Second // spreads the work a pause held
+)
+
+// DestinationLimit is the adaptive concurrency towards one host of a
+// tenant on this node.
+type DestinationLimit struct {
+	TenantID string
+	Host     string
+	// Limit is how many calls may run at once now; Cap is the static
+	// per-host cap it rises back to.
+	Limit, Cap int
+	// InFlight is how many calls run now.
+	InFlight int
+	// PausedUntil is when a Retry-After's pause ends; zero when none.
+	PausedUntil time.Time
+}
+
+// destination is what the dispatcher knows of one tenant's host.
+type destination struct {
+	limit    float64
+	ceiling  int
+	inFlight int
+	// epochs count the decreases: [0] on overload, [1] on latency (see
+	// decrease).
+	epochs      [2]uint64
+	fast, slow  float64
+	samples     int
+	pausedUntil time.Time
+	lastUsed    time.Time
+}
+
+// limited reports whether the destination is below its cap or paused.
+func (d *destination) limited(now time.Time) bool {
+	return int(d.limit) < d.ceiling || d.pausedUntil.After(now)
+}
+
+// Kinds of decrease, indexes of destination.epochs.
+const (
+	byOverload = 0
+	byLatency  = 1
+)
+
+// decrease lowers the limit once per epoch of its kind: calls that began
+// before the last decrease were admitted under the older limit, and their
+// overload has been answered already. A decrease on overload starts a new
+// epoch of both kinds; one on latency (small, and frequent while a host
+// slows) only its own, so that it never masks the halving a 429 calls for.
+func (d *destination) decrease(kind int, epochs [2]uint64, factor float64) {
+	if epochs[kind] != d.epochs[kind] {
+		return
+	}
+	d.limit = max(1, d.limit*factor)
+	d.epochs[byLatency]++
+	if kind == byOverload {
+		d.epochs[byOverload]++
+	}
+}
+
+// increase adds one call per window of limit successes, up to the cap.
+// Both move the limit only for calls made while at least half of it was
+// in use (release): calls well under the limit prove nothing of what the
+// host can take, and an overload met then (a flaky endpoint's 503, a
+// host that rate-limits by the second) is not caused by how many calls
+// are made at once.
+func (d *destination) increase() {
+	d.limit = min(float64(d.ceiling), d.limit+1/d.limit)
+}
+
+// latencyFactor takes the duration of a successful call and returns what
+// to multiply the limit by: 1 while the host's recent latency (fast
+// average) stays within tolerance of its baseline (slow average), else
+// the gradient tolerance × baseline / recent, at least floor. One slow
+// call moves the fast average by a tenth of its excess: a lone outlier
+// lowers nothing; a host that stays slow does, in proportion.
+func (d *destination) latencyFactor(took time.Duration, tolerance, floor float64) float64 {
+	x := took.Seconds()
+	if d.samples == 0 {
+		d.fast, d.slow = x, x
+	} else {
+		d.fast += latencyFast * (x - d.fast)
+		d.slow += latencySlow * (x - d.slow)
+	}
+	d.samples++
+	if tolerance <= 0 || d.samples < latencyWarmup || d.fast <= tolerance*d.slow || d.fast-d.slow <= latencyFloor.Seconds() {
+		return 1
+	}
+	return max(floor, tolerance*d.slow/d.fast)
+}
+
+type destKey struct{ tenantID, host string }
+
+// adaptive holds the destinations of one dispatcher. A nil *adaptive
+// adapts nothing.
+type adaptive struct {
+	cfg AdaptiveConfig
+	now func() time.Time
+
+	mu    sync.Mutex
+	dests map[destKey]*destination
+	swept time.Time
+}
+
+func newAdaptive(cfg AdaptiveConfig, now func() time.Time) *adaptive {
+	if cfg.Off {
+		return nil
+	}
+	return &adaptive{cfg: cfg.withDefaults(), now: now, dests: map[destKey]*destination{}, swept: now()}
+}
+
+// permit is a call's place in its destination's limit.
+type permit struct {
+	dest   *destination
+	epochs [2]uint64
+}
+
+// acquire takes a place towards host for the tenant, whose static cap is
+// ceiling. When it cannot, pausedUntil is the end of the host's pause, or
+// zero when the host is only full.
+func (a *adaptive) acquire(tenantID, host string, ceiling int) (p permit, pausedUntil time.Time, ok bool) {
+	if a == nil {
+		return permit{}, time.Time{}, true
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sweep(now)
+	key := destKey{tenantID, host}
+	d := a.dests[key]
+	if d == nil {
+		d = &destination{limit: float64(ceiling)}
+		a.dests[key] = d
+	}
+	d.ceiling, d.lastUsed = ceiling, now
+	d.limit = min(d.limit, float64(ceiling))
+	if d.pausedUntil.After(now) {
+		return permit{}, d.pausedUntil, false
+	}
+	if d.inFlight >= max(1, int(d.limit)) {
+		return permit{}, time.Time{}, false
+	}
+	d.inFlight++
+	return permit{dest: d, epochs: d.epochs}, time.Time{}, true
+}
+
+// release gives p's place back and moves the limit by what the call
+// came to; heard is false for a call that was aborted (shutdown, cancel),
+// which tells nothing of the host.
+func (a *adaptive) release(p permit, res CallResult, heard bool) {
+	if a == nil || p.dest == nil {
+		return
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := p.dest
+	busy := 2*d.inFlight >= int(d.limit) // this call included
+	d.inFlight--
+	d.lastUsed = now
+	if !heard {
+		return
+	}
+	switch {
+	case overloaded(res):
+		if res.RetryAfter > 0 && res.StatusCode != 0 {
+			until := now.Add(min(res.RetryAfter, a.cfg.MaxPause))
+			if until.After(d.pausedUntil) {
+				d.pausedUntil = until
+			}
+		}
+		if busy {
+			d.decrease(byOverload, p.epochs, a.cfg.Decrease)
+		}
+	case res.Outcome == OutcomeSucceeded:
+		f := d.latencyFactor(res.Duration, a.cfg.LatencyTolerance, a.cfg.Decrease)
+		switch {
+		case !busy:
+		case f < 1:
+			d.decrease(byLatency, p.epochs, f)
+		default:
+			d.increase()
+		}
+	}
+}
+
+// overloaded reports whether a call's result is a sign that its host is
+// overloaded: a 429 or 503, or a refused connection.
+func overloaded(res CallResult) bool {
+	return res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable || res.Refused
+}
+
+// sweep forgets, once a minute, the destinations idle for forgetAfter
+// and not paused: what the dispatcher knew of them is stale.
+func (a *adaptive) sweep(now time.Time) {
+	if now.Sub(a.swept) < sweepEvery {
+		return
+	}
+	a.swept = now
+	for k, d := range a.dests {
+		if d.inFlight == 0 && !d.pausedUntil.After(now) && now.Sub(d.lastUsed) >= forgetAfter {
+			delete(a.dests, k)
+		}
+	}
+}
+
+// limited lists the destinations below their cap or paused, of one tenant
+// (all tenants when all is true), by tenant and host.
+func (a *adaptive) limited(tenantID string, all bool) []DestinationLimit {
+	if a == nil {
+		return nil
+	}
+	now := a.now()
+	a.mu.Lock()
+	var out []DestinationLimit
+	for k, d := range a.dests {
+		if (!all && k.tenantID != tenantID) || !d.limited(now) {
+			continue
+		}
+		l := DestinationLimit{TenantID: k.tenantID, Host: k.host, Limit: max(1, int(d.limit)), Cap: d.ceiling, InFlight: d.inFlight}
+		if d.pausedUntil.After(now) {
+			l.PausedUntil = d.pausedUntil
+		}
+		out = append(out, l)
+	}
+	a.mu.Unlock()
+	slices.SortFunc(out, func(x, y DestinationLimit) int {
+		if c := strings.Compare(x.TenantID, y.TenantID); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Host, y.Host)
+	})
+	return out
+}
+
+// LimitedDestinations returns the tenant's hosts whose concurrency this
+// node's dispatcher has lowered below their cap, or paused, by host.
+func (d *Dispatcher) LimitedDestinations(tenantID string) []DestinationLimit {
+	return d.adaptive.limited(tenantID, false)
+}
+
+// AllLimitedDestinations returns every tenant's limited hosts (see
+// LimitedDestinations), for metrics.
+func (d *Dispatcher) AllLimitedDestinations() []DestinationLimit {
+	return d.adaptive.limited("", true)
+}
+
+// enterDestination takes the places a call to host needs: the gate's (the static
+// caps) and one in the destination's adaptive limit. When it cannot, it
+// settles msg and reports false: work over a limit is given back to the
+// stream for a moment (as by a full gate); work towards a paused host is
+// scheduled again for the end of the pause, spread over a second.
+func (d *Dispatcher) enterDestination(msg jetstream.Msg, due taskDue, host string) (permit, bool) {
+	if !d.enterGate(msg, due.TenantID, host) {
+		return permit{}, false
+	}
+	_, perHost := d.gate.caps(due.TenantID)
+	if perHost <= 0 {
+		perHost = d.cfg.MaxInFlight
+	}
+	p, until, ok := d.adaptive.acquire(due.TenantID, host, perHost)
+	if ok {
+		return p, true
+	}
+	d.gate.leave(due.TenantID, host)
+	if until.IsZero() {
+		_ = msg.NakWithDelay(gateBackoff())
+		return permit{}, false
+	}
+	at := until.Add(time.Duration(rand.Int64N(int64(maxHoldJitter))))
+	log := d.logFor(due.TenantID, due.TaskID, "attempt", uint64(due.Attempt))
+	d.scheduleAgain(msg, dueTask, due.TenantID, due.TaskID, at, due, log, "held: the host is paused by its Retry-After")
+	return permit{}, false
+}
