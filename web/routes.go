@@ -24,7 +24,17 @@ func (s *Server) routes(devTools http.Handler) {
 	core.GET("/docs", s.apiReference)
 	core.GET("/docs/:asset", s.referenceAsset)
 
-	// The API. Reads of one task also accept that task's status token.
+	s.apiRoutes()
+	s.dashboardRoutes(core)
+
+	if devTools != nil {
+		core.Any("/dev/*", echo.WrapHandler(devTools))
+	}
+}
+
+// apiRoutes registers the API's routes (/v1, /admin/v1). Reads of one task
+// also accept that task's status token.
+func (s *Server) apiRoutes() {
 	a := s.api
 	v1 := s.part(a.WriteError)
 	// Each route of an API key names the scope the key needs
@@ -80,6 +90,12 @@ func (s *Server) routes(devTools http.Handler) {
 	v1.NotFound("/v1/*")
 	v1.NotFound("/admin/*")
 
+}
+
+// dashboardRoutes registers the dashboard's pages; its assets and live
+// updates go on core, which answers problems.
+func (s *Server) dashboardRoutes(core part) {
+	a := s.api
 	// The dashboard: server-rendered pages behind a session cookie; every
 	// state change is a POST with a CSRF token. Its assets and its live
 	// updates (the API's tenant event stream, for the signed-in tenant)
@@ -142,7 +158,4 @@ func (s *Server) routes(devTools http.Handler) {
 	}
 	pages.NotFound("/*")
 
-	if devTools != nil {
-		core.Any("/dev/*", echo.WrapHandler(devTools))
-	}
 }
