@@ -224,3 +224,25 @@ func TestCLITailFollowsTheTenantLive(t *testing.T) {
 		t.Fatalf("tail: got %v, want %v", got, want)
 	}
 }
+
+// TestCLICreatesUnderAKey: task create puts a task under an ordering key
+// or a flow-control key, and refuses flow flags without a key.
+func TestCLICreatesUnderAKey(t *testing.T) {
+	t.Parallel()
+	node := MustRunMain(t)
+	_, creds := node.tenantClient(t, "acme")
+	cli := &cliEnv{t: t, env: map[string]string{"BOOMERANG_URL": node.URL(), "BOOMERANG_API_KEY": creds.APIKey}}
+	ordered := cli.must(exitOK, "task", "create", "https://example.com/a", "--delay", "1h", "--ordering-key", "customer-7", "--json").task(t)
+	if ordered.OrderingKey != "customer-7" || ordered.FlowControl != nil {
+		t.Errorf("--ordering-key: task has %q, %+v", ordered.OrderingKey, ordered.FlowControl)
+	}
+	flowed := cli.must(exitOK, "task", "create", "https://example.com/b", "--delay", "1h",
+		"--flow-key", "api.example.com", "--flow-rate", "5", "--flow-period", "1m", "--flow-parallelism", "2", "--json").task(t)
+	if fc := flowed.FlowControl; fc == nil || fc.Key != "api.example.com" || fc.Rate != 5 || fc.Period != "1m0s" && fc.Period != "1m" || fc.Parallelism != 2 {
+		t.Errorf("--flow-*: task has %+v", fc)
+	}
+	cli.must(exitUsage, "task", "create", "https://example.com/c", "--flow-rate", "5")
+	if r := cli.must(exitAPI, "task", "create", "https://example.com/d", "--ordering-key", "k", "--flow-key", "f", "--flow-rate", "1"); !strings.Contains(r.stderr, "flowControl") {
+		t.Errorf("both keys: stderr %q, want the field named", r.stderr)
+	}
+}

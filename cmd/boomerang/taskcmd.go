@@ -52,7 +52,8 @@ func (h headerFlags) Set(v string) error {
 // createFlags are the fields of a new task.
 type createFlags struct {
 	method, data, text, contentType, webhook, notBefore, idempotencyKey string
-	failureWebhook                                                      string
+	failureWebhook, orderingKey, flowKey, flowPeriod                    string
+	flowRate, flowParallelism                                           int
 	headers                                                             headerFlags
 	retries                                                             int
 	timeout, delay                                                      time.Duration
@@ -72,6 +73,11 @@ func defineTaskFlags(fs *flag.FlagSet) *createFlags {
 	fs.StringVar(&f.failureWebhook, "failure-webhook", "", "the URL the signed result is posted to only if the task fails")
 	fs.IntVar(&f.retries, "retries", -1, "attempts after the first (default 3)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "limit of one attempt (default 30s)")
+	fs.StringVar(&f.orderingKey, "ordering-key", "", "run after the tasks created before it with this key, one at a time")
+	fs.StringVar(&f.flowKey, "flow-key", "", "a flow-control key: the tasks with it share --flow-rate and --flow-parallelism")
+	fs.IntVar(&f.flowRate, "flow-rate", 0, "calls the flow-control key starts per --flow-period")
+	fs.StringVar(&f.flowPeriod, "flow-period", "", "the period of --flow-rate (default 1s)")
+	fs.IntVar(&f.flowParallelism, "flow-parallelism", 0, "calls of the flow-control key in flight at once")
 	return f
 }
 
@@ -120,6 +126,15 @@ func (f *createFlags) options() ([]client.CreateOption, error) {
 		opts = append(opts, client.WithPayload(json.RawMessage(data)))
 	case f.text != "":
 		opts = append(opts, client.WithTextPayload(f.contentType, f.text))
+	}
+	if f.flowKey != "" {
+		opts = append(opts, client.WithFlowControl(client.FlowControl{Key: f.flowKey, Rate: f.flowRate,
+			Period: f.flowPeriod, Parallelism: f.flowParallelism}))
+	} else if f.flowRate != 0 || f.flowParallelism != 0 || f.flowPeriod != "" {
+		return nil, usageErr("--flow-rate, --flow-period and --flow-parallelism need --flow-key")
+	}
+	if f.orderingKey != "" {
+		opts = append(opts, client.WithOrderingKey(f.orderingKey))
 	}
 	if f.notBefore != "" {
 		t, err := time.Parse(time.RFC3339, f.notBefore)
