@@ -108,27 +108,53 @@ func (d *Dispatcher) onChange(c Change) {
 // Run dispatches until ctx ends, then waits for the attempts in flight to
 // finish (call Abort to stop waiting).
 func (d *Dispatcher) Run(ctx context.Context) error {
-	wake, err := jsensure.LookupConsumer(ctx, d.js, StreamSchedules, consumerWake, d.logger)
+	side, err := d.sideLoops(ctx)
 	if err != nil {
 		return err
 	}
-	wctx, stopWaking := context.WithCancel(ctx)
-	woken := make(chan struct{})
-	go func() {
-		defer close(woken)
-		// One bucket at a time, with a slot of its own: an idle wake
-		// consumer's fetch takes none of the attempts' slots.
-		s := newSlots(1)
-		fetchLoop(wctx, wake, s, 1, d.logger.With("consumer", consumerWake), d.cfg.Paused, d.countRedeliveries(consumerWake, d.handleWake))
-		s.wg.Wait()
-	}()
+	sctx, stopSide := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, l := range side {
+		wg.Go(func() {
+			s := newSlots(l.parallel)
+			fetchLoop(sctx, l.cons, s, l.parallel, d.logger.With("consumer", l.name), d.cfg.Paused, d.countRedeliveries(l.name, l.handle))
+			s.wg.Wait()
+		})
+	}
 	err = d.run(ctx,
 		loop{StreamTasks, consumerDispatch, d.handleCreated},
-		loop{StreamSchedules, consumerDispatchDue, d.handleDue},
-		loop{StreamSchedules, consumerKeyAdmit, d.handleKick})
-	stopWaking()
-	<-woken
+		loop{StreamSchedules, consumerDispatchDue, d.handleDue})
+	stopSide()
+	wg.Wait()
 	return err
+}
+
+// sideLoop is a consumer the dispatcher serves with slots of its own, not
+// the attempts': an idle one's fetch, waiting seconds for a message, would
+// otherwise hold attempts' slots all that time.
+type sideLoop struct {
+	name     string
+	cons     jetstream.Consumer
+	parallel int
+	handle   func(jetstream.Msg)
+}
+
+// sideLoops are the wake consumer (one bucket at a time) and the key
+// admitter's (a few kicks at once: each is a read, a compare-and-set and
+// a few publishes).
+func (d *Dispatcher) sideLoops(ctx context.Context) ([]sideLoop, error) {
+	wake, err := jsensure.LookupConsumer(ctx, d.js, StreamSchedules, consumerWake, d.logger)
+	if err != nil {
+		return nil, err
+	}
+	kicks, err := jsensure.LookupConsumer(ctx, d.js, StreamSchedules, consumerKeyAdmit, d.logger)
+	if err != nil {
+		return nil, err
+	}
+	return []sideLoop{
+		{consumerWake, wake, 1, d.handleWake},
+		{consumerKeyAdmit, kicks, 4, d.handleKick},
+	}, nil
 }
 
 // handleWake promotes the waits parked in a bucket that is about to begin
