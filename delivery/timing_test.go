@@ -127,8 +127,11 @@ func TestCallerTiming(t *testing.T) {
 		t.Fatalf("first call: got %s %s %s", first.Outcome, first.Error, first.Body)
 	}
 	checkNewConnection(t, "first call", first.Timing, ms(first.Duration))
-	if first.Timing.BodyMs < ms(bodyDelay) {
-		t.Errorf("first call: body %v ms, want at least the target's %s", first.Timing.BodyMs, bodyDelay)
+	// The body phase begins when the client notices the first byte, which
+	// may be a moment after the target began its pause: it can come out a
+	// little shorter than the pause, never near zero.
+	if first.Timing.BodyMs < ms(bodyDelay)/2 {
+		t.Errorf("first call: body %v ms, want most of the target's %s", first.Timing.BodyMs, bodyDelay)
 	}
 
 	req.Attempt = 2
@@ -137,8 +140,8 @@ func TestCallerTiming(t *testing.T) {
 		t.Fatalf("second call: got %s %s", second.Outcome, second.Error)
 	}
 	checkReused(t, "second call", second.Timing, ms(second.Duration))
-	if second.Timing.BodyMs < ms(bodyDelay) {
-		t.Errorf("second call: body %v ms, want at least the target's %s", second.Timing.BodyMs, bodyDelay)
+	if second.Timing.BodyMs < ms(bodyDelay)/2 {
+		t.Errorf("second call: body %v ms, want most of the target's %s", second.Timing.BodyMs, bodyDelay)
 	}
 }
 
