@@ -47,21 +47,16 @@ func scheduleTasks(t *testing.T, view *View, tenantID, id string) []*Task {
 	return out
 }
 
-// waitTasks waits, within a generous deadline, until schedule id has made
-// at least n tasks, and returns them.
+// waitTasks waits until schedule id has made at least n tasks, and
+// returns them.
 func waitTasks(t *testing.T, view *View, tenantID, id string, n int) []*Task {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := scheduleTasks(t, view, tenantID, id)
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("schedule %s made %d tasks, want %d", id, len(got), n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var got []*Task
+	testenv.WaitUntil(t, fmt.Sprintf("%d tasks of schedule %s", n, id), func() (bool, string) {
+		got = scheduleTasks(t, view, tenantID, id)
+		return len(got) >= n, fmt.Sprintf("%d tasks", len(got))
+	})
+	return got
 }
 
 // checkLinked checks that each task names the schedule and its own firing,

@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
@@ -48,21 +50,17 @@ func TestSchedulesAPI(t *testing.T) {
 	if r.Status != http.StatusOK || patched.Every != "1s" || patched.Cron != "" || patched.Timezone != "" {
 		t.Fatalf("patch to every 1s: got %d %s", r.Status, r.Body)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	var page struct{ Items []broker.Task }
-	for linked := 0; linked < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the schedule made %d tasks, want 2", linked)
-		}
-		time.Sleep(100 * time.Millisecond)
+	testenv.WaitUntil(t, "two tasks of the schedule", func() (bool, string) {
+		var page struct{ Items []broker.Task }
 		c.Do(t, http.MethodGet, "/v1/tasks", nil).JSON(t, &page)
-		linked = 0
+		linked := 0
 		for _, task := range page.Items {
 			if task.ScheduleID == daily.ID && task.FiringAt != nil {
 				linked++
 			}
 		}
-	}
+		return linked >= 2, fmt.Sprintf("%d linked tasks", linked)
+	})
 
 	var paused scheduleJSON
 	c.Do(t, http.MethodPost, "/v1/schedules/"+daily.ID+"/pause", nil).JSON(t, &paused)
