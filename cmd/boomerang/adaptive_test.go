@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -206,7 +207,7 @@ func (n *testNode) waitParked(tb testing.TB, ids []string) map[string]time.Time 
 	}
 	found := map[string]time.Time{}
 	var next uint64 = 1
-	for deadline := time.Now().Add(30 * time.Second); len(found) < len(want); {
+	testenv.WaitUntil(tb, "the held tasks' parked waits", func() (bool, string) {
 		info, err := stream.Info(ctx)
 		if err != nil {
 			tb.Fatal(err)
@@ -221,10 +222,7 @@ func (n *testNode) waitParked(tb testing.TB, ids []string) map[string]time.Time 
 				found[id], _ = time.Parse(time.RFC3339Nano, msg.Header.Get("Boomerang-At"))
 			}
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("parked waits: found %d of %d in time", len(found), len(want))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(found) >= len(want), fmt.Sprintf("found %d of %d", len(found), len(want))
+	})
 	return found
 }
