@@ -17,26 +17,55 @@ import (
 // the stop returns.
 func TestStopClosesOpenSockets(t *testing.T) {
 	t.Parallel()
-	node := MustRunMain(t)
+	// Pings every 50 ms: the sockets live through many heartbeats.
+	node := MustRunMain(t, "--sse-heartbeat", "50ms")
 	client, _ := node.tenantClient(t, "acme")
 	task := createTask(t, client, map[string]any{"targetUrl": "http://127.0.0.1:1/", "delay": 3600})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // only for giving up
 	defer cancel()
 	base := "ws" + strings.TrimPrefix(node.URL(), "http")
 	opts := &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + client.Key}}}
-	var sockets []*websocket.Conn
-	for _, path := range []string{"/v1/tasks/" + task.ID + "/ws", "/v1/ws"} {
+	// Each socket is read all along, as a client does: a ping is answered
+	// only while a read is in progress, and a socket left unread through
+	// a heartbeat would be taken for a dead peer (and closed without 1001).
+	type socketEnd struct {
+		messages [][]byte
+		err      error
+	}
+	var ends []chan socketEnd
+	created := make(chan []byte, 1)
+	for i, path := range []string{"/v1/tasks/" + task.ID + "/ws", "/v1/ws"} {
 		s, resp, err := websocket.Dial(ctx, base+path, opts)
 		if err != nil {
 			t.Fatalf("dial %s: %v (%+v)", path, err, resp)
 		}
 		t.Cleanup(func() { _ = s.CloseNow() })
-		sockets = append(sockets, s)
+		end := make(chan socketEnd, 1)
+		ends = append(ends, end)
+		go func() {
+			var got socketEnd
+			for {
+				_, data, err := s.Read(ctx)
+				if err != nil {
+					got.err = err
+					end <- got
+					return
+				}
+				if i == 0 && len(got.messages) == 0 {
+					created <- data
+				}
+				got.messages = append(got.messages, data)
+			}
+		}()
 	}
-	_, data, err := sockets[0].Read(ctx)
 	var first struct{ ID, Type string }
-	if err != nil || json.Unmarshal(data, &first) != nil || first.Type != "created" {
-		t.Fatalf("the task's socket: first message %s, %v; want its created event", data, err)
+	select {
+	case data := <-created:
+		if json.Unmarshal(data, &first) != nil || first.Type != "created" {
+			t.Fatalf("the task's socket: first message %s; want its created event", data)
+		}
+	case end := <-ends[0]:
+		t.Fatalf("the task's socket ended before its first message: %v", end.err)
 	}
 
 	stopped := make(chan struct{})
@@ -44,10 +73,10 @@ func TestStopClosesOpenSockets(t *testing.T) {
 		node.Stop()
 		close(stopped)
 	}()
-	for i, s := range sockets {
-		_, msg, err := s.Read(ctx)
-		if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
-			t.Errorf("socket %d at the stop: got %s %v (code %d), want a close with 1001", i, msg, err, code)
+	for i, end := range ends {
+		got := <-end
+		if code := websocket.CloseStatus(got.err); code != websocket.StatusGoingAway {
+			t.Errorf("socket %d at the stop: got %v (code %d) after %d messages, want a close with 1001", i, got.err, code, len(got.messages))
 		}
 	}
 	select {
