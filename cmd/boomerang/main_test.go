@@ -180,7 +180,8 @@ func createTask(tb testing.TB, c *testenv.Client, body map[string]any) broker.Ta
 	return webtest.CreateTask(tb, c, body)
 }
 
-// waitTask long-polls the task until cond holds, failing after timeout.
+// waitTask long-polls the task until cond holds, failing after
+// testenv.GiveUp(timeout).
 func waitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration, cond func(broker.Task) bool) broker.Task {
 	tb.Helper()
 	return webtest.WaitTask(tb, c, id, timeout, cond)

@@ -96,10 +96,11 @@ func (t *Target) WaitCallsFor(tb testing.TB, taskID string, n int) []Call {
 	return t.waitCalls(tb, GiveUpAfter, n, func(c Call) bool { return c.Header.Get("Boomerang-Task-Id") == taskID })
 }
 
-// WaitCalls waits until the target has received n calls.
+// WaitCalls waits until the target has received n calls, failing the test
+// after GiveUp(timeout).
 func (t *Target) WaitCalls(tb testing.TB, n int, timeout time.Duration) []Call {
 	tb.Helper()
-	return t.waitCalls(tb, timeout, n, func(Call) bool { return true })
+	return t.waitCalls(tb, GiveUp(timeout), n, func(Call) bool { return true })
 }
 
 // waitCalls waits, woken by each call, until n calls match, and fails the
@@ -221,10 +222,11 @@ func (r *Receiver) For(taskID string) []Webhook {
 	return out
 }
 
-// WaitFor waits until n webhooks for the task have arrived.
+// WaitFor waits until n webhooks for the task have arrived, failing the
+// test after GiveUp(timeout).
 func (r *Receiver) WaitFor(tb testing.TB, taskID string, n int, timeout time.Duration) []Webhook {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(GiveUp(timeout))
 	for time.Now().Before(deadline) {
 		if got := r.For(taskID); len(got) >= n {
 			return got

@@ -11,6 +11,12 @@ import (
 // work.
 const GiveUpAfter = 60 * time.Second
 
+// GiveUp is how long a wait whose caller asked for timeout waits before it
+// fails the test: timeout, but never less than GiveUpAfter. A caller may
+// extend a wait (for a long webhook schedule, say), never shorten it: a
+// short limit would only make a loaded machine fail a correct test.
+func GiveUp(timeout time.Duration) time.Duration { return max(timeout, GiveUpAfter) }
+
 // WaitUntil polls cond until it holds, and fails the test with what and
 // cond's last state if it never does within GiveUpAfter. cond returns
 // whether the awaited state is reached and, for the failure message, the

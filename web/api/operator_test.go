@@ -193,7 +193,7 @@ func getTask(t *testing.T, c *testenv.Client, id string) broker.Task {
 // waitLog waits until the server has logged text.
 func waitLog(t *testing.T, env *webtest.Env, text string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(testenv.GiveUp(timeout))
 	for !strings.Contains(env.Log.String(), text) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the server did not log %q", text)

@@ -32,10 +32,11 @@ func CreateTask(tb testing.TB, c *testenv.Client, body map[string]any) broker.Ta
 	return task
 }
 
-// WaitTask long-polls the task until cond holds, failing after timeout.
+// WaitTask long-polls the task until cond holds, failing after
+// testenv.GiveUp(timeout).
 func WaitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration, cond func(broker.Task) bool) broker.Task {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(testenv.GiveUp(timeout))
 	etag, last := "", []byte(nil)
 	for {
 		// The long-poll answers when the task differs from the version
@@ -64,13 +65,13 @@ func WaitTask(tb testing.TB, c *testenv.Client, id string, timeout time.Duration
 	}
 }
 
-// WaitScheduleTasks waits, up to timeout, until the schedule has made at
+// WaitScheduleTasks waits, up to testenv.GiveUp(timeout), until the schedule has made at
 // least n tasks that the list (one page of 200) shows, and returns them,
 // earliest firing first. A task of the schedule without a firing time
 // fails the test.
 func WaitScheduleTasks(tb testing.TB, c *testenv.Client, scheduleID string, n int, timeout time.Duration) []broker.Task {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(testenv.GiveUp(timeout))
 	for {
 		var page struct{ Items []broker.Task }
 		c.Do(tb, http.MethodGet, "/v1/tasks?limit=200", nil).JSON(tb, &page)
