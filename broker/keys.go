@@ -71,7 +71,8 @@ func (f FlowControl) PeriodDuration() time.Duration {
 	return d
 }
 
-// ErrKeyNotFound: no task has used the key, and it was never paused.
+// ErrKeyNotFound: no task has used the key and it was never paused, or it
+// has been idle for KeyIdleTTL and is forgotten.
 var ErrKeyNotFound = errors.New("broker: no such key")
 
 // ValidKey reports what is wrong with an ordering or flow-control key, or

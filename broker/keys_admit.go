@@ -104,7 +104,9 @@ func (d *Dispatcher) plan(k keyRef, s *keyState, entries []parkedWait) admission
 			continue
 		}
 		a.changed = s.reconfigure(ref, due.Spec) || a.changed
-		if d.finished(k.TenantID, due.TaskID) || s.duplicate(due) {
+		// A task finished, or an entry for an attempt already made (one a
+		// failed trim left behind a state that has since been forgotten).
+		if d.attemptedAt(k.TenantID, due.TaskID, due.Attempt) || s.duplicate(due) {
 			s.Admitted, a.changed = e.seq, true
 			continue
 		}

@@ -39,6 +39,13 @@ func (p *Publisher) keyState(ctx context.Context, k keyRef, leader bool) (*keySt
 	return &s, msg.Sequence, nil
 }
 
+// KeyIdleTTL is how long a key nothing holds, and that is not paused,
+// keeps its state after its last change: then the stream forgets it (a
+// per-message TTL), so a tenant that uses a key per customer or per order
+// does not leave a state message behind for each, forever. A forgotten
+// key is a new key to its next task, and GET answers 404 for it.
+const KeyIdleTTL = time.Hour
+
 // writeKeyState stores s as the key's state after sequence prev (0: the
 // key has none), or returns ErrConflict when another write came first.
 func (p *Publisher) writeKeyState(ctx context.Context, k keyRef, s *keyState, prev uint64) (uint64, error) {
@@ -49,7 +56,29 @@ func (p *Publisher) writeKeyState(ctx context.Context, k keyRef, s *keyState, pr
 	msg := nats.NewMsg(k.stateSubject())
 	msg.Header.Set("Nats-Rollup", "sub")
 	msg.Data = data
-	return p.publish(ctx, msg, jetstream.WithExpectLastSequencePerSubject(prev))
+	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(prev)}
+	if ttl := p.stateTTL(s); ttl > 0 {
+		opts = append(opts, jetstream.WithMsgTTL(ttl))
+	}
+	return p.publish(ctx, msg, opts...)
+}
+
+// stateTTL is how long a state written now may live unchanged: forever
+// (0) while a task holds a slot or the key is paused; else keyIdleTTL,
+// plus the rate's period, past which its theoretical arrival time no
+// longer holds anything back (a fresh state is then the same key). Work
+// still waiting in an idle key's queue is kicked, and its admission
+// writes the state again long before then. Whole seconds: the server's
+// TTL unit.
+func (p *Publisher) stateTTL(s *keyState) time.Duration {
+	if len(s.Holding) > 0 || s.Paused || p.keyIdleTTL <= 0 {
+		return 0
+	}
+	ttl := p.keyIdleTTL
+	if s.Rate > 0 {
+		ttl += FlowControl{Period: s.Period}.PeriodDuration()
+	}
+	return (ttl + time.Second - 1).Truncate(time.Second)
 }
 
 // changeKey applies fn to the key's state (a new one when it has none)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -135,8 +136,9 @@ type keyNode struct {
 }
 
 // startKeyNodes starts n nodes sharing one embedded server, with the
-// given ack wait.
-func startKeyNodes(t *testing.T, n int, ackWait time.Duration) []*keyNode {
+// given ack wait; configure, if given, adjusts each node's publisher
+// before it starts.
+func startKeyNodes(t *testing.T, n int, ackWait time.Duration, configure ...func(*Publisher)) []*keyNode {
 	t.Helper()
 	srv, err := natsembed.Start(natsembed.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
@@ -158,6 +160,9 @@ func startKeyNodes(t *testing.T, n int, ackWait time.Duration) []*keyNode {
 			t.Fatal(err)
 		}
 		b := &bundle{js: js, db: newBundleDB(t), pub: NewPublisher(js)}
+		for _, c := range configure {
+			c(b.pub)
+		}
 		b.view = NewView(b.db, NewHub())
 		p, _ := b.runProjector(t)
 		node := &keyNode{name: fmt.Sprintf("n%d", i), b: b, p: p, tasks: NewTasks(b.pub, b.view, p, quiet, nil), keys: NewKeys(b.pub), nc: nc}
@@ -457,5 +462,88 @@ func TestOrderingKeySurvivesAKilledNode(t *testing.T) {
 	want := slices.Concat([]string{ids[0]}, ids)
 	if !slices.Equal(calls, want) || maxRunning != 1 {
 		t.Fatalf("calls: got %v (%d at once), want %v one at a time", calls, maxRunning, want)
+	}
+}
+
+// TestIdleKeyIsForgotten: a key's state lives as long as a task holds it
+// or it is paused; idle, it expires after the key TTL (1 s here), and the
+// key's next tasks find a fresh key and run in order, none of the old
+// ones again.
+func TestIdleKeyIsForgotten(t *testing.T) {
+	t.Parallel()
+	nodes := startKeyNodes(t, 2, 30*time.Second, func(p *Publisher) { p.keyIdleTTL = time.Second })
+	tg := newKeyTarget(t)
+	ctx := context.Background()
+	spec := Spec{TargetURL: tg.URL + "/idle", Method: http.MethodPost, Retries: 3, Timeout: 30, OrderingKey: "idle"}
+	k := keyRef{TenantID: "ten_a", Kind: KeyOrdering, Key: "idle"}
+	stateTTL := func() string {
+		t.Helper()
+		st, err := nodes[0].b.js.Stream(ctx, StreamSchedules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := st.GetLastMsgForSubject(ctx, k.stateSubject())
+		if err != nil {
+			t.Fatalf("the key's state: %v", err)
+		}
+		return msg.Header.Get(jetstream.MsgTTLHeader)
+	}
+
+	first, letGo := createHeld(t, tg, nodes[0], spec)
+	defer letGo()
+	second := createKeyed(t, nodes[1:], 1, spec)
+	testenv.WaitUntil(t, "the first task's call", func() (bool, string) {
+		calls, _, _ := tg.snapshot("/idle")
+		return len(calls) == 1, fmt.Sprint(calls)
+	})
+	if ttl := stateTTL(); ttl != "" {
+		t.Fatalf("a key a task holds has a state with TTL %q; want none", ttl)
+	}
+	letGo()
+	waitSucceeded(t, nodes[0], append(first, second...))
+	testenv.WaitUntil(t, "the idle key to be forgotten", func() (bool, string) {
+		info, err := nodes[1].keys.Get(ctx, "ten_a", KeyOrdering, "idle")
+		return errors.Is(err, ErrKeyNotFound), fmt.Sprint(info, err)
+	})
+
+	more := createKeyed(t, nodes, 3, spec)
+	waitSucceeded(t, nodes[1], more)
+	consumerIdle(t, nodes[0].b, StreamSchedules, consumerKeyAdmit)
+	if calls, _, _ := tg.snapshot("/idle"); !slices.Equal(calls, slices.Concat(first, second, more)) {
+		t.Fatalf("calls: got %v, want each task once, in creation order", calls)
+	}
+
+	// Paused, a key is kept however long it waits; resumed, it is idle.
+	if _, err := nodes[0].keys.Pause(ctx, "ten_a", KeyOrdering, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := stateTTL(); ttl != "" {
+		t.Fatalf("a paused key has a state with TTL %q; want none", ttl)
+	}
+	if _, err := nodes[0].keys.Resume(ctx, "ten_a", KeyOrdering, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := stateTTL(); ttl != "1s" {
+		t.Fatalf("a resumed idle key has a state with TTL %q; want 1s", ttl)
+	}
+}
+
+func TestKeyStateTTL(t *testing.T) {
+	p := &Publisher{keyIdleTTL: time.Hour}
+	for _, c := range []struct {
+		name string
+		s    keyState
+		want time.Duration
+	}{
+		{"held", keyState{Holding: []keyHolder{{TaskID: "t"}}}, 0},
+		{"paused", keyState{Paused: true}, 0},
+		{"idle ordering key", keyState{Kind: KeyOrdering, Parallelism: 1}, time.Hour},
+		{"idle rate key", keyState{Kind: KeyFlowControl, Rate: 5, Period: "90m"}, 150 * time.Minute},
+		{"default period", keyState{Kind: KeyFlowControl, Rate: 5}, time.Hour + time.Second},
+		{"sub-second period", keyState{Kind: KeyFlowControl, Rate: 5, Period: "1500ms"}, time.Hour + 2*time.Second},
+	} {
+		if got := p.stateTTL(&c.s); got != c.want {
+			t.Errorf("%s: TTL %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,12 +33,16 @@ type Publisher struct {
 	streams map[string]jetstream.Stream // handles, looked up once
 
 	parker // far waits (schedule.go)
+
+	// keyIdleTTL is how long an idle key's state outlives its last
+	// change (keys_store.go).
+	keyIdleTTL time.Duration
 }
 
 // NewPublisher returns a publisher on js. Bound its in-flight publishes with
 // jetstream.WithPublishAsyncMaxPending when creating js.
 func NewPublisher(js jetstream.JetStream) *Publisher {
-	return &Publisher{js: js, streams: map[string]jetstream.Stream{}, parker: newParker()}
+	return &Publisher{js: js, streams: map[string]jetstream.Stream{}, parker: newParker(), keyIdleTTL: KeyIdleTTL}
 }
 
 // PublishEvent publishes v as JSON on the task subject and returns its

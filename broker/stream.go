@@ -82,7 +82,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		Replicas:          opts.Replicas,
 		AllowMsgSchedules: true,
 		AllowRollup:       true,
-		Discard:           jetstream.DiscardOld,
+		// An idle key's state expires (keys_store.go).
+		AllowMsgTTL: true,
+		Discard:     jetstream.DiscardOld,
 		// Waking a bucket reads its parked waits one by one.
 		AllowDirect: true,
 	}}
