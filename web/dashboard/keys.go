@@ -21,6 +21,9 @@ type keyData struct {
 	Path string
 	// Ordering says the key is an ordering key.
 	Ordering bool
+	// Idle says the key has no state: no task has used it, or it has
+	// been idle long enough to be forgotten (broker.KeyIdleTTL).
+	Idle bool
 }
 
 // keyPath is the dashboard path of a key's page.
@@ -42,14 +45,17 @@ func (d *Dashboard) KeyPage(kind string) echo.HandlerFunc {
 			return err
 		}
 		info, err := d.keys.Get(c.Request().Context(), api.Principal(c).TenantID, kind, key)
-		if errors.Is(err, broker.ErrKeyNotFound) {
-			return problem.NotFound.New("No such key.")
+		idle := errors.Is(err, broker.ErrKeyNotFound)
+		if idle {
+			// An old task links here after its key was forgotten: the
+			// page says the key is idle (and can still be paused).
+			info, err = &broker.KeyInfo{Key: key, Kind: kind}, nil
 		} else if err != nil {
 			return err
 		}
 		flash := map[string]string{"paused": "Paused: no new task is admitted.", "resumed": "Resumed."}[c.QueryParam("done")]
 		return d.render(c, http.StatusOK, "key", view{Title: "Key " + key, Nav: "tasks", Flash: flash,
-			Data: keyData{Info: info, Path: keyPath(kind, key), Ordering: kind == broker.KeyOrdering}})
+			Data: keyData{Info: info, Path: keyPath(kind, key), Ordering: kind == broker.KeyOrdering, Idle: idle}})
 	}
 }
 

@@ -61,7 +61,10 @@ func TestKeyPages(t *testing.T) {
 	if p := user.do(http.MethodGet, p.location(), nil); !strings.Contains(p.body, "data-paused") || !strings.Contains(p.body, `action="`+page+`/resume"`) {
 		t.Fatalf("the paused key's page:\n%s", p.body)
 	}
-	if p := user.do(http.MethodGet, "/ordering-keys/nobody", nil); p.StatusCode != http.StatusNotFound {
-		t.Fatalf("an unknown key's page: got %d, want 404", p.StatusCode)
+	// A key without state (never used, or forgotten once idle: an old
+	// task still links to it) is shown idle, not as an error.
+	if p := user.do(http.MethodGet, "/flow-control/nobody", nil); p.StatusCode != http.StatusOK ||
+		!strings.Contains(p.body, "data-idle") || strings.Contains(p.body, "unbounded") {
+		t.Fatalf("an unknown key's page: got %d, want 200 saying it is idle (and no settings):\n%s", p.StatusCode, p.body)
 	}
 }
