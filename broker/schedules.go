@@ -24,6 +24,10 @@ const (
 // shortest NATS message schedules allow.
 const MinScheduleEvery = time.Second
 
+// MaxScheduleEvery is the longest interval a schedule may have, a leap
+// year: beyond it, use a cron pattern (a yearly one is @yearly).
+const MaxScheduleEvery = 366 * 24 * time.Hour
+
 // Errors of schedules, for the API to tell the client.
 var (
 	// ErrScheduleNotFound is returned for a schedule the tenant does not have.
@@ -56,6 +60,11 @@ type Schedule struct {
 	UpdatedAt time.Time      `json:"updatedAt"`
 	// NextFiringAt is when it fires next; nil while paused.
 	NextFiringAt *time.Time `json:"nextFiringAt,omitempty"`
+	// Anchor is the second an interval counts from: its firings fall on
+	// Anchor + k·Every. Set at creation and at each change of the timing,
+	// so that other changes (of the template, a pause) keep the phase.
+	// Zero in schedules kept before it: their intervals count from now.
+	Anchor time.Time `json:"anchor,omitzero"`
 	// Revision is the stream sequence of the schedule's current state:
 	// a firing made for an older one is dropped.
 	Revision uint64 `json:"-"`
@@ -89,9 +98,17 @@ func ValidScheduleID(s string) bool {
 
 // firing is a schedule's compiled timing: what computes its firing times.
 type firing struct {
-	cron  cronSpec
-	loc   *time.Location
-	every time.Duration
+	cron   cronSpec
+	loc    *time.Location
+	every  time.Duration
+	anchor time.Time // an interval's phase (zero: whole seconds from now)
+}
+
+// firing compiles the schedule's timing with its interval's anchor.
+func (sc *Schedule) firing() (firing, error) {
+	f, err := sc.compile()
+	f.anchor = sc.Anchor
+	return f, err
 }
 
 // compile checks the timing and returns what computes its times. A cron
@@ -106,8 +123,14 @@ func (s ScheduleTiming) compile() (firing, error) {
 		if s.Timezone != "" {
 			return firing{}, timingError("timezone", "applies to cron only")
 		}
-		if s.Every < MinScheduleEvery {
+		switch {
+		case s.Every < MinScheduleEvery:
 			return firing{}, timingError("every", "must be at least 1s")
+		case s.Every > MaxScheduleEvery:
+			return firing{}, timingError("every", "must be at most 8784h (366 days); use cron for longer periods")
+		case s.Every%time.Second != 0:
+			// Interval times fall on whole seconds (see next).
+			return firing{}, timingError("every", "must be a whole number of seconds, like 90s")
 		}
 		return firing{every: s.Every}, nil
 	case s.Cron == "":
@@ -119,7 +142,7 @@ func (s ScheduleTiming) compile() (firing, error) {
 	}
 	spec, err := parseCronSpec(pattern)
 	if err != nil {
-		return firing{}, timingError("cron", err.Error())
+		return firing{}, timingError("cron", cronMistake)
 	}
 	loc := time.UTC
 	if s.Timezone != "" {
@@ -172,19 +195,54 @@ func natsCron(pattern string) (string, error) {
 	case "@hourly":
 		return "0 0 * * * *", nil
 	}
-	if n := len(strings.Fields(pattern)); n != 5 {
-		return "", fmt.Errorf("pattern requires 5 fields, got %d", n)
+	if strings.HasPrefix(pattern, "@every") {
+		return "", errors.New("@every is not a cron pattern: give the schedule's every field instead, like \"every\": \"5m\"")
 	}
-	return "0 " + pattern, nil
+	fields := strings.Fields(pattern)
+	if n := len(fields); n != 5 {
+		return "", fmt.Errorf("must have 5 fields (minute hour day-of-month month day-of-week), got %d", n)
+	}
+	fields[4] = sundayAsZero(fields[4])
+	return "0 " + strings.Join(fields, " "), nil
+}
+
+// cronMistake is what a pattern that does not parse is told: the
+// parser's own words name Go functions, not the pattern's mistake.
+const cronMistake = "is not a cron pattern this server reads: each of the 5 fields (minute hour " +
+	"day-of-month month day-of-week) is *, a number, a range (1-5), a list (1,15), a step (*/10) " +
+	"or a name (JAN, MON); L, W, # and ? are not supported"
+
+// sundayAsZero reads a day-of-week 7 as Sunday, as Vixie cron does (the
+// parser knows only 0): in a list, and at the end of a range (5-7 is
+// 5-6 and 0).
+func sundayAsZero(dow string) string {
+	parts := strings.Split(dow, ",")
+	for i, p := range parts {
+		switch {
+		case p == "7":
+			parts[i] = "0"
+		case strings.HasSuffix(p, "-7") && !strings.Contains(p, "/"):
+			parts[i] = strings.TrimSuffix(p, "-7") + "-6,0"
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // next returns the first firing time strictly after t. An interval's
-// times fall on whole seconds (every is at least one): its first is every
-// after the second t is in. So schedules of the same interval fire at the
-// same instants, and the server fires them together: it looks for due
-// schedules at most every 250 ms, and times spread over the second would
-// each wait for the next look.
+// times are its anchor plus whole intervals (the anchor is a whole second,
+// the interval whole seconds): a change that keeps the timing keeps them.
+// Whole seconds, so that schedules due in the same second fire together:
+// the server looks for due schedules at most every 250 ms, and times
+// spread over the second would each wait for the next look.
+// Without an anchor (a schedule kept before anchors), the first is every
+// after the second t is in.
 func (f firing) next(t time.Time) (time.Time, error) {
+	if f.every > 0 && !f.anchor.IsZero() {
+		if t.Before(f.anchor) {
+			return f.anchor.UTC(), nil
+		}
+		return f.anchor.Add((t.Sub(f.anchor)/f.every + 1) * f.every).UTC(), nil
+	}
 	if f.every > 0 {
 		return t.Truncate(time.Second).Add(f.every).UTC(), nil
 	}

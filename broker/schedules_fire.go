@@ -215,7 +215,7 @@ func (f *ScheduleFirer) tenantState(tenantID string) TenantState {
 // armNext arms the firing after the one at at.
 func (f *ScheduleFirer) armNext(ctx context.Context, sc *Schedule, at time.Time) error {
 	tenantID, id := sc.TenantID, sc.ID
-	timing, err := sc.compile()
+	timing, err := sc.firing()
 	if err != nil {
 		return nil // a timing this version refuses: the schedule stops here
 	}
@@ -268,7 +268,7 @@ func (f *ScheduleFirer) rearm(ctx context.Context) (int, error) {
 		if _, ok := waiting.State.Subjects["due"+strings.TrimPrefix(scheduleCronSubject(sc.TenantID, sc.ID, sc.Revision), "sched")]; ok {
 			continue
 		}
-		timing, err := sc.compile()
+		timing, err := sc.firing()
 		if err != nil {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,7 +110,7 @@ func (s *Schedules) Create(ctx context.Context, tenantID string, timing Schedule
 	now := s.now().UTC()
 	task.IdempotencyKey, task.NotBefore = "", nil
 	sc := &Schedule{ID: NewScheduleID(), TenantID: tenantID, ScheduleTiming: timing, Task: task,
-		Status: ScheduleActive, CreatedAt: now, UpdatedAt: now}
+		Status: ScheduleActive, CreatedAt: now, UpdatedAt: now, Anchor: now.Truncate(time.Second)}
 	if err := s.write(ctx, sc, 0); err != nil {
 		return nil, err
 	}
@@ -191,11 +192,15 @@ func (s *Schedules) ids(ctx context.Context, tenantID string) ([]string, error) 
 // ErrConflict when another change came first.
 func (s *Schedules) Update(ctx context.Context, tenantID, id string, timing *ScheduleTiming, task *Spec) (*Schedule, error) {
 	return s.change(ctx, tenantID, id, func(sc *Schedule) error {
-		if timing != nil {
+		if timing != nil && *timing != sc.ScheduleTiming {
 			if _, err := timing.compile(); err != nil {
 				return err
 			}
 			sc.ScheduleTiming = *timing
+			// New timing, new times: an interval counts from now. Else
+			// its phase stays (an interval edited more often than it
+			// fires would otherwise never fire).
+			sc.Anchor = s.now().UTC().Truncate(time.Second)
 		}
 		if task != nil {
 			sc.Task = *task
@@ -219,8 +224,17 @@ func (s *Schedules) Resume(ctx context.Context, tenantID, id string) (*Schedule,
 
 func (s *Schedules) setStatus(ctx context.Context, tenantID, id string, status ScheduleStatus) (*Schedule, error) {
 	sc, err := s.Get(ctx, tenantID, id)
-	if err != nil || sc.Status == status {
-		return sc, err
+	if err != nil {
+		return nil, err
+	}
+	if sc.Status == status {
+		if status == ScheduleActive && sc.NextFiringAt == nil {
+			// Active, yet no firing pending (one is being handled, or an
+			// arm was lost): arming again is harmless (a revision has one
+			// pending firing: of two arms one wins) and heals the second.
+			return sc, s.armNext(ctx, sc)
+		}
+		return sc, nil
 	}
 	return s.change(ctx, tenantID, id, func(sc *Schedule) error {
 		sc.Status = status
@@ -243,7 +257,7 @@ func (s *Schedules) Delete(ctx context.Context, tenantID, id string) error {
 			return fmt.Errorf("broker: delete schedule: %w", err)
 		}
 	}
-	return s.disarm(ctx, tenantID, id)
+	return s.disarmBefore(ctx, tenantID, id, math.MaxUint64)
 }
 
 // change applies fn to the schedule's current state and writes the result
@@ -264,9 +278,25 @@ func (s *Schedules) change(ctx context.Context, tenantID, id string, fn func(*Sc
 }
 
 // write stores sc as the state after revision prev (0: a new schedule),
-// purges its pending firings and, when it is active, arms its next one.
-// It sets sc's Revision and NextFiringAt.
+// purges the pending firings of its older revisions and, when it is
+// active, arms its next one after now. It sets sc's Revision and
+// NextFiringAt.
+//
+// Two changes may write one after the other and then run their purges
+// and arms in any order: each purges only revisions older than its own,
+// so a slow one never removes the firing of a newer revision (which would
+// leave an active schedule that never fires), and what it arms for its
+// own, older revision is dropped when it fires. Both arm the same time: a
+// change that keeps the timing keeps an interval's anchor.
 func (s *Schedules) write(ctx context.Context, sc *Schedule, prev uint64) error {
+	if err := s.store(ctx, sc, prev); err != nil {
+		return err
+	}
+	return s.rearm(ctx, sc, prev != 0)
+}
+
+// store writes sc as the state after revision prev and sets its Revision.
+func (s *Schedules) store(ctx context.Context, sc *Schedule, prev uint64) error {
 	sc.NextFiringAt = nil
 	data, err := json.Marshal(sc)
 	if err != nil {
@@ -280,15 +310,27 @@ func (s *Schedules) write(ctx context.Context, sc *Schedule, prev uint64) error 
 		return err
 	}
 	sc.Revision = rev
-	if prev != 0 {
-		if err := s.disarm(ctx, sc.TenantID, sc.ID); err != nil {
+	return nil
+}
+
+// rearm purges the firings of revisions older than the stored sc's (when
+// older ones may exist) and, when it is active, arms its next one.
+func (s *Schedules) rearm(ctx context.Context, sc *Schedule, older bool) error {
+	if older {
+		if err := s.disarmBefore(ctx, sc.TenantID, sc.ID, sc.Revision); err != nil {
 			return err
 		}
 	}
 	if sc.Status != ScheduleActive {
 		return nil
 	}
-	f, err := sc.compile()
+	return s.armNext(ctx, sc)
+}
+
+// armNext arms the active schedule's pending firing for its revision, at
+// its next time after now, and sets sc.NextFiringAt.
+func (s *Schedules) armNext(ctx context.Context, sc *Schedule) error {
+	f, err := sc.firing()
 	if err != nil {
 		return err
 	}
@@ -297,17 +339,27 @@ func (s *Schedules) write(ctx context.Context, sc *Schedule, prev uint64) error 
 		return timingError("cron", "never matches within five years")
 	}
 	sc.NextFiringAt = &at
-	return s.pub.arm(ctx, sc.TenantID, sc.ID, rev, at)
+	return s.pub.arm(ctx, sc.TenantID, sc.ID, sc.Revision, at)
 }
 
-// disarm purges every pending firing of a schedule, of every revision.
-func (s *Schedules) disarm(ctx context.Context, tenantID, id string) error {
+// disarmBefore purges the pending firings of a schedule's revisions older
+// than rev (math.MaxUint64: of every revision).
+func (s *Schedules) disarmBefore(ctx context.Context, tenantID, id string, rev uint64) error {
 	st, err := s.pub.stream(ctx, StreamSchedules)
 	if err != nil {
 		return err
 	}
-	if err := st.Purge(ctx, jetstream.WithPurgeSubject(schedCronPrefix+tenantID+"."+id+".*")); err != nil {
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(schedCronPrefix+tenantID+"."+id+".*"))
+	if err != nil {
 		return fmt.Errorf("broker: disarm schedule: %w", err)
+	}
+	for subject := range info.State.Subjects {
+		if _, _, r, ok := parseDueCron("due" + strings.TrimPrefix(subject, "sched")); ok && r >= rev {
+			continue
+		}
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+			return fmt.Errorf("broker: disarm schedule: %w", err)
+		}
 	}
 	return nil
 }

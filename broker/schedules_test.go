@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -282,6 +283,15 @@ func TestScheduleTimingValidation(t *testing.T) {
 		{ScheduleTiming{Cron: "0 0 31 2 *"}, false}, // never
 		{ScheduleTiming{Cron: "* * * * *", Timezone: "Mars/Olympus"}, false},
 		{ScheduleTiming{Cron: "* * * * *", Timezone: "Local"}, false},
+		{ScheduleTiming{Every: MaxScheduleEvery}, true},
+		{ScheduleTiming{Every: MaxScheduleEvery + time.Second}, false},
+		{ScheduleTiming{Every: 2562047 * time.Hour}, false}, // ran away: fired at once, over and over
+		{ScheduleTiming{Every: 1500 * time.Millisecond}, false},
+		{ScheduleTiming{Cron: "0 9 * * 7"}, true}, // Sunday, as Vixie cron reads it
+		{ScheduleTiming{Cron: "0 9 * * 1,7"}, true},
+		{ScheduleTiming{Cron: "0 9 * * 5-7"}, true},
+		{ScheduleTiming{Cron: "0 9 L * *"}, false},
+		{ScheduleTiming{Cron: "@every 5s"}, false},
 	} {
 		_, err := tc.timing.compile()
 		if (err == nil) != tc.ok {
@@ -289,6 +299,45 @@ func TestScheduleTimingValidation(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, ErrScheduleInvalid) {
 			t.Errorf("%+v: got %v, want ErrScheduleInvalid", tc.timing, err)
+		}
+	}
+}
+
+// TestScheduleCronReadsSundayAsSevenAndExplainsMistakes: day-of-week 7
+// fires on Sundays, and the messages for a pattern it refuses name the
+// pattern's mistake, not the parser's functions.
+func TestScheduleCronReadsSundayAsSevenAndExplainsMistakes(t *testing.T) {
+	t.Parallel()
+	wed := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for pattern, want := range map[string]time.Time{
+		"0 9 * * 7":   time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC),
+		"0 9 * * 5-7": time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC),
+		"0 9 * * 0":   time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC),
+	} {
+		f, err := ScheduleTiming{Cron: pattern}.compile()
+		if err != nil {
+			t.Fatalf("%s: %v", pattern, err)
+		}
+		if got, _ := f.next(wed); !got.Equal(want) {
+			t.Errorf("%s after %s: got %s, want %s", pattern, wed, got, want)
+		}
+	}
+	saturdayLate := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	f, err := ScheduleTiming{Cron: "0 9 * * 5-7"}.compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.next(saturdayLate); !got.Equal(time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)) {
+		t.Errorf("5-7 after Saturday 10:00: got %s, want Sunday 09:00", got)
+	}
+	for pattern, want := range map[string]string{
+		"0 9 L * *": "L, W, # and ? are not supported",
+		"@every 5s": "give the schedule's every field",
+		"0 9 * *":   "must have 5 fields",
+	} {
+		_, err := ScheduleTiming{Cron: pattern}.compile()
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "strconv") {
+			t.Errorf("%s: got %v, want a message saying %q", pattern, err, want)
 		}
 	}
 }
@@ -384,7 +433,7 @@ func TestScheduleRearmedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := NewSchedules(b.pub, quiet, nil).disarm(ctx, "ten_a", sc.ID); err != nil {
+	if err := NewSchedules(b.pub, quiet, nil).disarmBefore(ctx, "ten_a", sc.ID, math.MaxUint64); err != nil {
 		t.Fatal(err)
 	}
 	runFirer(t, b.js, NewTasks(b.pub, b.view, p, quiet, nil))
@@ -437,4 +486,92 @@ func TestScheduleRearmLeavesAWaitingFiring(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestScheduleConcurrentChangesKeepItArmed: changes made at once (each
+// writes a revision, then purges older firings and arms its own, in any
+// order) leave the schedule active with its current revision armed —
+// a slow change used to purge a newer revision's firing and arm only its
+// own, stale one, and the schedule never fired again. A change of the
+// template alone keeps the pending firing's time; a change of the timing
+// moves it.
+func TestScheduleConcurrentChangesKeepItArmed(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	ctx := context.Background()
+	// The clock moves 5 s between rounds: a change that armed its firing
+	// from now would move it.
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	s := NewSchedules(b.pub, quiet, now)
+	sc, err := s.Create(ctx, "ten_a", ScheduleTiming{Every: time.Hour}, scheduleTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := *sc.NextFiringAt
+	for round := range 5 {
+		mu.Lock()
+		clock = clock.Add(5 * time.Second)
+		mu.Unlock()
+		var wg sync.WaitGroup
+		for i := range 12 {
+			wg.Go(func() {
+				spec := scheduleTemplate
+				spec.TargetURL = fmt.Sprintf("https://example.com/tick?r=%d&i=%d", round, i)
+				if _, err := s.Update(ctx, "ten_a", sc.ID, nil, &spec); err != nil && !errors.Is(err, ErrConflict) {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		got, err := s.Get(ctx, "ten_a", sc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != ScheduleActive || got.NextFiringAt == nil {
+			t.Fatalf("round %d: after concurrent changes: %s, next firing %v; want active and armed", round, got.Status, got.NextFiringAt)
+		}
+		if !got.NextFiringAt.Equal(first) {
+			t.Fatalf("round %d: template changes moved the next firing from %s to %s", round, first, got.NextFiringAt)
+		}
+	}
+	// The race itself, step by step: a change stores its revision, a
+	// second change stores and arms the next, then the first purges and
+	// arms, late.
+	slow, err := s.Get(ctx, "ten_a", sc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store(ctx, slow, slow.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, "ten_a", sc.ID, nil, &scheduleTemplate); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rearm(ctx, slow, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "ten_a", sc.ID); err != nil || got.NextFiringAt == nil || got.Revision == slow.Revision {
+		t.Fatalf("after a late change: got %+v, %v; want the newer revision armed", got, err)
+	}
+
+	// Resuming an active schedule that lost its firing arms it again.
+	if err := s.disarmBefore(ctx, "ten_a", sc.ID, math.MaxUint64); err != nil {
+		t.Fatal(err)
+	}
+	if healed, err := s.Resume(ctx, "ten_a", sc.ID); err != nil || healed.NextFiringAt == nil || pendingFirings(t, b.js, "ten_a", sc.ID) != 1 {
+		t.Fatalf("resume of an active schedule without a firing: got %+v, %v; want it armed", healed, err)
+	}
+
+	longer := ScheduleTiming{Every: 2 * time.Hour}
+	moved, err := s.Update(ctx, "ten_a", sc.ID, &longer, nil)
+	if err != nil || moved.NextFiringAt == nil || !moved.NextFiringAt.After(first) {
+		t.Fatalf("a new interval: got %+v, %v; want the next firing moved past %s", moved, err, first)
+	}
+	same := longer
+	kept, err := s.Update(ctx, "ten_a", sc.ID, &same, nil)
+	if err != nil || kept.NextFiringAt == nil || !kept.NextFiringAt.Equal(*moved.NextFiringAt) {
+		t.Fatalf("the same interval again: got %+v, %v; want the next firing kept at %s", kept, err, moved.NextFiringAt)
+	}
 }
