@@ -279,7 +279,7 @@ func TestLongPollAnswersAtChangeOrDeadline(t *testing.T) {
 		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(release) }}
 		return http.DefaultTransport.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 	})}
-	r = sent.Do(t, http.MethodGet, "/v1/tasks/"+running.ID+"?wait=30s", nil, "If-None-Match", etag)
+	r = sent.Do(t, http.MethodGet, "/v1/tasks/"+running.ID+"?wait=60s", nil, "If-None-Match", etag) // the longest wait the API takes
 	r.JSON(t, &got)
 	if got.Status != broker.StatusSucceeded || r.Header.Get("ETag") == etag {
 		t.Fatalf("change answer: got %s with ETag %s, want succeeded with a new ETag", got.Status, r.Header.Get("ETag"))
