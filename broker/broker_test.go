@@ -79,7 +79,7 @@ func (b *bundle) publish(t *testing.T, tenant, task, kind string, v any) uint64 
 
 func waitFor(t *testing.T, p *projector.Projector, seq uint64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	if err := p.WaitFor(ctx, seq); err != nil {
 		t.Fatalf("projector did not reach %d: %v", seq, err)
@@ -126,7 +126,7 @@ func TestViewResumesWithoutApplyingTwice(t *testing.T) {
 	}
 	select {
 	case <-p2.Ready():
-	case <-time.After(5 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("projector never became ready")
 	}
 }
@@ -269,7 +269,7 @@ func TestScheduledDueFiresAtItsTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	msg, err := cons.Next(jetstream.FetchMaxWait(testenv.GiveUpAfter))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestScheduledDueFiresAtItsTime(t *testing.T) {
 	if err := b.pub.schedule(ctx, dueTask, "ten_a", "tsk_3", purgedAt.Add(time.Second), due); err != nil {
 		t.Fatal(err)
 	}
-	msg, err = cons.Next(jetstream.FetchMaxWait(30 * time.Second))
+	msg, err = cons.Next(jetstream.FetchMaxWait(testenv.GiveUpAfter))
 	if err != nil {
 		t.Fatalf("the control schedule did not fire: %v", err)
 	}

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // shortParking parks waits of two seconds or more in one-second buckets,
@@ -29,7 +32,7 @@ func nextMsg(t *testing.T, js jetstream.JetStream, stream, consumer string) jets
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := cons.Next(jetstream.FetchMaxWait(20 * time.Second))
+	msg, err := cons.Next(jetstream.FetchMaxWait(testenv.GiveUpAfter))
 	if err != nil {
 		t.Fatalf("%s: no message: %v", consumer, err)
 	}
@@ -233,21 +236,16 @@ func (b *bundle) runDispatcher(t *testing.T, progress ViewProgress) {
 // waitStatus waits until the view shows the task with one of the statuses.
 func waitStatus(t *testing.T, tasks *Tasks, tenantID, taskID string, want ...Status) *Task {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		task, err := tasks.Get(context.Background(), tenantID, taskID)
-		if err == nil {
-			for _, s := range want {
-				if task.Status == s {
-					return task
-				}
-			}
+	var task *Task
+	testenv.WaitUntil(t, fmt.Sprintf("task %s with status %v", taskID, want), func() (bool, string) {
+		got, err := tasks.Get(context.Background(), tenantID, taskID)
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s: got %+v (%v), want status %v", taskID, task, err, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		task = got
+		return slices.Contains(want, got.Status), fmt.Sprintf("%+v", got)
+	})
+	return task
 }
 
 // TestParkedTasksRunOrStayCanceled runs tasks whose first attempt is far
@@ -274,12 +272,13 @@ func TestParkedTasksRunOrStayCanceled(t *testing.T) {
 	}
 	// Parked before it is canceled: the cancel has no schedule to purge.
 	bucket := parkSubject(b.pub.parking.bucketOf(notBefore))
-	for waited := 0; lastOn(t, b, bucket) == nil || waitedParked(t, b, bucket) < 2; waited++ {
-		if waited > 1000 {
-			t.Fatal("the tasks were not parked")
+	testenv.WaitUntil(t, "both tasks to be parked", func() (bool, string) {
+		if lastOn(t, b, bucket) == nil {
+			return false, "nothing parked"
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		n := waitedParked(t, b, bucket)
+		return n >= 2, fmt.Sprintf("%d parked", n)
+	})
 	if _, err := tasks.Cancel(ctx, "ten_a", canceled.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -292,12 +291,10 @@ func TestParkedTasksRunOrStayCanceled(t *testing.T) {
 	}
 	// Both dues were made at once: the canceled one's has come too, and
 	// been dropped, once its schedule stream is empty.
-	for waited := 0; pendingDues(t, b) > 0; waited++ {
-		if waited > 1000 {
-			t.Fatal("the canceled task's due was never handled")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, "the canceled task's due to be handled", func() (bool, string) {
+		n := pendingDues(t, b)
+		return n == 0, fmt.Sprintf("%d messages in the schedules stream", n)
+	})
 	if calls := tg.callsFor(canceled.ID); len(calls) != 0 {
 		t.Fatalf("the task canceled while parked was called %d times", len(calls))
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // TestBatchingDoesNotChangeTheView applies one run of events — every kind,
@@ -115,7 +117,7 @@ func fetchAll(t *testing.T, js jetstream.JetStream) []jetstream.Msg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(30*time.Second))
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(testenv.GiveUpAfter))
 	if err != nil {
 		t.Fatal(err)
 	}

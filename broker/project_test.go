@@ -3,11 +3,14 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // TestWriteErrorIsNotASkip makes a real bbolt write fail in the middle of
@@ -33,13 +36,9 @@ func TestWriteErrorIsNotASkip(t *testing.T) {
 	}
 	inTenant(func(attempts *bolt.Bucket) error { _, err := attempts.CreateBucket(attemptKey); return err })
 	seq := b.publish(t, "ten_a", "tsk_1", KindAttempt, attemptEvent{Attempt: Attempt{Number: 1, Outcome: OutcomeRetry, Error: "kept"}})
-	deadline := time.Now().Add(30 * time.Second)
-	for p.Err() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the failed write was not reported")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, "the failed write to be reported", func() (bool, string) {
+		return p.Err() != nil, fmt.Sprintf("Err %v, applied %d", p.Err(), p.Applied())
+	})
 	if err := p.Err(); !errors.Is(err, berrors.ErrIncompatibleValue) {
 		t.Fatalf("Err: got %v, want bbolt's write error", err)
 	}

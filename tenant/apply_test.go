@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -58,18 +59,14 @@ func TestApplySkipsMalformedEventsAndRetriesFailedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
-	for proj.Err() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the failed write was not reported")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, "the failed write to be reported", func() (bool, string) {
+		return proj.Err() != nil, fmt.Sprintf("Err %v, applied %d", proj.Err(), proj.Applied())
+	})
 	if err := proj.Err(); !errors.Is(err, berrors.ErrIncompatibleValue) || proj.Applied() >= ack.Sequence {
 		t.Fatalf("while the write fails: Err %v, applied %d; want bbolt's error, short of %d", err, proj.Applied(), ack.Sequence)
 	}
 	conflict(func(b *bolt.Bucket) error { return b.DeleteBucket([]byte(id)) })
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, testenv.GiveUpAfter)
 	defer wcancel()
 	if err := proj.WaitFor(wctx, ack.Sequence); err != nil {
 		t.Fatal(err)

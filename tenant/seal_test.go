@@ -89,10 +89,10 @@ func (v *view) run(keys *secretbox.Keyring) {
 	})
 	select {
 	case <-proj.Ready():
-	case <-time.After(20 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		v.b.t.Fatal("the view did not catch up")
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer wcancel()
 	if err := proj.CatchUp(wctx); err != nil {
 		v.b.t.Fatal(err)

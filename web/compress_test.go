@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
 
@@ -136,7 +136,7 @@ func TestEventStreamsAreNotCompressed(t *testing.T) {
 		{"/v1/events", &http.Client{}, []string{"Authorization", "Bearer " + creds.APIKey}},
 		{"/live", session, nil},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.URL+c.path, nil)
 		req.Header.Set("Accept-Encoding", "gzip")
 		for i := 0; i+1 < len(c.header); i += 2 {

@@ -44,7 +44,7 @@ func readSSE(t *testing.T, base, path string, headers map[string]string, stop fu
 // starts and sends every later event.
 func readSSEOpened(t *testing.T, base, path string, headers map[string]string, opened func(), stop func(s *sseStream) bool) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	for k, v := range headers {
@@ -279,7 +279,7 @@ func TestLongPollAnswersAtChangeOrDeadline(t *testing.T) {
 		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(release) }}
 		return http.DefaultTransport.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 	})}
-	r = sent.Do(t, http.MethodGet, "/v1/tasks/"+running.ID+"?wait=30s", nil, "If-None-Match", etag)
+	r = sent.Do(t, http.MethodGet, "/v1/tasks/"+running.ID+"?wait=60s", nil, "If-None-Match", etag) // the longest wait the API takes
 	r.JSON(t, &got)
 	if got.Status != broker.StatusSucceeded || r.Header.Get("ETag") == etag {
 		t.Fatalf("change answer: got %s with ETag %s, want succeeded with a new ETag", got.Status, r.Header.Get("ETag"))
@@ -392,7 +392,7 @@ func TestCancelAbortsAttemptInFlight(t *testing.T) {
 		select {
 		case <-r.Context().Done():
 			aborted <- struct{}{}
-		case <-time.After(20 * time.Second):
+		case <-time.After(testenv.GiveUpAfter): // held until aborted, as long as the test waits
 			w.WriteHeader(http.StatusOK)
 		}
 	})
@@ -406,7 +406,7 @@ func TestCancelAbortsAttemptInFlight(t *testing.T) {
 	}
 	select {
 	case <-aborted:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("the target never saw its request aborted")
 	}
 	got = waitTask(t, client, task.ID, 10*time.Second, func(t broker.Task) bool { return len(t.Attempts) == 1 })

@@ -82,10 +82,11 @@ func newBrowser(t *testing.T) *browser {
 	return b
 }
 
-// do runs actions with a deadline, failing the test on error.
+// do runs actions, failing the test on error or after
+// testenv.GiveUpAfter.
 func (b *browser) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, testenv.GiveUpAfter)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		t.Fatalf("browser: %v", err)
@@ -106,7 +107,7 @@ func (b *browser) waitPath(t *testing.T, prefix string) {
 // get runs one action that returns a value.
 func get[T any](t *testing.T, b *browser, a chromedp.Action[T]) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, testenv.GiveUpAfter)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
@@ -201,7 +202,7 @@ func TestDashboardInChromium(t *testing.T) {
 		waitTask(t, client, id, 20*time.Second, webhookSettled)
 	}
 	get(t, b, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector("#row-%s .badge").textContent === "succeeded"`, ids[0]),
-		chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+		chromedp.WithPollingTimeout(testenv.GiveUpAfter), chromedp.WithPollingInterval(100*time.Millisecond)))
 	b.screenshots(t, "tasks")
 
 	// A task's page shows its request, both attempts and the delivery.
@@ -243,7 +244,7 @@ func TestDashboardInChromium(t *testing.T) {
 	// The page refreshes itself as the task changes, and keeps the
 	// confirmation the form's redirect brought.
 	get(t, b, chromedp.Poll[bool](`document.querySelector("main .badge")?.textContent === "succeeded"`,
-		chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+		chromedp.WithPollingTimeout(testenv.GiveUpAfter), chromedp.WithPollingInterval(100*time.Millisecond)))
 	if flash := b.text(t, ".flash"); flash != "Task created." {
 		t.Fatalf("after the page refreshed itself: flash %q", flash)
 	}

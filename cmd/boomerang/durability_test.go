@@ -168,7 +168,7 @@ func TestViewRebuildsIdentically(t *testing.T) {
 // dumpBolt reads every key of every bucket, nested ones included.
 func dumpBolt(t *testing.T, path string) map[string][]byte {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: testenv.GiveUpAfter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,16 +88,10 @@ func (r *exampleReceiver) output() []string {
 // prefix.
 func (r *exampleReceiver) waitLine(t *testing.T, prefix string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, l := range r.output() {
-			if strings.HasPrefix(l, prefix) {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("the receiver never printed %q; it printed:\n%s", prefix, strings.Join(r.output(), "\n"))
+	testenv.WaitUntil(t, fmt.Sprintf("the receiver to print %q", prefix), func() (bool, string) {
+		out := r.output()
+		return slices.ContainsFunc(out, func(l string) bool { return strings.HasPrefix(l, prefix) }), "it printed:\n" + strings.Join(out, "\n")
+	})
 }
 
 // tamperer forwards each webhook to the receiver with one byte of its

@@ -76,7 +76,7 @@ func TestInboxInChromium(t *testing.T) {
 	}
 	resp.Body.Close()
 	get(t, b, chromedp.Poll[bool](`document.querySelectorAll("#inbox li.hook").length === 2`,
-		chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+		chromedp.WithPollingTimeout(testenv.GiveUpAfter), chromedp.WithPollingInterval(100*time.Millisecond)))
 	if newest := b.text(t, "#inbox li.hook:first-child summary"); !strings.Contains(newest, "signature invalid") {
 		t.Errorf("the tampered webhook shows %q, want its signature invalid", newest)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -140,7 +141,7 @@ func TestTenantCapHoldsAcrossHosts(t *testing.T) {
 // waitTaskConsumers waits until cond holds for the task stream's consumers,
 // given the messages they wait to have acknowledged and how many of those
 // were offered more than once (work the node gave back, e.g. refused by a
-// concurrency cap, and received again). It fails after a generous deadline.
+// concurrency cap, and received again). It fails after testenv.GiveUpAfter.
 func (n *testNode) waitTaskConsumers(tb testing.TB, what string, cond func(ackPending, redelivered int) bool) {
 	tb.Helper()
 	ctx := context.Background()
@@ -148,8 +149,7 @@ func (n *testNode) waitTaskConsumers(tb testing.TB, what string, cond func(ackPe
 	if err != nil {
 		tb.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.WaitUntil(tb, what, func() (bool, string) {
 		ackPending, redelivered := 0, 0
 		list := stream.ListConsumers(ctx)
 		for info := range list.Info() {
@@ -159,12 +159,6 @@ func (n *testNode) waitTaskConsumers(tb testing.TB, what string, cond func(ackPe
 		if err := list.Err(); err != nil {
 			tb.Fatal(err)
 		}
-		if cond(ackPending, redelivered) {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not seen in time; the task consumers have %d messages pending, %d offered again", what, ackPending, redelivered)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cond(ackPending, redelivered), fmt.Sprintf("the task consumers have %d messages pending, %d offered again", ackPending, redelivered)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -128,15 +129,11 @@ func (n *testNode) Stop() {
 
 func (n *testNode) waitReady(tb testing.TB) {
 	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	client := &testenv.Client{Base: n.URL(), HTTP: n.httpClient(tb)}
-	for time.Now().Before(deadline) {
-		if r := client.Do(tb, http.MethodGet, "/readyz", nil); r.Status == http.StatusOK {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tb.Fatal("node not ready in time")
+	testenv.WaitUntil(tb, "the node to be ready", func() (bool, string) {
+		r := client.Do(tb, http.MethodGet, "/readyz", nil)
+		return r.Status == http.StatusOK, fmt.Sprintf("/readyz answers %d %s", r.Status, r.Body)
+	})
 }
 
 // httpClient is a client of the node that follows no redirect; it trusts

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -247,21 +248,16 @@ func checkDashboard(tb testing.TB, s scrape) {
 }
 
 // waitMetric scrapes until the series has the value, and returns that
-// scrape; it fails after a generous deadline.
+// scrape; it fails after testenv.GiveUpAfter.
 func (n *testNode) waitMetric(tb testing.TB, name string, want float64, labels ...string) scrape {
 	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s := n.scrapeMetrics(tb)
-		if got, ok := s.value(name, labels...); ok && got == want {
-			return s
-		}
-		if time.Now().After(deadline) {
-			got, _ := s.value(name, labels...)
-			tb.Fatalf("%s%v = %v, want %v", name, labels, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var s scrape
+	testenv.WaitUntil(tb, fmt.Sprintf("%s%v = %v", name, labels, want), func() (bool, string) {
+		s = n.scrapeMetrics(tb)
+		got, ok := s.value(name, labels...)
+		return ok && got == want, fmt.Sprintf("%v (present: %v)", got, ok)
+	})
+	return s
 }
 
 func sortedNames(s scrape) []string {

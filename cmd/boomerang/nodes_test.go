@@ -219,7 +219,7 @@ func TestLongPollWaitsForAVersionSeenOnAnotherNode(t *testing.T) {
 	}
 	var r testenv.Response
 	p.gate.Behind(waits, cancel, func() {
-		r = clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID+"?wait=30s", nil, "If-None-Match", seen)
+		r = clientB.Do(t, http.MethodGet, "/v1/tasks/"+task.ID+"?wait=60s", nil, "If-None-Match", seen) // the longest wait the API takes
 	})
 	// The client already has that version (canceled, settled): 304. Had B
 	// not waited, it would have answered 200 with its older version.
@@ -345,7 +345,7 @@ func TestCancelOnOneNodeStopsTheAttemptOnAnother(t *testing.T) {
 		if id != task.ID {
 			t.Fatalf("aborted the call of %s, want %s", id, task.ID)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("the attempt on node A was not aborted")
 	}
 	got := waitTask(t, clientB, task.ID, 30*time.Second, func(t broker.Task) bool { return len(t.Attempts) > 0 })

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -48,8 +49,7 @@ func answerWithHeaders(t *testing.T, w http.ResponseWriter, status int, block []
 func (n *testNode) waitIdle(tb testing.TB) {
 	tb.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.WaitUntil(tb, "no work pending or in flight", func() (bool, string) {
 		busy := 0
 		for _, name := range []string{broker.StreamTasks, broker.StreamSchedules} {
 			stream, err := n.js.Stream(ctx, name)
@@ -64,14 +64,8 @@ func (n *testNode) waitIdle(tb testing.TB) {
 				tb.Fatal(err)
 			}
 		}
-		if busy == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("the consumers still have %d messages pending or in flight", busy)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return busy == 0, fmt.Sprintf("the consumers have %d messages pending or in flight", busy)
+	})
 }
 
 // TestHugeResponseHeadersCannotDefeatRetries: a target that answers with

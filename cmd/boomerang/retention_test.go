@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -24,16 +25,13 @@ func (n *testNode) setRetention(t *testing.T, tenantID string, days int) {
 	}
 }
 
-// waitGone waits, up to a generous deadline, until the task answers 404.
+// waitGone waits, up to testenv.GiveUpAfter, until the task answers 404.
 func waitGone(t *testing.T, c *testenv.Client, id string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Do(t, http.MethodGet, "/v1/tasks/"+id, nil).Status != http.StatusNotFound {
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s is still there after its tenant's retention", id)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, "task "+id+" to be gone after its tenant's retention", func() (bool, string) {
+		r := c.Do(t, http.MethodGet, "/v1/tasks/"+id, nil)
+		return r.Status == http.StatusNotFound, fmt.Sprintf("GET answers %d", r.Status)
+	})
 }
 
 // TestFinishedTasksLeaveAfterTheirTenantsRetention runs a node whose

@@ -38,7 +38,7 @@ func (a abortable) Abort() { close(a.aborted) }
 // deadline, which a busy machine may need.
 func verifyNoLeaks(tb testing.TB, opts ...goleak.Option) {
 	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testenv.GiveUpAfter)
 	for {
 		err := goleak.Find(opts...)
 		if err == nil {
@@ -120,7 +120,7 @@ func TestNodeExitsWhenAPartDies(t *testing.T) {
 	if err := m.viewFile.DB.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	if _, err := m.js.Publish(ctx, "tenant.broken", []byte(`{}`)); err != nil {
 		t.Fatal(err)

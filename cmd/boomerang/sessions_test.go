@@ -9,9 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // startExternalNATS starts a nats-server with JetStream that nodes reach
@@ -24,7 +25,7 @@ func startExternalNATS(t *testing.T) string {
 		t.Fatal(err)
 	}
 	go ns.Start()
-	if !ns.ReadyForConnections(20 * time.Second) {
+	if !ns.ReadyForConnections(testenv.GiveUpAfter) {
 		t.Fatal("nats-server not ready")
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
@@ -122,7 +123,7 @@ func TestSessionsEndOnEveryNode(t *testing.T) {
 	if st, loc, _, _ := dashboardRequest(t, c, a.URL(), http.MethodPost, "/signout", cookie, url.Values{"csrf": {csrf}}); st != http.StatusSeeOther || loc != "/signin" {
 		t.Fatalf("sign-out on node A: got %d to %q", st, loc)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	if err := b.proj.tenantProjector.CatchUp(ctx); err != nil {
 		t.Fatal(err)

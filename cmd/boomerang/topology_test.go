@@ -50,7 +50,7 @@ func startNodesAtOnce(t *testing.T, argsPerNode ...[]string) []*testNode {
 // consumer has replicas copies, one of them the leader.
 func checkReplicated(t *testing.T, js jetstream.JetStream, replicas int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	names := js.StreamNames(ctx)
 	var streams int
@@ -421,7 +421,7 @@ func TestNATSCredsFile(t *testing.T) {
 	}
 	go ns.Start()
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(20 * time.Second) {
+	if !ns.ReadyForConnections(testenv.GiveUpAfter) {
 		t.Fatal("nats-server not ready")
 	}
 	node := MustRunMain(t, "--nats-url", ns.ClientURL(), "--nats-creds", credsFile, "--secret-key", newSecretKey(t))

@@ -65,25 +65,20 @@ func newOTLPReceiver(tb testing.TB) *otlpReceiver {
 // them by start time.
 func (r *otlpReceiver) waitSpans(tb testing.TB, traceID []byte, n int) []*tracepb.Span {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var got []*tracepb.Span
+	testenv.WaitUntil(tb, fmt.Sprintf("%d spans of the trace", n), func() (bool, string) {
 		r.mu.Lock()
-		var got []*tracepb.Span
+		got = nil
 		for _, s := range r.spans {
 			if string(s.TraceId) == string(traceID) {
 				got = append(got, s)
 			}
 		}
 		r.mu.Unlock()
-		if len(got) >= n {
-			sort.Slice(got, func(i, j int) bool { return got[i].StartTimeUnixNano < got[j].StartTimeUnixNano })
-			return got
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("got %d spans of the trace, want %d:\n%s", len(got), n, spanTree(got, nil))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(got) >= n, fmt.Sprintf("%d spans:\n%s", len(got), spanTree(got, nil))
+	})
+	sort.Slice(got, func(i, j int) bool { return got[i].StartTimeUnixNano < got[j].StartTimeUnixNano })
+	return got
 }
 
 func attrs(s *tracepb.Span) map[string]string {

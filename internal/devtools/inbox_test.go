@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // TestInboxKeepsTheLastWebhooks: the inbox holds at most its size, newest
@@ -63,7 +65,7 @@ func TestInboxWatchersSeeEveryArrival(t *testing.T) {
 	done := make(chan uint64)
 	go func() {
 		var seen uint64
-		deadline := time.After(30 * time.Second)
+		deadline := time.After(testenv.GiveUpAfter)
 		for seen < n {
 			changed := in.Changed()
 			for _, w := range in.After(seen) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them.
@@ -145,7 +147,7 @@ func writeFile(t *testing.T, path, data string) {
 
 func mustSync(t *testing.T, c *Committer, streams ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	if err := c.Sync(ctx, streams...); err != nil {
 		t.Fatal(err)
@@ -287,7 +289,7 @@ func TestWritesNobodyWaitsForAreSynced(t *testing.T) {
 	changed := log.changed
 	log.mu.Unlock()
 	writeFile(t, filepath.Join(msgs, "1.blk"), "written by the server")
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(testenv.GiveUpAfter)
 	for {
 		if files, _ := log.since(n, "S"); slices.Contains(files, "1.blk") {
 			return

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -35,16 +36,20 @@ func newUser(t *testing.T) (nkeys.KeyPair, string) {
 	return kp, pub
 }
 
+// giveUpAfter bounds a connection the test needs to succeed: only a hang,
+// as testenv.GiveUpAfter does (testenv imports this package).
+const giveUpAfter = time.Minute
+
 // tryConnect connects to the client port over TCP and, once connected,
 // asks for the JetStream account information: what an attacker would do
 // first.
 func tryConnect(addr string, opts ...nats.Option) error {
-	nc, err := nats.Connect("nats://"+addr, append(opts, nats.NoReconnect())...)
+	nc, err := nats.Connect("nats://"+addr, append(opts, nats.NoReconnect(), nats.Timeout(giveUpAfter))...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	_, err = nc.Request("$JS.API.INFO", nil, 5e9)
+	_, err = nc.Request("$JS.API.INFO", nil, giveUpAfter)
 	return err
 }
 

@@ -123,7 +123,7 @@ func (b *bundle) run(t *testing.T, applier Applier) *running {
 
 func waitFor(t *testing.T, p *running, seq uint64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	if err := p.WaitFor(ctx, seq); err != nil {
 		t.Fatalf("projector did not reach %d: %v", seq, err)
@@ -213,7 +213,7 @@ func TestReadyAndCatchUp(t *testing.T) {
 	p := b.run(t, countApplier{})
 	select {
 	case <-p.Ready():
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("projector never became ready")
 	}
 	if got := p.Applied(); got < 5 {
@@ -226,7 +226,7 @@ func TestReadyAndCatchUp(t *testing.T) {
 	for range 3 {
 		last = b.publish(t, "b")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	if err := p.CatchUp(ctx); err != nil {
 		t.Fatal(err)
@@ -242,7 +242,7 @@ func TestReadyAtOnceOnAnEmptyStream(t *testing.T) {
 	p := b.run(t, countApplier{})
 	select {
 	case <-p.Ready():
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("projector of an empty stream never became ready")
 	}
 }
@@ -272,7 +272,7 @@ func TestWaitForHonoursContext(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("got %v, want context.Canceled", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("WaitFor ignored its context")
 	}
 }
@@ -298,16 +298,11 @@ func (a *brokenApplier) Apply(tx *bolt.Tx, msgs []jetstream.Msg) (func(), error)
 	return after, err
 }
 
-// poll waits until cond holds, failing the test after a generous deadline.
+// poll waits until cond holds, failing the test after
+// testenv.GiveUpAfter.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not seen in time", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, what, func() (bool, string) { return cond(), "not yet" })
 }
 
 // TestWriteFailuresAreRetriedAndLoseNothing: while writes to the view fail,
@@ -375,7 +370,7 @@ func TestClosedViewStopsRun(t *testing.T) {
 	b.publish(t, "a")
 	select {
 	case <-p.done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("Run went on with a closed view")
 	}
 	if !errors.Is(p.err, berrors.ErrDatabaseNotOpen) {
@@ -398,7 +393,7 @@ func TestAppliesOnlyUnbrokenRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(6, jetstream.FetchMaxWait(30*time.Second))
+	batch, err := cons.Fetch(6, jetstream.FetchMaxWait(testenv.GiveUpAfter))
 	if err != nil {
 		t.Fatal(err)
 	}

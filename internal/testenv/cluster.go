@@ -152,7 +152,7 @@ func (c *Cluster) Start(i int) {
 		c.tb.Fatalf("nats-server %s: %v", m.name, err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
+	if !srv.ReadyForConnections(GiveUpAfter) {
 		c.tb.Fatalf("nats-server %s not ready", m.name)
 	}
 	c.mu.Lock()

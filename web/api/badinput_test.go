@@ -262,12 +262,12 @@ func TestHostileRequestsGetOnlyProblems(t *testing.T) {
 // Content-Type of the answer.
 func rawRequest(t *testing.T, host, raw string) (int, string) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	conn, err := net.DialTimeout("tcp", host, testenv.GiveUpAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(testenv.GiveUpAfter))
 	if _, err := conn.Write([]byte(raw)); err != nil {
 		t.Fatal(err)
 	}

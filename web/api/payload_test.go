@@ -20,21 +20,6 @@ import (
 // given twice, a non-ASCII character and U+2028.
 const trickyPayload = "{ \"q\" : \"<a&b>\",\n\t\"e\":\"\\u00e9\\u003c\\ud83d\\ude00\\ud800\", \"n\": 1.0e2, \"big\": 12345678901234567890, \"q\": [ ], \"é\": \"\u2028\" }"
 
-// waitCalls waits until the target has had n calls for the task.
-func waitCalls(t *testing.T, target *testenv.Target, id string, n int) []testenv.Call {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if calls := target.CallsFor(id); len(calls) >= n {
-			return calls
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s: the target had %d calls, want %d", id, len(target.CallsFor(id)), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The target gets the payload exactly as the request wrote it, signed over
 // those bytes, on the first attempt and on the retry (which comes from a
 // due message carrying the spec).
@@ -54,7 +39,7 @@ func TestPayloadReachesTheTargetByteForByte(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := waitCalls(t, target, task.ID, 2)
+	calls := target.WaitCallsFor(t, task.ID, 2)
 	for i, call := range calls {
 		if string(call.Body) != trickyPayload {
 			t.Errorf("call %d: body %q, want %q", i+1, call.Body, trickyPayload)
@@ -118,7 +103,7 @@ func TestPayloadsThatAreNotJSON(t *testing.T) {
 		ids[i] = webtest.CreateTask(t, client, tt.fields).ID
 	}
 	for i, tt := range tests {
-		call := waitCalls(t, target, ids[i], 1)[0]
+		call := target.WaitCallsFor(t, ids[i], 1)[0]
 		if string(call.Body) != tt.body || call.Header.Get("Content-Type") != tt.ct {
 			t.Errorf("%s: got %q as %q, want %q as %q", tt.name, call.Body, call.Header.Get("Content-Type"), tt.body, tt.ct)
 		}
@@ -143,7 +128,7 @@ func TestOldCreatedEventStillRuns(t *testing.T) {
 	old := `{"targetUrl":"` + target.URL + `","method":"POST","payload":{"q":"\u003ca\u0026b\u003e"},"retries":0,"timeout":30,"createdAt":"` +
 		time.Now().UTC().Format(time.RFC3339Nano) + `"}`
 	env.Publish(t, "task."+creds.TenantID+"."+id+".created", []byte(old))
-	call := waitCalls(t, target, id, 1)[0]
+	call := target.WaitCallsFor(t, id, 1)[0]
 	if string(call.Body) != `{"q":"\u003ca\u0026b\u003e"}` || call.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("target got %q as %q", call.Body, call.Header.Get("Content-Type"))
 	}

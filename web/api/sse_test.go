@@ -8,14 +8,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
 
 // streamDeadline bounds how long a test waits on an event stream: only for
 // giving up, never to decide a pass.
-const streamDeadline = 30 * time.Second
+const streamDeadline = testenv.GiveUpAfter
 
 // sse is an event stream a test holds open.
 type sse struct {

@@ -92,7 +92,7 @@ func TestQueryParametersAreChecked(t *testing.T) {
 	client, _ := env.Tenant(t, "acme")
 	// An event stream that is not refused would run until the task ends:
 	// the timeout turns that into a failure, never a pass.
-	client.HTTP = &http.Client{Timeout: 30 * time.Second,
+	client.HTTP = &http.Client{Timeout: testenv.GiveUpAfter,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	task := webtest.CreateTask(t, client, map[string]any{"targetUrl": "https://example.com/x", "delay": 600})
 	id := task.ID
@@ -204,7 +204,7 @@ func TestIdempotencyKeyComparesJSON(t *testing.T) {
 			t.Errorf("a different request %s: got %d %s, want 422", different, r.Status, r.Body)
 		}
 	}
-	call := waitCalls(t, target, task.ID, 1)[0]
+	call := target.WaitCallsFor(t, task.ID, 1)[0]
 	want := `{"b": [1, {"y": 1, "x": "<"}], "a": 1.0e2}`
 	if string(call.Body) != want {
 		t.Fatalf("target got %q, want the first request's payload %q", call.Body, want)

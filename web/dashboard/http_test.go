@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
@@ -185,7 +184,7 @@ func TestLiveStreamsTheTenantsEvents(t *testing.T) {
 	apiClient, creds := env.Tenant(t, "acme")
 	other, _ := env.Tenant(t, "other")
 	browser, _ := env.SignIn(t, creds.APIKey)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.URL+"/live", nil)
 	resp, err := browser.Do(req)
@@ -240,7 +239,7 @@ func TestLivePagesResumeAfterWhatTheyShow(t *testing.T) {
 		if r := apiClient.Do(t, http.MethodDelete, "/v1/tasks/"+task.ID, nil); r.Status != http.StatusOK {
 			t.Fatalf("cancel: got %d %s", r.Status, r.Body)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.URL+"/live?lastEventId="+string(m[1]), nil)
 		resp, err = browser.Do(req)
 		if err != nil {

@@ -76,7 +76,7 @@ func nextID(t *testing.T, ids <-chan string) string {
 			t.Fatal("the inbox stream ended")
 		}
 		return id
-	case <-time.After(30 * time.Second):
+	case <-time.After(testenv.GiveUpAfter):
 		t.Fatal("no inbox event in time")
 	}
 	return ""

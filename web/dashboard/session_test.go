@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boomerang-dev/boomerang/internal/testenv"
 	"github.com/boomerang-dev/boomerang/tenant"
 	"github.com/boomerang-dev/boomerang/web/webtest"
 )
@@ -191,7 +192,7 @@ type liveStream struct {
 // at cleanup, and by the deadline at the latest.
 func (v *visitor) openLive() *liveStream {
 	v.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
 	v.t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, v.base+"/live", nil)
 	req.AddCookie(&http.Cookie{Name: v.cookie.Name, Value: v.cookie.Value})

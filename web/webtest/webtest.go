@@ -38,8 +38,9 @@ import (
 // AdminToken is the admin token of every test server.
 const AdminToken = "test-admin-token-0123456789"
 
-// setupTimeout bounds starting the parts; generous, for a busy machine.
-const setupTimeout = 30 * time.Second
+// setupTimeout bounds starting the parts and the helpers' calls to them:
+// only a hang, as testenv.GiveUpAfter does; never a busy machine.
+const setupTimeout = testenv.GiveUpAfter
 
 // Options change the server a test gets.
 type Options struct {
