@@ -1,11 +1,13 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/boomerang-dev/boomerang/broker"
 	"github.com/boomerang-dev/boomerang/web/problem"
 )
 
@@ -15,8 +17,9 @@ const defaultScheduleTasks = 20
 
 // ScheduleTasks handles GET /v1/schedules/:id/tasks?limit=: the tasks of
 // the schedule's latest firings, latest first (at most limit, 1 to 200,
-// default 20), as this node's view holds them once caught up. An unknown
-// schedule is a 404; a deleted one's tasks stay in the task list.
+// default 20), as this node's view holds them once caught up. A deleted
+// schedule's tasks stay, and are listed while any is kept; a schedule
+// neither kept nor with a task kept is a 404.
 func (a *API) ScheduleTasks(c echo.Context) error {
 	if err := checkQuery(c, "limit"); err != nil {
 		return err
@@ -29,13 +32,17 @@ func (a *API) ScheduleTasks(c echo.Context) error {
 		}
 		limit = n
 	}
-	sc, err := a.loadSchedule(c)
+	_, err := a.schedules.Get(c.Request().Context(), Principal(c).TenantID, c.Param("id"))
+	gone := errors.Is(err, broker.ErrScheduleNotFound) && broker.ValidScheduleID(c.Param("id"))
+	if err != nil && !gone {
+		return a.scheduleError(err)
+	}
+	tasks, err := a.tasks.ScheduleTasks(c.Request().Context(), Principal(c).TenantID, c.Param("id"), limit)
 	if err != nil {
 		return err
 	}
-	tasks, err := a.tasks.ScheduleTasks(c.Request().Context(), Principal(c).TenantID, sc.ID, limit)
-	if err != nil {
-		return err
+	if gone && len(tasks) == 0 {
+		return problem.NotFound.New(noSuchSchedule)
 	}
 	return c.JSON(http.StatusOK, listBody{Items: tasks})
 }

@@ -54,4 +54,18 @@ func TestScheduleTasksRoute(t *testing.T) {
 	if r := other.Do(t, http.MethodGet, "/v1/schedules/"+sc.ID+"/tasks", nil); r.Status != http.StatusNotFound {
 		t.Errorf("another tenant's schedule: got %d, want 404", r.Status)
 	}
+
+	// Deleted, the schedule's tasks stay, and so does their list.
+	if r := c.Do(t, http.MethodDelete, "/v1/schedules/"+sc.ID, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: got %d %s", r.Status, r.Body)
+	}
+	var kept struct{ Items []broker.Task }
+	if r := c.Do(t, http.MethodGet, "/v1/schedules/"+sc.ID+"/tasks", nil); r.Status != http.StatusOK {
+		t.Fatalf("a deleted schedule's tasks: got %d %s, want 200", r.Status, r.Body)
+	} else if r.JSON(t, &kept); len(kept.Items) < len(all.Items) {
+		t.Fatalf("a deleted schedule's tasks: got %d, want at least %d", len(kept.Items), len(all.Items))
+	}
+	if r := other.Do(t, http.MethodGet, "/v1/schedules/"+sc.ID+"/tasks", nil); r.Status != http.StatusNotFound {
+		t.Errorf("another tenant's deleted schedule: got %d, want 404", r.Status)
+	}
 }
