@@ -163,8 +163,11 @@ func headerList(h map[string]string) [][2]string {
 }
 
 // curlCommand is a command that creates the same task again through the
-// API, with the key left to the shell. The payload is written as the task
-// has it, byte for byte, so the target gets the same bytes again.
+// API, with the key left to the shell: every field of the task's spec that
+// POST /v1/tasks takes in its body (the Idempotency-Key header is left
+// out: with it the API would answer with this task instead). The payload
+// is written as the task has it, byte for byte, so the target gets the
+// same bytes again; a start time passed is no delay.
 func curlCommand(t *broker.Task, base string) string {
 	var body bytes.Buffer
 	member := func(name string, v any) {
@@ -201,8 +204,20 @@ func curlCommand(t *broker.Task, base string) string {
 	if t.WebhookURL != "" {
 		member("webhookUrl", t.WebhookURL)
 	}
+	if t.FailureWebhookURL != "" {
+		member("failureWebhookUrl", t.FailureWebhookURL)
+	}
 	member("retries", t.Retries)
 	member("timeout", t.Timeout)
+	if t.NotBefore != nil {
+		member("notBefore", t.NotBefore.UTC().Format(time.RFC3339Nano))
+	}
+	if t.OrderingKey != "" {
+		member("orderingKey", t.OrderingKey)
+	}
+	if t.FlowControl != nil {
+		member("flowControl", t.FlowControl)
+	}
 	return fmt.Sprintf("curl -X POST '%s/v1/tasks' \\\n  -H \"Authorization: Bearer $BOOMERANG_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  --data-binary '{\n%s\n}'",
 		base, strings.ReplaceAll(body.String(), "'", `'\''`))
 }
