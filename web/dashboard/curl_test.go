@@ -30,7 +30,7 @@ func TestCurlCreatesTheSameTask(t *testing.T) {
 		"orderingKey": {"targetUrl": "https://example.com/a", "orderingKey": "acct 'o' 1", "delay": 600},
 		"flowControl": {"targetUrl": "https://example.com/b", "method": "PUT", "delay": 600,
 			"flowControl": map[string]any{"key": "payments", "rate": 100, "period": "1m", "parallelism": 5}},
-		"flowControl rate": {"targetUrl": "https://example.com/c", "flowControl": map[string]any{"key": "p", "rate": 7}, "delay": 600},
+		"flowControl rate":        {"targetUrl": "https://example.com/c", "flowControl": map[string]any{"key": "p", "rate": 7}, "delay": 600},
 		"flowControl parallelism": {"targetUrl": "https://example.com/d", "flowControl": map[string]any{"key": "q", "parallelism": 2}, "delay": 600},
 		"failureWebhookUrl": {"targetUrl": "https://example.com/e", "failureWebhookUrl": "https://hooks.example.com/failed",
 			"webhookUrl": "https://hooks.example.com/all", "retries": 7, "timeout": 12.5, "notBefore": later,
