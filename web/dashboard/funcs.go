@@ -29,6 +29,7 @@ func templateFuncs() template.FuncMap {
 		"headerList": headerList,
 		"deref":      func(t *time.Time) time.Time { return *t },
 		"until":      func(t *time.Time, now time.Time) string { return humanDuration(t.Sub(now)) },
+		"fromNow":    fromNow,
 		"last":       func(d []broker.Delivery) int { return len(d) - 1 },
 		"list":       func(s ...string) []string { return s },
 		"row":        func(t *broker.Task, now time.Time) rowData { return rowData{Task: t, Now: now} },
@@ -63,6 +64,19 @@ func ago(t, now time.Time) string {
 		return "just now"
 	}
 	return humanDuration(now.Sub(t)) + " ago"
+}
+
+// fromNow says when t, a time things are due, comes: "in 3m", "now"
+// within a second either way, or "due 5s ago" once it has passed.
+func fromNow(t *time.Time, now time.Time) string {
+	switch d := t.Sub(now); {
+	case d >= time.Second:
+		return "in " + humanDuration(d)
+	case d > -time.Second:
+		return "now"
+	default:
+		return "due " + humanDuration(d) + " ago"
+	}
 }
 
 func humanDuration(d time.Duration) string {
