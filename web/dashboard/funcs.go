@@ -29,6 +29,7 @@ func templateFuncs() template.FuncMap {
 		"headerList": headerList,
 		"deref":      func(t *time.Time) time.Time { return *t },
 		"until":      func(t *time.Time, now time.Time) string { return humanDuration(t.Sub(now)) },
+		"fromNow":    fromNow,
 		"last":       func(d []broker.Delivery) int { return len(d) - 1 },
 		"list":       func(s ...string) []string { return s },
 		"row":        func(t *broker.Task, now time.Time) rowData { return rowData{Task: t, Now: now} },
@@ -63,6 +64,19 @@ func ago(t, now time.Time) string {
 		return "just now"
 	}
 	return humanDuration(now.Sub(t)) + " ago"
+}
+
+// fromNow says when t, a time things are due, comes: "in 3m", "now"
+// within a second either way, or "due 5s ago" once it has passed.
+func fromNow(t *time.Time, now time.Time) string {
+	switch d := t.Sub(now); {
+	case d >= time.Second:
+		return "in " + humanDuration(d)
+	case d > -time.Second:
+		return "now"
+	default:
+		return "due " + humanDuration(d) + " ago"
+	}
 }
 
 func humanDuration(d time.Duration) string {
@@ -163,8 +177,11 @@ func headerList(h map[string]string) [][2]string {
 }
 
 // curlCommand is a command that creates the same task again through the
-// API, with the key left to the shell. The payload is written as the task
-// has it, byte for byte, so the target gets the same bytes again.
+// API, with the key left to the shell: every field of the task's spec that
+// POST /v1/tasks takes in its body (the Idempotency-Key header is left
+// out: with it the API would answer with this task instead). The payload
+// is written as the task has it, byte for byte, so the target gets the
+// same bytes again; a start time passed is no delay.
 func curlCommand(t *broker.Task, base string) string {
 	var body bytes.Buffer
 	member := func(name string, v any) {
@@ -201,8 +218,20 @@ func curlCommand(t *broker.Task, base string) string {
 	if t.WebhookURL != "" {
 		member("webhookUrl", t.WebhookURL)
 	}
+	if t.FailureWebhookURL != "" {
+		member("failureWebhookUrl", t.FailureWebhookURL)
+	}
 	member("retries", t.Retries)
 	member("timeout", t.Timeout)
+	if t.NotBefore != nil {
+		member("notBefore", t.NotBefore.UTC().Format(time.RFC3339Nano))
+	}
+	if t.OrderingKey != "" {
+		member("orderingKey", t.OrderingKey)
+	}
+	if t.FlowControl != nil {
+		member("flowControl", t.FlowControl)
+	}
 	return fmt.Sprintf("curl -X POST '%s/v1/tasks' \\\n  -H \"Authorization: Bearer $BOOMERANG_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  --data-binary '{\n%s\n}'",
 		base, strings.ReplaceAll(body.String(), "'", `'\''`))
 }

@@ -17,7 +17,11 @@ import (
 type newTaskForm struct {
 	TargetURL, Method, Headers, Payload, ContentType, WebhookURL, Retries, Timeout, Delay string
 	FailureWebhookURL                                                                     string
-	Errors                                                                                map[string]string
+	// OrderingKey, or the flow control's key, rate, period and
+	// parallelism: the form sends the ones filled in, and the API's
+	// validation refuses both together.
+	OrderingKey, FlowKey, FlowRate, FlowPeriod, FlowParallelism string
+	Errors                                                      map[string]string
 	// Schedule: the fields are a schedule's task template, which has no
 	// delay (each firing starts its task).
 	Schedule bool
@@ -61,34 +65,68 @@ func readTaskForm(c echo.Context) (newTaskForm, api.TaskRequest) {
 		FailureWebhookURL: &form.FailureWebhookURL}
 	req.Headers = form.headers()
 	form.payload(&req)
-	number := func(field, text string, integer bool, dst any) {
-		if strings.TrimSpace(text) == "" {
-			return
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
-		if err != nil || (integer && f != float64(int(f))) {
-			form.Errors[field] = "must be a number"
-			return
-		}
-		switch p := dst.(type) {
-		case **int:
-			n := int(f)
-			*p = &n
-		case **float64:
-			*p = &f
-		}
-	}
-	number("retries", form.Retries, true, &req.Retries)
-	number("timeout", form.Timeout, false, &req.Timeout)
-	number("delay", form.Delay, false, &req.Delay)
+	form.number("retries", form.Retries, true, &req.Retries)
+	form.number("timeout", form.Timeout, false, &req.Timeout)
+	form.number("delay", form.Delay, false, &req.Delay)
+	form.keys(c, &req)
 	return form, req
 }
 
+// number reads a number field into dst (an **int when integer, a
+// **float64 otherwise); an empty field leaves dst nil, and one that is
+// not a number is marked on the form.
+func (f *newTaskForm) number(field, text string, integer bool, dst any) {
+	if strings.TrimSpace(text) == "" {
+		return
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+	if err != nil || (integer && n != float64(int(n))) {
+		f.Errors[field] = "must be a number"
+		return
+	}
+	switch p := dst.(type) {
+	case **int:
+		i := int(n)
+		*p = &i
+	case **float64:
+		*p = &n
+	}
+}
+
+// keys reads the ordering key and the flow control fields: each is sent
+// when filled in (flow control when any of its fields is), so that the
+// API's validation says what is missing or too much.
+func (f *newTaskForm) keys(c echo.Context, req *api.TaskRequest) {
+	f.OrderingKey, f.FlowKey = c.FormValue("orderingKey"), c.FormValue("flowControl.key")
+	f.FlowRate, f.FlowPeriod = c.FormValue("flowControl.rate"), strings.TrimSpace(c.FormValue("flowControl.period"))
+	f.FlowParallelism = c.FormValue("flowControl.parallelism")
+	if f.OrderingKey != "" {
+		req.OrderingKey = &f.OrderingKey
+	}
+	if f.FlowKey == "" && strings.TrimSpace(f.FlowRate+f.FlowPeriod+f.FlowParallelism) == "" {
+		return
+	}
+	fc := &api.FlowControlRequest{}
+	if f.FlowKey != "" {
+		fc.Key = &f.FlowKey
+	}
+	if f.FlowPeriod != "" {
+		fc.Period = &f.FlowPeriod
+	}
+	f.number("flowControl.rate", f.FlowRate, true, &fc.Rate)
+	f.number("flowControl.parallelism", f.FlowParallelism, true, &fc.Parallelism)
+	req.FlowControl = fc
+}
+
 // markErrors marks the validation's field errors on the form, each on its
-// top-level field, unless the form marked that field already.
+// top-level field (a flow control's on its own), unless the form marked
+// that field already.
 func (f *newTaskForm) markErrors(errs []problem.FieldError) {
 	for _, e := range errs {
 		field, _, _ := strings.Cut(e.Field, ".")
+		if strings.HasPrefix(e.Field, "flowControl.") {
+			field = e.Field // key, rate, period, parallelism: each has its input
+		}
 		if _, taken := f.Errors[field]; !taken {
 			f.Errors[field] = e.Message
 		}

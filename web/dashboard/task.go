@@ -17,6 +17,9 @@ type taskData struct {
 	Curl    string
 	CanStop bool
 	CanSend bool
+	// KeyWait is the state of the key the unfinished task waits for or
+	// holds (nil: none to show).
+	KeyWait *keyWait
 }
 
 // TaskPage handles GET /tasks/:id: the request, every attempt and delivery,
@@ -50,6 +53,7 @@ func (d *Dashboard) renderTask(c echo.Context, status int, flash, problemText st
 	}
 	data := taskData{
 		Task: task, Curl: curlCommand(task, d.baseURL(c)),
+		KeyWait: d.taskKeyWait(c.Request().Context(), api.Principal(c).TenantID, task),
 		CanStop: !task.Status.Finished(),
 		CanSend: task.Status.Finished() && task.Status != broker.StatusCanceled && task.Webhook != nil,
 	}
