@@ -112,7 +112,7 @@ func decodeProblem(err error) *problem.Problem {
 		if field == "" {
 			return problemMalformed("The body must be a JSON object.")
 		}
-		return problem.Invalid(problem.FieldError{Field: field, Message: "must be " + jsonTypeName(typeErr.Type.String())})
+		return problem.Invalid(problem.FieldError{Field: field, Message: "must be " + jsonTypeName(typeErr.Type)})
 	}
 	return problemMalformed("The body could not be decoded as the expected JSON object.")
 }
@@ -129,22 +129,34 @@ func syntaxProblem(err *json.SyntaxError) *problem.Problem {
 	return problemMalformed(fmt.Sprintf("The body is not valid JSON (at byte %d).", err.Offset))
 }
 
-func jsonTypeName(goType string) string {
-	switch {
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "*int"):
+// jsonTypeName names, for a client, the JSON type a Go type decodes:
+// "an object of strings" only for a map of strings (headers), "an object"
+// for any other map or a struct (flowControl).
+func jsonTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return "an integer"
-	case strings.Contains(goType, "float"):
+	case reflect.Float32, reflect.Float64:
 		return "a number"
-	case strings.Contains(goType, "string"):
-		if strings.HasPrefix(goType, "map") {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
 			return "an object of strings"
 		}
-		return "a string"
-	case strings.HasPrefix(goType, "map"):
 		return "an object"
-	default:
-		return "of another type"
+	case reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
 	}
+	return "of another type"
 }
 
 // fieldNames returns the JSON member names of struct type t, computed once
