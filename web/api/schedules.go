@@ -45,7 +45,7 @@ func scheduleOf(sc *broker.Schedule) scheduleBody {
 	b := scheduleBody{ID: sc.ID, Cron: sc.Cron, Timezone: sc.Timezone, Task: sc.Task, Status: sc.Status,
 		CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, NextFiringAt: sc.NextFiringAt, LastFiring: sc.LastFiring}
 	if sc.Every > 0 {
-		b.Every = sc.Every.String()
+		b.Every = EveryString(sc.Every)
 	}
 	return b
 }
