@@ -50,6 +50,33 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if p := checkObject(body); p != nil {
 		return nil, p
 	}
+	if p := d.decodeObject(body, v); p != nil {
+		return nil, p
+	}
+	return body, nil
+}
+
+// decodeMember decodes raw, the value of a body's member name (already
+// read as valid JSON), into v exactly as decodeJSON decodes a body: a JSON
+// object, member names exactly a field's, none given twice, the same type
+// errors; the fields the problem names are prefixed "name.". A schedule's
+// task template is decoded so, as POST /v1/tasks decodes a task.
+func (d *decoder) decodeMember(name string, raw json.RawMessage, v any) *problem.Problem {
+	if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || trimmed[0] != '{' {
+		return problem.Invalid(problem.FieldError{Field: name, Message: "must be an object"})
+	}
+	p := d.decodeObject(raw, v)
+	if p != nil {
+		for i := range p.Errors {
+			p.Errors[i].Field = name + "." + p.Errors[i].Field
+		}
+	}
+	return p
+}
+
+// decodeObject decodes body, a JSON object, into v: its member names must
+// be v's fields', none given twice.
+func (d *decoder) decodeObject(body []byte, v any) *problem.Problem {
 	// One walk over the body finds its member names and repeated names; a
 	// body it cannot walk is read again as before, for encoding/json's
 	// account of what is wrong with it.
@@ -57,23 +84,23 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if err != nil {
 		var members map[string]json.RawMessage
 		if err := json.Unmarshal(body, &members); err != nil {
-			return nil, decodeProblem(err)
+			return decodeProblem(err)
 		}
 		top = slices.Collect(maps.Keys(members))
 		if dupes, err = repeatedNames(body); err != nil {
-			return nil, problemMalformed("The body could not be decoded as the expected JSON object.")
+			return problemMalformed("The body could not be decoded as the expected JSON object.")
 		}
 	}
 	if p := checkFieldNames(top, d.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
-		return nil, p
+		return p
 	}
 	if p := repeatedNamesProblem(dupes); p != nil {
-		return nil, p
+		return p
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return nil, decodeProblem(err)
+		return decodeProblem(err)
 	}
-	return body, nil
+	return nil
 }
 
 // decodeOptionalJSON is decodeJSON for a body that may be left out: a
