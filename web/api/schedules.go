@@ -103,15 +103,23 @@ func (a *API) CreateSchedule(c echo.Context) error {
 		return err
 	}
 	var req ScheduleRequest
-	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
+	body, err := a.decoder.decodeJSON(c, &req)
+	if err != nil {
 		return err
 	}
 	timing, errs := req.timing(broker.ScheduleTiming{})
+	once := broker.ScheduleOnce{Key: c.Request().Header.Get("Idempotency-Key")}
+	if msg := checkIdemKey(once.Key); once.Key != "" && msg != "" {
+		errs = append(errs, problem.FieldError{Field: "Idempotency-Key", Message: msg})
+	}
 	spec, err := a.newTemplate(req.Task)
 	if err := invalid(errs, err); err != nil {
 		return err
 	}
-	sc, err := a.schedules.Create(c.Request().Context(), Principal(c).TenantID, timing, spec)
+	if once.Key != "" {
+		once.RequestHash, once.Window = requestHash(body), a.tasks.IdempotencyWindow
+	}
+	sc, replay, err := a.schedules.CreateOnce(c.Request().Context(), Principal(c).TenantID, timing, spec, once)
 	if errors.Is(err, broker.ErrTooManySchedules) {
 		return problem.TooManySchedules.New(fmt.Sprintf(
 			"This tenant keeps %d schedules, the most it may; delete one first.", a.schedules.MaxPerTenant))
@@ -119,6 +127,10 @@ func (a *API) CreateSchedule(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Location", "/v1/schedules/"+sc.ID)
+	if replay {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+		return c.JSON(http.StatusOK, scheduleOf(sc))
+	}
 	return c.JSON(http.StatusCreated, scheduleOf(sc))
 }
 
