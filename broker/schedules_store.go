@@ -93,8 +93,22 @@ func NewSchedules(pub *Publisher, logger *slog.Logger, now func() time.Time) *Sc
 
 // Create keeps a new, active schedule and arms its first firing. The
 // task template must have been validated as a task's spec; the timing is
-// checked here (errors wrap ErrScheduleInvalid).
+// checked here (errors wrap ErrScheduleInvalid). CreateOnce is Create
+// with an idempotency key.
 func (s *Schedules) Create(ctx context.Context, tenantID string, timing ScheduleTiming, task Spec) (*Schedule, error) {
+	sc, err := s.newSchedule(ctx, tenantID, timing, task)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.write(ctx, sc, 0); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// newSchedule checks a new schedule's timing and the tenant's room for
+// it, and returns it, not yet written: active, with a new id.
+func (s *Schedules) newSchedule(ctx context.Context, tenantID string, timing ScheduleTiming, task Spec) (*Schedule, error) {
 	if _, err := timing.compile(); err != nil {
 		return nil, err
 	}
@@ -109,12 +123,8 @@ func (s *Schedules) Create(ctx context.Context, tenantID string, timing Schedule
 	}
 	now := s.now().UTC()
 	task.IdempotencyKey, task.NotBefore = "", nil
-	sc := &Schedule{ID: NewScheduleID(), TenantID: tenantID, ScheduleTiming: timing, Task: task,
-		Status: ScheduleActive, CreatedAt: now, UpdatedAt: now, Anchor: now.Truncate(time.Second)}
-	if err := s.write(ctx, sc, 0); err != nil {
-		return nil, err
-	}
-	return sc, nil
+	return &Schedule{ID: NewScheduleID(), TenantID: tenantID, ScheduleTiming: timing, Task: task,
+		Status: ScheduleActive, CreatedAt: now, UpdatedAt: now, Anchor: now.Truncate(time.Second)}, nil
 }
 
 // Get returns one of the tenant's schedules, or ErrScheduleNotFound.

@@ -137,10 +137,12 @@ func (s Schedule) MarshalJSON() ([]byte, error) {
 // scheduleRequest is the body of POST /v1/schedules and PATCH
 // /v1/schedules/{id}.
 type scheduleRequest struct {
-	Cron     *string        `json:"cron,omitempty"`
-	Timezone *string        `json:"timezone,omitempty"`
-	Every    *string        `json:"every,omitempty"`
-	Task     *createRequest `json:"task,omitempty"`
+	Cron     *string `json:"cron,omitempty"`
+	Timezone *string `json:"timezone,omitempty"`
+	Every    *string `json:"every,omitempty"`
+	// Task is a *createRequest in a create, a merge patch
+	// (templatePatch) in a change; nil leaves it out.
+	Task any `json:"task,omitempty"`
 }
 
 // setTiming puts the timing in the body. A cron timing always names its
@@ -258,6 +260,9 @@ type ScheduleChange struct {
 // its next firing follows the new timing. Two changes at once on two
 // nodes: one is a problem of kind KindConflict.
 func (c *Client) UpdateSchedule(ctx context.Context, id string, change ScheduleChange) (*Schedule, error) {
+	if id == "" {
+		return nil, errEmptyID
+	}
 	var body scheduleRequest
 	if change.Timing != nil {
 		body.setTiming(*change.Timing)
@@ -267,7 +272,13 @@ func (c *Client) UpdateSchedule(ctx context.Context, id string, change ScheduleC
 		if err != nil {
 			return nil, err
 		}
-		body.Task = task
+		// The server merges a PATCH's task into the template: the patch
+		// removes what the new template leaves out.
+		patch, err := c.templatePatch(ctx, id, task)
+		if err != nil {
+			return nil, err
+		}
+		body.Task = patch
 	}
 	return c.scheduleCall(ctx, http.MethodPatch, id, "", &body)
 }

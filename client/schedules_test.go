@@ -53,7 +53,7 @@ func TestScheduleLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	if changed.Every != time.Second || changed.Cron != "" || changed.Timezone != "" || changed.Task.TargetURL != target.URL+"/tick" ||
-		changed.Task.Method != "POST" {
+		changed.Task.Method != "POST" || len(changed.Task.Payload) != 0 || changed.Task.FailureWebhookURL != "" || changed.Task.Retries != 3 {
 		t.Fatalf("changed: got %+v", changed)
 	}
 	linked := webtest.WaitScheduleTasks(t, env.Client(t, creds.APIKey), daily.ID, 2, 30*time.Second)

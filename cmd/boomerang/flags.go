@@ -188,7 +188,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Adaptive, "adaptive-concurrency", true, "lower a tenant's attempts to a host at once (from --max-in-flight-per-host) when it answers 429 or 503, refuses connections or slows down, raise them as it recovers, and pause it for its Retry-After; false: the static caps only")
 	fs.DurationVar(&c.RunningAfter, "running-after", 100*time.Millisecond, "show an attempt as running once it has run this long (0: always); quicker ones go straight to their outcome")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
-	fs.DurationVar(&c.IdemWindow, "idempotency-window", broker.DefaultIdempotencyWindow, "how long an Idempotency-Key returns the task it created")
+	fs.DurationVar(&c.IdemWindow, "idempotency-window", broker.DefaultIdempotencyWindow, "how long an Idempotency-Key returns the task (or schedule) it created")
 	fs.DurationVar(&c.Heartbeat, "sse-heartbeat", web.DefaultHeartbeat, "how often an idle event stream sends a heartbeat (an SSE comment, a WebSocket ping)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")

@@ -10,10 +10,12 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// verbatimMembers are the top-level members of a request body that are
-// forwarded byte for byte: their insides are the client's business, so a
-// name repeated in them is not ours to refuse.
-var verbatimMembers = map[string]bool{"payload": true}
+// verbatimMembers are the top-level members of a request body whose
+// insides the walk over the body skips: payload is forwarded byte for
+// byte (its insides are the client's business, so a name repeated in them
+// is not ours to refuse), and a schedule's task is a task body of its own,
+// walked when it is decoded (decodeMember), its payload skipped there.
+var verbatimMembers = map[string]bool{"payload": true, "task": true}
 
 // errUnbalanced is returned for JSON whose objects and arrays do not
 // close; callers pass only JSON that encoding/json has accepted.

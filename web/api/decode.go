@@ -50,6 +50,33 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if p := checkObject(body); p != nil {
 		return nil, p
 	}
+	if p := d.decodeObject(body, v); p != nil {
+		return nil, p
+	}
+	return body, nil
+}
+
+// decodeMember decodes raw, the value of a body's member name (already
+// read as valid JSON), into v exactly as decodeJSON decodes a body: a JSON
+// object, member names exactly a field's, none given twice, the same type
+// errors; the fields the problem names are prefixed "name.". A schedule's
+// task template is decoded so, as POST /v1/tasks decodes a task.
+func (d *decoder) decodeMember(name string, raw json.RawMessage, v any) *problem.Problem {
+	if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || trimmed[0] != '{' {
+		return problem.Invalid(problem.FieldError{Field: name, Message: "must be an object"})
+	}
+	p := d.decodeObject(raw, v)
+	if p != nil {
+		for i := range p.Errors {
+			p.Errors[i].Field = name + "." + p.Errors[i].Field
+		}
+	}
+	return p
+}
+
+// decodeObject decodes body, a JSON object, into v: its member names must
+// be v's fields', none given twice.
+func (d *decoder) decodeObject(body []byte, v any) *problem.Problem {
 	// One walk over the body finds its member names and repeated names; a
 	// body it cannot walk is read again as before, for encoding/json's
 	// account of what is wrong with it.
@@ -57,23 +84,23 @@ func (d *decoder) decodeJSON(c echo.Context, v any) ([]byte, error) {
 	if err != nil {
 		var members map[string]json.RawMessage
 		if err := json.Unmarshal(body, &members); err != nil {
-			return nil, decodeProblem(err)
+			return decodeProblem(err)
 		}
 		top = slices.Collect(maps.Keys(members))
 		if dupes, err = repeatedNames(body); err != nil {
-			return nil, problemMalformed("The body could not be decoded as the expected JSON object.")
+			return problemMalformed("The body could not be decoded as the expected JSON object.")
 		}
 	}
 	if p := checkFieldNames(top, d.fieldNames(reflect.TypeOf(v).Elem())); p != nil {
-		return nil, p
+		return p
 	}
 	if p := repeatedNamesProblem(dupes); p != nil {
-		return nil, p
+		return p
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return nil, decodeProblem(err)
+		return decodeProblem(err)
 	}
-	return body, nil
+	return nil
 }
 
 // decodeOptionalJSON is decodeJSON for a body that may be left out: a
@@ -112,7 +139,7 @@ func decodeProblem(err error) *problem.Problem {
 		if field == "" {
 			return problemMalformed("The body must be a JSON object.")
 		}
-		return problem.Invalid(problem.FieldError{Field: field, Message: "must be " + jsonTypeName(typeErr.Type.String())})
+		return problem.Invalid(problem.FieldError{Field: field, Message: "must be " + jsonTypeName(typeErr.Type)})
 	}
 	return problemMalformed("The body could not be decoded as the expected JSON object.")
 }
@@ -129,22 +156,34 @@ func syntaxProblem(err *json.SyntaxError) *problem.Problem {
 	return problemMalformed(fmt.Sprintf("The body is not valid JSON (at byte %d).", err.Offset))
 }
 
-func jsonTypeName(goType string) string {
-	switch {
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "*int"):
+// jsonTypeName names, for a client, the JSON type a Go type decodes:
+// "an object of strings" only for a map of strings (headers), "an object"
+// for any other map or a struct (flowControl).
+func jsonTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return "an integer"
-	case strings.Contains(goType, "float"):
+	case reflect.Float32, reflect.Float64:
 		return "a number"
-	case strings.Contains(goType, "string"):
-		if strings.HasPrefix(goType, "map") {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.String {
 			return "an object of strings"
 		}
-		return "a string"
-	case strings.HasPrefix(goType, "map"):
 		return "an object"
-	default:
-		return "of another type"
+	case reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
 	}
+	return "of another type"
 }
 
 // fieldNames returns the JSON member names of struct type t, computed once

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,12 +20,14 @@ import (
 const noSuchSchedule = "No such schedule."
 
 // ScheduleRequest is the body of POST /v1/schedules and PATCH
-// /v1/schedules/{id} (where every field is optional).
+// /v1/schedules/{id} (where every field is optional). Task is read as a
+// task body of its own (see newTemplate and patchedTemplate), so that it
+// is held to what POST /v1/tasks holds a task to.
 type ScheduleRequest struct {
-	Cron     *string      `json:"cron"`
-	Timezone *string      `json:"timezone"`
-	Every    *string      `json:"every"`
-	Task     *TaskRequest `json:"task"`
+	Cron     *string         `json:"cron"`
+	Timezone *string         `json:"timezone"`
+	Every    *string         `json:"every"`
+	Task     json.RawMessage `json:"task"`
 }
 
 // scheduleBody is a schedule as the API shows it.
@@ -45,7 +48,7 @@ func scheduleOf(sc *broker.Schedule) scheduleBody {
 	b := scheduleBody{ID: sc.ID, Cron: sc.Cron, Timezone: sc.Timezone, Task: sc.Task, Status: sc.Status,
 		CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt, NextFiringAt: sc.NextFiringAt, LastFiring: sc.LastFiring}
 	if sc.Every > 0 {
-		b.Every = sc.Every.String()
+		b.Every = EveryString(sc.Every)
 	}
 	return b
 }
@@ -78,22 +81,20 @@ func (r ScheduleRequest) timing(base broker.ScheduleTiming) (broker.ScheduleTimi
 	return t, nil
 }
 
-// template checks the task template as a task create would, without an
-// Idempotency-Key or a start time (each firing sets its own).
-func (a *API) template(req *TaskRequest) (broker.Spec, []problem.FieldError) {
-	if req == nil {
-		return broker.Spec{}, []problem.FieldError{{Field: "task", Message: "is required"}}
+// invalid is the answer to a schedule body with timing errors errs, the
+// template's error err, or both; nil when there are neither.
+func invalid(errs []problem.FieldError, err error) error {
+	var p *problem.Problem
+	switch {
+	case err != nil && errors.As(err, &p) && p.Status == http.StatusBadRequest && len(p.Errors) > 0:
+		p.Errors = append(errs, p.Errors...)
+		return p
+	case err != nil:
+		return err
+	case len(errs) > 0:
+		return problem.Invalid(errs...)
 	}
-	var errs []problem.FieldError
-	if req.Delay != nil || req.NotBefore != nil {
-		errs = append(errs, problem.FieldError{Field: "task", Message: "may not have delay or notBefore: each firing starts its task"})
-	}
-	spec, more := a.validator.Task(*req, "")
-	for _, e := range more {
-		e.Field = "task." + e.Field
-		errs = append(errs, e)
-	}
-	return spec, errs
+	return nil
 }
 
 // CreateSchedule handles POST /v1/schedules.
@@ -102,15 +103,23 @@ func (a *API) CreateSchedule(c echo.Context) error {
 		return err
 	}
 	var req ScheduleRequest
-	if _, err := a.decoder.decodeJSON(c, &req); err != nil {
+	body, err := a.decoder.decodeJSON(c, &req)
+	if err != nil {
 		return err
 	}
 	timing, errs := req.timing(broker.ScheduleTiming{})
-	spec, more := a.template(req.Task)
-	if errs = append(errs, more...); len(errs) > 0 {
-		return problem.Invalid(errs...)
+	once := broker.ScheduleOnce{Key: c.Request().Header.Get("Idempotency-Key")}
+	if msg := checkIdemKey(once.Key); once.Key != "" && msg != "" {
+		errs = append(errs, problem.FieldError{Field: "Idempotency-Key", Message: msg})
 	}
-	sc, err := a.schedules.Create(c.Request().Context(), Principal(c).TenantID, timing, spec)
+	spec, err := a.newTemplate(req.Task)
+	if err := invalid(errs, err); err != nil {
+		return err
+	}
+	if once.Key != "" {
+		once.RequestHash, once.Window = requestHash(body), a.tasks.IdempotencyWindow
+	}
+	sc, replay, err := a.schedules.CreateOnce(c.Request().Context(), Principal(c).TenantID, timing, spec, once)
 	if errors.Is(err, broker.ErrTooManySchedules) {
 		return problem.TooManySchedules.New(fmt.Sprintf(
 			"This tenant keeps %d schedules, the most it may; delete one first.", a.schedules.MaxPerTenant))
@@ -118,6 +127,10 @@ func (a *API) CreateSchedule(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Location", "/v1/schedules/"+sc.ID)
+	if replay {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+		return c.JSON(http.StatusOK, scheduleOf(sc))
+	}
 	return c.JSON(http.StatusCreated, scheduleOf(sc))
 }
 
@@ -195,11 +208,14 @@ func (a *API) UpdateSchedule(c echo.Context) error {
 	timing, errs := req.timing(sc.ScheduleTiming)
 	var spec *broker.Spec
 	if req.Task != nil {
-		s, more := a.template(req.Task)
-		errs, spec = append(errs, more...), &s
+		patched, err := a.patchedTemplate(sc.Task, req.Task)
+		if err := invalid(errs, err); err != nil {
+			return err
+		}
+		spec = &patched
 	}
-	if len(errs) > 0 {
-		return problem.Invalid(errs...)
+	if err := invalid(errs, nil); err != nil {
+		return err
 	}
 	sc, err = a.schedules.Update(c.Request().Context(), Principal(c).TenantID, sc.ID, &timing, spec)
 	if err != nil {

@@ -130,12 +130,20 @@ func (v *Validator) Task(req TaskRequest, idemKey string) (broker.Spec, []proble
 	v.schedule(req, &spec, fail)
 	checkKeys(req, &spec, fail)
 	if idemKey != "" {
-		if len(idemKey) > maxIdemKeyLen || !printable(idemKey) {
-			fail("Idempotency-Key", "must be 1 to %d printable ASCII characters", maxIdemKeyLen)
+		if msg := checkIdemKey(idemKey); msg != "" {
+			fail("Idempotency-Key", "%s", msg)
 		}
 		spec.IdempotencyKey = idemKey
 	}
 	return spec, errs
+}
+
+// checkIdemKey returns what is wrong with an Idempotency-Key header, or "".
+func checkIdemKey(key string) string {
+	if len(key) > maxIdemKeyLen || !printable(key) {
+		return fmt.Sprintf("must be 1 to %d printable ASCII characters", maxIdemKeyLen)
+	}
+	return ""
 }
 
 // optionalURL checks an optional URL field as targetUrl is checked and

@@ -32,7 +32,7 @@ type scheduleView struct {
 // pattern and time zone.
 func (s scheduleView) Timing() string {
 	if s.Every > 0 {
-		return "every " + s.Every.String()
+		return "every " + api.EveryString(s.Every)
 	}
 	tz := s.Timezone
 	if tz == "" {
