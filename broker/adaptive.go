@@ -90,9 +90,12 @@ type destination struct {
 	inFlight int
 	// epochs count the decreases: [0] on overload, [1] on latency (see
 	// decrease).
-	epochs      [2]uint64
-	fast, slow  float64
-	samples     int
+	epochs     [2]uint64
+	fast, slow float64
+	samples    int
+	// overloads is the recent share of heard calls that met overload
+	// (an exponential average; see clamp).
+	overloads   float64
 	pausedUntil time.Time
 	lastUsed    time.Time
 }
@@ -124,12 +127,32 @@ func (d *destination) decrease(kind int, epochs [2]uint64, factor float64) {
 	}
 }
 
+// clamp lowers the limit to to, once per overload epoch, when it is above.
+// It is for a host that turns most calls away while they run far below
+// the limit — one that answers 429 quickly, so that few calls are ever in
+// flight, would otherwise never see the limit move, and its tasks spend
+// their retries. release clamps only while most recent calls met overload
+// (over clampShare of them: a lone flaky 503 among successes moves
+// nothing), and not for an answer with Retry-After (the pause is the
+// answer). Twice the calls in flight, not fewer: the overload may not come
+// from how many calls run at once, and at twice them the next overload
+// counts as busy and halves the limit as usual.
+func (d *destination) clamp(epochs [2]uint64, to int) {
+	if epochs[byOverload] != d.epochs[byOverload] || float64(to) >= d.limit {
+		return
+	}
+	d.limit = max(1, float64(to))
+	d.epochs[byLatency]++
+	d.epochs[byOverload]++
+}
+
 // increase adds one call per window of limit successes, up to the cap.
 // Both move the limit only for calls made while at least half of it was
 // in use (release): calls well under the limit prove nothing of what the
 // host can take, and an overload met then (a flaky endpoint's 503, a
-// host that rate-limits by the second) is not caused by how many calls
-// are made at once.
+// host that rate-limits by the second) need not be caused by how many
+// calls are made at once — it only clamps the limit to twice those
+// calls (clamp).
 func (d *destination) increase() {
 	d.limit = min(float64(d.ceiling), d.limit+1/d.limit)
 }
@@ -153,6 +176,23 @@ func (d *destination) latencyFactor(took time.Duration, tolerance, floor float64
 		return 1
 	}
 	return max(floor, tolerance*d.slow/d.fast)
+}
+
+// overloadWeight is the weight of one call in destination.overloads, and
+// clampShare the share of overloads past which release clamps the limit:
+// thirteen overloads in a row from none, or a host that turns away four
+// calls in five. An endpoint that fails each task's first call (half the
+// calls) stays below it, as do bursts of a few such calls in a row.
+const (
+	overloadWeight = 0.1
+	clampShare     = 0.75
+)
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type destKey struct{ tenantID, host string }
@@ -221,22 +261,28 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	d := p.dest
-	busy := 2*d.inFlight >= int(d.limit) // this call included
+	concurrency := d.inFlight // this call included
+	busy := 2*concurrency >= int(d.limit)
 	d.inFlight--
 	d.lastUsed = now
 	if !heard {
 		return
 	}
+	over := overloaded(res)
+	d.overloads += overloadWeight * (b2f(over) - d.overloads)
 	switch {
-	case overloaded(res):
+	case over:
 		if res.RetryAfter > 0 && res.StatusCode != 0 {
 			until := now.Add(min(res.RetryAfter, a.cfg.MaxPause))
 			if until.After(d.pausedUntil) {
 				d.pausedUntil = until
 			}
 		}
-		if busy {
+		switch {
+		case busy:
 			d.decrease(byOverload, p.epochs, a.cfg.Decrease)
+		case res.RetryAfter == 0 && d.overloads > clampShare:
+			d.clamp(p.epochs, 2*concurrency)
 		}
 	case res.Outcome == OutcomeSucceeded:
 		f := d.latencyFactor(res.Duration, a.cfg.LatencyTolerance, a.cfg.Decrease)

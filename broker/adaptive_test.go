@@ -244,12 +244,15 @@ func TestRefusedConnectionIsOverload(t *testing.T) {
 	if got := limitOf(t, a, "ten_a", "h"); got != 5 {
 		t.Fatalf("limit %v after a refused connection, want 5", got)
 	}
-	// Overload met with little in use lowers nothing.
+	// Overload now and then, met with little in use, lowers nothing.
 	for range 5 {
 		a.release(mustAcquire(t, a, "ten_a", "h", 10), answered(503), true)
+		for range 3 {
+			a.release(mustAcquire(t, a, "ten_a", "h", 10), answered(200), true)
+		}
 	}
 	if got := limitOf(t, a, "ten_a", "h"); got != 5 {
-		t.Fatalf("limit %v after 503s to one call at a time, want 5", got)
+		t.Fatalf("limit %v after a 503 in four to one call at a time, want 5", got)
 	}
 	// An aborted call tells nothing.
 	a.release(mustAcquire(t, a, "ten_a", "h", 10), answered(429), false)
@@ -347,5 +350,56 @@ func TestAdaptationOff(t *testing.T) {
 	}
 	if l := a.limited("", true); l != nil {
 		t.Fatalf("limited with adaptation off: %+v", l)
+	}
+}
+
+// TestMostlyOverloadedClampsTheLimit: a host that turns most calls away
+// while few run (it answers 429 at once, so the calls in flight never
+// reach half the limit) clamps the limit to twice the calls in flight;
+// from there overload halves it as usual.
+func TestMostlyOverloadedClampsTheLimit(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	a := newAdaptive(AdaptiveConfig{}, clock.now)
+	const ceiling = 200
+	for i := range 12 {
+		var held []permit
+		for range 10 { // as many as the limit lets through, up to 10
+			if p, _, ok := a.acquire("ten_a", "h", ceiling); ok {
+				held = append(held, p)
+			}
+		}
+		for j, p := range held {
+			res := answered(429)
+			if (i+j)%5 == 0 {
+				res = answered(200) // a fifth get through
+			}
+			a.release(p, res, true)
+		}
+	}
+	if got := limitOf(t, a, "ten_a", "h"); got > 20 {
+		t.Fatalf("limit %v after most of 120 calls, 10 at a time, met 429; want at most 20", got)
+	}
+}
+
+// TestDestinationOf: a destination is a host and its port, unless the
+// port is the scheme's default: two services on one host are limited and
+// paused apart.
+func TestDestinationOf(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"https://API.example.com/x":     "api.example.com",
+		"https://api.example.com:443/x": "api.example.com",
+		"http://api.example.com:80/x":   "api.example.com",
+		"http://api.example.com:443/x":  "api.example.com:443",
+		"http://127.0.0.1:19202/cap":    "127.0.0.1:19202",
+		"http://127.0.0.1:19203/fast":   "127.0.0.1:19203",
+		"https://[2001:db8::1]:8443/":   "[2001:db8::1]:8443",
+		"https://[2001:db8::1]/":        "2001:db8::1",
+		"http://%zz":                    "",
+	} {
+		if got := DestinationOf(in); got != want {
+			t.Errorf("DestinationOf(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

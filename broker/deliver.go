@@ -270,7 +270,7 @@ func (d *Deliverer) deliver(msg jetstream.Msg, due hookDue, log workLog) {
 	if d.held(msg, dueHook, n.TenantID, token, &due) {
 		return
 	}
-	host := HostOf(n.URL)
+	host := DestinationOf(n.URL)
 	if !d.enterGate(msg, n.TenantID, host) {
 		return
 	}

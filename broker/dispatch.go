@@ -265,7 +265,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	if d.notNow(msg, due, fresh, log) {
 		return
 	}
-	host := HostOf(due.Spec.TargetURL)
+	host := DestinationOf(due.Spec.TargetURL)
 	p, ok := d.enterDestination(msg, due, host)
 	if !ok {
 		return

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -80,14 +82,31 @@ func (s Spec) AttemptTimeout() time.Duration {
 // MaxAttempts is the number of attempts the spec allows.
 func (s Spec) MaxAttempts() int { return s.Retries + 1 }
 
-// HostOf returns the host of a target URL, empty when it does not parse:
-// the key of the workers' per-host cap and of the view's host index.
+// HostOf returns the host name of a target URL, empty when it does not
+// parse: the key of the view's host index (GET /v1/tasks?host=).
 func HostOf(target string) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		return ""
 	}
 	return u.Hostname()
+}
+
+// DestinationOf returns the service a URL calls, the key of the workers'
+// per-host caps, adaptive limits and Retry-After pauses: its host name in
+// lower case, with its port when the URL names one other than the
+// scheme's default (two services on one host are two destinations; a 429
+// from one says nothing of the other). Empty when it does not parse.
+func DestinationOf(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return ""
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" || (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Response is what a target or webhook receiver answered, as recorded.

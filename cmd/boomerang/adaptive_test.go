@@ -83,7 +83,8 @@ func TestAdaptiveConcurrencyFollowsTheTarget(t *testing.T) {
 	// The limit bounds the calls at once; it stays near what the target
 	// serves (the calls on their way to and from it count too: on a busy
 	// machine, they may be as many again), well below the cap.
-	limited := node.destination(creds.TenantID, "127.0.0.1")
+	dest := broker.DestinationOf(target.URL) // 127.0.0.1 and its port
+	limited := node.destination(creds.TenantID, dest)
 	if limited.Limit < 1 || limited.Limit > 4*capacity {
 		t.Errorf("after the flood the host's limit is %d, want between 1 and %d (the cap is %d)", limited.Limit, 4*capacity, hostCap)
 	}
@@ -92,12 +93,12 @@ func TestAdaptiveConcurrencyFollowsTheTarget(t *testing.T) {
 	}
 	t.Logf("%d tasks: %d calls answered 429; the limit is %d", tasks, target.tooMany.Load(), limited.Limit)
 	s := node.scrapeMetrics(t)
-	s.want(t, float64(limited.Limit), "boomerang_destination_concurrency_limit", "tenant=other", "host=127.0.0.1")
+	s.want(t, float64(limited.Limit), "boomerang_destination_concurrency_limit", "tenant=other", "host="+dest)
 
 	// The target recovers: the limit rises with the successes.
 	target.limit.Store(0)
 	succeedAll(createAll(40))
-	if got := node.destination(creds.TenantID, "127.0.0.1"); got.Limit != -1 && got.Limit <= limited.Limit {
+	if got := node.destination(creds.TenantID, dest); got.Limit != -1 && got.Limit <= limited.Limit {
 		t.Fatalf("after 40 successes the limit is %d, want above %d", got.Limit, limited.Limit)
 	}
 }
@@ -158,7 +159,7 @@ func TestRetryAfterPausesTheHost(t *testing.T) {
 			t.Errorf("task %s was called %d times during the pause, want 0", id, calls)
 		}
 	}
-	d := node.destination(creds.TenantID, "127.0.0.1")
+	d := node.destination(creds.TenantID, broker.DestinationOf(busy.URL))
 	if d.PausedUntil.Before(start.Add(59 * time.Minute)) {
 		t.Errorf("the host is paused until %v, want an hour on", d.PausedUntil)
 	}
@@ -166,7 +167,7 @@ func TestRetryAfterPausesTheHost(t *testing.T) {
 	// Alice's overview shows the host held back; Bob's, nothing.
 	for who, c := range map[string]*testenv.Client{"alice": alice, "bob": bob} {
 		page := overviewPage(t, node.URL(), c.Key)
-		shown := strings.Contains(page, "Hosts held back") && strings.Contains(page, `class="host">127.0.0.1</td>`) &&
+		shown := strings.Contains(page, "Hosts held back") && strings.Contains(page, `class="host">`+broker.DestinationOf(busy.URL)+`</td>`) &&
 			strings.Contains(page, " of 200</td>") && strings.Contains(page, "more (until ")
 		if want := who == "alice"; shown != want {
 			t.Errorf("%s's overview shows the paused host: %v, want %v", who, shown, want)

@@ -184,7 +184,7 @@ func (c *ServeConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RateLimitScope, "rate-limit-scope", "cluster", "where --create-rate and --create-burst hold: cluster (for the sum of every node's creates, through a JetStream key-value bucket) or node (on each node by itself)")
 	fs.Int64Var(&c.MonthlyQuota, "monthly-task-quota", 0, "tasks a tenant may create per UTC month unless the admin API sets its own quota (0: unlimited)")
 	fs.IntVar(&c.TenantInFlight, "max-in-flight-per-tenant", 500, "attempts (and deliveries) of one tenant running at once on this node")
-	fs.IntVar(&c.HostInFlight, "max-in-flight-per-host", 200, "attempts (and deliveries) of one tenant to one host running at once on this node")
+	fs.IntVar(&c.HostInFlight, "max-in-flight-per-host", 200, "attempts (and deliveries) of one tenant to one host (and port) running at once on this node")
 	fs.BoolVar(&c.Adaptive, "adaptive-concurrency", true, "lower a tenant's attempts to a host at once (from --max-in-flight-per-host) when it answers 429 or 503, refuses connections or slows down, raise them as it recovers, and pause it for its Retry-After; false: the static caps only")
 	fs.DurationVar(&c.RunningAfter, "running-after", 100*time.Millisecond, "show an attempt as running once it has run this long (0: always); quicker ones go straight to their outcome")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); empty: off")
