@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -292,19 +293,38 @@ func retry(ctx context.Context, logger *slog.Logger, msg string, attrs []any, tr
 			return err
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w (last: %v)", msg, ctx.Err(), err)
+			return fmt.Errorf("%s: %w (last: %v)%s", msg, ctx.Err(), err, hint(err))
 		}
 		if waited := time.Since(start); waited >= firstLog && time.Since(lastLog) >= logEvery {
 			lastLog = time.Now()
-			logger.Info(msg, append(attrs, "attempt", attempt, "waited", waited.Round(time.Millisecond), "last_error", errString(err))...)
+			more := []any{"attempt", attempt, "waited", waited.Round(time.Millisecond), "last_error", errString(err)}
+			if h := hint(err); h != "" {
+				more = append(more, "hint", strings.TrimPrefix(h, "; "))
+			}
+			logger.Info(msg, append(attrs, more...)...)
 		}
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w (last: %v)", msg, ctx.Err(), err)
+			return fmt.Errorf("%s: %w (last: %v)%s", msg, ctx.Err(), err, hint(err))
 		}
 		pause = min(2*pause, maxPause)
 	}
+}
+
+// hint is what to do about an error that waiting may never mend, for the
+// log and the error a start that timed out returns ("" for the others).
+func hint(err error) string {
+	var jsErr jetstream.JetStreamError
+	if !errors.As(err, &jsErr) || jsErr.APIError() == nil {
+		return ""
+	}
+	switch jsErr.APIError().ErrorCode {
+	case codeNoPeers, codeInsufficient:
+		return "; a stream needs as many JetStream servers as its replicas (--replicas, 3 in a cluster): " +
+			"start the other nodes, or set --replicas to the number of nodes (3 or more survive the loss of one; 2 survive none)"
+	}
+	return ""
 }
 
 // Retryable reports whether err is what a JetStream cluster answers while
