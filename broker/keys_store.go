@@ -198,6 +198,9 @@ func (ks *Keys) Get(ctx context.Context, tenantID, kind, key string) (*KeyInfo, 
 	if s.Rate > 0 && info.Period == "" {
 		info.Period = DefaultKeyPeriod.String()
 	}
+	if kind == KeyOrdering {
+		info.Parallelism = 1 // also for a key paused before any task used it
+	}
 	for _, h := range s.Holding {
 		info.Holding = append(info.Holding, h.TaskID)
 	}

@@ -526,6 +526,11 @@ func TestIdleKeyIsForgotten(t *testing.T) {
 	if ttl := stateTTL(); ttl != "1s" {
 		t.Fatalf("a resumed idle key has a state with TTL %q; want 1s", ttl)
 	}
+	// An ordering key paused before any task used it is still one of
+	// parallelism 1.
+	if info, err := nodes[1].keys.Pause(ctx, "ten_a", KeyOrdering, "fresh"); err != nil || info.Parallelism != 1 || !info.Paused {
+		t.Fatalf("pausing a new ordering key: got %+v, %v; want paused, parallelism 1", info, err)
+	}
 }
 
 func TestKeyStateTTL(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -23,12 +24,12 @@ func templateFuncs() template.FuncMap {
 		"fmtMs":      fmtMs,
 		"waterfall":  taskWaterfall,
 		"host":       broker.HostOf,
+		"target":     targetShort,
 		"pretty":     prettyJSON,
 		"payload":    payloadOf,
 		"body":       bodyText,
 		"headerList": headerList,
 		"deref":      func(t *time.Time) time.Time { return *t },
-		"until":      func(t *time.Time, now time.Time) string { return humanDuration(t.Sub(now)) },
 		"fromNow":    fromNow,
 		"last":       func(d []broker.Delivery) int { return len(d) - 1 },
 		"list":       func(s ...string) []string { return s },
@@ -234,4 +235,19 @@ func curlCommand(t *broker.Task, base string) string {
 	}
 	return fmt.Sprintf("curl -X POST '%s/v1/tasks' \\\n  -H \"Authorization: Bearer $BOOMERANG_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  --data-binary '{\n%s\n}'",
 		base, strings.ReplaceAll(body.String(), "'", `'\''`))
+}
+
+// targetShort is a target URL as a list shows it: its host with any port
+// and its path, the path cut to fit.
+func targetShort(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return target
+	}
+	const most = 40
+	path := u.EscapedPath()
+	if len(path) > most {
+		path = path[:most] + "…"
+	}
+	return u.Host + path
 }

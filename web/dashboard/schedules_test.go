@@ -31,7 +31,10 @@ func TestSchedulePages(t *testing.T) {
 	}
 	var daily struct{ ID string }
 	apiClient.Do(t, http.MethodPost, "/v1/schedules", map[string]any{"cron": "0 9 * * mon-fri", "timezone": "Europe/Paris",
-		"task": map[string]any{"targetUrl": "https://example.com/report"}}).JSON(t, &daily)
+		"task": map[string]any{"targetUrl": "https://example.com/report", "orderingKey": "acct 9"}}).JSON(t, &daily)
+	if p := user.do(http.MethodGet, "/schedules/"+daily.ID, nil); !strings.Contains(p.body, `href="/ordering-keys/acct%209" data-ordering-key`) {
+		t.Errorf("the schedule's page does not show its template's ordering key:\n%s", p.body)
+	}
 
 	// The form: refused without the token, errors next to their fields.
 	if p := user.do(http.MethodGet, "/schedules/new", nil); p.StatusCode != http.StatusOK || !strings.Contains(p.body, `action="/schedules/new"`) ||
@@ -73,7 +76,7 @@ func TestSchedulePages(t *testing.T) {
 		t.Errorf("the task page does not link to its schedule:\n%s", p.body)
 	}
 	list := user.do(http.MethodGet, "/schedules", nil).body
-	for _, want := range []string{`data-schedule="` + id + `"`, `data-schedule="` + daily.ID + `"`, "0 9 * * mon-fri (Europe/Paris)", "every 1s", "data-last-task", "not yet"} {
+	for _, want := range []string{`data-schedule="` + id + `"`, `data-schedule="` + daily.ID + `"`, "0 9 * * mon-fri (Europe/Paris)", "every 1s", "data-last-task", "not yet", "POST example.com/report"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("the schedules page lacks %q", want)
 		}

@@ -23,7 +23,7 @@ type waterfall struct {
 }
 
 type waterfallRow struct {
-	Label      string // "Attempt #1", "Delivery #2"
+	Label      string // "Attempt #1", "Delivery #2", "Failure delivery #1"
 	Outcome    string
 	DurationMs float64
 	// CallW is the width of the whole call's bar.
@@ -71,7 +71,11 @@ func taskWaterfall(t *broker.Task) waterfall {
 		w.add(waterfallRowFor("Attempt #"+strconv.Itoa(a.Number), string(a.Outcome), a.DurationMs, a.Timing, scale))
 	}
 	for _, d := range deliveries {
-		w.add(waterfallRowFor("Delivery #"+strconv.Itoa(d.Number), d.Outcome, d.DurationMs, d.Timing, scale))
+		label := "Delivery #"
+		if d.Receiver == broker.FailureReceiver {
+			label = "Failure delivery #" // numbered apart from the webhook's
+		}
+		w.add(waterfallRowFor(label+strconv.Itoa(d.Number), d.Outcome, d.DurationMs, d.Timing, scale))
 	}
 	return w
 }
