@@ -15,8 +15,10 @@ var (
 )
 
 // destSeries is one (tenant label, host)'s gauges: tenants without a label
-// of their own share tenant="other", where the lowest limit, the calls
-// in flight added up and the latest pause are reported.
+// of their own share tenant="other", where the limits and the calls in
+// flight of those held back are added up (so the two compare: a lowest
+// limit beside a sum of calls read as a limit broken), and the latest
+// pause is reported.
 type destSeries struct {
 	limit, inFlight int
 	pausedUntil     float64
@@ -33,10 +35,10 @@ func (s *state) collectDestinations(ch chan<- prometheus.Metric) {
 		k := key{s.tenants(d.TenantID), d.Host}
 		e := series[k]
 		if e == nil {
-			e = &destSeries{limit: d.Limit}
+			e = &destSeries{}
 			series[k] = e
 		}
-		e.limit = min(e.limit, d.Limit)
+		e.limit += d.Limit
 		e.inFlight += d.InFlight
 		if !d.PausedUntil.IsZero() {
 			e.pausedUntil = max(e.pausedUntil, float64(d.PausedUntil.UnixMilli())/1000)

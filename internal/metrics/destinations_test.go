@@ -13,7 +13,7 @@ import (
 
 // TestDestinationGaugesOnlyForLimitedHosts: the limited hosts the
 // dispatcher reports become series; tenants without a label of their own
-// share "other", with the lowest limit and the calls added up; no
+// share "other", with their limits and calls added up; no
 // limited host, no series.
 func TestDestinationGaugesOnlyForLimitedHosts(t *testing.T) {
 	t.Parallel()
@@ -34,7 +34,7 @@ func TestDestinationGaugesOnlyForLimitedHosts(t *testing.T) {
 	want := `
 # HELP boomerang_destination_concurrency_limit Calls to one target host a tenant may make at once on this node now, where adaptive concurrency has lowered it below --max-in-flight-per-host or a Retry-After paused the host (hosts at their cap are not reported).
 # TYPE boomerang_destination_concurrency_limit gauge
-boomerang_destination_concurrency_limit{host="api.example",tenant="other"} 12
+boomerang_destination_concurrency_limit{host="api.example",tenant="other"} 112
 boomerang_destination_concurrency_limit{host="api.example",tenant="ten_big"} 50
 # HELP boomerang_destination_in_flight Calls running now to a host reported by boomerang_destination_concurrency_limit.
 # TYPE boomerang_destination_in_flight gauge
