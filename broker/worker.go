@@ -232,6 +232,16 @@ func (s *slots) acquire(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
+// tryAcquire takes a slot if one is free.
+func (s *slots) tryAcquire() bool {
+	select {
+	case s.ch <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *slots) release(n int) {
 	for range n {
 		<-s.ch
