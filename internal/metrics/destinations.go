@@ -22,7 +22,7 @@ var (
 // reported.
 type destSeries struct {
 	limit, inFlight, waiting int
-	pausedUntil     float64
+	pausedUntil              float64
 }
 
 // collectDestinations sends the limited destinations' gauges.
