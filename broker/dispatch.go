@@ -261,7 +261,7 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 func (d *Dispatcher) attemptFrom(w *waiter) {
 	for w != nil {
 		k, freed := d.attemptOne(w)
-		if !freed {
+		if !freed || d.paused() {
 			return
 		}
 		w = d.room.take(k)
@@ -276,6 +276,9 @@ func (d *Dispatcher) attemptFrom(w *waiter) {
 func (d *Dispatcher) attemptOne(w *waiter) (k destKey, freed bool) {
 	msg, due := w.msg, w.due
 	log := d.logFor(due.TenantID, due.TaskID, "attempt", uint64(due.Attempt))
+	if w.waited && w.lost.Load() {
+		w.waited, w.fresh = false, false // checked again, as a redelivery
+	}
 	if !w.waited && d.queueOnKey(msg, due, log) {
 		return k, false
 	}

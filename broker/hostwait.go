@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,6 +41,10 @@ type waiter struct {
 	waited bool   // it has been in the room: its checks were made
 	size   int    // bytes of message data it holds
 	stop   func() // ends its keepAlive
+	// lost is set when a keep-alive signal failed: the message may have
+	// been offered to another node meanwhile, so its checks are made
+	// again.
+	lost atomic.Bool
 }
 
 // waitingRoom holds the waiters of one dispatcher, per destination. A nil
@@ -100,7 +105,8 @@ func (r *waitingRoom) putBack(k destKey, w *waiter) {
 // add stores q as k's room, w being new in it. r.mu is held.
 func (r *waitingRoom) add(k destKey, q []*waiter, w *waiter) {
 	w.waited = true
-	w.stop = keepAlive(w.msg, r.keepEvery)
+	w.lost.Store(false)
+	w.stop = keepAliveNoting(w.msg, r.keepEvery, &w.lost)
 	r.rooms[k] = q
 	r.n++
 	r.bytes += w.size
@@ -279,6 +285,9 @@ func (d *Dispatcher) tendRoom(ctx context.Context) {
 // waiting work where its host has free places and a dispatcher slot is
 // free: each started attempt hands off to the next as usual.
 func (d *Dispatcher) tend(started *sync.WaitGroup) {
+	if d.paused() {
+		return
+	}
 	for k := range d.room.waiting() {
 		free, _, until := d.adaptive.places(k)
 		if !until.IsZero() {
@@ -299,4 +308,10 @@ func (d *Dispatcher) tend(started *sync.WaitGroup) {
 			}()
 		}
 	}
+}
+
+// paused reports whether the node starts no work for now (see
+// WorkerConfig.Paused): the room's work waits until it may.
+func (d *Dispatcher) paused() bool {
+	return d.cfg.Paused != nil && d.cfg.Paused()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -303,6 +304,13 @@ func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch 
 // so a long attempt is not redelivered, until stop is called.
 // A timer, not a goroutine: most work ends before the first signal is due.
 func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
+	return keepAliveNoting(msg, period, nil)
+}
+
+// keepAliveNoting is keepAlive, and sets failed (when not nil) if a
+// signal could not be sent: JetStream may then offer msg to another
+// worker.
+func keepAliveNoting(msg jetstream.Msg, period time.Duration, failed *atomic.Bool) (stop func()) {
 	var t *time.Timer
 	var mu sync.Mutex
 	stopped := false
@@ -310,7 +318,9 @@ func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !stopped {
-			_ = msg.InProgress()
+			if err := msg.InProgress(); err != nil && failed != nil {
+				failed.Store(true)
+			}
 			t.Reset(period)
 		}
 	})
