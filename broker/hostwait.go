@@ -72,7 +72,13 @@ func newWaitingRoom(cfg AdaptiveConfig, ackWait time.Duration) *waitingRoom {
 }
 
 // enter puts w at the end of k's room, or reports false when a bound is
-// reached: the room's in messages or bytes, or limit × perLimit for k.
+// reached: the room's in messages or bytes, or k's share: limit ×
+// perLimit, but at least half the room's messages. Four limits' worth is
+// only four calls' time of work (0.4 s for calls of 100 ms), less than the
+// second the work beyond the room spends out in the stream: the room ran
+// dry between its returns, and most of a backlog kept cycling (the
+// AdaptiveConcurrency benchmark). Half the room still leaves the other
+// half to the other hosts.
 func (r *waitingRoom) enter(k destKey, w *waiter, limit int) bool {
 	if r == nil {
 		return false
@@ -81,7 +87,7 @@ func (r *waitingRoom) enter(k destKey, w *waiter, limit int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	q := r.rooms[k]
-	if r.closed || r.n >= r.maxN || r.bytes+w.size > r.maxBytes || len(q) >= r.perLimit*max(1, limit) {
+	if r.closed || r.n >= r.maxN || r.bytes+w.size > r.maxBytes || len(q) >= max(r.perLimit*max(1, limit), r.maxN/2) {
 		return false
 	}
 	r.add(k, append(q, w), w)
@@ -96,7 +102,7 @@ func (r *waitingRoom) putBack(k destKey, w *waiter) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		_ = w.msg.Nak()
+		_ = w.msg.NakWithDelay(closedDelay)
 		return
 	}
 	r.add(k, append([]*waiter{w}, r.rooms[k]...), w)
@@ -186,6 +192,19 @@ func (r *waitingRoom) remove(tenantID, taskID string) *waiter {
 	return nil
 }
 
+// giveBackDelay is the delay of work the room refuses: closedDelay once
+// it is closed, else the gate's.
+func (r *waitingRoom) giveBackDelay() time.Duration {
+	if r != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.closed {
+			return closedDelay
+		}
+	}
+	return gateBackoff()
+}
+
 // waiting returns how many messages wait per destination.
 func (r *waitingRoom) waiting() map[destKey]int {
 	if r == nil {
@@ -200,8 +219,15 @@ func (r *waitingRoom) waiting() map[destKey]int {
 	return out
 }
 
+// closedDelay is how long work a closed room gives back waits before the
+// stream offers it again: past the pull requests this node's fetches left
+// with the server (fetchWait), which would take it and drop it, leaving it
+// to the ack wait.
+const closedDelay = fetchWait + time.Second
+
 // close empties the room for good and gives every waiter back to the
-// stream at once; work refused from now on is given back as before.
+// stream at once (offered again after closedDelay); work refused from now
+// on is given back the same way.
 func (r *waitingRoom) close() {
 	if r == nil {
 		return
@@ -212,7 +238,7 @@ func (r *waitingRoom) close() {
 	for k, q := range r.rooms {
 		for _, w := range q {
 			r.left(w)
-			_ = w.msg.Nak()
+			_ = w.msg.NakWithDelay(closedDelay)
 		}
 		delete(r.rooms, k)
 	}
@@ -226,7 +252,7 @@ func (d *Dispatcher) wait(k destKey, w *waiter, limit int) {
 	case w.waited && d.room != nil:
 		d.room.putBack(k, w)
 	case !d.room.enter(k, w, limit):
-		_ = w.msg.NakWithDelay(gateBackoff())
+		_ = w.msg.NakWithDelay(d.room.giveBackDelay())
 	}
 }
 

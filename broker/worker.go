@@ -249,6 +249,10 @@ func (s *slots) release(n int) {
 	}
 }
 
+// fetchWait is how long one fetch waits for messages: the server keeps
+// the pull request that long, even when the fetch is given up sooner.
+const fetchWait = 5 * time.Second
+
 // pausePoll is how often a paused fetch loop looks whether it may go on.
 const pausePoll = 250 * time.Millisecond
 
@@ -269,7 +273,7 @@ func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch 
 		if err != nil {
 			return
 		}
-		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fetchCtx, cancel := context.WithTimeout(ctx, fetchWait)
 		batch, err := cons.Fetch(n, jetstream.FetchContext(fetchCtx))
 		if err != nil {
 			cancel()
