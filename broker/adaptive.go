@@ -1,14 +1,11 @@
 package broker
 
 import (
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Adaptive concurrency per destination. The dispatcher keeps, per tenant
@@ -42,6 +39,13 @@ type AdaptiveConfig struct {
 	// MaxPause caps a Retry-After's pause of a host (default
 	// DefaultMaxHostPause).
 	MaxPause time.Duration
+	// WaitingMax, WaitingBytes and WaitingPerLimit bound the waiting
+	// room (hostwait.go), where work over a host's limit waits on the
+	// node: in messages (default DefaultWaitingMax; negative: no room,
+	// such work is given back to the stream for a moment), in bytes of
+	// message data (default DefaultWaitingBytes), and per host in
+	// multiples of its limit (default DefaultWaitingPerLimit).
+	WaitingMax, WaitingBytes, WaitingPerLimit int
 }
 
 func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
@@ -53,6 +57,15 @@ func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
 	}
 	if c.MaxPause <= 0 {
 		c.MaxPause = DefaultMaxHostPause
+	}
+	if c.WaitingMax == 0 {
+		c.WaitingMax = DefaultWaitingMax
+	}
+	if c.WaitingBytes <= 0 {
+		c.WaitingBytes = DefaultWaitingBytes
+	}
+	if c.WaitingPerLimit <= 0 {
+		c.WaitingPerLimit = DefaultWaitingPerLimit
 	}
 	return c
 }
@@ -81,6 +94,9 @@ type DestinationLimit struct {
 	InFlight int
 	// PausedUntil is when a Retry-After's pause ends; zero when none.
 	PausedUntil time.Time
+	// Waiting is how many messages wait on this node for a place
+	// towards the host (the waiting room, hostwait.go).
+	Waiting int
 }
 
 // destination is what the dispatcher knows of one tenant's host.
@@ -296,6 +312,26 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 	}
 }
 
+// places returns k's free places, its limit and the end of its pause
+// (zero when none); an unknown destination has none of them.
+func (a *adaptive) places(k destKey) (free, limit int, pausedUntil time.Time) {
+	if a == nil {
+		return 0, 0, time.Time{}
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.dests[k]
+	if d == nil {
+		return 0, 0, time.Time{}
+	}
+	limit = max(1, int(d.limit))
+	if d.pausedUntil.After(now) {
+		return 0, limit, d.pausedUntil
+	}
+	return max(0, limit-d.inFlight), limit, time.Time{}
+}
+
 // overloaded reports whether a call's result is a sign that its host is
 // overloaded: a 429 or 503, or a refused connection.
 func overloaded(res CallResult) bool {
@@ -348,22 +384,34 @@ func (a *adaptive) limited(tenantID string, all bool) []DestinationLimit {
 // LimitedDestinations returns the tenant's hosts whose concurrency this
 // node's dispatcher has lowered below their cap, or paused, by host.
 func (d *Dispatcher) LimitedDestinations(tenantID string) []DestinationLimit {
-	return d.adaptive.limited(tenantID, false)
+	return d.withWaiting(d.adaptive.limited(tenantID, false))
 }
 
 // AllLimitedDestinations returns every tenant's limited hosts (see
 // LimitedDestinations), for metrics.
 func (d *Dispatcher) AllLimitedDestinations() []DestinationLimit {
-	return d.adaptive.limited("", true)
+	return d.withWaiting(d.adaptive.limited("", true))
 }
 
-// enterDestination takes the places a call to host needs: the gate's (the static
-// caps) and one in the destination's adaptive limit. When it cannot, it
-// settles msg and reports false: work over a limit is given back to the
-// stream for a moment (as by a full gate); work towards a paused host is
-// scheduled again for the end of the pause, spread over a second.
-func (d *Dispatcher) enterDestination(msg jetstream.Msg, due taskDue, host string) (permit, bool) {
-	if !d.enterGate(msg, due.TenantID, host) {
+// withWaiting fills in how many messages wait for each destination.
+func (d *Dispatcher) withWaiting(ls []DestinationLimit) []DestinationLimit {
+	waiting := d.room.waiting()
+	for i, l := range ls {
+		ls[i].Waiting = waiting[destKey{l.TenantID, l.Host}]
+	}
+	return ls
+}
+
+// enterDestination takes the places a call to host needs: the gate's (the
+// static caps) and one in the destination's adaptive limit. When it
+// cannot, it settles or keeps w's message and reports false: work over a
+// static cap is given back to the stream for a moment; work over the
+// adaptive limit waits in the room (or, when the room is full, is given
+// back too); work towards a paused host is scheduled again for the end of
+// the pause, spread over a second, with all that waits for it.
+func (d *Dispatcher) enterDestination(w *waiter, host string) (permit, bool) {
+	due := w.due
+	if !d.enterGate(w.msg, due.TenantID, host) {
 		return permit{}, false
 	}
 	_, perHost := d.gate.caps(due.TenantID)
@@ -375,12 +423,12 @@ func (d *Dispatcher) enterDestination(msg jetstream.Msg, due taskDue, host strin
 		return p, true
 	}
 	d.gate.leave(due.TenantID, host)
+	k := destKey{due.TenantID, host}
 	if until.IsZero() {
-		_ = msg.NakWithDelay(gateBackoff())
+		_, limit, _ := d.adaptive.places(k)
+		d.wait(k, w, limit)
 		return permit{}, false
 	}
-	at := until.Add(time.Duration(rand.Int64N(int64(maxHoldJitter))))
-	log := d.logFor(due.TenantID, due.TaskID, "attempt", uint64(due.Attempt))
-	d.scheduleAgain(msg, dueTask, due.TenantID, due.TaskID, at, due, log, "held: the host is paused by its Retry-After")
+	d.holdPaused(k, w, until)
 	return permit{}, false
 }

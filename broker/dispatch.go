@@ -23,7 +23,8 @@ type Dispatcher struct {
 	worker
 	caller   Caller
 	policy   RetryPolicy
-	adaptive *adaptive // nil: adaptation off
+	adaptive *adaptive    // nil: adaptation off
+	room     *waitingRoom // nil: no waiting room
 
 	// listeningSince is when the dispatcher began to hear the cancels this
 	// node's view applies: a cancel of a task created after it, once
@@ -83,6 +84,7 @@ func NewDispatcher(js jetstream.JetStream, pub *Publisher, view *View, progress 
 	}
 	d.canceled = newCancelMemory(d.cfg.Now())
 	d.adaptive = newAdaptive(d.cfg.Adaptive, d.cfg.Now)
+	d.room = newWaitingRoom(d.cfg.Adaptive.withDefaults(), d.cfg.AckWait)
 	view.Hub().Listen(d.onChange)
 	d.listeningSince = d.cfg.Now()
 	return d
@@ -103,6 +105,7 @@ func (d *Dispatcher) onChange(c Change) {
 	if cancel != nil {
 		cancel(errTaskCanceled)
 	}
+	d.cancelWaiting(c.TenantID, c.TaskID)
 }
 
 // Run dispatches until ctx ends, then waits for the attempts in flight to
@@ -114,6 +117,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	sctx, stopSide := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { d.tendRoom(ctx) })
 	for _, l := range side {
 		wg.Go(func() {
 			s := newSlots(l.parallel)
@@ -127,6 +131,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	stopSide()
 	wg.Wait()
 	return err
+}
+
+// Abort cancels the work in flight (see worker.Abort) and gives the work
+// waiting in the room back to the stream at once.
+func (d *Dispatcher) Abort() {
+	d.worker.Abort()
+	d.room.close()
 }
 
 // sideLoop is a consumer the dispatcher serves with slots of its own, not
@@ -238,11 +249,38 @@ func (d *Dispatcher) handleDue(msg jetstream.Msg) {
 
 // attempt makes attempt due.Attempt of the task, records it and schedules
 // what follows, then acknowledges msg. fresh says the task cannot have been
-// attempted yet, so the view need not be read.
+// attempted yet, so the view need not be read. Once its attempt has given
+// its place towards the host back, it makes the attempt of the oldest
+// message waiting for that host, if any, in the same slot (a hand-off),
+// and so on.
 func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
+	d.attemptFrom(&waiter{msg: msg, due: due, fresh: fresh})
+}
+
+// attemptFrom makes w's attempt, then the hand-offs that follow it.
+func (d *Dispatcher) attemptFrom(w *waiter) {
+	for w != nil {
+		k, freed := d.attemptOne(w)
+		if !freed || d.paused() {
+			return
+		}
+		w = d.room.take(k)
+	}
+}
+
+// attemptOne makes w's attempt, unless it is not to be made now, and
+// settles w's message, or leaves it waiting in the room. freed says it
+// took a place towards k and has given it back. A waiter from the room
+// passed the checks before it waited: only a cancel or a suspension since
+// matters.
+func (d *Dispatcher) attemptOne(w *waiter) (k destKey, freed bool) {
+	msg, due := w.msg, w.due
 	log := d.logFor(due.TenantID, due.TaskID, "attempt", uint64(due.Attempt))
-	if d.queueOnKey(msg, due, log) {
-		return
+	if w.waited && w.lost.Load() {
+		w.waited, w.fresh = false, false // checked again, as a redelivery
+	}
+	if !w.waited && d.queueOnKey(msg, due, log) {
+		return k, false
 	}
 	key := due.TenantID + "/" + due.TaskID
 	ctx, cancel := context.WithCancelCause(d.work)
@@ -260,17 +298,24 @@ func (d *Dispatcher) attempt(msg jetstream.Msg, due taskDue, fresh bool) {
 	}()
 	if canceled {
 		d.settle(msg, d.releaseKeyOf(due, true), log)
-		return
+		return k, false
 	}
-	if d.notNow(msg, due, fresh, log) {
-		return
+	if w.waited && d.held(msg, dueTask, due.TenantID, due.TaskID, due) || !w.waited && d.notNow(msg, due, w.fresh, log) {
+		return k, false
 	}
 	host := DestinationOf(due.Spec.TargetURL)
-	p, ok := d.enterDestination(msg, due, host)
+	p, ok := d.enterDestination(w, host)
 	if !ok {
-		return
+		return k, false
 	}
 	defer d.gate.leave(due.TenantID, host)
+	d.callAndRecord(ctx, msg, due, host, p, log)
+	return destKey{due.TenantID, host}, true
+}
+
+// callAndRecord makes the call of an attempt that holds permit p towards
+// host, gives p back, records the outcome and settles msg.
+func (d *Dispatcher) callAndRecord(ctx context.Context, msg jetstream.Msg, due taskDue, host string, p permit, log workLog) {
 	stop := keepAlive(msg, d.cfg.AckWait/3)
 	defer stop()
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -232,11 +233,25 @@ func (s *slots) acquire(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
+// tryAcquire takes a slot if one is free.
+func (s *slots) tryAcquire() bool {
+	select {
+	case s.ch <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *slots) release(n int) {
 	for range n {
 		<-s.ch
 	}
 }
+
+// fetchWait is how long one fetch waits for messages: the server keeps
+// the pull request that long, even when the fetch is given up sooner.
+const fetchWait = 5 * time.Second
 
 // pausePoll is how often a paused fetch loop looks whether it may go on.
 const pausePoll = 250 * time.Millisecond
@@ -258,7 +273,7 @@ func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch 
 		if err != nil {
 			return
 		}
-		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fetchCtx, cancel := context.WithTimeout(ctx, fetchWait)
 		batch, err := cons.Fetch(n, jetstream.FetchContext(fetchCtx))
 		if err != nil {
 			cancel()
@@ -293,6 +308,13 @@ func fetchLoop(ctx context.Context, cons jetstream.Consumer, s *slots, maxBatch 
 // so a long attempt is not redelivered, until stop is called.
 // A timer, not a goroutine: most work ends before the first signal is due.
 func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
+	return keepAliveNoting(msg, period, nil)
+}
+
+// keepAliveNoting is keepAlive, and sets failed (when not nil) if a
+// signal could not be sent: JetStream may then offer msg to another
+// worker.
+func keepAliveNoting(msg jetstream.Msg, period time.Duration, failed *atomic.Bool) (stop func()) {
 	var t *time.Timer
 	var mu sync.Mutex
 	stopped := false
@@ -300,7 +322,9 @@ func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !stopped {
-			_ = msg.InProgress()
+			if err := msg.InProgress(); err != nil && failed != nil {
+				failed.Store(true)
+			}
 			t.Reset(period)
 		}
 	})

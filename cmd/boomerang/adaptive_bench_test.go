@@ -18,7 +18,8 @@ import (
 // due as they are created (16 clients creating as fast as the node
 // takes them); "backlog": all are due at one instant, 60 s on (the
 // creates take less on a loaded 2-core machine). It reports the calls
-// made, those wasted (answered 429), the tasks failed and the seconds
+// made, those wasted (answered 429), the tasks failed, the messages the
+// dispatch consumers handed the node again (redelivered) and the seconds
 // from the first create ("stream") or from the due instant ("backlog")
 // until every task has ended. Run it once:
 //
@@ -74,6 +75,7 @@ func benchAdaptive(b *testing.B, backlog bool, flags ...string) {
 		b.ReportMetric(float64(target.tooMany.Load()), "wasted-429")
 		b.ReportMetric(float64(target.failed.Load()), "failed")
 		b.ReportMetric(took.Seconds(), "seconds")
+		b.ReportMetric(benchRedelivered((&testNode{Main: m}).scrapeMetrics(b)), "redelivered")
 		target.Close()
 	}
 }
@@ -126,4 +128,15 @@ func benchCreateRetried(b *testing.B, client *http.Client, base, key, target, no
 		task["notBefore"] = notBefore
 	}
 	benchPostTask(b, client, base, key, task)
+}
+
+// benchRedelivered is how many messages the dispatcher's consumers handed
+// the node again: work given back (over a limit) and offered anew.
+func benchRedelivered(s scrape) float64 {
+	var n float64
+	for _, consumer := range []string{"dispatch", "dispatch-due"} {
+		v, _ := s.value("boomerang_consumer_redelivered_total", "consumer="+consumer)
+		n += v
+	}
+	return n
 }

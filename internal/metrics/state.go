@@ -85,7 +85,7 @@ func (m *Metrics) RegisterState(reg prometheus.Registerer, src Sources) {
 // Describe sends the gauges' descriptions.
 func (s *state) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPending, descAckPending, descLag, descWaiting, descDead, descAttemptsInFlight, descDeliveriesInFlight,
-		descDestLimit, descDestInFlight, descDestPaused} {
+		descDestLimit, descDestInFlight, descDestWaiting, descDestPaused} {
 		ch <- d
 	}
 }
