@@ -64,6 +64,10 @@ type ScheduleTask struct {
 	FailureWebhookURL string            `json:"failureWebhookUrl,omitempty"`
 	Retries           int               `json:"retries"`
 	Timeout           float64           `json:"timeout"` // seconds per attempt
+	// OrderingKey and FlowControl put each firing's task under a key, as
+	// WithOrderingKey and WithFlowControl do.
+	OrderingKey string       `json:"orderingKey,omitempty"`
+	FlowControl *FlowControl `json:"flowControl,omitempty"`
 }
 
 // Schedule is a schedule as the API shows it. Its tasks carry its ID in

@@ -23,13 +23,13 @@ func TestScheduleLifecycle(t *testing.T) {
 
 	daily, err := c.CreateSchedule(ctx, client.Cron("30 2 * * *", "Europe/Paris"), "https://example.com/report",
 		client.WithMethod("PUT"), client.WithPayload(map[string]int{"n": 1}), client.WithRetries(0),
-		client.WithFailureWebhook("https://example.com/failed"))
+		client.WithFailureWebhook("https://example.com/failed"), client.WithOrderingKey("acct-7"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if daily.Status != client.ScheduleActive || daily.Cron != "30 2 * * *" || daily.Timezone != "Europe/Paris" || daily.Every != 0 ||
 		daily.Task.Method != "PUT" || string(daily.Task.Payload) != `{"n":1}` || daily.Task.Retries != 0 || daily.NextFiringAt == nil ||
-		daily.Task.FailureWebhookURL != "https://example.com/failed" {
+		daily.Task.FailureWebhookURL != "https://example.com/failed" || daily.Task.OrderingKey != "acct-7" {
 		t.Fatalf("created: got %+v", daily)
 	}
 	if paris, _ := time.LoadLocation("Europe/Paris"); daily.NextFiringAt.In(paris).Format("15:04") != "02:30" {
