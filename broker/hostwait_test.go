@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/boomerang-dev/boomerang/internal/natsembed"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
 )
@@ -130,7 +128,7 @@ type waitNode struct {
 // given ack wait and dispatcher config.
 func startWaitNodes(t *testing.T, n int, ackWait time.Duration, cfg WorkerConfig) []*waitNode {
 	t.Helper()
-	srv := startWaitServer(t)
+	srv := startTestServer(t)
 	var nodes []*waitNode
 	for range n {
 		nodes = append(nodes, startWaitNode(t, srv, ackWait, cfg))
@@ -138,37 +136,13 @@ func startWaitNodes(t *testing.T, n int, ackWait time.Duration, cfg WorkerConfig
 	return nodes
 }
 
-func startWaitServer(t *testing.T) *natsembed.Server {
-	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
-
 // startWaitNode starts a node on srv.
 func startWaitNode(t *testing.T, srv *natsembed.Server, ackWait time.Duration, cfg WorkerConfig) *waitNode {
 	t.Helper()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureStreams(context.Background(), js, StreamOptions{AckWait: ackWait}); err != nil {
-		t.Fatal(err)
-	}
-	b := &bundle{js: js, db: newBundleDB(t), pub: NewPublisher(js)}
-	b.view = NewView(b.db, NewHub())
-	p, _ := b.runProjector(t)
+	b, p, _ := startNodeBundle(t, srv, ackWait)
 	cfg.AckWait = ackWait
 	node := &waitNode{b: b, tasks: NewTasks(b.pub, b.view, p, quiet, nil)}
-	node.d = NewDispatcher(js, b.pub, b.view, p, statusCodeCaller{}, quickPolicy{}, quiet, cfg)
+	node.d = NewDispatcher(b.js, b.pub, b.view, p, statusCodeCaller{}, quickPolicy{}, quiet, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = node.d.Run(ctx) }()
@@ -360,7 +334,7 @@ func TestRetryAfterWhileWaiting(t *testing.T) {
 // still waits for its call in flight.
 func TestStopGivesWaitingWorkBack(t *testing.T) {
 	t.Parallel()
-	srv := startWaitServer(t)
+	srv := startTestServer(t)
 	first := startWaitNode(t, srv, 10*time.Minute, waitCfg)
 	tg := newCapacityTarget(t, 100, 0)
 	release, waiters := fillHost(t, first, tg, 3)

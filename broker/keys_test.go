@@ -140,33 +140,12 @@ type keyNode struct {
 // before it starts.
 func startKeyNodes(t *testing.T, n int, ackWait time.Duration, configure ...func(*Publisher)) []*keyNode {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := startTestServer(t)
 	var nodes []*keyNode
 	for i := range n {
-		nc, err := srv.Connect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := EnsureStreams(context.Background(), js, StreamOptions{AckWait: ackWait}); err != nil {
-			t.Fatal(err)
-		}
-		b := &bundle{js: js, db: newBundleDB(t), pub: NewPublisher(js)}
-		for _, c := range configure {
-			c(b.pub)
-		}
-		b.view = NewView(b.db, NewHub())
-		p, _ := b.runProjector(t)
+		b, p, nc := startNodeBundle(t, srv, ackWait, configure...)
 		node := &keyNode{name: fmt.Sprintf("n%d", i), b: b, p: p, tasks: NewTasks(b.pub, b.view, p, quiet, nil), keys: NewKeys(b.pub), nc: nc}
-		d := NewDispatcher(js, b.pub, b.view, p, statusCaller{node: node.name}, quickPolicy{}, quiet, WorkerConfig{MaxInFlight: 16, AckWait: ackWait})
+		d := NewDispatcher(b.js, b.pub, b.view, p, statusCaller{node: node.name}, quickPolicy{}, quiet, WorkerConfig{MaxInFlight: 16, AckWait: ackWait})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); _ = d.Run(ctx) }()
@@ -176,6 +155,43 @@ func startKeyNodes(t *testing.T, n int, ackWait time.Duration, configure ...func
 		nodes = append(nodes, node)
 	}
 	return nodes
+}
+
+// startTestServer starts an embedded server with JetStream for the test.
+func startTestServer(t *testing.T) *natsembed.Server {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// startNodeBundle connects one node to srv: its own connection, the
+// streams with ackWait, a view file and a running projector; configure
+// adjusts its publisher first.
+func startNodeBundle(t *testing.T, srv *natsembed.Server, ackWait time.Duration, configure ...func(*Publisher)) (*bundle, *projector.Projector, *nats.Conn) {
+	t.Helper()
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureStreams(context.Background(), js, StreamOptions{AckWait: ackWait}); err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{js: js, db: newBundleDB(t), pub: NewPublisher(js)}
+	for _, c := range configure {
+		c(b.pub)
+	}
+	b.view = NewView(b.db, NewHub())
+	p, _ := b.runProjector(t)
+	return b, p, nc
 }
 
 // createKeyed creates n tasks of spec one after the other, on the nodes in
