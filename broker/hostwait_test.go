@@ -70,7 +70,11 @@ func (tg *capacityTarget) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}
-	time.Sleep(tg.hold)
+	select {
+	case <-time.After(tg.hold):
+	case <-r.Context().Done():
+		return
+	}
 	tg.mu.Lock()
 	tg.succeeded[id]++
 	tg.mu.Unlock()
