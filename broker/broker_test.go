@@ -60,12 +60,18 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func (b *bundle) runProjector(t *testing.T) (*projector.Projector, func()) {
 	t.Helper()
 	p := projector.New(b.js, b.db, StreamTasks, b.view, quiet)
+	return p, startProjector(t, p)
+}
+
+// startProjector runs p until the test ends or stop is called.
+func startProjector(t *testing.T, p *projector.Projector) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.Run(ctx) }()
-	stop := func() { cancel(); <-done }
+	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)
-	return p, stop
+	return stop
 }
 
 func (b *bundle) publish(t *testing.T, tenant, task, kind string, v any) uint64 {

@@ -3,11 +3,14 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // Get returns the tenant's task or ErrNotFound. A task just created, on
-// this node or another, is found even if the view has not applied it yet.
+// this node or another, is found even if the view has not applied it yet;
+// when the view cannot catch up to tell, Get fails with ErrViewBehind
+// rather than call a task that may exist missing.
 func (t *Tasks) Get(ctx context.Context, tenantID, taskID string) (*Task, error) {
 	task, err := t.view.Get(tenantID, taskID)
 	if !errors.Is(err, ErrNotFound) {
@@ -31,14 +34,14 @@ func (t *Tasks) GetSettled(ctx context.Context, tenantID, taskID string) (*Task,
 
 // Find returns the tenant's task with this id or idempotency key. A task
 // just created, on this node or another, is found even if the view has not
-// applied it yet.
+// applied it yet (ErrViewBehind as for Get).
 func (t *Tasks) Find(ctx context.Context, tenantID, query string) (*Task, error) {
 	task, err := t.view.FindTask(tenantID, query)
 	if !errors.Is(err, ErrNotFound) {
 		return task, err
 	}
-	if t.CatchUp(ctx) != nil {
-		return nil, ErrNotFound
+	if err := t.catchUpOnMiss(ctx); err != nil {
+		return nil, err
 	}
 	return t.view.FindTask(tenantID, query)
 }
@@ -46,10 +49,19 @@ func (t *Tasks) Find(ctx context.Context, tenantID, query string) (*Task, error)
 // getCaughtUp reads a task the view did not have, once the view has caught
 // up with the stream (within readWait).
 func (t *Tasks) getCaughtUp(ctx context.Context, tenantID, taskID string) (*Task, error) {
-	if t.CatchUp(ctx) != nil {
-		return nil, ErrNotFound
+	if err := t.catchUpOnMiss(ctx); err != nil {
+		return nil, err
 	}
 	return t.view.Get(tenantID, taskID)
+}
+
+// catchUpOnMiss catches the view up after a read found nothing:
+// ErrViewBehind when it cannot, so that the miss is not taken for an answer.
+func (t *Tasks) catchUpOnMiss(ctx context.Context) error {
+	if err := t.CatchUp(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrViewBehind, err)
+	}
+	return nil
 }
 
 // List returns a page of the tenant's tasks, newest first. A first page

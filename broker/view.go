@@ -14,6 +14,12 @@ import (
 // ErrNotFound is returned for a task the tenant does not have.
 var ErrNotFound = errors.New("broker: task not found")
 
+// ErrViewBehind is returned for a read this node's view cannot answer: it
+// did not have what was asked for and could not catch up with the event
+// log in time to tell whether it exists (a NATS server unreachable, a
+// leader being elected). Asking again may answer.
+var ErrViewBehind = errors.New("broker: the view could not catch up with the event log")
+
 // ErrBadCursor is returned by List for a cursor it did not make.
 var ErrBadCursor = errors.New("broker: invalid cursor")
 

@@ -113,21 +113,19 @@ func subjectToken(s string) bool {
 // signed in with, if any, has not been revoked. The token's own signature
 // and expiry are Tokens' to check. A tenant or key this node does not know
 // yet makes it wait, bounded, for the view to catch up: the session may
-// have begun on another node a moment ago.
-func (s *Store) SessionActive(ctx context.Context, sess Session) bool {
+// have begun on another node a moment ago. When the view cannot catch up
+// it returns ErrViewBehind: the node cannot tell.
+func (s *Store) SessionActive(ctx context.Context, sess Session) (bool, error) {
 	if !s.sessionPrincipalKnown(sess) && s.catchUp != nil {
-		wctx, cancel := context.WithTimeout(ctx, missWait)
-		err := s.catchUp(wctx)
-		cancel()
-		if err != nil {
-			return false
+		if err := s.catchUpOnMiss(ctx); err != nil {
+			return false, err
 		}
 	}
 	if !s.sessionPrincipalKnown(sess) {
-		return false
+		return false, nil
 	}
 	if sess.KeyID != "" && !s.KeyActive(sess.TenantID, sess.KeyID) {
-		return false
+		return false, nil
 	}
 	active := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -148,7 +146,7 @@ func (s *Store) SessionActive(ctx context.Context, sess Session) bool {
 		active = true
 		return nil
 	})
-	return err == nil && active
+	return err == nil && active, err
 }
 
 // sessionPrincipalKnown reports whether the view holds the session's

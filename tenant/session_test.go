@@ -128,17 +128,17 @@ func TestSignOutEndsOneSession(t *testing.T) {
 	theirs := mine
 	theirs.TenantID = other.TenantID
 	for _, s := range []tenant.Session{mine, kept, theirs} {
-		if !b.store.SessionActive(context.Background(), s) {
+		if !sessionActive(t, b.store, context.Background(), s) {
 			t.Fatalf("session %s of %s inactive before any sign-out", s.ID, s.TenantID)
 		}
 	}
 	if err := b.service.EndSession(ctx, acme.TenantID, mine.ID, mine.EndsAt); err != nil {
 		t.Fatal(err)
 	}
-	if b.store.SessionActive(context.Background(), mine) {
+	if sessionActive(t, b.store, context.Background(), mine) {
 		t.Fatal("the signed-out session is still active")
 	}
-	if !b.store.SessionActive(context.Background(), kept) || !b.store.SessionActive(context.Background(), theirs) {
+	if !sessionActive(t, b.store, context.Background(), kept) || !sessionActive(t, b.store, context.Background(), theirs) {
 		t.Fatal("signing out one session ended another")
 	}
 	if err := b.service.EndSession(ctx, "ten_nosuchtenant00", mine.ID, mine.EndsAt); !errors.Is(err, tenant.ErrNotFound) {
@@ -168,15 +168,15 @@ func TestEndAllSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]tenant.Session{"key session": byKey, "link session": byLink, "unused link": link} {
-		if b.store.SessionActive(context.Background(), s) {
+		if sessionActive(t, b.store, context.Background(), s) {
 			t.Errorf("%s begun before the end of all sessions is still active", name)
 		}
 	}
-	if !b.store.SessionActive(context.Background(), theirs) {
+	if !sessionActive(t, b.store, context.Background(), theirs) {
 		t.Error("another tenant's session ended")
 	}
 	b.clock.Add(time.Second)
-	if _, later, _ := tokens.IssueSession(p); !b.store.SessionActive(context.Background(), later) {
+	if _, later, _ := tokens.IssueSession(p); !sessionActive(t, b.store, context.Background(), later) {
 		t.Error("a session begun after the end of all sessions is inactive")
 	}
 	if _, err := b.store.Authenticate(ctx, acme.APIKey); err != nil {
@@ -252,7 +252,7 @@ func TestSessionFromAnotherNodeOpensBeforeTheViewCatchesUp(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	storeB := tenant.NewStore(db, a.keys, a.clock.Now) // the nodes share the operator's key
-	if storeB.SessionActive(ctx, withKey) {
+	if sessionActive(t, storeB, ctx, withKey) {
 		t.Fatal("a view that knows no tenant opened a session without catching up")
 	}
 	proj := projector.New(a.js, db, tenant.Stream, storeB, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -268,13 +268,80 @@ func TestSessionFromAnotherNodeOpensBeforeTheViewCatchesUp(t *testing.T) {
 		})
 		return proj.CatchUp(ctx)
 	})
-	if !storeB.SessionActive(ctx, withKey) {
+	if !sessionActive(t, storeB, ctx, withKey) {
 		t.Fatal("node B refused a session node A began: it did not catch up")
 	}
 	if catchUps != 1 {
 		t.Fatalf("%d catch-ups for one unknown session, want 1", catchUps)
 	}
-	if storeB.SessionActive(ctx, stranger) {
+	if sessionActive(t, storeB, ctx, stranger) {
 		t.Fatal("a session of a tenant the stream does not hold was accepted")
 	}
+}
+
+// A node whose tenant view cannot catch up with the stream (its
+// projector stalled, its connection to NATS gone) cannot tell whether a
+// key or session it does not know was made on another node a moment ago:
+// it says so (ErrViewBehind, a 503) rather than calling a valid key
+// wrong (ErrUnauthorized, a 401), which a client may act on by giving it
+// up. Once it can catch up, the key works and an unknown one is refused.
+func TestUnknownCredentialsWhileTheViewCannotCatchUp(t *testing.T) {
+	t.Parallel()
+	a := setup(t)
+	ctx := context.Background()
+	creds, err := a.service.Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.store.Get(creds.TenantID)
+	if err != nil || len(got.Keys) != 1 {
+		t.Fatalf("tenant on node A: %+v %v", got, err)
+	}
+	tokens := newTokens(t, a.clock)
+	_, session, _ := tokens.IssueSession(tenant.Principal{TenantID: creds.TenantID, KeyID: got.Keys[0].ID})
+	unknown := creds.APIKey[:len(creds.APIKey)-49] + "0123456789abcdef" + creds.APIKey[len(creds.APIKey)-33:]
+
+	// Node B: a view that has applied nothing, and a projector that does
+	// not run (as one whose consumer cannot be made during an election).
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	storeB := tenant.NewStore(db, a.keys, a.clock.Now)
+	proj := projector.New(a.js, db, tenant.Stream, storeB, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	storeB.OnMiss(proj.CatchUp)
+	for name, key := range map[string]string{"a key made on node A": creds.APIKey, "an unknown key": unknown} {
+		if _, err := storeB.Authenticate(ctx, key); !errors.Is(err, tenant.ErrViewBehind) {
+			t.Errorf("%s on a view that cannot catch up: got %v, want ErrViewBehind", name, err)
+		}
+	}
+	if active, err := storeB.SessionActive(ctx, session); !errors.Is(err, tenant.ErrViewBehind) || active {
+		t.Errorf("a session begun on node A, on a view that cannot catch up: got %v %v, want ErrViewBehind", active, err)
+	}
+	if _, err := storeB.Authenticate(ctx, "bk_malformed"); !errors.Is(err, tenant.ErrUnauthorized) {
+		t.Errorf("a malformed key needs no view: got %v, want ErrUnauthorized", err)
+	}
+
+	pctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = proj.Run(pctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if p, err := storeB.Authenticate(ctx, creds.APIKey); err != nil || p.TenantID != creds.TenantID {
+		t.Errorf("node A's key once node B can catch up: got %+v %v", p, err)
+	}
+	if _, err := storeB.Authenticate(ctx, unknown); !errors.Is(err, tenant.ErrUnauthorized) {
+		t.Errorf("an unknown key once node B has caught up: got %v, want ErrUnauthorized", err)
+	}
+}
+
+// sessionActive is SessionActive for a view that can always catch up: an
+// error fails the test.
+func sessionActive(t *testing.T, store *tenant.Store, ctx context.Context, sess tenant.Session) bool {
+	t.Helper()
+	active, err := store.SessionActive(ctx, sess)
+	if err != nil {
+		t.Fatalf("SessionActive: %v", err)
+	}
+	return active
 }

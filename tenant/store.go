@@ -77,6 +77,18 @@ func (s *Store) OnMiss(catchUp func(context.Context) error) { s.catchUp = catchU
 // missWait bounds the wait for the view on an unknown key.
 const missWait = time.Second
 
+// catchUpOnMiss waits, within missWait, for the view to apply everything
+// the tenant stream holds, after a look-up found nothing; ErrViewBehind
+// when it cannot.
+func (s *Store) catchUpOnMiss(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, missWait)
+	defer cancel()
+	if err := s.catchUp(wctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrViewBehind, err)
+	}
+	return nil
+}
+
 // NewStore returns the tenant view in db; secretKeys seal and open the
 // signing secrets, now is the clock (nil: time.Now).
 func NewStore(db *bolt.DB, secretKeys *secretbox.Keyring, now func() time.Time) *Store {
@@ -90,7 +102,11 @@ func NewStore(db *bolt.DB, secretKeys *secretbox.Keyring, now func() time.Time) 
 // malformed, unknown or revoked key. The key's hash is compared in constant
 // time. An unknown key id makes it wait, bounded, for the view to catch up,
 // then fail without a comparison: ids are no secret (the dashboard and the
-// admin API list them), so their existence needs no timing cover.
+// admin API list them), so their existence needs no timing cover. When the
+// view cannot catch up (the NATS servers unreachable, a leader being
+// elected) it fails with ErrViewBehind, not ErrUnauthorized: the key may
+// be one made on another node, and a client told its valid key is wrong
+// may give up on it.
 func (s *Store) Authenticate(ctx context.Context, apiKey string) (Principal, error) {
 	id, ok := parseAPIKey(apiKey)
 	if !ok {
@@ -98,11 +114,10 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (Principal, err
 	}
 	rec, found, err := s.lookupKey(id)
 	if err == nil && !found && s.catchUp != nil {
-		wctx, cancel := context.WithTimeout(ctx, missWait)
-		if s.catchUp(wctx) == nil {
-			rec, found, err = s.lookupKey(id)
+		if err := s.catchUpOnMiss(ctx); err != nil {
+			return Principal{}, err
 		}
-		cancel()
+		rec, found, err = s.lookupKey(id)
 	}
 	if err != nil || !found {
 		return Principal{}, ErrUnauthorized

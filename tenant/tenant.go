@@ -16,6 +16,11 @@ var (
 	ErrUnauthorized = errors.New("tenant: invalid API key")
 	ErrNotFound     = errors.New("tenant: not found")
 	ErrExists       = errors.New("tenant: already exists")
+	// ErrViewBehind: a credential this node does not know could not be
+	// checked, because its tenant view could not catch up with the tenant
+	// stream in time; it may have been made on another node. Unlike
+	// ErrUnauthorized it says nothing about the credential: ask again.
+	ErrViewBehind = errors.New("tenant: the tenant view could not catch up with the tenant stream")
 )
 
 // Tenant is a customer of the broker, as the view knows it.

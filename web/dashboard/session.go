@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,6 +46,9 @@ var errNoSession = problem.Unauthorized.New("Sign in to the dashboard first; the
 func (d *Dashboard) RequireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess, err := d.currentSession(c)
+		if errors.Is(err, tenant.ErrViewBehind) {
+			return err // a 503: the session may well be valid, keep its cookie
+		}
 		if err != nil {
 			d.clearSession(c)
 			return errNoSession
@@ -92,7 +97,9 @@ func (d *Dashboard) watchSession(ctx context.Context, cancel func(), sess tenant
 	defer expiry.Stop()
 	for {
 		changed := d.tenants.SessionsChanged() // before the check: no change is missed
-		if !d.tenants.SessionActive(ctx, sess) {
+		// A view that cannot catch up tells nothing: the session goes on
+		// until a change or its expiry says otherwise.
+		if active, err := d.tenants.SessionActive(ctx, sess); err == nil && !active {
 			cancel()
 			return
 		}
@@ -107,15 +114,19 @@ func (d *Dashboard) watchSession(ctx context.Context, cancel func(), sess tenant
 	}
 }
 
-// currentSession returns the request's session, or ErrUnauthorized.
+// currentSession returns the request's session, or ErrUnauthorized; or
+// ErrViewBehind when this node cannot tell yet.
 func (d *Dashboard) currentSession(c echo.Context) (tenant.Session, error) {
 	cookie, err := c.Cookie(sessionCookie)
 	if err != nil {
 		return tenant.Session{}, tenant.ErrUnauthorized
 	}
 	sess, err := d.tokens.ParseSession(cookie.Value)
-	if err != nil || !d.tenants.SessionActive(c.Request().Context(), sess) {
+	if err != nil {
 		return tenant.Session{}, tenant.ErrUnauthorized
+	}
+	if active, err := d.tenants.SessionActive(c.Request().Context(), sess); err != nil || !active {
+		return tenant.Session{}, cmp.Or(err, tenant.ErrUnauthorized)
 	}
 	return sess, nil
 }

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -36,8 +37,11 @@ func (d *Dashboard) SignInPage(c echo.Context) error {
 // It returns ErrUnauthorized or ErrLinkUsed when it may not.
 func (d *Dashboard) useSignInLink(c echo.Context, token string) error {
 	link, err := d.tokens.ParseSignInLink(token)
-	if err != nil || !d.tenants.SessionActive(c.Request().Context(), link) {
+	if err != nil {
 		return tenant.ErrUnauthorized
+	}
+	if active, err := d.tenants.SessionActive(c.Request().Context(), link); err != nil || !active {
+		return cmp.Or(err, tenant.ErrUnauthorized)
 	}
 	if err := d.tenantAdmin.UseSignInLink(c.Request().Context(), link); err != nil {
 		return err
@@ -53,6 +57,10 @@ func (d *Dashboard) SignIn(c echo.Context) error {
 			Error: "Sign in from this dashboard's own page."})
 	}
 	p, err := d.tenants.Authenticate(c.Request().Context(), strings.TrimSpace(c.FormValue("apiKey")))
+	if errors.Is(err, tenant.ErrViewBehind) {
+		return d.render(c, http.StatusServiceUnavailable, "signin", view{Title: "Sign in", Data: signInData{Next: next},
+			Error: "This server could not check the key just now (it is catching up with the cluster). Try again in a moment."})
+	}
 	if err != nil {
 		return d.render(c, http.StatusUnauthorized, "signin", view{Title: "Sign in", Data: signInData{Next: next},
 			Error: "That API key is not valid, or it has been revoked."})

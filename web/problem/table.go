@@ -38,8 +38,14 @@ var table = []struct {
 	{err: broker.ErrRetentionPassed, kind: NotFound, detail: "The task's retention has passed since it finished: it is being removed."},
 	{err: broker.ErrConflict, kind: Conflict, detail: "The change conflicts with one stored before it; nothing was changed."},
 	{err: broker.ErrUnavailable, kind: Unavailable, detail: "The event log did not confirm the change in time (a NATS server is unreachable, or the cluster is electing a leader). It may or may not have been stored: retry, with the same Idempotency-Key for a create."},
+	{err: broker.ErrViewBehind, kind: Unavailable, detail: viewBehindDetail},
+	{err: tenant.ErrViewBehind, kind: Unavailable, detail: viewBehindDetail},
 	{err: broker.ErrEventTooLarge, kind: TooLarge, detail: "The task is larger than the event log takes (its NATS server's max_payload); nothing was stored."},
 }
+
+// viewBehindDetail answers a request this node could not check against
+// the event log in time: what it asked for may exist, made on another node.
+const viewBehindDetail = "This server could not catch up with the event log in time to answer (a NATS server is unreachable, or the cluster is electing a leader); nothing was changed. Retry."
 
 // internalDetail is all a client learns of a fault on our side.
 const internalDetail = "Something went wrong on our side; nothing you sent was changed by it. Try again."

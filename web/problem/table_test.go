@@ -1,6 +1,7 @@
 package problem_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,12 @@ func TestErrorsMapToTheirProblems(t *testing.T) {
 			[2]string{"Retry-After", "3"}},
 		{"event log unavailable", broker.ErrUnavailable, 503, "unavailable", "Service unavailable",
 			"The event log did not confirm the change in time (a NATS server is unreachable, or the cluster is electing a leader). It may or may not have been stored: retry, with the same Idempotency-Key for a create.",
+			"", [2]string{"Retry-After", "1"}},
+		{"a view behind, on a key", fmt.Errorf("%w: %w", tenant.ErrViewBehind, context.DeadlineExceeded), 503, "unavailable", "Service unavailable",
+			"This server could not catch up with the event log in time to answer (a NATS server is unreachable, or the cluster is electing a leader); nothing was changed. Retry.",
+			"", [2]string{"Retry-After", "1"}},
+		{"a view behind, on a task", fmt.Errorf("%w: %w", broker.ErrViewBehind, context.DeadlineExceeded), 503, "unavailable", "Service unavailable",
+			"This server could not catch up with the event log in time to answer (a NATS server is unreachable, or the cluster is electing a leader); nothing was changed. Retry.",
 			"", [2]string{"Retry-After", "1"}},
 		{"unavailable", problem.Unavailable.New("catching up"), 503, "unavailable", "Service unavailable", "catching up", "", [2]string{"Retry-After", "1"}},
 		{"anything else", errors.New("disk on fire"), 500, "internal", "Internal error",
