@@ -15,10 +15,18 @@ import (
 // most HoldFor after the resume. An attempt or delivery already running
 // when the suspension is applied finishes and is recorded as usual; the
 // retry it schedules is held in turn. A deleted tenant's work is
-// acknowledged and dropped.
+// acknowledged and dropped. Work of a tenant this node's view does not
+// know yet (made on another node while this view lags) is not attempted
+// either: the node could not sign the call, and an attempt that fails for
+// that would spend one of the task's retries. It goes back to the stream
+// for UnknownTenantDelay, for this node once caught up or for another.
 
 // DefaultHoldFor is how long held work waits before it asks again.
 const DefaultHoldFor = 30 * time.Second
+
+// UnknownTenantDelay is how long work of a tenant the view does not know
+// yet waits in the stream before it is handed out again.
+const UnknownTenantDelay = 2 * time.Second
 
 // TenantState is what a tenant's work may do now.
 type TenantState int
@@ -31,6 +39,9 @@ const (
 	TenantSuspended
 	// TenantDeleted: its work is dropped.
 	TenantDeleted
+	// TenantUnknown: this node's view does not know the tenant yet; its
+	// work goes back to the stream for a moment.
+	TenantUnknown
 )
 
 // TenantStates gives a tenant's state, from this node's tenant view. It is
@@ -55,6 +66,11 @@ func (w *worker) held(msg jetstream.Msg, kind, tenantID, taskID string, v any) b
 	case TenantDeleted:
 		_ = msg.Ack()
 		return true
+	case TenantUnknown:
+		w.logFor(tenantID, taskID, kind, 0).Debug("the tenant view does not know the tenant yet; giving the work back",
+			slog.Duration("for", UnknownTenantDelay))
+		_ = msg.NakWithDelay(UnknownTenantDelay)
+		return true
 	}
 	return false
 }
@@ -71,11 +87,13 @@ func (w *worker) scheduleAgain(msg jetstream.Msg, kind, tenantID, taskID string,
 }
 
 // TenantStateOf is the state of a tenant that is suspended or deleted,
-// or neither.
-func TenantStateOf(suspended, deleted bool) TenantState {
+// or neither, or that the view does not know.
+func TenantStateOf(suspended, deleted, known bool) TenantState {
 	switch {
 	case deleted:
 		return TenantDeleted
+	case !known:
+		return TenantUnknown
 	case suspended:
 		return TenantSuspended
 	}

@@ -135,7 +135,7 @@ func (f *ScheduleFirer) handle(msg jetstream.Msg) {
 			"firing_at", at, slog.Any("err", err))
 		_ = msg.NakWithDelay(5 * time.Second)
 	case wait > 0:
-		f.logger.Debug("schedule firing waits for the tenant's create rate", "tenant_id", tenantID,
+		f.logger.Debug("schedule firing waits (the tenant's create rate, or a tenant this node does not know yet)", "tenant_id", tenantID,
 			"schedule_id", id, "firing_at", at, "wait", wait)
 		_ = msg.NakWithDelay(wait)
 	default:
@@ -145,7 +145,8 @@ func (f *ScheduleFirer) handle(msg jetstream.Msg) {
 
 // fire makes the task of the firing at time at of a schedule's revision,
 // and arms the next one; or it says how long to wait before the firing
-// may make its task (the tenant's create rate).
+// may make its task (the tenant's create rate, or a tenant this node's
+// view does not know yet).
 func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint64, at time.Time) (time.Duration, error) {
 	sc, err := f.pub.scheduleState(ctx, tenantID, id)
 	if errors.Is(err, ErrScheduleNotFound) {
@@ -160,6 +161,9 @@ func (f *ScheduleFirer) fire(ctx context.Context, tenantID, id string, rev uint6
 	switch f.tenantState(tenantID) {
 	case TenantDeleted:
 		return 0, nil
+	case TenantUnknown:
+		// It may be suspended: this node cannot tell yet.
+		return UnknownTenantDelay, nil
 	case TenantSuspended:
 		f.logger.Info("tenant suspended: schedule firing makes no task", "tenant_id", tenantID, "schedule_id", id)
 		f.noteFiring(sc, ScheduleFiring{At: at.UTC(), Skipped: "the tenant is suspended"})

@@ -329,12 +329,16 @@ func dropSessions(tx *bolt.Tx, tenantID string) error {
 }
 
 // WorkState reports whether the tenant's work must hold (it is
-// suspended) or be dropped (it is deleted). The first is read from the
-// cache; the second only for a tenant the view does not hold.
-func (s *Store) WorkState(tenantID string) (suspended, deleted bool) {
+// suspended) or be dropped (it is deleted), and whether the view knows
+// the tenant at all: a tenant made on another node a moment ago, or while
+// this view lags, is neither held nor deleted but not known, and this
+// node cannot sign its calls yet. The first is read from the cache; the
+// rest only for a tenant the view does not hold.
+func (s *Store) WorkState(tenantID string) (suspended, deleted, known bool) {
 	rec, err := s.tenantRecord(tenantID)
 	if err == nil {
-		return rec.Operator.SuspendedAt != nil, false
+		return rec.Operator.SuspendedAt != nil, false, true
 	}
-	return false, s.Deleted(tenantID)
+	deleted = s.Deleted(tenantID)
+	return false, deleted, deleted
 }

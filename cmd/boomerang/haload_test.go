@@ -379,7 +379,8 @@ func countSettled(t *testing.T, reader *testenv.Client, accepted map[string]bool
 	deadline := time.Now().Add(60 * time.Second) // only for giving up
 	for {
 		finished, delivered = 0, 0
-		for _, task := range listAll(t, reader) {
+		tasks := listAll(t, reader)
+		for _, task := range tasks {
 			if !accepted[task.ID] {
 				continue
 			}
@@ -390,10 +391,39 @@ func countSettled(t *testing.T, reader *testenv.Client, accepted map[string]bool
 				delivered++
 			}
 		}
-		if (finished == len(accepted) && delivered == len(accepted)) || time.Now().After(deadline) {
+		if finished == len(accepted) && delivered == len(accepted) {
+			return finished, delivered
+		}
+		if time.Now().After(deadline) {
+			logUnsettled(t, tasks, accepted)
 			return finished, delivered
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// logUnsettled logs the accepted tasks that did not succeed or whose
+// webhook was not delivered, with their attempts: what a failed loss test
+// needs to be understood.
+func logUnsettled(t *testing.T, tasks []broker.Task, accepted map[string]bool) {
+	t.Helper()
+	logged := 0
+	for _, task := range tasks {
+		if !accepted[task.ID] || (task.Status == broker.StatusSucceeded && task.Webhook != nil && task.Webhook.Status == broker.WebhookDelivered) {
+			continue
+		}
+		if logged++; logged > 10 {
+			t.Logf("(more unsettled tasks left out)")
+			return
+		}
+		webhook := "none"
+		if task.Webhook != nil {
+			webhook = string(task.Webhook.Status)
+		}
+		t.Logf("unsettled task %s: status %s, webhook %s, target %s", task.ID, task.Status, webhook, task.TargetURL)
+		for _, a := range task.Attempts {
+			t.Logf("  attempt %d at %s: %s, %.0f ms, error %q", a.Number, a.StartedAt.Format(time.StampMilli), a.Outcome, a.DurationMs, a.Error)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -181,6 +183,44 @@ func TestSuspendHoldsWorkAndResumeRunsIt(t *testing.T) {
 	}
 	webtest.WaitTask(t, client, held, 30*time.Second, func(tk broker.Task) bool { return tk.Status == broker.StatusSucceeded })
 	webtest.CreateTask(t, client, map[string]any{"targetUrl": target.URL})
+}
+
+// TestWorkOfATenantNotYetKnownWaits: a task whose tenant this node's view
+// does not know yet (made on another node, this view lagging) is not
+// attempted — the node cannot sign the call, and a failed attempt would
+// spend one of the task's retries (a rolling restart failed tasks so):
+// it goes back to the stream and comes again. Once the view knows the
+// tenant, the task runs with its first attempt.
+func TestWorkOfATenantNotYetKnownWaits(t *testing.T) {
+	t.Parallel()
+	env := webtest.Start(t, webtest.Options{Workers: true})
+	target := testenv.NewTarget(t, webtest.Answer(200))
+	const tenantID = "ten_latecomer"
+	id := env.CreateTaskDirect(t, tenantID, target.URL) // one retry: two failed attempts would fail it
+	givenBack := "the tenant view does not know the tenant yet"
+	testenv.WaitUntil(t, "the task given back twice", func() (bool, string) {
+		n := 0
+		for _, line := range strings.Split(env.Log.String(), "\n") {
+			if strings.Contains(line, givenBack) && strings.Contains(line, id) {
+				n++
+			}
+		}
+		return n >= 2, fmt.Sprintf("given back %d times", n)
+	})
+	if calls := target.CallsFor(id); len(calls) != 0 {
+		t.Fatalf("the task of a tenant the view does not know was called %d times", len(calls))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.GiveUpAfter)
+	defer cancel()
+	creds, err := env.TenantAdmin.CreateWithID(ctx, tenantID, "latecomer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := env.Client(t, creds.APIKey)
+	task := webtest.WaitTask(t, client, id, 30*time.Second, func(tk broker.Task) bool { return tk.Status.Finished() })
+	if task.Status != broker.StatusSucceeded || len(task.Attempts) != 1 {
+		t.Fatalf("once the tenant is known: got %s after %d attempts, want succeeded at the first (%+v)", task.Status, len(task.Attempts), task.Attempts)
+	}
 }
 
 func getTask(t *testing.T, c *testenv.Client, id string) broker.Task {
