@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -70,14 +71,28 @@ func (c AdaptiveConfig) withDefaults() AdaptiveConfig {
 	return c
 }
 
-// Latency signal: exponentially weighted averages of the durations of a
-// host's successful calls, a fast one (recent) and a slow one (baseline).
+// Latency signal: exponentially weighted averages of the logarithms of
+// the durations of a host's successful calls (geometric means), a fast
+// one (recent) and a slow one (baseline). Logarithms, not the durations:
+// a host whose paths differ widely (a path in ten taking 8 s, the rest a
+// millisecond) has an arithmetic mean that one slow call lifts by a
+// tenth of 8 s, over twice the baseline of 0.8 s with two or three in a
+// row; under load that cut the limit again and again, below the slow
+// calls already running, until only they ran. Their geometric mean moves
+// by a factor, and each call counts at most 4 × the baseline, so that
+// only a run of slow calls — a host that slows as a whole — lifts it
+// past the tolerance; the baseline takes every call as it is, so a host
+// that stays slow raises it in a few hundred calls.
 const (
 	latencyFast   = 0.1
 	latencySlow   = 0.005
 	latencyWarmup = 20                    // samples before latency counts
 	latencyFloor  = 50 * time.Millisecond // smaller rises are noise
-	forgetAfter   = 10 * time.Minute      // an idle destination is forgotten
+	minLatency    = 1e-6                  // seconds: the log of a zero duration
+	// latencyClip bounds what one call adds to the recent average: at
+	// most 4 × the baseline (in logs).
+	latencyClip   = 1.3862943611198906 // ln 4
+	forgetAfter   = 10 * time.Minute   // an idle destination is forgotten
 	sweepEvery    = time.Minute
 	maxHoldJitter = time.Second // spreads the work a pause held
 )
@@ -106,14 +121,19 @@ type destination struct {
 	inFlight int
 	// epochs count the decreases: [0] on overload, [1] on latency (see
 	// decrease).
-	epochs     [2]uint64
+	epochs [2]uint64
+	// fast and slow are the latency averages, of log seconds.
 	fast, slow float64
 	samples    int
 	// overloads is the recent share of heard calls that met overload
 	// (an exponential average; see clamp).
-	overloads   float64
-	pausedUntil time.Time
-	lastUsed    time.Time
+	overloads float64
+	// served and refused count the answers of calls admitted since the
+	// last decrease on overload (this overload epoch): the vote that
+	// decides whether an overload under load halves the limit.
+	served, refused int
+	pausedUntil     time.Time
+	lastUsed        time.Time
 }
 
 // limited reports whether the destination is below its cap or paused.
@@ -139,8 +159,40 @@ func (d *destination) decrease(kind int, epochs [2]uint64, factor float64) {
 	d.limit = max(1, d.limit*factor)
 	d.epochs[byLatency]++
 	if kind == byOverload {
-		d.epochs[byOverload]++
+		d.newOverloadEpoch()
 	}
+}
+
+// newOverloadEpoch starts a round of the overload vote.
+func (d *destination) newOverloadEpoch() {
+	d.epochs[byOverload]++
+	d.served, d.refused = 0, 0
+}
+
+// refusedShare is the share of overload answers among the answers heard
+// in this overload epoch (from calls admitted in it), past which an
+// overload under load halves the limit. The first overload of a round
+// halves at once (1 refused, counted with one served of prior: a half),
+// as does a burst; a steady minority does not: a host whose one path in
+// ten answers 503 (a flaky endpoint, not an overload) while its slow
+// paths keep half the limit busy halved at every such 503 with plain
+// AIMD, from 200 to 26 in two hundred calls, below the slow calls
+// already running, which then held every place (an HA test saw a node's
+// work for a host stall for minutes).
+const refusedShare = 0.4
+
+// vote counts a heard answer of a call admitted in this overload epoch,
+// and reports whether overloads are past refusedShare of them.
+func (d *destination) vote(epochs [2]uint64, over bool) bool {
+	if epochs[byOverload] != d.epochs[byOverload] {
+		return false
+	}
+	if over {
+		d.refused++
+	} else {
+		d.served++
+	}
+	return float64(d.refused) >= refusedShare*float64(d.served+d.refused+1)
 }
 
 // clamp lowers the limit to to, once per overload epoch, when it is above.
@@ -159,7 +211,7 @@ func (d *destination) clamp(epochs [2]uint64, to int) {
 	}
 	d.limit = max(1, float64(to))
 	d.epochs[byLatency]++
-	d.epochs[byOverload]++
+	d.newOverloadEpoch()
 }
 
 // increase adds one call per window of limit successes, up to the cap.
@@ -180,18 +232,19 @@ func (d *destination) increase() {
 // call moves the fast average by a tenth of its excess: a lone outlier
 // lowers nothing; a host that stays slow does, in proportion.
 func (d *destination) latencyFactor(took time.Duration, tolerance, floor float64) float64 {
-	x := took.Seconds()
+	x := math.Log(max(took.Seconds(), minLatency))
 	if d.samples == 0 {
 		d.fast, d.slow = x, x
 	} else {
-		d.fast += latencyFast * (x - d.fast)
+		d.fast += latencyFast * (min(x, d.slow+latencyClip) - d.fast)
 		d.slow += latencySlow * (x - d.slow)
 	}
 	d.samples++
-	if tolerance <= 0 || d.samples < latencyWarmup || d.fast <= tolerance*d.slow || d.fast-d.slow <= latencyFloor.Seconds() {
+	recent, baseline := math.Exp(d.fast), math.Exp(d.slow)
+	if tolerance <= 0 || d.samples < latencyWarmup || recent <= tolerance*baseline || recent-baseline <= latencyFloor.Seconds() {
 		return 1
 	}
-	return max(floor, tolerance*d.slow/d.fast)
+	return max(floor, tolerance*baseline/recent)
 }
 
 // overloadWeight is the weight of one call in destination.overloads, and
@@ -286,6 +339,10 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 	}
 	over := overloaded(res)
 	d.overloads += overloadWeight * (b2f(over) - d.overloads)
+	outvoted := false
+	if over || res.Outcome == OutcomeSucceeded {
+		outvoted = d.vote(p.epochs, over)
+	}
 	switch {
 	case over:
 		if res.RetryAfter > 0 && res.StatusCode != 0 {
@@ -295,8 +352,9 @@ func (a *adaptive) release(p permit, res CallResult, heard bool) {
 			}
 		}
 		switch {
-		case busy:
+		case busy && outvoted:
 			d.decrease(byOverload, p.epochs, a.cfg.Decrease)
+		case busy:
 		case res.RetryAfter == 0 && d.overloads > clampShare:
 			d.clamp(p.epochs, 2*concurrency)
 		}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"testing"
@@ -400,6 +401,79 @@ func TestDestinationOf(t *testing.T) {
 	} {
 		if got := DestinationOf(in); got != want {
 			t.Errorf("DestinationOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestMixedHostKeepsItsLimit plays, on the fake clock, a host of the HA
+// tests under load: one task in ten calls a path that takes 8 s, one in
+// ten a path that answers 503 to its first call, the rest a path that
+// answers in a millisecond; 50 tasks a second for 30 s, after a burst of
+// 250 (a node resuming after a pause). The host is never overloaded: its
+// 503s are a steady minority, its slow calls a steady share. Plain AIMD
+// halved the limit at each 503 and the arithmetic latency average at
+// each few slow calls in a row, down to a handful of places that the slow
+// calls held, and a node's work for the host stalled for minutes (CI).
+// Here the limit stays well above the calls the host runs, and every
+// task is done within the minute.
+func TestMixedHostKeepsItsLimit(t *testing.T) {
+	t.Parallel()
+	const (
+		slowPath, flakyPath, quickPath = 0, 5, -1
+		step                           = 10 * time.Millisecond
+	)
+	for seed := uint64(1); seed <= 3; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		clock := newFakeClock()
+		a := newAdaptive(AdaptiveConfig{}, clock.now)
+		type call struct {
+			p    permit
+			ends int // step
+			path int
+		}
+		var queue []int // paths of the tasks waiting for a place
+		var running []call
+		for range 250 {
+			queue = append(queue, rng.IntN(10))
+		}
+		total, done, lowest := 250, 0, 200.0
+		for now := range 6000 { // a minute
+			clock.add(step)
+			if now%2 == 0 && now < 3000 {
+				queue, total = append(queue, rng.IntN(10)), total+1
+			}
+			still := running[:0]
+			for _, c := range running {
+				switch {
+				case c.ends > now:
+					still = append(still, c)
+				case c.path == slowPath:
+					a.release(c.p, took(8*time.Second), true)
+					done++
+				case c.path == flakyPath:
+					a.release(c.p, answered(http.StatusServiceUnavailable), true)
+					queue = append(queue, quickPath) // its retry answers
+				default:
+					a.release(c.p, took(time.Millisecond), true)
+					done++
+				}
+			}
+			running = still
+			for len(queue) > 0 {
+				p, _, ok := a.acquire("ten_a", "h", 200)
+				if !ok {
+					break
+				}
+				c := call{p: p, ends: now + 1, path: queue[0]}
+				if c.path == slowPath {
+					c.ends = now + 800
+				}
+				queue, running = queue[1:], append(running, c)
+			}
+			lowest = min(lowest, limitOf(t, a, "ten_a", "h"))
+		}
+		if done != total || lowest < 50 {
+			t.Errorf("seed %d: %d of %d tasks done in the minute, the limit as low as %.1f; want all, and never below 50", seed, done, total, lowest)
 		}
 	}
 }
