@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,13 @@ type loadDriver struct {
 	inFlight map[string]*sync.WaitGroup // creates sent to each node, not answered yet
 	accepted []acceptedCreate
 	failed   []failedCreate
+}
+
+// nodes returns the base URLs of the nodes taking creates.
+func (d *loadDriver) nodes() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.rotation)
 }
 
 // acceptedCreate is a create answered 202.
@@ -299,7 +307,7 @@ func checkNothingLost(t *testing.T, d *loadDriver, c lossCheck) lossReport {
 		}
 		r.refused++
 	}
-	hooks := waitWebhooks(t, c.receiver, accepted)
+	hooks := waitWebhooks(t, c.receiver, c.reader, d.nodes(), accepted)
 	r.finished, r.delivered = countSettled(t, c.reader, accepted)
 	unrecorded := unrecordedWork(c.logs)
 	calls := map[string][]testenv.Call{}
@@ -340,8 +348,9 @@ func unrecordedWork(logs []func() string) map[string]bool {
 }
 
 // waitWebhooks waits until every accepted task has had a webhook that
-// verifies accepted by the receiver, and returns them by task.
-func waitWebhooks(t *testing.T, receiver *testenv.Receiver, accepted map[string]bool) map[string][]testenv.Webhook {
+// verifies accepted by the receiver, and returns them by task. If some
+// never come, it logs those tasks as reader's node shows them.
+func waitWebhooks(t *testing.T, receiver *testenv.Receiver, reader *testenv.Client, nodes []string, accepted map[string]bool) map[string][]testenv.Webhook {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second) // only for giving up
 	for {
@@ -365,6 +374,14 @@ func waitWebhooks(t *testing.T, receiver *testenv.Receiver, accepted map[string]
 		}
 		if time.Now().After(deadline) {
 			sort.Strings(missing)
+			without := map[string]bool{}
+			for _, id := range missing {
+				without[id] = true
+			}
+			logUnsettled(t, listAll(t, reader), without, true)
+			for _, node := range nodes {
+				logWorkGauges(t, node)
+			}
 			t.Fatalf("%d of %d accepted tasks never had their webhook, e.g. %v", len(missing), len(accepted), missing[:min(5, len(missing))])
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -395,7 +412,7 @@ func countSettled(t *testing.T, reader *testenv.Client, accepted map[string]bool
 			return finished, delivered
 		}
 		if time.Now().After(deadline) {
-			logUnsettled(t, tasks, accepted)
+			logUnsettled(t, tasks, accepted, false)
 			return finished, delivered
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -403,13 +420,14 @@ func countSettled(t *testing.T, reader *testenv.Client, accepted map[string]bool
 }
 
 // logUnsettled logs the accepted tasks that did not succeed or whose
-// webhook was not delivered, with their attempts: what a failed loss test
-// needs to be understood.
-func logUnsettled(t *testing.T, tasks []broker.Task, accepted map[string]bool) {
+// webhook was not delivered (all of those given, with all), with their
+// attempts and deliveries: what a failed loss test needs to be understood.
+func logUnsettled(t *testing.T, tasks []broker.Task, accepted map[string]bool, all bool) {
 	t.Helper()
 	logged := 0
 	for _, task := range tasks {
-		if !accepted[task.ID] || (task.Status == broker.StatusSucceeded && task.Webhook != nil && task.Webhook.Status == broker.WebhookDelivered) {
+		settled := task.Status == broker.StatusSucceeded && task.Webhook != nil && task.Webhook.Status == broker.WebhookDelivered
+		if !accepted[task.ID] || (settled && !all) {
 			continue
 		}
 		if logged++; logged > 10 {
@@ -418,11 +436,37 @@ func logUnsettled(t *testing.T, tasks []broker.Task, accepted map[string]bool) {
 		}
 		webhook := "none"
 		if task.Webhook != nil {
-			webhook = string(task.Webhook.Status)
+			webhook = fmt.Sprintf("%q (next attempt %v)", task.Webhook.Status, task.Webhook.NextAttemptAt)
 		}
 		t.Logf("unsettled task %s: status %s, webhook %s, target %s", task.ID, task.Status, webhook, task.TargetURL)
 		for _, a := range task.Attempts {
 			t.Logf("  attempt %d at %s: %s, %.0f ms, error %q", a.Number, a.StartedAt.Format(time.StampMilli), a.Outcome, a.DurationMs, a.Error)
+		}
+		if task.Webhook != nil {
+			for _, dl := range task.Webhook.Deliveries {
+				t.Logf("  delivery %d at %s: %s %d, error %q", dl.Number, dl.AttemptedAt.Format(time.StampMilli), dl.Outcome, dl.StatusCode, dl.Error)
+			}
+		}
+	}
+}
+
+// workGauges are the metrics that say where a node's work stands: what
+// is in flight, waiting or held back per host, and the consumers' backlog.
+var workGauges = regexp.MustCompile(`^boomerang_(attempts_in_flight|destination_\w+|consumer_(ack_pending|pending)|tasks_waiting|projector_lag_events)\b`)
+
+// logWorkGauges logs the node's work gauges, for a failed loss test.
+func logWorkGauges(t *testing.T, node string) {
+	t.Helper()
+	resp, err := http.Get(node + "/metrics")
+	if err != nil {
+		t.Logf("%s/metrics: %v", node, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if workGauges.MatchString(line) {
+			t.Logf("%s: %s", node, line)
 		}
 	}
 }
