@@ -232,26 +232,12 @@ func TestSessionFromAnotherNodeOpensBeforeTheViewCatchesUp(t *testing.T) {
 	t.Parallel()
 	a := setup(t)
 	ctx := context.Background()
-	creds, err := a.service.Create(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := a.store.Get(creds.TenantID)
-	if err != nil || len(key.Keys) != 1 {
-		t.Fatalf("tenant on node A: %+v %v", key, err)
-	}
-	tokens := newTokens(t, a.clock)
-	_, withKey, _ := tokens.IssueSession(tenant.Principal{TenantID: creds.TenantID, KeyID: key.Keys[0].ID})
+	_, tokens, withKey := tenantWithSession(t, a)
 	_, stranger, _ := tokens.IssueSession(tenant.Principal{TenantID: "ten_nobody"})
 
 	// Node B's view has applied nothing; its projector runs only when the
 	// store asks to catch up.
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	storeB := tenant.NewStore(db, a.keys, a.clock.Now) // the nodes share the operator's key
+	db, storeB := emptyView(t, a)
 	if sessionActive(t, storeB, ctx, withKey) {
 		t.Fatal("a view that knows no tenant opened a session without catching up")
 	}
@@ -289,26 +275,12 @@ func TestUnknownCredentialsWhileTheViewCannotCatchUp(t *testing.T) {
 	t.Parallel()
 	a := setup(t)
 	ctx := context.Background()
-	creds, err := a.service.Create(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := a.store.Get(creds.TenantID)
-	if err != nil || len(got.Keys) != 1 {
-		t.Fatalf("tenant on node A: %+v %v", got, err)
-	}
-	tokens := newTokens(t, a.clock)
-	_, session, _ := tokens.IssueSession(tenant.Principal{TenantID: creds.TenantID, KeyID: got.Keys[0].ID})
+	creds, _, session := tenantWithSession(t, a)
 	unknown := creds.APIKey[:len(creds.APIKey)-49] + "0123456789abcdef" + creds.APIKey[len(creds.APIKey)-33:]
 
 	// Node B: a view that has applied nothing, and a projector that does
 	// not run (as one whose consumer cannot be made during an election).
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	storeB := tenant.NewStore(db, a.keys, a.clock.Now)
+	db, storeB := emptyView(t, a)
 	proj := projector.New(a.js, db, tenant.Stream, storeB, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	storeB.OnMiss(proj.CatchUp)
 	for name, key := range map[string]string{"a key made on node A": creds.APIKey, "an unknown key": unknown} {
@@ -344,4 +316,33 @@ func sessionActive(t *testing.T, store *tenant.Store, ctx context.Context, sess 
 		t.Fatalf("SessionActive: %v", err)
 	}
 	return active
+}
+
+// tenantWithSession creates a tenant on node a and begins a session with
+// its key, signed by tokens.
+func tenantWithSession(t *testing.T, a bundle) (tenant.Credentials, *tenant.Tokens, tenant.Session) {
+	t.Helper()
+	creds, err := a.service.Create(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.store.Get(creds.TenantID)
+	if err != nil || len(got.Keys) != 1 {
+		t.Fatalf("tenant on node A: %+v %v", got, err)
+	}
+	tokens := newTokens(t, a.clock)
+	_, session, _ := tokens.IssueSession(tenant.Principal{TenantID: creds.TenantID, KeyID: got.Keys[0].ID})
+	return creds, tokens, session
+}
+
+// emptyView is node B's tenant view beside node a: a view file of its own
+// that has applied nothing, with the operator's key the nodes share.
+func emptyView(t *testing.T, a bundle) (*bolt.DB, *tenant.Store) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "view.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, tenant.NewStore(db, a.keys, a.clock.Now)
 }
