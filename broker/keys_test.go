@@ -177,12 +177,21 @@ func startNodeBundle(t *testing.T, srv *natsembed.Server, ackWait time.Duration,
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, p := startBundleOn(t, nc, StreamOptions{AckWait: ackWait}, configure...)
+	return b, p, nc
+}
+
+// startBundleOn makes a node of nc, closed when the test ends: the
+// streams with opts, a view file and a running projector; configure
+// adjusts its publisher first.
+func startBundleOn(t *testing.T, nc *nats.Conn, opts StreamOptions, configure ...func(*Publisher)) (*bundle, *projector.Projector) {
+	t.Helper()
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureStreams(context.Background(), js, StreamOptions{AckWait: ackWait}); err != nil {
+	if err := EnsureStreams(context.Background(), js, opts); err != nil {
 		t.Fatal(err)
 	}
 	b := &bundle{js: js, db: newBundleDB(t), pub: NewPublisher(js)}
@@ -191,7 +200,7 @@ func startNodeBundle(t *testing.T, srv *natsembed.Server, ackWait time.Duration,
 	}
 	b.view = NewView(b.db, NewHub())
 	p, _ := b.runProjector(t)
-	return b, p, nc
+	return b, p
 }
 
 // createKeyed creates n tasks of spec one after the other, on the nodes in

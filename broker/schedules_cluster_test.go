@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/boomerang-dev/boomerang/internal/projector"
 	"github.com/boomerang-dev/boomerang/internal/testenv"
@@ -20,18 +19,8 @@ func clusterNode(t *testing.T, cluster *testenv.Cluster) (*bundle, *projector.Pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureStreams(context.Background(), js, StreamOptions{Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
-	b := &bundle{js: js, db: newBundleDB(t), pub: NewPublisher(js)}
-	b.view = NewView(b.db, NewHub())
-	p, _ := b.runProjector(t)
-	runFirer(t, js, NewTasks(b.pub, b.view, p, quiet, nil))
+	b, p := startBundleOn(t, nc, StreamOptions{Replicas: 3})
+	runFirer(t, b.js, NewTasks(b.pub, b.view, p, quiet, nil))
 	return b, p
 }
 
